@@ -1,0 +1,68 @@
+import type { OsInfo, PackageRecord } from '../sbom/model.js';
+
+/** A file handed to an analyser: its normalised path (no leading slash) and full content. */
+export interface AnalyserFile {
+  /** Path inside the image, normalised: no leading `/` or `./`, no `..`, e.g. `var/lib/dpkg/status`. */
+  path: string;
+  size: number;
+  /** Unix permission bits (e.g. 0o755). */
+  mode: number;
+  content: Buffer;
+}
+
+export interface FileInfo {
+  size: number;
+  mode: number;
+}
+
+/** Files one OS package installed, so language packages found in them can be marked as owned. */
+export interface OwnedFiles {
+  owner: { type: 'deb' | 'apk' | 'rpm'; name: string };
+  /** Normalised paths (no leading slash). */
+  files: string[];
+}
+
+/** What an analyser learned from one file. Everything here is plain JSON: it is cached per layer. */
+export interface FileFacts {
+  packages?: PackageRecord[];
+  os?: OsInfo;
+  owned?: OwnedFiles[];
+  warnings?: string[];
+}
+
+export interface AnalyserContext {
+  /** A folder the analyser may write scratch files to (e.g. to open an SQLite database). */
+  scratchDir: string;
+}
+
+/**
+ * An analyser registers the paths it wants; the layer walker reads each file once and hands it only
+ * to the analysers that asked. Bump `version` whenever output for the same input changes: it is part
+ * of the per-layer cache key.
+ */
+export interface Analyser {
+  readonly name: string;
+  readonly version: number;
+  /** Largest file this analyser will read; bigger files are skipped with a warning. */
+  readonly maxFileSize: number;
+  /** Cheap decision from the path and metadata alone; called for every regular file. */
+  wants(path: string, info: FileInfo): boolean;
+  /**
+   * Optional check on the first bytes (at least 64 when the file is that large) before the whole
+   * file is buffered, e.g. to keep only ELF binaries. Returning false skips the file.
+   */
+  sniff?(head: Buffer): boolean;
+  analyse(file: AnalyserFile, ctx: AnalyserContext): Promise<FileFacts> | FileFacts;
+}
+
+/** Helper for analysers: the file name (last path segment). */
+export function baseName(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? path : path.slice(i + 1);
+}
+
+/** Helper for analysers: the parent folder (no trailing slash; '' for the root). */
+export function dirName(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
