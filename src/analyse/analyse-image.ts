@@ -1,0 +1,157 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OciError } from '../errors.js';
+import { formatPlatform, openImageSource, resolveImages, type ImageInput, type OpenSourceOptions, type PlatformWanted } from '../oci/index.js';
+import type { LayerRef, Package } from '../sbom/model.js';
+import { buildPurl } from '../sbom/purl.js';
+import type { ScanResult } from '../sbom/result.js';
+import { ALL_ANALYSERS } from './analysers/index.js';
+import { LayerCache, analysersKey } from './cache.js';
+import { walkDirectory } from './dir-walker.js';
+import type { LayerFacts } from './dispatch.js';
+import { DEFAULT_LIMITS, LimitTracker, type WalkLimits } from './limits.js';
+import { reconcilePackages } from './reconcile.js';
+import { squashLayers } from './squash.js';
+import { walkTarLayer } from './tar-walker.js';
+import type { Analyser } from './types.js';
+
+export const GENERATOR_VERSION = '0.1.0';
+
+export interface LayerProgress {
+  start(index: number, label: string, totalBytes: number): void;
+  advance(index: number, bytes: number): void;
+  done(index: number, cached: boolean): void;
+}
+
+export interface AnalyseOptions extends OpenSourceOptions {
+  /** Folder for the per-layer cache; null disables caching. */
+  cacheDir: string | null;
+  limits?: Partial<WalkLimits>;
+  platform?: PlatformWanted;
+  allPlatforms?: boolean;
+  analysers?: readonly Analyser[];
+  progress?: LayerProgress;
+  /** How many layers to read at once (decompression runs on libuv's pool). */
+  concurrency?: number;
+}
+
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+function finishPackages(
+  squashed: ReturnType<typeof squashLayers>,
+): Package[] {
+  const packages: Package[] = squashed.packages.map((p) => ({
+    ...p,
+    licenses: p.licenses ?? [],
+    purl: buildPurl(p, squashed.os),
+  }));
+  return reconcilePackages(packages).sort(
+    (a, b) =>
+      a.type.localeCompare(b.type) ||
+      (a.namespace ?? '').localeCompare(b.namespace ?? '') ||
+      a.name.localeCompare(b.name) ||
+      a.version.localeCompare(b.version) ||
+      (a.paths[0] ?? '').localeCompare(b.paths[0] ?? ''),
+  );
+}
+
+/**
+ * The scanner's one entry point: reads an image (or a root filesystem folder), analyses every
+ * layer once (or takes it from the cache), squashes, and returns one result per platform.
+ */
+export async function analyseInput(input: ImageInput, options: AnalyseOptions): Promise<ScanResult[]> {
+  const analysers = options.analysers ?? ALL_ANALYSERS;
+  const limits = new LimitTracker({ ...DEFAULT_LIMITS, ...options.limits });
+  const scratchDir = await mkdtemp(join(tmpdir(), 'portcullis-scratch-'));
+  const ctx = { scratchDir };
+  try {
+    if (input.kind === 'dir') {
+      const facts = await walkDirectory(input.path, { analysers, ctx, limits, subject: input.display });
+      const ref: LayerRef = { index: 0, digest: '' };
+      const squashed = squashLayers([{ ref, facts }]);
+      return [
+        {
+          schemaVersion: 1,
+          generator: { name: 'portcullis', version: GENERATOR_VERSION },
+          scannedAt: new Date().toISOString(),
+          image: { reference: input.display, manifestDigest: '', configDigest: '', layers: [ref] },
+          os: squashed.os,
+          packages: finishPackages(squashed),
+          warnings: squashed.warnings,
+        },
+      ];
+    }
+
+    const source = await openImageSource(input, options);
+    try {
+      const images = await resolveImages(source, { platform: options.platform, allPlatforms: options.allPlatforms });
+      const cache = options.cacheDir ? new LayerCache(options.cacheDir, analysersKey(analysers)) : undefined;
+      const results: ScanResult[] = [];
+      for (const image of images) {
+        const refs: LayerRef[] = image.manifest.layers.map((l, index) => ({
+          index,
+          digest: l.digest,
+          diffId: image.config.rootfs.diff_ids[index],
+        }));
+        const layerFacts = await mapLimited(image.manifest.layers, options.concurrency ?? 2, async (desc, index) => {
+          const label = `layer ${index + 1}/${refs.length} ${desc.digest.slice(7, 19)}`;
+          const cached = await cache?.get(desc.digest);
+          if (cached) {
+            options.progress?.done(index, true);
+            return cached;
+          }
+          if (desc.urls?.length && desc.mediaType.includes('foreign')) {
+            throw new OciError('LAYER_FOREIGN', `${source.display}: layer ${desc.digest} is a foreign layer served elsewhere; not supported`);
+          }
+          options.progress?.start(index, label, desc.size);
+          const blob = await source.openBlob(desc);
+          const facts: LayerFacts = await walkTarLayer(blob, {
+            analysers,
+            ctx,
+            limits,
+            subject: `${source.display} layer ${index} (${desc.digest})`,
+            onProgress: options.progress ? (n) => options.progress!.advance(index, n) : undefined,
+          });
+          options.progress?.done(index, false);
+          await cache?.put(desc.digest, facts);
+          return facts;
+        });
+        const squashed = squashLayers(refs.map((ref, i) => ({ ref, facts: layerFacts[i]! })));
+        const cfg = image.config;
+        results.push({
+          schemaVersion: 1,
+          generator: { name: 'portcullis', version: GENERATOR_VERSION },
+          scannedAt: new Date().toISOString(),
+          image: {
+            reference: images.length > 1 && image.platform ? `${input.display} (${formatPlatform(image.platform)})` : input.display,
+            manifestDigest: image.manifestDigest,
+            configDigest: image.configDigest,
+            platform: image.platform,
+            layers: refs,
+            created: cfg.created,
+          },
+          os: squashed.os,
+          packages: finishPackages(squashed),
+          warnings: squashed.warnings,
+        });
+      }
+      return results;
+    } finally {
+      await source.close();
+    }
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
+}

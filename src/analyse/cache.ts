@@ -1,0 +1,54 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LayerFacts } from './dispatch.js';
+import type { Analyser } from './types.js';
+
+/** Bump when the cached JSON shape changes. */
+const CACHE_FORMAT = 1;
+
+/** One key for the set of analysers: any analyser added, removed or upgraded invalidates entries. */
+export function analysersKey(analysers: readonly Analyser[]): string {
+  const parts = analysers.map((a) => `${a.name}@${a.version}:${a.maxFileSize}`).sort();
+  return createHash('sha256').update(`${CACHE_FORMAT}|${parts.join(',')}`).digest('hex').slice(0, 16);
+}
+
+/**
+ * Per-layer extraction results, keyed by the layer blob digest and the analysers' key. Only facts
+ * about what a layer contains are stored (never vulnerability matches), so a database update never
+ * needs the layers again. Entries are written to a temporary file and renamed, so a crash never
+ * leaves a half-written entry that a later scan would trust.
+ */
+export class LayerCache {
+  constructor(
+    private readonly dir: string,
+    private readonly key: string,
+  ) {}
+
+  private file(digest: string): string {
+    const [alg, hex] = digest.split(':');
+    return join(this.dir, 'layers', alg!, `${hex}-${this.key}.json`);
+  }
+
+  async get(digest: string): Promise<LayerFacts | undefined> {
+    try {
+      const parsed = JSON.parse(await readFile(this.file(digest), 'utf8')) as { format: number; facts: LayerFacts };
+      return parsed.format === CACHE_FORMAT ? parsed.facts : undefined;
+    } catch {
+      return undefined; // missing or unreadable: analyse again
+    }
+  }
+
+  async put(digest: string, facts: LayerFacts): Promise<void> {
+    const target = this.file(digest);
+    await mkdir(join(target, '..'), { recursive: true });
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(tmp, JSON.stringify({ format: CACHE_FORMAT, facts }));
+      await rename(tmp, target);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AnalyseError } from '../errors.js';
+import { FileDispatcher, emptyLayerFacts, type LayerFacts } from './dispatch.js';
+import type { LimitTracker } from './limits.js';
+import { symlinkEscapes } from './paths.js';
+import type { Analyser, AnalyserContext } from './types.js';
+
+/**
+ * Analyses an unpacked root filesystem (`dir:PATH`) as if it were a single layer. Symlinks are
+ * never followed, so a link to /etc on the host cannot pull host files into the result.
+ */
+export async function walkDirectory(
+  root: string,
+  opts: { analysers: readonly Analyser[]; ctx: AnalyserContext; limits: LimitTracker; subject: string },
+): Promise<LayerFacts> {
+  const facts = emptyLayerFacts();
+  const dispatcher = new FileDispatcher(opts.analysers, opts.ctx, facts);
+  const { limits, subject } = opts;
+  try {
+    const top = await lstat(root);
+    if (!top.isDirectory()) throw new AnalyseError('NOT_A_DIRECTORY', `${subject}: ${root} is not a folder`);
+  } catch (err) {
+    if (err instanceof AnalyseError) throw err;
+    throw new AnalyseError('NOT_A_DIRECTORY', `${subject}: cannot read ${root} (${(err as NodeJS.ErrnoException).code})`);
+  }
+  const stack: string[] = [''];
+  while (stack.length > 0) {
+    const rel = stack.pop()!;
+    let names: string[];
+    try {
+      names = await readdir(join(root, rel));
+    } catch (err) {
+      facts.warnings.push(`${subject}: cannot list ${rel || '/'} (${(err as NodeJS.ErrnoException).code}); skipped`);
+      continue;
+    }
+    names.sort();
+    for (const name of names) {
+      const path = rel ? `${rel}/${name}` : name;
+      const abs = join(root, path);
+      let st;
+      try {
+        st = await lstat(abs);
+      } catch {
+        continue;
+      }
+      facts.entries++;
+      limits.entries++;
+      if (limits.entries > limits.limits.maxEntries) {
+        throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxEntries} files (raise --max-entries if this is genuine)`);
+      }
+      if (st.isDirectory()) {
+        stack.push(path);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        const target = await readlink(abs).catch(() => '');
+        if (target && symlinkEscapes(path, target)) {
+          facts.warnings.push(`${subject}: symlink ${path} -> ${target} points outside the root; not followed`);
+        }
+        continue;
+      }
+      if (!st.isFile()) continue;
+      facts.bytes += st.size;
+      limits.bytes += st.size;
+      if (st.size > limits.limits.maxFileBytes) {
+        throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: ${path} is ${st.size} bytes, over the ${limits.limits.maxFileBytes}-byte file limit`);
+      }
+      const info = { size: st.size, mode: st.mode & 0o7777 };
+      const wanted = dispatcher.interested(path, info);
+      if (wanted.length === 0) continue;
+      await dispatcher.dispatch(path, info, wanted, createReadStream(abs, { highWaterMark: 1 << 20 }));
+    }
+  }
+  return facts;
+}

@@ -1,0 +1,104 @@
+import type { Analyser, AnalyserContext, FileFacts, FileInfo } from './types.js';
+
+/** What one layer told us: the files analysers wanted, with their facts, and what it deletes. */
+export interface LayerFacts {
+  /** Paths this layer whites out in lower layers (`.wh.NAME`). */
+  whiteouts: string[];
+  /** Folders whose lower-layer content this layer hides (`.wh..wh..opq`). */
+  opaqueDirs: string[];
+  /** Every file an analyser wanted, even when it yielded nothing, so a replacement hides the old one. */
+  files: AnalysedFile[];
+  warnings: string[];
+  entries: number;
+  bytes: number;
+}
+
+export interface AnalysedFile {
+  path: string;
+  analyser: string;
+  facts: FileFacts;
+}
+
+export function emptyLayerFacts(): LayerFacts {
+  return { whiteouts: [], opaqueDirs: [], files: [], warnings: [], entries: 0, bytes: 0 };
+}
+
+const SNIFF_BYTES = 64;
+
+/**
+ * Feeds one file to the analysers that want it. Content is buffered only while some analyser
+ * still wants it and only up to that analyser's size limit; analysers with a sniff() see the
+ * first bytes and can drop out early, so most binaries are never held in memory.
+ */
+export class FileDispatcher {
+  constructor(
+    private readonly analysers: readonly Analyser[],
+    private readonly ctx: AnalyserContext,
+    private readonly facts: LayerFacts,
+  ) {}
+
+  /** Which analysers want this file, by path and metadata alone. */
+  interested(path: string, info: FileInfo): Analyser[] {
+    const out: Analyser[] = [];
+    for (const a of this.analysers) if (a.wants(path, info)) out.push(a);
+    return out;
+  }
+
+  /**
+   * Consumes the file's chunks, then runs the analysers. `chunks` must be fully drained by us so
+   * the tar stream moves on, whether or not anyone wants the bytes.
+   */
+  async dispatch(path: string, info: FileInfo, wanted: Analyser[], chunks: AsyncIterable<Buffer>): Promise<void> {
+    let active = wanted.filter((a) => {
+      if (info.size > a.maxFileSize) {
+        this.facts.warnings.push(`${path}: ${info.size} bytes is over the ${a.name} analyser's limit; skipped`);
+        this.facts.files.push({ path, analyser: a.name, facts: {} });
+        return false;
+      }
+      return true;
+    });
+    const sniffers = active.filter((a) => a.sniff);
+    const parts: Buffer[] = [];
+    let have = 0;
+    let sniffed = sniffers.length === 0;
+    for await (const chunk of chunks) {
+      if (active.length === 0) continue;
+      parts.push(chunk);
+      have += chunk.length;
+      if (!sniffed && have >= Math.min(SNIFF_BYTES, info.size)) {
+        sniffed = true;
+        const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        active = active.filter((a) => !a.sniff || a.sniff(head));
+        if (active.length === 0) parts.length = 0;
+      }
+    }
+    if (!sniffed) {
+      const head = Buffer.concat(parts);
+      active = active.filter((a) => !a.sniff || a.sniff(head));
+    }
+    // Analysers that sniffed the file away still record it: a lower layer's version is replaced.
+    for (const a of wanted) if (!active.includes(a) && a.sniff && info.size <= a.maxFileSize) {
+      this.facts.files.push({ path, analyser: a.name, facts: {} });
+    }
+    if (active.length === 0) return;
+    const content = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    for (const a of active) {
+      let facts: FileFacts;
+      try {
+        facts = await a.analyse({ path, size: info.size, mode: info.mode, content }, this.ctx);
+      } catch (err) {
+        facts = { warnings: [`${path}: ${a.name} analyser failed: ${(err as Error).message}`] };
+      }
+      this.facts.files.push({ path, analyser: a.name, facts: stripEmpty(facts) });
+    }
+  }
+}
+
+function stripEmpty(facts: FileFacts): FileFacts {
+  const out: FileFacts = {};
+  if (facts.packages?.length) out.packages = facts.packages;
+  if (facts.os) out.os = facts.os;
+  if (facts.owned?.length) out.owned = facts.owned;
+  if (facts.warnings?.length) out.warnings = facts.warnings;
+  return out;
+}

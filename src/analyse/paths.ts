@@ -1,0 +1,34 @@
+import { AnalyseError } from '../errors.js';
+
+/**
+ * Normalises a tar entry name to a path relative to the image root. `./etc/x` and `etc/x/` are the
+ * same file. Absolute names and `..` segments never occur in layers built by real tools; they are
+ * how a hostile layer escapes, so they are refused outright.
+ */
+export function normaliseEntryPath(name: string, subject: string): string {
+  if (name.startsWith('/')) {
+    throw new AnalyseError('UNSAFE_PATH', `${subject}: entry "${name}" has an absolute path; refusing the layer`);
+  }
+  const parts: string[] = [];
+  for (const seg of name.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      throw new AnalyseError('UNSAFE_PATH', `${subject}: entry "${name}" climbs out of the image root with ".."; refusing the layer`);
+    }
+    parts.push(seg);
+  }
+  return parts.join('/');
+}
+
+/** True when a relative symlink at `path` resolves above the image root. */
+export function symlinkEscapes(path: string, target: string): boolean {
+  if (target.startsWith('/')) return false; // resolved inside the root, as a container would
+  const depth = path.split('/').length - 1;
+  let level = depth;
+  for (const seg of target.split('/')) {
+    if (seg === '..') level--;
+    else if (seg !== '' && seg !== '.') level++;
+    if (level < 0) return true;
+  }
+  return false;
+}

@@ -1,0 +1,132 @@
+import type { LayerRef, OsInfo, Package, PackageRecord } from '../sbom/model.js';
+import { OS_PACKAGE_TYPES } from '../sbom/model.js';
+import type { AnalysedFile, LayerFacts } from './dispatch.js';
+import { dirName, type OwnedFiles } from './types.js';
+
+interface PathVersion {
+  layer: number;
+  files: AnalysedFile[];
+}
+
+export interface SquashedPackage extends PackageRecord {
+  paths: string[];
+  layer: LayerRef;
+  foundBy: string;
+  ownedBy?: Package['ownedBy'];
+}
+
+export interface SquashResult {
+  os: OsInfo | null;
+  packages: SquashedPackage[];
+  warnings: string[];
+}
+
+function identity(p: PackageRecord): string {
+  return `${p.type}\u0000${p.namespace ?? ''}\u0000${p.name}\u0000${p.version}`;
+}
+
+function deletePrefix(live: Map<string, PathVersion[]>, prefix: string): void {
+  if (prefix === '') {
+    live.clear();
+    return;
+  }
+  live.delete(prefix);
+  const under = `${prefix}/`;
+  for (const key of live.keys()) if (key.startsWith(under)) live.delete(key);
+}
+
+// Which file wins when several describe the OS: the distro's own release files are more precise.
+const OS_PRIORITY = [
+  'etc/os-release',
+  'usr/lib/os-release',
+  'etc/alpine-release',
+  'etc/debian_version',
+  'etc/redhat-release',
+  'etc/rocky-release',
+  'etc/almalinux-release',
+  'etc/centos-release',
+  'etc/fedora-release',
+];
+
+function mergeOs(found: Map<string, OsInfo>): OsInfo | null {
+  let os: OsInfo | null = null;
+  for (const path of OS_PRIORITY) {
+    const o = found.get(path);
+    if (!o) continue;
+    if (!os) os = { ...o };
+    else if (o.family === os.family && o.version && (!os.version || o.version.startsWith(os.version))) {
+      os.version = o.version; // "12" from os-release refined to "12.15" by debian_version
+    }
+  }
+  return os;
+}
+
+/**
+ * Applies layers in order as a container runtime would: whiteouts and opaque folders hide what
+ * lower layers had, a file in an upper layer replaces the same path below. What remains is the
+ * final filesystem's facts. A package is attributed to the lowest layer from which it was
+ * continuously present at the same path, so a base image's packages stay with the base layer even
+ * when a later layer rewrites the package database.
+ */
+export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>): SquashResult {
+  const live = new Map<string, PathVersion[]>();
+  const warnings: string[] = [];
+  for (const [i, { facts }] of layers.entries()) {
+    warnings.push(...facts.warnings);
+    for (const dir of facts.opaqueDirs) deletePrefix(live, dir);
+    for (const path of facts.whiteouts) deletePrefix(live, path);
+    const byPath = new Map<string, AnalysedFile[]>();
+    for (const f of facts.files) {
+      const list = byPath.get(f.path);
+      if (list) list.push(f);
+      else byPath.set(f.path, [f]);
+    }
+    for (const [path, files] of byPath) {
+      const history = live.get(path);
+      if (history) history.push({ layer: i, files });
+      else live.set(path, [{ layer: i, files }]);
+    }
+  }
+
+  const osFound = new Map<string, OsInfo>();
+  const owned = new Map<string, OwnedFiles['owner']>();
+  const packages: SquashedPackage[] = [];
+  const paths = [...live.keys()].sort();
+  for (const path of paths) {
+    const history = live.get(path)!;
+    const top = history[history.length - 1]!;
+    for (const file of top.files) {
+      const { facts } = file;
+      if (facts.warnings) warnings.push(...facts.warnings);
+      if (facts.os) osFound.set(path, facts.os);
+      for (const o of facts.owned ?? []) for (const f of o.files) owned.set(f, o.owner);
+      for (const pkg of facts.packages ?? []) {
+        let introducedAt = top.layer;
+        const id = identity(pkg);
+        for (let h = history.length - 2; h >= 0; h--) {
+          const lower = history[h]!.files.find((f) => f.analyser === file.analyser);
+          if (!lower?.facts.packages?.some((p) => identity(p) === id)) break;
+          introducedAt = history[h]!.layer;
+        }
+        packages.push({
+          ...pkg,
+          paths: pkg.paths?.length ? pkg.paths : [path],
+          layer: layers[introducedAt]!.ref,
+          foundBy: file.analyser,
+        });
+      }
+    }
+  }
+
+  for (const pkg of packages) {
+    if (OS_PACKAGE_TYPES.has(pkg.type)) continue;
+    for (const p of pkg.paths) {
+      const owner = owned.get(p) ?? owned.get(dirName(p));
+      if (owner) {
+        pkg.ownedBy = owner;
+        break;
+      }
+    }
+  }
+  return { os: mergeOs(osFound), packages, warnings };
+}

@@ -1,0 +1,67 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { UsageError } from '../errors.js';
+import { RegistrySource, type RegistrySourceOptions } from './registry.js';
+import type { ImageSource } from './source.js';
+import { DockerArchiveSource } from './sources/docker-archive.js';
+import { FolderAccess, TarAccess } from './sources/file-access.js';
+import { OciLayoutSource } from './sources/oci-layout.js';
+
+export type ImageInput =
+  | { kind: 'oci-archive' | 'oci' | 'docker-archive'; path: string; tag?: string; display: string }
+  | { kind: 'dir'; path: string; display: string }
+  | { kind: 'registry'; reference: string; display: string };
+
+const TRANSPORTS = ['oci-archive', 'oci', 'docker-archive', 'dir'] as const;
+
+/** Splits `PATH[:TAG]`: the tag is only split off when the whole string is not itself a path. */
+function splitPathAndTag(rest: string): { path: string; tag?: string } {
+  if (existsSync(rest)) return { path: rest };
+  const i = rest.lastIndexOf(':');
+  if (i > 0 && existsSync(rest.slice(0, i))) return { path: rest.slice(0, i), tag: rest.slice(i + 1) };
+  return { path: rest };
+}
+
+/** Reads what the user typed after `scan`/`sbom` into a typed image input. */
+export function parseImageInput(text: string): ImageInput {
+  for (const t of TRANSPORTS) {
+    if (text.startsWith(`${t}:`)) {
+      const rest = text.slice(t.length + 1);
+      if (rest === '') throw new UsageError('IMAGE_INPUT_INVALID', `"${text}": a path is needed after "${t}:"`);
+      if (t === 'dir') return { kind: 'dir', path: rest, display: text };
+      const { path, tag } = splitPathAndTag(rest);
+      return { kind: t, path, tag: tag || undefined, display: text };
+    }
+  }
+  if (text.startsWith('docker://')) return { kind: 'registry', reference: text.slice(9), display: text };
+  return { kind: 'registry', reference: text, display: text };
+}
+
+export type OpenSourceOptions = RegistrySourceOptions;
+
+/** Opens a source for an image input. `dir:` inputs are not images and are handled by the caller. */
+export async function openImageSource(input: ImageInput, options: OpenSourceOptions = {}): Promise<ImageSource> {
+  switch (input.kind) {
+    case 'oci':
+      if (!existsSync(input.path) || !statSync(input.path).isDirectory()) {
+        throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} is not a folder`);
+      }
+      return new OciLayoutSource(input.display, new FolderAccess(resolvePath(input.path), input.display), input.tag);
+    case 'oci-archive':
+    case 'docker-archive': {
+      if (!existsSync(input.path) || !statSync(input.path).isFile()) {
+        throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} is not a file`);
+      }
+      const files = await TarAccess.open(input.path, input.display);
+      if (input.kind === 'docker-archive' && (await files.size('manifest.json')) !== undefined) {
+        return new DockerArchiveSource(input.display, files, input.tag);
+      }
+      // An OCI layout packed in a tar; docker-archives without manifest.json are read this way too.
+      return new OciLayoutSource(input.display, files, input.tag);
+    }
+    case 'registry':
+      return new RegistrySource(input.reference, options);
+    case 'dir':
+      throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: a folder is not an image source`);
+  }
+}

@@ -1,0 +1,133 @@
+import { OciError } from '../errors.js';
+import { digestOf } from './digest.js';
+import { isIndexMediaType, isManifestMediaType, isSchema1 } from './media-types.js';
+import {
+  ImageConfigSchema,
+  IndexSchema,
+  ManifestSchema,
+  parseJson,
+  type ImageConfig,
+  type Manifest,
+  type Platform,
+} from './schemas.js';
+import { MAX_DOCUMENT_BYTES, type ImageSource } from './source.js';
+
+export interface PlatformWanted {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+export interface ResolvedImage {
+  manifestDigest: string;
+  manifest: Manifest;
+  configDigest: string;
+  config: ImageConfig;
+  platform?: PlatformWanted;
+}
+
+export function parsePlatform(text: string): PlatformWanted {
+  const parts = text.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
+    throw new OciError('PLATFORM_INVALID', `invalid platform "${text}": use os/arch[/variant], e.g. linux/arm64/v8`);
+  }
+  return { os: parts[0]!, architecture: parts[1]!, variant: parts[2] };
+}
+
+export function formatPlatform(p: { os: string; architecture: string; variant?: string }): string {
+  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+}
+
+function platformMatches(have: Platform | undefined, want: PlatformWanted): boolean {
+  if (!have) return false;
+  if (have.os !== want.os || have.architecture !== want.architecture) return false;
+  if (want.variant && have.variant && have.variant !== want.variant) return false;
+  // arm64's variant v8 is implied when the index leaves it out.
+  if (want.variant && !have.variant && !(want.architecture === 'arm64' && want.variant === 'v8')) return false;
+  return true;
+}
+
+function sniffMediaType(doc: Record<string, unknown>): string | undefined {
+  if (typeof doc.mediaType === 'string') return doc.mediaType;
+  if (Array.isArray(doc.manifests)) return 'application/vnd.oci.image.index.v1+json';
+  if (doc.config && Array.isArray(doc.layers)) return 'application/vnd.oci.image.manifest.v1+json';
+  if (doc.schemaVersion === 1) return 'application/vnd.docker.distribution.manifest.v1+json';
+  return undefined;
+}
+
+export interface ResolveOptions {
+  platform?: PlatformWanted;
+  allPlatforms?: boolean;
+}
+
+/**
+ * Walks from the root document to the image manifest(s): an index is narrowed to the wanted
+ * platform (or all of them), a manifest is taken as is. Every document is size-capped, checked
+ * against its digest and validated before use.
+ */
+export async function resolveImages(source: ImageSource, options: ResolveOptions = {}): Promise<ResolvedImage[]> {
+  const root = await source.root();
+  const want = options.platform ?? { os: 'linux', architecture: 'amd64' };
+  const out: ResolvedImage[] = [];
+
+  const visit = async (bytes: Buffer, digest: string, declared: string | undefined, depth: number, platform?: Platform) => {
+    if (depth > 4) throw new OciError('MANIFEST_INVALID', `${source.display}: image indexes nested too deeply`);
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new OciError('MANIFEST_INVALID', `${source.display}: manifest ${digest} is not valid JSON`);
+    }
+    if (raw === null || typeof raw !== 'object') {
+      throw new OciError('MANIFEST_INVALID', `${source.display}: manifest ${digest} is not a JSON object`);
+    }
+    const mediaType = sniffMediaType(raw) ?? declared;
+    if (isSchema1(mediaType) || raw.schemaVersion === 1) {
+      throw new OciError('MANIFEST_UNSUPPORTED', `${source.display}: Docker schema 1 manifests are not supported; re-push the image with a current client`);
+    }
+    if (isIndexMediaType(mediaType)) {
+      const index = parseJson(IndexSchema, bytes, `${source.display} index ${digest}`);
+      const children = index.manifests.filter((m) => isManifestMediaType(m.mediaType) || isIndexMediaType(m.mediaType));
+      const chosen = options.allPlatforms
+        ? children.filter((m) => m.platform && m.platform.os !== 'unknown')
+        : children.filter((m) => platformMatches(m.platform, want)).slice(0, 1);
+      if (chosen.length === 0) {
+        const available = children.map((m) => (m.platform ? formatPlatform(m.platform) : 'unspecified'));
+        throw new OciError(
+          'PLATFORM_NOT_FOUND',
+          `${source.display}: no image for platform ${formatPlatform(want)} (available: ${available.join(', ') || 'none'}); use --platform`,
+        );
+      }
+      for (const child of chosen) {
+        const childBytes = await source.readBlob(child, MAX_DOCUMENT_BYTES);
+        await visit(childBytes, child.digest, child.mediaType, depth + 1, child.platform);
+      }
+      return;
+    }
+    if (!isManifestMediaType(mediaType)) {
+      throw new OciError('MANIFEST_UNSUPPORTED', `${source.display}: ${digest} has unsupported media type ${mediaType ?? '(none)'}`);
+    }
+    const manifest = parseJson(ManifestSchema, bytes, `${source.display} manifest ${digest}`);
+    const configBytes = await source.readBlob(manifest.config, MAX_DOCUMENT_BYTES);
+    const config = parseJson(ImageConfigSchema, configBytes, `${source.display} config ${manifest.config.digest}`);
+    const layerCount = manifest.layers.length;
+    if (config.rootfs.diff_ids.length !== layerCount) {
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `${source.display}: manifest has ${layerCount} layers but its config lists ${config.rootfs.diff_ids.length} diff_ids`,
+      );
+    }
+    const p = platform ?? (config.os && config.architecture ? { os: config.os, architecture: config.architecture, variant: config.variant } : undefined);
+    out.push({
+      manifestDigest: digest,
+      manifest,
+      configDigest: manifest.config.digest,
+      config,
+      platform: p ? { os: p.os, architecture: p.architecture, variant: p.variant } : undefined,
+    });
+  };
+
+  const rootDigest = root.digest || digestOf(root.bytes);
+  await visit(root.bytes, rootDigest, root.mediaType, 0);
+  return out;
+}

@@ -1,0 +1,103 @@
+import type { Readable } from 'node:stream';
+import { OciError } from '../../errors.js';
+import { DigestVerifier, digestOf, verifyBytes } from '../digest.js';
+import { MediaType } from '../media-types.js';
+import { DockerArchiveManifestSchema, ImageConfigSchema, parseJson } from '../schemas.js';
+import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
+import type { FileAccess } from './file-access.js';
+
+const BLOB_PATH = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
+
+/**
+ * The output of `docker save`: `manifest.json` names the config and layer files. Legacy archives
+ * keep each layer as an uncompressed `<id>/layer.tar`, whose digest is the config's diff_id; newer
+ * Docker writes an OCI layout inside the tar and points manifest.json at `blobs/sha256/...`. Both
+ * are read through manifest.json, and we synthesise an OCI manifest so the rest of the pipeline
+ * sees one shape. Its digest is ours, not a registry's: the config digest (the image id) is the
+ * stable identity of a docker-archive image.
+ */
+export class DockerArchiveSource implements ImageSource {
+  private readonly paths = new Map<string, string>();
+  repoTags: string[] = [];
+
+  constructor(
+    readonly display: string,
+    private readonly files: FileAccess,
+    private readonly tag: string | undefined,
+  ) {}
+
+  async root(): Promise<RootDocument> {
+    if ((await this.files.size('manifest.json')) === undefined) {
+      throw new OciError('NOT_A_DOCKER_ARCHIVE', `${this.display}: no manifest.json (is this the output of docker save?)`);
+    }
+    const entries = parseJson(
+      DockerArchiveManifestSchema,
+      await this.files.read('manifest.json', MAX_DOCUMENT_BYTES),
+      `${this.display} manifest.json`,
+    );
+    if (entries.length === 0) throw new OciError('MANIFEST_UNKNOWN', `${this.display}: manifest.json lists no images`);
+    let entry = entries[0]!;
+    if (this.tag !== undefined) {
+      const found = entries.find((e) => e.RepoTags?.some((t) => t === this.tag || t.endsWith(`:${this.tag}`)));
+      if (!found) {
+        const tags = entries.flatMap((e) => e.RepoTags ?? []);
+        throw new OciError('MANIFEST_UNKNOWN', `${this.display}: no image tagged "${this.tag}" (tags: ${tags.join(', ') || 'none'})`);
+      }
+      entry = found;
+    } else if (entries.length > 1) {
+      const tags = entries.flatMap((e) => e.RepoTags ?? []);
+      throw new OciError('TAG_REQUIRED', `${this.display}: holds ${entries.length} images; name one with :TAG (tags: ${tags.join(', ')})`);
+    }
+    this.repoTags = entry.RepoTags ?? [];
+
+    const configBytes = await this.files.read(entry.Config, MAX_DOCUMENT_BYTES);
+    const configDigest = digestOf(configBytes);
+    this.paths.set(configDigest, entry.Config);
+    const config = parseJson(ImageConfigSchema, configBytes, `${this.display} ${entry.Config}`);
+    if (config.rootfs.diff_ids.length !== entry.Layers.length) {
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `${this.display}: manifest.json lists ${entry.Layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`,
+      );
+    }
+    const layers = [];
+    for (const [i, layerPath] of entry.Layers.entries()) {
+      const size = await this.files.size(layerPath);
+      if (size === undefined) throw new OciError('BLOB_UNKNOWN', `${this.display}: layer file ${layerPath} is missing`);
+      const m = BLOB_PATH.exec(layerPath);
+      // Legacy layer.tar files are uncompressed, so their content digest is the diff_id.
+      const digest = m ? `${m[1]}:${m[2]}` : config.rootfs.diff_ids[i]!;
+      this.paths.set(digest, layerPath);
+      layers.push({ mediaType: MediaType.dockerLayerGzip, digest, size });
+    }
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBytes.length },
+      layers,
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    return { bytes, digest: digestOf(bytes), mediaType: MediaType.ociManifest };
+  }
+
+  private pathOf(digest: string): string {
+    const path = this.paths.get(digest);
+    if (!path) throw new OciError('BLOB_UNKNOWN', `${this.display}: no file for blob ${digest}`);
+    return path;
+  }
+
+  async openBlob(ref: BlobRef): Promise<Readable> {
+    const stream = await this.files.open(this.pathOf(ref.digest));
+    const verifier = new DigestVerifier(ref.digest, ref.size, this.display);
+    stream.on('error', (err) => verifier.destroy(err));
+    return stream.pipe(verifier);
+  }
+
+  async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {
+    const bytes = await this.files.read(this.pathOf(ref.digest), maxBytes);
+    verifyBytes(bytes, ref.digest, this.display);
+    return bytes;
+  }
+
+  async close(): Promise<void> {}
+}

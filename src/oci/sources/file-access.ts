@@ -1,0 +1,88 @@
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { OciError } from '../../errors.js';
+import { indexTarFile, type TarMember } from '../tar-index.js';
+
+/** Read access to the files of an image layout, whether it is a folder or packed in a tar. */
+export interface FileAccess {
+  size(path: string): Promise<number | undefined>;
+  open(path: string): Promise<Readable>;
+  read(path: string, maxBytes: number): Promise<Buffer>;
+}
+
+const STREAM_BUFFER = 1 << 20;
+
+export class FolderAccess implements FileAccess {
+  constructor(
+    private readonly root: string,
+    private readonly display: string,
+  ) {}
+
+  async size(path: string): Promise<number | undefined> {
+    try {
+      const s = await stat(join(this.root, path));
+      return s.isFile() ? s.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async open(path: string): Promise<Readable> {
+    if ((await this.size(path)) === undefined) {
+      throw new OciError('BLOB_UNKNOWN', `${this.display}: ${path} is missing`);
+    }
+    return createReadStream(join(this.root, path), { highWaterMark: STREAM_BUFFER });
+  }
+
+  async read(path: string, maxBytes: number): Promise<Buffer> {
+    const size = await this.size(path);
+    if (size === undefined) throw new OciError('BLOB_UNKNOWN', `${this.display}: ${path} is missing`);
+    if (size > maxBytes) {
+      throw new OciError('DOCUMENT_TOO_LARGE', `${this.display}: ${path} is ${size} bytes, over the ${maxBytes}-byte limit`);
+    }
+    return readFile(join(this.root, path));
+  }
+}
+
+export class TarAccess implements FileAccess {
+  private constructor(
+    private readonly file: string,
+    private readonly display: string,
+    private readonly members: Map<string, TarMember>,
+  ) {}
+
+  static async open(file: string, display: string): Promise<TarAccess> {
+    return new TarAccess(file, display, await indexTarFile(file, display));
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    return this.members.get(path)?.size;
+  }
+
+  private member(path: string): TarMember {
+    const m = this.members.get(path);
+    if (!m) throw new OciError('BLOB_UNKNOWN', `${this.display}: ${path} is missing from the archive`);
+    return m;
+  }
+
+  async open(path: string): Promise<Readable> {
+    const m = this.member(path);
+    if (m.size === 0) {
+      const { Readable } = await import('node:stream');
+      return Readable.from([]);
+    }
+    return createReadStream(this.file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: STREAM_BUFFER });
+  }
+
+  async read(path: string, maxBytes: number): Promise<Buffer> {
+    const m = this.member(path);
+    if (m.size > maxBytes) {
+      throw new OciError('DOCUMENT_TOO_LARGE', `${this.display}: ${path} is ${m.size} bytes, over the ${maxBytes}-byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.open(path)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+}

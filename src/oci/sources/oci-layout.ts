@@ -1,0 +1,71 @@
+import type { Readable } from 'node:stream';
+import { OciError } from '../../errors.js';
+import { DigestVerifier, parseDigest, verifyBytes } from '../digest.js';
+import { IndexSchema, parseJson, type Descriptor } from '../schemas.js';
+import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
+import type { FileAccess } from './file-access.js';
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+export function blobPath(digest: string, subject: string): string {
+  const { algorithm, hex } = parseDigest(digest, subject);
+  return `blobs/${algorithm}/${hex}`;
+}
+
+/** Picks the index.json entry a tag names; with no tag, the only entry there is. */
+export function selectByTag(manifests: Descriptor[], tag: string | undefined, display: string): Descriptor {
+  if (manifests.length === 0) throw new OciError('MANIFEST_UNKNOWN', `${display}: index.json lists no images`);
+  if (tag === undefined) {
+    if (manifests.length === 1) return manifests[0]!;
+    const tags = manifests.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
+    throw new OciError(
+      'TAG_REQUIRED',
+      `${display}: holds ${manifests.length} images; name one with :TAG (tags: ${tags.join(', ') || 'none'})`,
+    );
+  }
+  const found = manifests.find((m) => m.annotations?.[REF_NAME] === tag);
+  if (!found) {
+    const tags = manifests.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
+    throw new OciError('MANIFEST_UNKNOWN', `${display}: no image tagged "${tag}" (tags: ${tags.join(', ') || 'none'})`);
+  }
+  return found;
+}
+
+/** An OCI image layout (oci-layout, index.json, blobs/) in a folder or an oci-archive tar. */
+export class OciLayoutSource implements ImageSource {
+  constructor(
+    readonly display: string,
+    private readonly files: FileAccess,
+    private readonly tag: string | undefined,
+  ) {}
+
+  async root(): Promise<RootDocument> {
+    if ((await this.files.size('index.json')) === undefined) {
+      throw new OciError('NOT_AN_OCI_LAYOUT', `${this.display}: no index.json (is this an OCI image layout?)`);
+    }
+    const index = parseJson(IndexSchema, await this.files.read('index.json', MAX_DOCUMENT_BYTES), `${this.display} index.json`);
+    const desc = selectByTag(index.manifests, this.tag, this.display);
+    const bytes = await this.readBlob(desc, MAX_DOCUMENT_BYTES);
+    return { bytes, digest: desc.digest, mediaType: desc.mediaType };
+  }
+
+  async openBlob(ref: BlobRef): Promise<Readable> {
+    const path = blobPath(ref.digest, this.display);
+    const stream = await this.files.open(path);
+    const verifier = new DigestVerifier(ref.digest, ref.size, `${this.display}`);
+    stream.on('error', (err) => verifier.destroy(err));
+    return stream.pipe(verifier);
+  }
+
+  async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {
+    const path = blobPath(ref.digest, this.display);
+    const bytes = await this.files.read(path, maxBytes);
+    if (ref.size !== undefined && bytes.length !== ref.size) {
+      throw new OciError('SIZE_MISMATCH', `${this.display}: blob ${ref.digest} is ${bytes.length} bytes, its descriptor says ${ref.size}`);
+    }
+    verifyBytes(bytes, ref.digest, this.display);
+    return bytes;
+  }
+
+  async close(): Promise<void> {}
+}
