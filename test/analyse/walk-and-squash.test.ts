@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync, unlinkSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { analyseInput, type Analyser } from '../../src/analyse/index.js';
+import { apkAnalyser } from '../../src/analyse/analysers/apk.js';
+import { dpkgAnalyser } from '../../src/analyse/analysers/dpkg.js';
+import { osReleaseAnalyser } from '../../src/analyse/analysers/os-release.js';
+import { PortcullisError } from '../../src/errors.js';
+import { parseImageInput } from '../../src/oci/index.js';
+import { HAVE_ZSTD, writeOciLayout, type TestEntry } from '../helpers/image-builder.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'portcullis-walk-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+const newDir = () => join(tmp, `img${n++}`);
+
+const apkDb = (...pkgs: Array<[string, string, string?]>) =>
+  pkgs.map(([p, v, o]) => `P:${p}\nV:${v}\nA:x86_64\nL:MIT\n${o ? `o:${o}\n` : ''}F:usr/lib/${p}\nR:lib${p}.so\n`).join('\n');
+const osRelease: TestEntry = { name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n' };
+const dpkgStatus = (name: string) =>
+  `Package: ${name}\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\nSource: ${name}-src (1.0-0)\n\n` +
+  `Package: removed\nStatus: deinstall ok config-files\nVersion: 2.0\n`;
+
+async function scanLayout(dir: string, extra: Partial<Parameters<typeof analyseInput>[1]> = {}) {
+  const [r] = await analyseInput(parseImageInput(`oci:${dir}`), { cacheDir: null, ...extra });
+  return r!;
+}
+
+async function errorOf(p: Promise<unknown>): Promise<PortcullisError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(PortcullisError);
+    return err as PortcullisError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('layer squashing', () => {
+  it('applies whiteouts and opaque folders, and attributes packages to the layer that introduced them', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [osRelease, { name: 'lib/apk/db/installed', content: apkDb(['musl', '1.2.5-r0']) }, { name: 'var/lib/dpkg/status', content: dpkgStatus('gone') }],
+      [{ name: 'lib/apk/db/installed', content: apkDb(['musl', '1.2.5-r0'], ['busybox', '1.36.1-r29']) }, { name: 'var/lib/dpkg/.wh.status', content: '' }],
+    ]);
+    const r = await scanLayout(dir);
+    expect(r.os).toMatchObject({ family: 'alpine', version: '3.20.3' });
+    expect(r.packages.map((p) => `${p.type}:${p.name}@${p.version}#${p.layer.index}`)).toEqual([
+      'apk:busybox@1.36.1-r29#1',
+      'apk:musl@1.2.5-r0#0',
+    ]);
+    const musl = r.packages.find((p) => p.name === 'musl')!;
+    expect(musl.purl).toContain('pkg:apk/alpine/musl@1.2.5-r0');
+    expect(musl.sourceName).toBe('musl');
+    expect(musl.licenses).toEqual(['MIT']);
+    expect(musl.paths).toEqual(['lib/apk/db/installed']);
+  });
+
+  it('an opaque folder hides lower content but keeps what the same layer adds', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [{ name: 'var/lib/dpkg/status', content: dpkgStatus('old') }],
+      [
+        { name: 'var/lib/dpkg/', type: 'directory' },
+        { name: 'var/lib/dpkg/.wh..wh..opq', content: '' },
+        { name: 'var/lib/dpkg/status', content: dpkgStatus('new') },
+      ],
+    ]);
+    const r = await scanLayout(dir);
+    expect(r.packages.map((p) => `${p.name}:${p.sourceName}:${p.sourceVersion}`)).toEqual(['new:new-src:1.0-0']);
+  });
+
+  it('a whiteout of a folder removes every file below it', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [{ name: 'var/lib/dpkg/status', content: dpkgStatus('x') }, osRelease],
+      [{ name: 'var/lib/.wh.dpkg', content: '' }],
+    ]);
+    const r = await scanLayout(dir);
+    expect(r.packages).toEqual([]);
+    expect(r.os?.family).toBe('alpine');
+  });
+
+  const readsLayers = async (compression: 'gzip' | 'none' | 'zstd') => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, { name: './lib/apk/db/installed', content: apkDb(['zlib', '1.3.1-r1']) }]], { compression });
+    const r = await scanLayout(dir);
+    expect(r.packages.map((p) => p.name)).toEqual(['zlib']);
+  };
+  it('reads gzip layers', () => readsLayers('gzip'));
+  it('reads uncompressed layers', () => readsLayers('none'));
+  it.skipIf(!HAVE_ZSTD)(`reads zstd layers${HAVE_ZSTD ? '' : ' [SKIPPED: the zstd command is absent]'}`, () => readsLayers('zstd'));
+});
+
+describe('bad input', () => {
+  it('refuses a layer whose content does not match its digest', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease]], {
+      corruptLayer: (b) => {
+        const c = Buffer.from(b);
+        c[c.length - 5] ^= 0xff;
+        return c;
+      },
+    });
+    const err = await errorOf(scanLayout(dir));
+    expect(err.code).toMatch(/DIGEST_MISMATCH|LAYER_CORRUPT/);
+    expect(err.message).toContain(dir);
+  });
+
+  it('refuses entries that climb out of the root or are absolute', async () => {
+    for (const name of ['../../etc/passwd', 'a/../../b', '/etc/shadow']) {
+      const dir = newDir();
+      await writeOciLayout(dir, [[{ name, content: 'x' }]], { compression: 'none' });
+      const err = await errorOf(scanLayout(dir));
+      expect(err.code).toBe('UNSAFE_PATH');
+      expect(err.message).toContain(name);
+    }
+  });
+
+  it('enforces the entry, file size and total size limits', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[{ name: 'a', content: 'x'.repeat(1000) }, { name: 'b', content: 'y' }, { name: 'c', content: 'z' }]]);
+    expect((await errorOf(scanLayout(dir, { limits: { maxEntries: 2 } }))).code).toBe('LIMIT_EXCEEDED');
+    expect((await errorOf(scanLayout(dir, { limits: { maxFileBytes: 999 } }))).message).toMatch(/"a" is 1000 bytes/);
+    expect((await errorOf(scanLayout(dir, { limits: { maxTotalBytes: 1001 } }))).code).toBe('LIMIT_EXCEEDED');
+    await expect(scanLayout(dir, { limits: { maxEntries: 3, maxFileBytes: 1000, maxTotalBytes: 1002 } })).resolves.toBeTruthy();
+  });
+
+  it('warns about symlinks that point outside the root and never follows them', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[{ name: 'etc/os-release', type: 'symlink', linkname: '../../../../etc/os-release' }]]);
+    const r = await scanLayout(dir);
+    expect(r.os).toBeNull();
+    expect(r.warnings.join('\n')).toMatch(/points outside the image root/);
+  });
+
+  it('ignores device files', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[{ name: 'dev/null', type: 'character-device' }, osRelease]]);
+    expect((await scanLayout(dir)).os?.family).toBe('alpine');
+  });
+
+  it('a malformed package database is a warning and the scan goes on', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, { name: 'var/lib/dpkg/status', content: 'Package: half\n\nStatus: install ok installed\nVersion: 1\n' }]]);
+    const r = await scanLayout(dir);
+    expect(r.packages).toEqual([]);
+    expect(r.warnings.join('\n')).toMatch(/var\/lib\/dpkg\/status: a stanza without Package or Version/);
+  });
+});
+
+describe('layer cache', () => {
+  it('serves a second scan from the cache without reading the layer, and an upgraded analyser invalidates it', async () => {
+    const dir = newDir();
+    const built = await writeOciLayout(dir, [[osRelease, { name: 'lib/apk/db/installed', content: apkDb(['zlib', '1.3.1-r1']) }]]);
+    const cacheDir = join(tmp, 'cache');
+    let calls = 0;
+    const counting = (version: number): Analyser => ({ ...apkAnalyser, version, analyse: (f, c) => (calls++, apkAnalyser.analyse(f, c)) });
+    const analysers = [osReleaseAnalyser, dpkgAnalyser, counting(1)];
+    await scanLayout(dir, { cacheDir, analysers });
+    expect(calls).toBe(1);
+    // The layer blob disappears: only a cached result can answer now.
+    unlinkSync(join(dir, 'blobs', 'sha256', built.layerDigests[0]!.slice(7)));
+    const warm = await scanLayout(dir, { cacheDir, analysers });
+    expect(calls).toBe(1);
+    expect(warm.packages.map((p) => p.name)).toEqual(['zlib']);
+    expect((await errorOf(scanLayout(dir, { cacheDir: null, analysers }))).code).toBe('BLOB_UNKNOWN');
+    expect((await errorOf(scanLayout(dir, { cacheDir, analysers: [osReleaseAnalyser, counting(2)] }))).code).toBe('BLOB_UNKNOWN');
+  });
+});
+
+describe('dir: root filesystems', () => {
+  it('analyses an unpacked folder without following symlinks out of it', async () => {
+    const root = newDir();
+    mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    writeFileSync(join(root, 'lib/apk/db/installed'), apkDb(['musl', '1.2.5-r0']));
+    symlinkSync('/etc/os-release', join(root, 'etc/os-release'));
+    const [r] = await analyseInput(parseImageInput(`dir:${root}`), { cacheDir: null });
+    expect(r!.packages.map((p) => p.name)).toEqual(['musl']);
+    expect(r!.os).toBeNull();
+  });
+});
