@@ -1,0 +1,49 @@
+import type { PackageRecord } from '../../sbom/model.js';
+import type { Analyser, FileFacts } from '../types.js';
+
+/**
+ * .NET: the `*.deps.json` a published app carries. Only `package` libraries are NuGet packages;
+ * `project` and `reference` entries are the app's own assemblies.
+ */
+
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return (msg.split('\n')[0] ?? '').trim();
+}
+
+export const dotnetAnalyser: Analyser = {
+  name: 'dotnet',
+  version: 1,
+  maxFileSize: 20 * 1024 * 1024,
+  wants(path) {
+    return path.endsWith('.deps.json');
+  },
+  analyse(file): FileFacts {
+    let doc: unknown;
+    try {
+      const s = file.content.toString('utf8');
+      doc = JSON.parse(s.charCodeAt(0) === 0xfeff ? s.slice(1) : s);
+    } catch (e) {
+      return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
+    }
+    const libs =
+      typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>)['libraries'] : undefined;
+    if (typeof libs !== 'object' || libs === null || Array.isArray(libs)) {
+      return { warnings: [`${file.path}: no "libraries" object`] };
+    }
+    const packages: PackageRecord[] = [];
+    for (const [key, lib] of Object.entries(libs)) {
+      if (typeof lib !== 'object' || lib === null || (lib as Record<string, unknown>)['type'] !== 'package')
+        continue;
+      const slash = key.indexOf('/');
+      if (slash <= 0 || slash === key.length - 1) continue;
+      packages.push({
+        type: 'nuget',
+        name: key.slice(0, slash),
+        version: key.slice(slash + 1),
+        paths: [file.path],
+      });
+    }
+    return { packages };
+  },
+};
