@@ -1,0 +1,191 @@
+/**
+ * CycloneDX 1.6 JSON output, built with @cyclonedx/cyclonedx-library's model and JSON serializer,
+ * and checked with the library's strict JSON-schema validator.
+ *
+ * Layout:
+ * - metadata.component: the image (type container, name = reference, version = manifest digest,
+ *   purl `pkg:oci/...`), with image facts as `portcullis:image:*` properties.
+ * - metadata.tools: Portcullis itself; scan warnings as `portcullis:warning` metadata properties.
+ * - components: the operating system (type operating-system) when identified, then every package
+ *   (type library) with bom-ref, purl, licenses and `portcullis:*` properties.
+ * - dependencies: the image depends on the operating system and on every package.
+ */
+import { Enums, Models, Serialize, Spec, SPDX, Validation } from '@cyclonedx/cyclonedx-library';
+
+import type { Package } from './model.js';
+import { imagePurl, packageDisplayName } from './purl.js';
+import type { ScanResult } from './result.js';
+import { isCompoundExpression, stableUuid, toSpdxExpression } from './spdx.js';
+
+/** Property names Portcullis writes on components (a `portcullis:` namespace, as the CycloneDX property taxonomy asks). */
+export const CDX_PROPERTY = {
+  layerIndex: 'portcullis:layer:index',
+  layerDigest: 'portcullis:layer:digest',
+  layerDiffId: 'portcullis:layer:diffId',
+  path: 'portcullis:package:path',
+  type: 'portcullis:package:type',
+  foundBy: 'portcullis:package:foundBy',
+  sourceName: 'portcullis:package:sourceName',
+  sourceVersion: 'portcullis:package:sourceVersion',
+  arch: 'portcullis:package:arch',
+  epoch: 'portcullis:package:epoch',
+  dev: 'portcullis:package:dev',
+  ownedBy: 'portcullis:package:ownedBy',
+  /** Prefix: each entry of Package.properties becomes `portcullis:package:property:<key>`. */
+  propertyPrefix: 'portcullis:package:property:',
+  imageConfigDigest: 'portcullis:image:configDigest',
+  imagePlatform: 'portcullis:image:platform',
+  imageCreated: 'portcullis:image:created',
+  imageRepoTag: 'portcullis:image:repoTag',
+  /** Prefix: one property per layer, `portcullis:image:layer:<index>` = layer digest. */
+  imageLayerPrefix: 'portcullis:image:layer:',
+  warning: 'portcullis:warning',
+} as const;
+
+/**
+ * The CycloneDX `licenses` of a package: SPDX ids where the declared string is one, names
+ * otherwise. When the declared licenses form compound SPDX expressions (`MIT OR Apache-2.0`)
+ * and all of them are valid, they become one expression, since CycloneDX allows an expression
+ * only as the sole entry.
+ */
+function cdxLicenses(licenses: string[]): Models.License[] {
+  const distinct = [...new Set(licenses.map((l) => l.trim()).filter((l) => l !== ''))];
+  const expressions = distinct.map(toSpdxExpression);
+  const allValid = expressions.every((e): e is string => e !== undefined);
+  if (allValid && expressions.some(isCompoundExpression)) {
+    const joined =
+      expressions.length === 1
+        ? (expressions[0] as string)
+        : expressions.map((e) => (/ OR /.test(e) ? `(${e})` : e)).join(' AND ');
+    return [new Models.LicenseExpression(joined)];
+  }
+  return distinct.map((license, i) => {
+    const id = expressions[i];
+    if (id !== undefined && SPDX.isSupportedSpdxId(id)) return new Models.SpdxLicense(id);
+    return new Models.NamedLicense(license);
+  });
+}
+
+function packageProperties(pkg: Package): Models.Property[] {
+  const props: [string, string | undefined][] = [
+    [CDX_PROPERTY.type, pkg.type],
+    [CDX_PROPERTY.foundBy, pkg.foundBy],
+    [CDX_PROPERTY.layerIndex, String(pkg.layer.index)],
+    [CDX_PROPERTY.layerDigest, pkg.layer.digest],
+    [CDX_PROPERTY.layerDiffId, pkg.layer.diffId],
+    ...pkg.paths.map((p): [string, string] => [CDX_PROPERTY.path, p]),
+    [CDX_PROPERTY.sourceName, pkg.sourceName],
+    [CDX_PROPERTY.sourceVersion, pkg.sourceVersion],
+    [CDX_PROPERTY.arch, pkg.arch],
+    [CDX_PROPERTY.epoch, pkg.epoch === undefined ? undefined : String(pkg.epoch)],
+    [CDX_PROPERTY.dev, pkg.dev ? 'true' : undefined],
+    [CDX_PROPERTY.ownedBy, pkg.ownedBy ? `${pkg.ownedBy.type}:${pkg.ownedBy.name}` : undefined],
+    ...Object.entries(pkg.properties ?? {}).map(([k, v]): [string, string] => [
+      CDX_PROPERTY.propertyPrefix + k,
+      v,
+    ]),
+  ];
+  return props
+    .filter((p): p is [string, string] => p[1] !== undefined && p[1] !== '')
+    .map(([name, value]) => new Models.Property(name, value));
+}
+
+function hashOf(digest: string): [Enums.HashAlgorithm, string] | undefined {
+  const m = /^sha(256|512):([0-9a-f]+)$/.exec(digest);
+  if (!m?.[2]) return undefined;
+  return [m[1] === '256' ? Enums.HashAlgorithm['SHA-256'] : Enums.HashAlgorithm['SHA-512'], m[2]];
+}
+
+/** Builds the model BOM for a scan (exported for callers that want to add to it). */
+export function buildCycloneDxBom(result: ScanResult): Models.Bom {
+  const { image } = result;
+  const bom = new Models.Bom({
+    serialNumber: `urn:uuid:${stableUuid('cyclonedx', image.reference, image.manifestDigest, result.scannedAt, result.generator.version)}`,
+  });
+
+  const timestamp = new Date(result.scannedAt);
+  if (!Number.isNaN(timestamp.getTime())) bom.metadata.timestamp = timestamp;
+  bom.metadata.tools.components.add(
+    new Models.Component(Enums.ComponentType.Application, result.generator.name, {
+      version: result.generator.version,
+    }),
+  );
+  for (const warning of result.warnings)
+    bom.metadata.properties.add(new Models.Property(CDX_PROPERTY.warning, warning));
+
+  const imageComponent = new Models.Component(Enums.ComponentType.Container, image.reference, {
+    bomRef: `image:${image.manifestDigest || image.reference}`,
+    version: image.manifestDigest,
+    purl: imagePurl(image),
+  });
+  const imageHash = hashOf(image.manifestDigest);
+  if (imageHash) imageComponent.hashes.set(...imageHash);
+  const imageProps: [string, string | undefined][] = [
+    [CDX_PROPERTY.imageConfigDigest, image.configDigest],
+    [
+      CDX_PROPERTY.imagePlatform,
+      image.platform
+        ? [image.platform.os, image.platform.architecture, image.platform.variant].filter(Boolean).join('/')
+        : undefined,
+    ],
+    [CDX_PROPERTY.imageCreated, image.created],
+    ...(image.repoTags ?? []).map((t): [string, string] => [CDX_PROPERTY.imageRepoTag, t]),
+    ...image.layers.map((l): [string, string] => [CDX_PROPERTY.imageLayerPrefix + l.index, l.digest]),
+  ];
+  for (const [name, value] of imageProps) {
+    if (value !== undefined && value !== '') imageComponent.properties.add(new Models.Property(name, value));
+  }
+  bom.metadata.component = imageComponent;
+
+  if (result.os) {
+    const os = new Models.Component(Enums.ComponentType.OperatingSystem, result.os.family, {
+      bomRef: `os:${result.os.family}@${result.os.version}`,
+      version: result.os.version,
+    });
+    if (result.os.name !== undefined) os.description = result.os.name;
+    if (result.os.codename !== undefined) {
+      os.properties.add(new Models.Property('portcullis:os:codename', result.os.codename));
+    }
+    bom.components.add(os);
+    imageComponent.dependencies.add(os.bomRef);
+  }
+
+  const usedRefs = new Set<string>();
+  for (const pkg of result.packages) {
+    let ref = pkg.purl;
+    for (let n = 2; usedRefs.has(ref); n++) ref = `${pkg.purl}#${n}`;
+    usedRefs.add(ref);
+
+    const component = new Models.Component(Enums.ComponentType.Library, pkg.name, {
+      bomRef: ref,
+      version: pkg.version,
+      purl: pkg.purl,
+    });
+    if (pkg.type === 'golang') component.name = packageDisplayName(pkg);
+    else if (pkg.namespace && pkg.type !== 'pypi') component.group = pkg.namespace;
+    for (const license of cdxLicenses(pkg.licenses)) component.licenses.add(license);
+    for (const prop of packageProperties(pkg)) component.properties.add(prop);
+    bom.components.add(component);
+    imageComponent.dependencies.add(component.bomRef);
+  }
+  return bom;
+}
+
+const serializer = new Serialize.JsonSerializer(new Serialize.JSON.Normalize.Factory(Spec.Spec1dot6));
+
+/** The CycloneDX 1.6 JSON document for a scan, as a plain object (lists sorted for reproducible output). */
+export function toCycloneDx(result: ScanResult): object {
+  return JSON.parse(serializer.serialize(buildCycloneDxBom(result), { sortLists: true })) as object;
+}
+
+/**
+ * Validates CycloneDX 1.6 JSON text with the library's strict JSON-schema validator.
+ * Resolves to null when valid, else to the validator's error details.
+ */
+export async function validateCycloneDx(json: string): Promise<null | unknown> {
+  // Building the validator compiles the schemas (about a second); keep it for later calls.
+  cdxValidator ??= new Validation.JsonStrictValidator(Spec.Version.v1dot6);
+  return cdxValidator.validate(json);
+}
+
+let cdxValidator: Validation.JsonStrictValidator | undefined;

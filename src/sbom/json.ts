@@ -1,0 +1,142 @@
+/**
+ * Portcullis's own JSON format: the ScanResult, written with a fixed key order so that two scans
+ * of the same image differ only where the results do. docs/json-format.md describes the fields.
+ *
+ * Key order (absent optional fields are left out, never written as null):
+ * - top level: schemaVersion, generator, scannedAt, image, os, packages, warnings
+ * - generator: name, version
+ * - image: reference, manifestDigest, configDigest, platform, repoTags, created, layers
+ * - image.platform: os, architecture, variant
+ * - layer (image.layers[] and package.layer): index, digest, diffId
+ * - os: family, version, name, codename (or null)
+ * - package: type, namespace, name, version, purl, arch, epoch, sourceName, sourceVersion,
+ *   licenses, dev, layer, paths, foundBy, ownedBy, properties (properties' keys sorted)
+ * Packages are sorted by type, name (with namespace), version, purl, then first path;
+ * layers by index. Fields not listed above are not written.
+ */
+import type { LayerRef, OsInfo, Package } from './model.js';
+import { packageDisplayName } from './purl.js';
+import type { ScanResult } from './result.js';
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** Builds an object from entries in the given order, skipping undefined values. */
+function ordered(entries: [string, Json | undefined][]): { [key: string]: Json } {
+  const out: { [key: string]: Json } = {};
+  for (const [key, value] of entries) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function layerJson(layer: LayerRef): Json {
+  return ordered([
+    ['index', layer.index],
+    ['digest', layer.digest],
+    ['diffId', layer.diffId],
+  ]);
+}
+
+function osJson(os: OsInfo | null): Json {
+  if (!os) return null;
+  return ordered([
+    ['family', os.family],
+    ['version', os.version],
+    ['name', os.name],
+    ['codename', os.codename],
+  ]);
+}
+
+function packageJson(pkg: Package): Json {
+  const properties = pkg.properties
+    ? ordered(
+        Object.keys(pkg.properties)
+          .sort(cmp)
+          .map((k): [string, Json | undefined] => [k, pkg.properties?.[k]]),
+      )
+    : undefined;
+  return ordered([
+    ['type', pkg.type],
+    ['namespace', pkg.namespace],
+    ['name', pkg.name],
+    ['version', pkg.version],
+    ['purl', pkg.purl],
+    ['arch', pkg.arch],
+    ['epoch', pkg.epoch],
+    ['sourceName', pkg.sourceName],
+    ['sourceVersion', pkg.sourceVersion],
+    ['licenses', [...pkg.licenses]],
+    ['dev', pkg.dev],
+    ['layer', layerJson(pkg.layer)],
+    ['paths', [...pkg.paths]],
+    ['foundBy', pkg.foundBy],
+    [
+      'ownedBy',
+      pkg.ownedBy
+        ? ordered([
+            ['type', pkg.ownedBy.type],
+            ['name', pkg.ownedBy.name],
+          ])
+        : undefined,
+    ],
+    ['properties', properties],
+  ]);
+}
+
+/** The order packages are listed in by every human- and machine-facing writer. */
+export function comparePackages(a: Package, b: Package): number {
+  return (
+    cmp(a.type, b.type) ||
+    cmp(packageDisplayName(a), packageDisplayName(b)) ||
+    cmp(a.version, b.version) ||
+    cmp(a.purl, b.purl) ||
+    cmp(a.paths[0] ?? '', b.paths[0] ?? '')
+  );
+}
+
+/** The ScanResult as ordered plain data (what `toJson` prints). */
+export function toJsonValue(result: ScanResult): Json {
+  const { image } = result;
+  return ordered([
+    ['schemaVersion', result.schemaVersion],
+    [
+      'generator',
+      ordered([
+        ['name', result.generator.name],
+        ['version', result.generator.version],
+      ]),
+    ],
+    ['scannedAt', result.scannedAt],
+    [
+      'image',
+      ordered([
+        ['reference', image.reference],
+        ['manifestDigest', image.manifestDigest],
+        ['configDigest', image.configDigest],
+        [
+          'platform',
+          image.platform
+            ? ordered([
+                ['os', image.platform.os],
+                ['architecture', image.platform.architecture],
+                ['variant', image.platform.variant],
+              ])
+            : undefined,
+        ],
+        ['repoTags', image.repoTags ? [...image.repoTags] : undefined],
+        ['created', image.created],
+        ['layers', [...image.layers].sort((a, b) => a.index - b.index).map(layerJson)],
+      ]),
+    ],
+    ['os', osJson(result.os)],
+    ['packages', [...result.packages].sort(comparePackages).map(packageJson)],
+    ['warnings', [...result.warnings]],
+  ]);
+}
+
+/** The ScanResult as JSON text: fixed key order, 2-space indent, no trailing newline. */
+export function toJson(result: ScanResult): string {
+  return JSON.stringify(toJsonValue(result), null, 2);
+}

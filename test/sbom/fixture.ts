@@ -1,0 +1,168 @@
+/** A hand-built ScanResult shared by the SBOM writer tests. */
+import type { OsInfo, Package, PackageRecord } from '../../src/sbom/model.js';
+import { buildPurl } from '../../src/sbom/purl.js';
+import type { ScanResult } from '../../src/sbom/result.js';
+
+export const LAYERS = [
+  { index: 0, digest: `sha256:${'a'.repeat(64)}`, diffId: `sha256:${'b'.repeat(64)}` },
+  { index: 1, digest: `sha256:${'c'.repeat(64)}` },
+  { index: 2, digest: `sha256:${'d'.repeat(64)}` },
+];
+
+export const DEBIAN: OsInfo = {
+  family: 'debian',
+  version: '12',
+  name: 'Debian GNU/Linux 12 (bookworm)',
+  codename: 'bookworm',
+};
+
+function pkg(record: PackageRecord, layer: number, foundBy: string, os: OsInfo | null = DEBIAN): Package {
+  const ref = LAYERS[layer];
+  if (!ref) throw new Error(`no layer ${layer}`);
+  return {
+    ...record,
+    purl: buildPurl(record, os),
+    paths: record.paths ?? [],
+    licenses: record.licenses ?? [],
+    layer: ref,
+    foundBy,
+  };
+}
+
+export function makeResult(): ScanResult {
+  return {
+    schemaVersion: 1,
+    generator: { name: 'portcullis', version: '0.1.0' },
+    scannedAt: '2024-05-01T12:34:56.789Z',
+    image: {
+      reference: 'docker.io/library/example:1.0',
+      manifestDigest: `sha256:${'1'.repeat(64)}`,
+      configDigest: `sha256:${'2'.repeat(64)}`,
+      platform: { os: 'linux', architecture: 'amd64' },
+      layers: LAYERS,
+      repoTags: ['example:1.0'],
+      created: '2024-04-30T08:00:00Z',
+    },
+    os: DEBIAN,
+    packages: [
+      pkg(
+        {
+          type: 'deb',
+          name: 'libssl3',
+          version: '3.0.11-1~deb12u2',
+          sourceName: 'openssl',
+          arch: 'amd64',
+          licenses: ['Apache-2.0'],
+          paths: ['/var/lib/dpkg/status'],
+        },
+        0,
+        'dpkg',
+      ),
+      pkg(
+        {
+          type: 'deb',
+          name: 'login',
+          version: '1:4.13+dfsg1-1+b1',
+          sourceName: 'shadow',
+          sourceVersion: '1:4.13+dfsg1-1',
+          arch: 'amd64',
+          licenses: ['GPL-2+', 'BSD-3-clause'],
+          paths: ['/var/lib/dpkg/status'],
+        },
+        0,
+        'dpkg',
+      ),
+      pkg(
+        {
+          type: 'npm',
+          namespace: '@babel',
+          name: 'core',
+          version: '7.23.0',
+          licenses: ['MIT'],
+          paths: ['/app/node_modules/@babel/core/package.json'],
+          properties: { installPath: 'node_modules/@babel/core' },
+        },
+        2,
+        'npm',
+      ),
+      pkg(
+        {
+          type: 'npm',
+          name: 'left-pad',
+          version: '1.3.0',
+          licenses: ['mit or apache-2.0'],
+          dev: true,
+          paths: ['/app/package-lock.json'],
+        },
+        2,
+        'npm',
+      ),
+      pkg(
+        {
+          type: 'maven',
+          namespace: 'org.apache.logging.log4j',
+          name: 'log4j-core',
+          version: '2.17.1',
+          licenses: ['Apache-2.0'],
+          paths: ['/app/lib/log4j-core-2.17.1.jar'],
+        },
+        2,
+        'java',
+      ),
+      pkg(
+        {
+          type: 'golang',
+          namespace: 'github.com/sirupsen',
+          name: 'logrus',
+          version: 'v1.9.3',
+          licenses: [],
+          paths: ['/usr/local/bin/app'],
+          properties: { goToolchain: 'go1.21.5' },
+        },
+        1,
+        'go-binary',
+      ),
+      pkg(
+        {
+          type: 'pypi',
+          name: 'typing-extensions',
+          version: '4.8.0',
+          licenses: ['Python Software Foundation License'],
+          paths: ['/usr/lib/python3/dist-packages/typing_extensions-4.8.0.dist-info/METADATA'],
+          properties: { originalName: 'typing_extensions' },
+        },
+        1,
+        'python',
+      ),
+    ],
+    warnings: ['layer 1: skipped 1 unreadable file'],
+  };
+}
+
+/** An Alpine image with one apk package. */
+export function makeAlpineResult(): ScanResult {
+  const alpine: OsInfo = { family: 'alpine', version: '3.19.1', name: 'Alpine Linux v3.19' };
+  const base = makeResult();
+  return {
+    ...base,
+    image: { ...base.image, reference: 'alpine:3.19' },
+    os: alpine,
+    packages: [
+      pkg(
+        {
+          type: 'apk',
+          name: 'musl',
+          version: '1.2.4_git20230717-r4',
+          sourceName: 'musl',
+          arch: 'x86_64',
+          licenses: ['MIT'],
+          paths: ['/lib/apk/db/installed'],
+        },
+        0,
+        'apk',
+        alpine,
+      ),
+    ],
+    warnings: [],
+  };
+}
