@@ -1,0 +1,824 @@
+import { Readable, pipeline } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { OciError } from '../errors.js';
+import { DigestVerifier, digestOf, isDigest, parseDigest, verifyBytes } from './digest.js';
+import { lookupDockerCredentials, type RegistryCredentials } from './docker-config.js';
+import { MediaType, isSchema1 } from './media-types.js';
+import { parseRegistryReference, type RegistryReference } from './registry-reference.js';
+import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from './source.js';
+
+export interface RegistrySourceOptions {
+  /** Talk plain http instead of https. Never implied (not even for localhost): it must be asked for. */
+  insecure?: boolean;
+  username?: string;
+  password?: string;
+  /** Docker config to take credentials from when none are given; default `$DOCKER_CONFIG` or `~/.docker`. */
+  dockerConfigPath?: string;
+  userAgent?: string;
+  /** How long to wait for a connection, for response headers, and between body chunks. */
+  timeoutMs?: number;
+}
+
+/** One challenge of a `WWW-Authenticate` header. The scheme is lowercased, as are parameter names. */
+export interface AuthChallenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_REDIRECTS = 5;
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+// The token spec says a token without expires_in lasts 60 seconds; renew a little before that.
+const DEFAULT_TOKEN_SECONDS = 60;
+const TOKEN_EXPIRY_MARGIN_SECONDS = 10;
+
+// Everything we can read, plus schema 1 so that an old registry sends it (and we refuse it with a
+// clear message) rather than answering 404 or converting on the fly.
+const MANIFEST_ACCEPT = [
+  MediaType.ociIndex,
+  MediaType.ociManifest,
+  MediaType.dockerManifestList,
+  MediaType.dockerManifest,
+  MediaType.dockerSchema1Signed,
+  MediaType.dockerSchema1,
+].join(', ');
+
+const TCHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
+
+/**
+ * Parses a `WWW-Authenticate` header (RFC 9110 §11.6.1) into its challenges. Handles quoted
+ * values containing commas and escapes (`scope="repository:a:pull,push"`), several challenges
+ * in one header, and bad input without throwing: unreadable parts are skipped.
+ */
+export function parseAuthChallenges(header: string): AuthChallenge[] {
+  const out: AuthChallenge[] = [];
+  let i = 0;
+  const n = header.length;
+  const skipWs = (): void => {
+    while (i < n && (header[i] === ' ' || header[i] === '\t')) i++;
+  };
+  const readToken = (): string => {
+    const start = i;
+    while (i < n && TCHAR.test(header[i]!)) i++;
+    return header.slice(start, i);
+  };
+  // True when the text at i is `token OWS = OWS value` (an auth-param), not the next challenge's
+  // scheme nor a token68 such as `dGVzdA==` (whose `=` is followed by `=` or nothing).
+  const atParam = (): boolean => {
+    let j = i;
+    while (j < n && TCHAR.test(header[j]!)) j++;
+    if (j === i) return false;
+    while (j < n && (header[j] === ' ' || header[j] === '\t')) j++;
+    if (header[j] !== '=') return false;
+    j++;
+    while (j < n && (header[j] === ' ' || header[j] === '\t')) j++;
+    return j < n && (header[j] === '"' || TCHAR.test(header[j]!));
+  };
+
+  while (i < n) {
+    while (i < n && (header[i] === ',' || header[i] === ' ' || header[i] === '\t')) i++;
+    if (i >= n) break;
+    const scheme = readToken();
+    if (scheme === '') {
+      i++; // not a token character: skip it rather than loop forever
+      continue;
+    }
+    const challenge: AuthChallenge = { scheme: scheme.toLowerCase(), params: {} };
+    out.push(challenge);
+    skipWs();
+    for (;;) {
+      if (!atParam()) {
+        // token68 (`Basic dXNlcg==`) or nothing: skip to the next comma.
+        if (i < n && header[i] !== ',') {
+          while (i < n && header[i] !== ',') i++;
+        }
+        break;
+      }
+      const name = readToken().toLowerCase();
+      skipWs();
+      i++; // '='
+      skipWs();
+      let value = '';
+      if (header[i] === '"') {
+        i++;
+        while (i < n && header[i] !== '"') {
+          if (header[i] === '\\' && i + 1 < n) i++;
+          value += header[i];
+          i++;
+        }
+        i++; // closing quote (or end)
+      } else {
+        const start = i;
+        while (i < n && header[i] !== ',' && header[i] !== ' ' && header[i] !== '\t') i++;
+        value = header.slice(start, i);
+      }
+      challenge.params[name] = value;
+      skipWs();
+      if (header[i] !== ',') break;
+      // A comma separates either this challenge's next param or the next challenge.
+      const save = i;
+      i++;
+      skipWs();
+      if (!atParam()) {
+        i = save;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** One in-flight HTTP exchange: its response, final URL, and the timer guarding it. */
+interface Exchange {
+  res: Response;
+  url: URL;
+  /** Starts the timeout while we wait on the network (not while a consumer is slow). */
+  arm(): void;
+  disarm(): void;
+  timedOut(): boolean;
+  /** Releases the exchange; aborts the connection if the body was not read to the end. */
+  done(complete: boolean): void;
+}
+
+/** What a request fetches, for messages: `manifest 3.20`, `blob sha256:…`, `response token`. */
+interface Subject {
+  kind: 'manifest' | 'blob' | 'response';
+  name: string;
+}
+
+function errorCode(err: unknown): string | undefined {
+  // undici wraps socket errors as `TypeError: fetch failed` with the real error in `cause`,
+  // and a failed happy-eyeballs connect as an AggregateError whose members carry the code.
+  const seen = new Set<unknown>();
+  let cur: unknown = err;
+  while (cur && typeof cur === 'object' && !seen.has(cur)) {
+    seen.add(cur);
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'ERR_INVALID_STATE') return code;
+    const errors = (cur as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) {
+      for (const e of errors) {
+        const c = errorCode(e);
+        if (c) return c;
+      }
+    }
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function innermostMessage(err: unknown): string {
+  let cur: unknown = err;
+  let msg = err instanceof Error ? err.message : String(err);
+  const seen = new Set<unknown>();
+  while (cur instanceof Error && !seen.has(cur)) {
+    seen.add(cur);
+    if (cur.message) msg = cur.message;
+    cur = cur.cause;
+  }
+  return msg.replace(/[\r\n]+/g, ' ').slice(0, 200);
+}
+
+/**
+ * An image in a registry, read over the OCI Distribution API. Tries anonymous access first and
+ * answers Basic or Bearer (token) challenges with the given or docker-config credentials. Every
+ * document and blob is checked against its digest; credentials and tokens are never put in
+ * messages and are never sent to a host other than the registry (redirects drop them).
+ */
+export class RegistrySource implements ImageSource {
+  readonly display: string;
+  readonly reference: RegistryReference;
+  private readonly origin: string;
+  private readonly host: string;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  private readonly active = new Set<AbortController>();
+  /** The Authorization header value that last worked (or was last obtained), if any. */
+  private authorization: string | undefined;
+  private authorizationExpiresAt = Infinity;
+  private authInFlight: Promise<void> | undefined;
+  private credentialsPromise: Promise<{ credentials?: RegistryCredentials; helper?: string }> | undefined;
+
+  constructor(
+    ref: string,
+    private readonly options: RegistrySourceOptions = {},
+  ) {
+    this.display = ref.trim();
+    this.reference = parseRegistryReference(ref);
+    this.host = this.reference.registry;
+    this.origin = new URL(`${options.insecure ? 'http' : 'https'}://${this.host}`).origin;
+    this.timeoutMs =
+      options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : DEFAULT_TIMEOUT_MS;
+    this.userAgent = options.userAgent ?? 'portcullis';
+    if ((options.username === undefined) !== (options.password === undefined)) {
+      throw new OciError(
+        'CREDENTIALS_INVALID',
+        `${this.display}: give both a username and a password, or neither`,
+        {
+          subject: this.display,
+        },
+      );
+    }
+  }
+
+  async root(): Promise<RootDocument> {
+    const { repository, tag, digest } = this.reference;
+    const target = digest ?? tag ?? 'latest';
+    const subject: Subject = { kind: 'manifest', name: target };
+    const ex = await this.get(`/v2/${repository}/manifests/${target}`, MANIFEST_ACCEPT, subject);
+    const contentType = ex.res.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() || undefined;
+    if (isSchema1(contentType)) {
+      ex.done(false);
+      throw this.schema1Error();
+    }
+    const bytes = await this.readCapped(ex, MAX_DOCUMENT_BYTES, subject);
+
+    let declared: unknown;
+    try {
+      const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+      if (parsed && typeof parsed === 'object') {
+        if ((parsed as { schemaVersion?: unknown }).schemaVersion === 1) throw this.schema1Error();
+        declared = (parsed as { mediaType?: unknown }).mediaType;
+      }
+    } catch (err) {
+      if (err instanceof OciError) throw err;
+      // Not JSON: leave it to the caller's schema validation, which says so with context.
+    }
+
+    const subjectText = `${this.display} manifest`;
+    if (digest !== undefined) verifyBytes(bytes, digest, subjectText);
+    // The registry's claim is checked too: a mismatch means a broken or lying registry or proxy.
+    const claimed = ex.res.headers.get('docker-content-digest')?.trim();
+    if (claimed && isDigest(claimed)) verifyBytes(bytes, claimed, `${subjectText} (Docker-Content-Digest)`);
+
+    const generic =
+      contentType === undefined ||
+      contentType === 'application/json' ||
+      contentType === 'application/octet-stream' ||
+      contentType === 'text/plain';
+    const mediaType = !generic ? contentType : typeof declared === 'string' ? declared : undefined;
+    return {
+      bytes,
+      digest: digest ?? digestOf(bytes, 'sha256'),
+      ...(mediaType !== undefined ? { mediaType } : {}),
+    };
+  }
+
+  async openBlob(ref: BlobRef): Promise<Readable> {
+    const ex = await this.getBlob(ref);
+    const body = ex.res.body;
+    if (!body) {
+      ex.done(true);
+      return Readable.from([Buffer.alloc(0)]).pipe(new DigestVerifier(ref.digest, ref.size, this.display));
+    }
+    const source = Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>);
+    const subject: Subject = { kind: 'blob', name: ref.digest };
+    const map = (err: unknown): Error => this.transferError(err, ex, subject);
+    async function* guarded(): AsyncGenerator<Buffer> {
+      const it = source[Symbol.asyncIterator]();
+      let complete = false;
+      try {
+        for (;;) {
+          ex.arm();
+          let step: IteratorResult<unknown>;
+          try {
+            step = await it.next();
+          } finally {
+            ex.disarm();
+          }
+          if (step.done) break;
+          yield step.value as Buffer;
+        }
+        complete = true;
+      } catch (err) {
+        throw map(err);
+      } finally {
+        if (!complete) source.destroy();
+        ex.done(complete);
+      }
+    }
+    const verifier = new DigestVerifier(ref.digest, ref.size, this.display);
+    // pipeline destroys every stage on error or early close, so a consumer that stops reading
+    // also cancels the download, and a network error reaches the consumer through the verifier.
+    pipeline(Readable.from(guarded(), { objectMode: false }), verifier, () => {});
+    return verifier;
+  }
+
+  async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {
+    if (ref.size !== undefined && ref.size > maxBytes) {
+      throw new OciError(
+        'DOCUMENT_TOO_LARGE',
+        `${this.display}: blob ${ref.digest} is ${ref.size} bytes, over the ${maxBytes}-byte limit`,
+        {
+          subject: this.display,
+        },
+      );
+    }
+    const ex = await this.getBlob(ref);
+    const bytes = await this.readCapped(ex, maxBytes, { kind: 'blob', name: ref.digest });
+    if (ref.size !== undefined && bytes.length !== ref.size) {
+      throw new OciError(
+        'SIZE_MISMATCH',
+        `${this.display}: blob ${ref.digest} is ${bytes.length} bytes, its descriptor says ${ref.size}`,
+        {
+          subject: this.display,
+        },
+      );
+    }
+    verifyBytes(bytes, ref.digest, this.display);
+    return bytes;
+  }
+
+  async close(): Promise<void> {
+    for (const controller of this.active) controller.abort();
+    this.active.clear();
+    this.authorization = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private schema1Error(): OciError {
+    return new OciError(
+      'MANIFEST_UNSUPPORTED',
+      `${this.display}: ${this.host} serves a Docker schema 1 manifest, which is deprecated and not supported (re-push the image with a current docker, podman or skopeo)`,
+      { subject: this.display },
+    );
+  }
+
+  private async getBlob(ref: BlobRef): Promise<Exchange> {
+    // Validating first also keeps anything but `algorithm:hex` out of the URL path.
+    parseDigest(ref.digest, this.display);
+    const subject: Subject = { kind: 'blob', name: ref.digest };
+    const ex = await this.get(`/v2/${this.reference.repository}/blobs/${ref.digest}`, '*/*', subject);
+    const length = ex.res.headers.get('content-length');
+    if (ref.size !== undefined && length !== null && /^\d+$/.test(length) && Number(length) !== ref.size) {
+      ex.done(false);
+      throw new OciError(
+        'SIZE_MISMATCH',
+        `${this.display}: blob ${ref.digest} is ${length} bytes on ${ex.url.host}, its descriptor says ${ref.size}`,
+        { subject: this.display },
+      );
+    }
+    return ex;
+  }
+
+  /** GET a registry path: authenticates on demand, follows redirects, and maps failure statuses. */
+  private async get(path: string, accept: string, subject: Subject): Promise<Exchange> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.authorization !== undefined && Date.now() >= this.authorizationExpiresAt)
+        this.authorization = undefined;
+      const sent = this.authorization;
+      const ex = await this.send(new URL(path, this.origin), accept, sent);
+      const { status } = ex.res;
+      if (status === 401 && attempt === 0 && ex.url.origin === this.origin) {
+        const challenge = ex.res.headers.get('www-authenticate');
+        ex.done(false);
+        await this.authenticate(challenge, sent);
+        continue;
+      }
+      if (status === 200) return ex;
+      throw await this.statusError(ex, subject);
+    }
+  }
+
+  /** One request and its redirects. Authorization goes only to the registry's own origin. */
+  private async send(start: URL, accept: string, authorization: string | undefined): Promise<Exchange> {
+    let url = start;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { 'user-agent': this.userAgent, accept };
+      if (authorization !== undefined && url.origin === this.origin) headers.authorization = authorization;
+      const ex = await this.open(url, { headers, redirect: 'manual' });
+      const { status } = ex.res;
+      if (![301, 302, 303, 307, 308].includes(status)) return ex;
+      const location = ex.res.headers.get('location');
+      ex.done(false);
+      if (hop >= MAX_REDIRECTS) {
+        throw new OciError(
+          'REGISTRY_ERROR',
+          `${this.display}: more than ${MAX_REDIRECTS} redirects from ${this.host}`,
+          { subject: this.display },
+        );
+      }
+      if (!location) {
+        throw new OciError(
+          'REGISTRY_ERROR',
+          `${this.display}: ${url.host} answered ${status} without a Location`,
+          { subject: this.display },
+        );
+      }
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new OciError('REGISTRY_ERROR', `${this.display}: ${url.host} redirected to an invalid URL`, {
+          subject: this.display,
+        });
+      }
+      // Redirect URLs are often pre-signed: name only their host in messages, never the URL.
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new OciError(
+          'REGISTRY_ERROR',
+          `${this.display}: ${url.host} redirected to an unsupported ${next.protocol} URL`,
+          { subject: this.display },
+        );
+      }
+      if (next.protocol === 'http:' && url.protocol === 'https:' && !this.options.insecure) {
+        throw new OciError(
+          'REGISTRY_ERROR',
+          `${this.display}: ${url.host} redirected to plain http on ${next.host}; refusing (use --insecure to allow http)`,
+          { subject: this.display },
+        );
+      }
+      url = next;
+    }
+  }
+
+  /** fetch with a timeout that covers connecting and waiting for headers, mapped errors. */
+  private async open(url: URL, init: RequestInit): Promise<Exchange> {
+    const controller = new AbortController();
+    this.active.add(controller);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    const arm = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.timeoutMs);
+    };
+    const disarm = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    let released = false;
+    const done = (complete: boolean): void => {
+      if (released) return;
+      released = true;
+      disarm();
+      this.active.delete(controller);
+      // An unread body holds its connection until it is consumed or the request is aborted.
+      if (!complete) controller.abort();
+    };
+    arm();
+    let res: Response;
+    try {
+      res = await fetch(url, { ...init, signal: controller.signal });
+    } catch (err) {
+      done(false);
+      throw this.networkError(err, url, timedOut);
+    } finally {
+      disarm();
+    }
+    return { res, url, arm, disarm, timedOut: () => timedOut, done };
+  }
+
+  private async authenticate(header: string | null, failed: string | undefined): Promise<void> {
+    // Concurrent requests that hit the same 401 share one token fetch.
+    if (this.authInFlight) {
+      await this.authInFlight;
+      return;
+    }
+    // Someone else already replaced the authorization that failed: just retry with theirs.
+    if (this.authorization !== undefined && this.authorization !== failed) return;
+    this.authInFlight = this.obtainAuthorization(header).finally(() => {
+      this.authInFlight = undefined;
+    });
+    await this.authInFlight;
+  }
+
+  private async obtainAuthorization(header: string | null): Promise<void> {
+    const challenges = header ? parseAuthChallenges(header) : [];
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    const basic = challenges.find((c) => c.scheme === 'basic');
+    if (bearer) {
+      const { token, expiresIn } = await this.fetchToken(bearer);
+      this.authorization = `Bearer ${token}`;
+      this.authorizationExpiresAt = Date.now() + Math.max(expiresIn - TOKEN_EXPIRY_MARGIN_SECONDS, 1) * 1000;
+      return;
+    }
+    if (basic) {
+      const { credentials } = await this.credentials();
+      if (!credentials) throw await this.unauthorized(this.host);
+      this.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
+      this.authorizationExpiresAt = Infinity;
+      return;
+    }
+    const schemes = challenges.map((c) => c.scheme).join(', ');
+    throw new OciError(
+      'UNAUTHORIZED',
+      schemes
+        ? `${this.display}: ${this.host} asks for unsupported authentication (${schemes}); only Basic and Bearer are supported`
+        : `${this.display}: access denied by ${this.host}, which sent no authentication challenge`,
+      { subject: this.display },
+    );
+  }
+
+  /** The token flow of the distribution auth spec: GET realm?service=..&scope=repository:<repo>:pull. */
+  private async fetchToken(challenge: AuthChallenge): Promise<{ token: string; expiresIn: number }> {
+    const realmText = challenge.params.realm;
+    let realm: URL;
+    try {
+      if (!realmText) throw new Error('no realm');
+      realm = new URL(realmText);
+      if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('bad scheme');
+    } catch {
+      throw new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: ${this.host} sent a Bearer challenge without a usable realm URL`,
+        { subject: this.display },
+      );
+    }
+    // Credentials (and the token) must not cross the network in clear unless http was asked for.
+    if (realm.protocol === 'http:' && !this.options.insecure) {
+      throw new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: ${this.host} points to a plain-http token service at ${realm.host}; refusing (use --insecure to allow http)`,
+        { subject: this.display },
+      );
+    }
+    if (challenge.params.service !== undefined) realm.searchParams.set('service', challenge.params.service);
+    realm.searchParams.append('scope', `repository:${this.reference.repository}:pull`);
+
+    const { credentials } = await this.credentials();
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
+    if (credentials) {
+      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
+    }
+    // No redirects: the Basic credentials above are meant for this realm only.
+    const ex = await this.open(realm, { headers, redirect: 'manual' });
+    const { status } = ex.res;
+    if (status === 401 || status === 403) {
+      ex.done(false);
+      throw await this.unauthorized(realm.host);
+    }
+    if (status !== 200) {
+      ex.done(false);
+      throw new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: token service ${realm.host} answered ${status}${ex.res.statusText ? ` ${ex.res.statusText}` : ''}`,
+        { subject: this.display },
+      );
+    }
+    const body = await this.readCapped(ex, MAX_TOKEN_RESPONSE_BYTES, { kind: 'response', name: 'token' });
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      json = undefined;
+    }
+    const record = json && typeof json === 'object' ? (json as Record<string, unknown>) : {};
+    const token =
+      typeof record.token === 'string' && record.token !== '' ? record.token : record.access_token;
+    // A token must be a valid header value; checking here keeps it out of any fetch error message.
+    if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: token service ${realm.host} returned no usable token`,
+        { subject: this.display },
+      );
+    }
+    const expiresIn =
+      typeof record.expires_in === 'number' && record.expires_in > 0
+        ? record.expires_in
+        : DEFAULT_TOKEN_SECONDS;
+    return { token, expiresIn };
+  }
+
+  private credentials(): Promise<{ credentials?: RegistryCredentials; helper?: string }> {
+    if (!this.credentialsPromise) {
+      const { username, password, dockerConfigPath } = this.options;
+      this.credentialsPromise =
+        username !== undefined && password !== undefined
+          ? Promise.resolve({ credentials: { username, password } })
+          : lookupDockerCredentials(this.host, dockerConfigPath);
+    }
+    return this.credentialsPromise;
+  }
+
+  private async unauthorized(host: string): Promise<OciError> {
+    let hint = '';
+    try {
+      const { credentials, helper } = await this.credentials();
+      if (!credentials && helper)
+        hint = `; the docker config leaves ${this.host} to ${helper}, which portcullis does not run`;
+    } catch {
+      // A broken docker config is reported where credentials are needed; here it only loses the hint.
+    }
+    return new OciError(
+      'UNAUTHORIZED',
+      `${this.display}: access denied by ${host} (check --username/--password-stdin or docker login)${hint}`,
+      { subject: this.display },
+    );
+  }
+
+  private async statusError(ex: Exchange, subject: Subject): Promise<OciError> {
+    const { status, statusText } = ex.res;
+    const host = ex.url.host;
+    let codes: string[] = [];
+    if (status >= 400 && status < 500) codes = await this.errorCodes(ex);
+    else ex.done(false);
+    const detail = codes.length ? ` [${codes.join(', ')}]` : '';
+    const what = `${subject.kind} ${subject.name}`;
+    if (status === 401 || status === 403) return this.unauthorized(host);
+    if (status === 404) {
+      if (subject.kind === 'manifest') {
+        const where = codes.includes('NAME_UNKNOWN')
+          ? `repository ${this.reference.repository} does not exist on ${host}`
+          : `not found in ${this.reference.repository} on ${host}`;
+        return new OciError(
+          'MANIFEST_UNKNOWN',
+          `${this.display}: manifest ${subject.name} ${where}${detail}`,
+          { subject: this.display },
+        );
+      }
+      return new OciError(
+        'BLOB_UNKNOWN',
+        `${this.display}: blob ${subject.name} not found on ${host}${detail}`,
+        { subject: this.display },
+      );
+    }
+    if (status === 429) {
+      return new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: ${host} is rate limiting requests (429) for ${what}; retry later or log in`,
+        {
+          subject: this.display,
+        },
+      );
+    }
+    return new OciError(
+      'REGISTRY_ERROR',
+      `${this.display}: ${host} answered ${status}${statusText ? ` ${statusText}` : ''} for ${what}${detail}`,
+      {
+        subject: this.display,
+      },
+    );
+  }
+
+  /** The `errors[].code` values of a registry error body; only the codes, which are safe to show. */
+  private async errorCodes(ex: Exchange): Promise<string[]> {
+    try {
+      const body = await this.readCapped(ex, MAX_ERROR_BODY_BYTES, { kind: 'response', name: 'error body' });
+      const json = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown }> };
+      if (!Array.isArray(json.errors)) return [];
+      return [
+        ...new Set(
+          json.errors
+            .map((e) => e?.code)
+            .filter((c): c is string => typeof c === 'string' && /^[A-Z_]{1,40}$/.test(c)),
+        ),
+      ].slice(0, 5);
+    } catch {
+      return [];
+    } finally {
+      ex.done(false);
+    }
+  }
+
+  /** Reads a whole body, refusing more than `max` bytes (declared or actual). */
+  private async readCapped(ex: Exchange, max: number, subject: Subject): Promise<Buffer> {
+    const tooLarge = (size: string): OciError =>
+      new OciError(
+        'DOCUMENT_TOO_LARGE',
+        `${this.display}: ${subject.kind} ${subject.name} from ${ex.url.host} is ${size} bytes, over the ${max}-byte limit`,
+        {
+          subject: this.display,
+        },
+      );
+    const length = ex.res.headers.get('content-length');
+    if (length !== null && /^\d+$/.test(length) && Number(length) > max) {
+      ex.done(false);
+      throw tooLarge(length);
+    }
+    const body = ex.res.body;
+    if (!body) {
+      ex.done(true);
+      return Buffer.alloc(0);
+    }
+    const reader = body.getReader();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let complete = false;
+    try {
+      for (;;) {
+        ex.arm();
+        let step: ReadableStreamReadResult<Uint8Array>;
+        try {
+          step = await reader.read();
+        } finally {
+          ex.disarm();
+        }
+        if (step.done) break;
+        total += step.value.byteLength;
+        if (total > max) throw tooLarge(`more than ${max}`);
+        chunks.push(Buffer.from(step.value.buffer, step.value.byteOffset, step.value.byteLength));
+      }
+      complete = true;
+    } catch (err) {
+      if (err instanceof OciError) throw err;
+      throw this.transferError(err, ex, subject);
+    } finally {
+      if (!complete) reader.cancel().catch(() => {});
+      ex.done(complete);
+    }
+    return Buffer.concat(chunks, total);
+  }
+
+  private transferError(err: unknown, ex: Exchange, subject: Subject): Error {
+    if (err instanceof OciError) return err;
+    const what = `${subject.kind} ${subject.name}`;
+    if (ex.timedOut()) {
+      return new OciError(
+        'REGISTRY_TIMEOUT',
+        `${this.display}: ${ex.url.host} stopped sending ${what} (no data for ${this.timeoutMs} ms)`,
+        {
+          subject: this.display,
+        },
+      );
+    }
+    return new OciError(
+      'REGISTRY_ERROR',
+      `${this.display}: connection to ${ex.url.host} failed while reading ${what} (${innermostMessage(err)})`,
+      {
+        subject: this.display,
+        cause: err,
+      },
+    );
+  }
+
+  /** Turns a failed connection into one line that says what to do. */
+  private networkError(err: unknown, url: URL, timedOut: boolean): OciError {
+    const host = url.host;
+    const opts = { subject: this.display, cause: err };
+    if (timedOut) {
+      return new OciError(
+        'REGISTRY_TIMEOUT',
+        `${this.display}: no answer from ${host} within ${this.timeoutMs} ms`,
+        opts,
+      );
+    }
+    const code = errorCode(err) ?? '';
+    const message = innermostMessage(err);
+    if (code === 'ECONNREFUSED') {
+      return new OciError(
+        'REGISTRY_UNREACHABLE',
+        `${this.display}: cannot connect to ${host} (connection refused)`,
+        opts,
+      );
+    }
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      return new OciError(
+        'REGISTRY_UNREACHABLE',
+        `${this.display}: cannot resolve host ${url.hostname}`,
+        opts,
+      );
+    }
+    if (
+      code === 'ETIMEDOUT' ||
+      code === 'UND_ERR_CONNECT_TIMEOUT' ||
+      code === 'EHOSTUNREACH' ||
+      code === 'ENETUNREACH'
+    ) {
+      return new OciError('REGISTRY_UNREACHABLE', `${this.display}: cannot reach ${host} (${code})`, opts);
+    }
+    if (message === 'bad port') {
+      // undici refuses the fetch standard's "bad ports" (1, 25, 6000, ...) before connecting.
+      return new OciError(
+        'REGISTRY_UNREACHABLE',
+        `${this.display}: port ${url.port} is blocked for HTTP by Node's fetch; use another port`,
+        opts,
+      );
+    }
+    const plainHttpPeer =
+      url.protocol === 'https:' &&
+      (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|UNKNOWN_PROTOCOL/i.test(code) ||
+        /wrong version number|packet length too long|http request/i.test(message));
+    if (plainHttpPeer) {
+      return new OciError(
+        'REGISTRY_TLS',
+        `${this.display}: ${host} does not speak TLS on https (a plain-http registry? use --insecure to connect over http)`,
+        opts,
+      );
+    }
+    if (/CERT|ERR_TLS|ERR_SSL|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/i.test(code)) {
+      return new OciError(
+        'REGISTRY_TLS',
+        `${this.display}: TLS with ${host} failed (${code}: ${message}); if it uses a private CA, add it with NODE_EXTRA_CA_CERTS`,
+        opts,
+      );
+    }
+    if (url.protocol === 'https:' && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')) {
+      return new OciError(
+        'REGISTRY_UNREACHABLE',
+        `${this.display}: ${host} closed the connection during the request (${message}); if it is a plain-http registry, use --insecure`,
+        opts,
+      );
+    }
+    return new OciError(
+      'REGISTRY_UNREACHABLE',
+      `${this.display}: request to ${host} failed (${code ? `${code}: ` : ''}${message})`,
+      opts,
+    );
+  }
+}
