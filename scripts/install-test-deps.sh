@@ -3,7 +3,7 @@
 # docker-registry, rpm). Tests that need one skip with a reason when it is missing, so this is
 # safe to skip on a machine where you cannot install packages.
 set -euo pipefail
-PKGS=(skopeo docker-registry rpm zstd)
+PKGS=(skopeo docker-registry rpm db5.3-util zstd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -49,13 +49,23 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, i: numb
   return out;
 }
 
+/** A package whose coordinates the purl spec rejects still gets an identifier: a generic purl. */
+function safePurl(p: Parameters<typeof buildPurl>[0], os: Parameters<typeof buildPurl>[1]): string {
+  try {
+    return buildPurl(p, os);
+  } catch {
+    const name = encodeURIComponent(p.namespace ? `${p.namespace}/${p.name}` : p.name);
+    return `pkg:generic/${name}@${encodeURIComponent(p.version)}?ecosystem=${p.type}`;
+  }
+}
+
 function finishPackages(
   squashed: ReturnType<typeof squashLayers>,
 ): Package[] {
   const packages: Package[] = squashed.packages.map((p) => ({
     ...p,
     licenses: p.licenses ?? [],
-    purl: buildPurl(p, squashed.os),
+    purl: safePurl(p, squashed.os),
   }));
   return reconcilePackages(packages).sort(
     (a, b) =>

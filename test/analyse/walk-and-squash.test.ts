@@ -99,7 +99,7 @@ describe('bad input', () => {
     await writeOciLayout(dir, [[osRelease]], {
       corruptLayer: (b) => {
         const c = Buffer.from(b);
-        c[c.length - 5] ^= 0xff;
+        c[c.length - 5] = (c[c.length - 5] ?? 0) ^ 0xff;
         return c;
       },
     });

@@ -17,7 +17,7 @@ export interface TestEntry {
 export async function tarOf(entries: TestEntry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
+  p.on('data', (c) => chunks.push(c as Buffer));
   const done = new Promise<void>((resolve, reject) => {
     p.on('end', () => resolve());
     p.on('error', reject);
@@ -28,7 +28,7 @@ export async function tarOf(entries: TestEntry[]): Promise<Buffer> {
     await new Promise<void>((resolve, reject) => {
       p.entry(
         { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), size: body?.length ?? 0 },
-        type === 'file' ? (body ?? Buffer.alloc(0)) : undefined,
+        type === 'file' ? (body ?? Buffer.alloc(0)) : Buffer.alloc(0),
         (err) => (err ? reject(err) : resolve()),
       );
     });

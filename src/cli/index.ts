@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { GENERATOR_VERSION } from '../analyse/index.js';
+import { PortcullisError } from '../errors.js';
+import { addScanOptions, runScan } from './scan-command.js';
+
+/** Exit codes: 0 success, 1 policy failure (later: vulnerabilities), 2 any error. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  let exitCode = 0;
+  program
+    .name('portcullis')
+    .description('Secure-by-default container supply chain: scan images, list their packages, guard a registry.')
+    .version(GENERATOR_VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  addScanOptions(program.command('scan').description('analyse an image and report what is in it'), 'table').action(
+    async (image: string, flags) => {
+      exitCode = await runScan(image, flags);
+    },
+  );
+  addScanOptions(program.command('sbom').description('write the software bill of materials of an image'), 'cyclonedx').action(
+    async (image: string, flags) => {
+      exitCode = await runScan(image, flags);
+    },
+  );
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const message = err instanceof PortcullisError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`portcullis: ${message}\n`);
+    if (process.env.PORTCULLIS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return 2;
+  }
+}
