@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OciError } from '../errors.js';
@@ -32,6 +32,11 @@ export interface AnalyseOptions extends OpenSourceOptions {
   allPlatforms?: boolean;
   analysers?: readonly Analyser[];
   progress?: LayerProgress;
+  /**
+   * Where analysers may write scratch files (an rpmdb.sqlite must be a file to be opened). The
+   * CLI puts it inside the cache folder so nothing from a layer lands anywhere else.
+   */
+  scratchRoot?: string;
   /** How many layers to read at once (decompression runs on libuv's pool). */
   concurrency?: number;
 }
@@ -84,7 +89,9 @@ function finishPackages(
 export async function analyseInput(input: ImageInput, options: AnalyseOptions): Promise<ScanResult[]> {
   const analysers = options.analysers ?? ALL_ANALYSERS;
   const limits = new LimitTracker({ ...DEFAULT_LIMITS, ...options.limits });
-  const scratchDir = await mkdtemp(join(tmpdir(), 'portcullis-scratch-'));
+  const scratchRoot = options.scratchRoot ?? tmpdir();
+  await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
+  const scratchDir = await mkdtemp(join(scratchRoot, 'portcullis-scratch-'));
   const ctx = { scratchDir };
   try {
     if (input.kind === 'dir') {

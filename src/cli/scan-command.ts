@@ -94,7 +94,8 @@ export function addScanOptions(cmd: Command, defaultFormat: OutputFormat): Comma
 export async function runScan(imageText: string, flags: ScanFlags): Promise<number> {
   const config = loadConfig(flags.config);
   const data = flags.data ?? config.data;
-  const cacheDir = flags.cache === false ? null : (flags.cacheDir ?? config.cacheDir ?? join(data, 'cache'));
+  const cacheFolder = flags.cacheDir ?? config.cacheDir ?? join(data, 'cache');
+  const cacheDir = flags.cache === false ? null : cacheFolder;
   const input = parseImageInput(imageText);
   let password: string | undefined;
   if (flags.passwordStdin) {
@@ -117,6 +118,7 @@ export async function runScan(imageText: string, flags: ScanFlags): Promise<numb
         ...(flags.maxFileBytes ? { maxFileBytes: flags.maxFileBytes } : {}),
       },
       progress: bars.progress,
+      scratchRoot: join(cacheFolder, 'scratch'),
     });
     bars.stop();
     for (const r of results) for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
