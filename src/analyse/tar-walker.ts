@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { extract as createExtract } from 'tar-stream';
 import { AnalyseError, OciError } from '../errors.js';
 import { createDecompressor, detectCompression, peek } from './decompress.js';
@@ -34,6 +34,18 @@ function describeStreamError(err: unknown, subject: string): Error {
   return new AnalyseError('LAYER_UNREADABLE', `${subject}: ${msg}`);
 }
 
+function progressCounter(report: (bytes: number) => void): Transform {
+  let seen = 0;
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      report(seen);
+      cb(null, chunk);
+    },
+  });
+}
+
 /**
  * Streams one layer blob (compressed or not) through tar-stream and hands each wanted file to its
  * analysers. Nothing is written to disk and nothing larger than an analyser's limit is held.
@@ -42,13 +54,6 @@ export async function walkTarLayer(blob: Readable, opts: TarWalkOptions): Promis
   const facts = emptyLayerFacts();
   const dispatcher = new FileDispatcher(opts.analysers, opts.ctx, facts);
   const { limits, subject } = opts;
-  let compressed = 0;
-  if (opts.onProgress) {
-    blob.on('data', (c: Buffer) => {
-      compressed += c.length;
-      opts.onProgress!(compressed);
-    });
-  }
 
   let head: Buffer;
   try {
@@ -107,7 +112,11 @@ export async function walkTarLayer(blob: Readable, opts: TarWalkOptions): Promis
   };
 
   try {
-    const piped = decompressor ? pipeline(blob, decompressor, extract) : pipeline(blob, extract);
+    // Progress is counted by a stage in the pipeline: a 'data' listener on the blob would switch it
+    // to flowing mode before the pipeline is attached and lose bytes.
+    const source = opts.onProgress ? blob.pipe(progressCounter(opts.onProgress)) : blob;
+    if (source !== blob) blob.on('error', (err) => source.destroy(err));
+    const piped = decompressor ? pipeline(source, decompressor, extract) : pipeline(source, extract);
     await Promise.all([piped, consume()]);
   } catch (err) {
     extract.destroy();

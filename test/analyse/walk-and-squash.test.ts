@@ -182,3 +182,25 @@ describe('dir: root filesystems', () => {
     expect(r!.os).toBeNull();
   });
 });
+
+describe('progress reporting', () => {
+  it('reports per-layer progress without disturbing the stream', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [osRelease, { name: 'lib/apk/db/installed', content: apkDb(['musl', '1.2.5-r0']) }],
+      [{ name: 'big.bin', content: Buffer.alloc(3 << 20, 7) }],
+    ]);
+    const events: string[] = [];
+    let lastBytes = 0;
+    const r = await scanLayout(dir, {
+      progress: {
+        start: (i) => events.push(`start ${i}`),
+        advance: (_i, bytes) => (lastBytes = Math.max(lastBytes, bytes)),
+        done: (i, cached) => events.push(`done ${i} ${cached}`),
+      },
+    });
+    expect(r.packages.map((p) => p.name)).toEqual(['musl']);
+    expect(events.sort()).toEqual(['done 0 false', 'done 1 false', 'start 0', 'start 1']);
+    expect(lastBytes).toBeGreaterThan(0);
+  });
+});
