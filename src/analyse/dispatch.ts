@@ -99,6 +99,7 @@ function stripEmpty(facts: FileFacts): FileFacts {
   if (facts.packages?.length) out.packages = facts.packages;
   if (facts.os) out.os = facts.os;
   if (facts.owned?.length) out.owned = facts.owned;
+  if (facts.licenses?.length) out.licenses = facts.licenses;
   if (facts.warnings?.length) out.warnings = facts.warnings;
   return out;
 }

@@ -90,6 +90,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
 
   const osFound = new Map<string, OsInfo>();
   const owned = new Map<string, OwnedFiles['owner']>();
+  const declaredLicenses = new Map<string, string[]>();
   const packages: SquashedPackage[] = [];
   const paths = [...live.keys()].sort();
   for (const path of paths) {
@@ -100,6 +101,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
       if (facts.warnings) warnings.push(...facts.warnings);
       if (facts.os) osFound.set(path, facts.os);
       for (const o of facts.owned ?? []) for (const f of o.files) owned.set(f, o.owner);
+      for (const l of facts.licenses ?? []) declaredLicenses.set(`${l.owner.type}:${l.owner.name}`, l.licenses);
       for (const pkg of facts.packages ?? []) {
         let introducedAt = top.layer;
         const id = identity(pkg);
@@ -119,7 +121,11 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   }
 
   for (const pkg of packages) {
-    if (OS_PACKAGE_TYPES.has(pkg.type)) continue;
+    if (OS_PACKAGE_TYPES.has(pkg.type)) {
+      const declared = declaredLicenses.get(`${pkg.type}:${pkg.name}`);
+      if (declared && !pkg.licenses?.length) pkg.licenses = declared;
+      continue;
+    }
     for (const p of pkg.paths) {
       const owner = owned.get(p) ?? owned.get(dirName(p));
       if (owner) {

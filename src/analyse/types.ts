@@ -27,6 +27,8 @@ export interface FileFacts {
   packages?: PackageRecord[];
   os?: OsInfo;
   owned?: OwnedFiles[];
+  /** Licences an OS package declares in a separate file (Debian's usr/share/doc/PKG/copyright). */
+  licenses?: Array<{ owner: OwnedFiles['owner']; licenses: string[] }>;
   warnings?: string[];
 }
 

@@ -93,6 +93,24 @@ describe('layer squashing', () => {
   it.skipIf(!HAVE_ZSTD)(`reads zstd layers${HAVE_ZSTD ? '' : ' [SKIPPED: the zstd command is absent]'}`, () => readsLayers('zstd'));
 });
 
+describe('Debian copyright licences', () => {
+  it('attaches DEP-5 licences to the package whose doc folder holds them, mapped to SPDX ids', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [
+        { name: 'var/lib/dpkg/status', content: dpkgStatus('tool') },
+        {
+          name: 'usr/share/doc/tool/copyright',
+          content: 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2+ or Artistic\n\nFiles: lib/*\nLicense: Expat\n',
+        },
+        { name: 'usr/share/doc/tool/examples/copyright', content: 'License: BSD-3-clause\n' },
+      ],
+    ]);
+    const r = await scanLayout(dir);
+    expect(r.packages[0]!.licenses).toEqual(['GPL-2.0-or-later', 'Artistic-1.0-Perl', 'MIT']);
+  });
+});
+
 describe('bad input', () => {
   it('refuses a layer whose content does not match its digest', async () => {
     const dir = newDir();

@@ -4,6 +4,52 @@ import { baseName, type Analyser, type AnalyserFile, type FileFacts } from '../t
 const STATUS = 'var/lib/dpkg/status';
 const STATUS_D = 'var/lib/dpkg/status.d/';
 const INFO = 'var/lib/dpkg/info/';
+const DOC = 'usr/share/doc/';
+
+// Debian's short licence names (DEP-5) mapped to SPDX ids where the meaning is unambiguous.
+const DEBIAN_TO_SPDX: Record<string, string> = {
+  'GPL-2': 'GPL-2.0-only',
+  'GPL-2+': 'GPL-2.0-or-later',
+  'GPL-3': 'GPL-3.0-only',
+  'GPL-3+': 'GPL-3.0-or-later',
+  'LGPL-2': 'LGPL-2.0-only',
+  'LGPL-2+': 'LGPL-2.0-or-later',
+  'LGPL-2.1': 'LGPL-2.1-only',
+  'LGPL-2.1+': 'LGPL-2.1-or-later',
+  'LGPL-3': 'LGPL-3.0-only',
+  'LGPL-3+': 'LGPL-3.0-or-later',
+  'AGPL-3': 'AGPL-3.0-only',
+  'AGPL-3+': 'AGPL-3.0-or-later',
+  'Apache-2': 'Apache-2.0',
+  'Apache-2.0': 'Apache-2.0',
+  Expat: 'MIT',
+  MIT: 'MIT',
+  'BSD-2-clause': 'BSD-2-Clause',
+  'BSD-3-clause': 'BSD-3-Clause',
+  'BSD-4-clause': 'BSD-4-Clause',
+  Zlib: 'Zlib',
+  'MPL-2.0': 'MPL-2.0',
+  ISC: 'ISC',
+  'public-domain': 'LicenseRef-public-domain',
+  'Artistic': 'Artistic-1.0-Perl',
+  'PSF-2': 'PSF-2.0',
+};
+
+/** Distinct `License:` names of a machine-readable copyright file, in order of appearance. */
+function copyrightLicenses(text: string): string[] {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('License:')) continue;
+    const value = line.slice(8).trim();
+    if (!value) continue;
+    // "GPL-2+ or Artistic" and "GPL-3+ with Bison exception": keep each named licence once.
+    for (const part of value.split(/\s+(?:or|and|\||&)\s+|,\s*/i)) {
+      const name = part.replace(/\s+with\s+.*$/i, '').trim();
+      if (name) out.add(DEBIAN_TO_SPDX[name] ?? name);
+    }
+  }
+  return [...out];
+}
 
 /** Splits a deb822 file into stanzas of field -> value (continuation lines joined with newlines). */
 function parseStanzas(text: string): Array<Map<string, string>> {
@@ -55,15 +101,21 @@ function toPackage(f: Map<string, string>, path: string): PackageRecord | undefi
  */
 export const dpkgAnalyser: Analyser = {
   name: 'dpkg',
-  version: 1,
+  version: 2,
   maxFileSize: 128 * 1024 * 1024,
   wants(path) {
     if (path === STATUS) return true;
+    if (path.startsWith(DOC) && path.endsWith('/copyright')) return path.indexOf('/', DOC.length) === path.length - '/copyright'.length;
     if (path.startsWith(STATUS_D)) return !path.endsWith('.md5sums') && !path.slice(STATUS_D.length).includes('/');
     return path.startsWith(INFO) && path.endsWith('.list');
   },
   analyse(file: AnalyserFile): FileFacts {
     const text = file.content.toString('utf8');
+    if (file.path.startsWith(DOC)) {
+      const owner = file.path.slice(DOC.length, -'/copyright'.length);
+      const licenses = copyrightLicenses(text);
+      return licenses.length ? { licenses: [{ owner: { type: 'deb', name: owner }, licenses }] } : {};
+    }
     if (file.path.startsWith(INFO)) {
       const owner = baseName(file.path).slice(0, -'.list'.length).replace(/:.*$/, '');
       const files = text
