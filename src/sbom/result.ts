@@ -2,6 +2,7 @@
  * The result of scanning one image: what every output writer (table, JSON, CycloneDX, SPDX) takes.
  * `toJson` in ./json.ts is its canonical serialisation; docs/json-format.md describes each field.
  */
+import type { Finding } from './finding.js';
 import type { LayerRef, OsInfo, Package } from './model.js';
 
 export interface ImageDescription {
@@ -22,4 +23,11 @@ export interface ScanResult {
   os: OsInfo | null;
   packages: Package[];
   warnings: string[];
+  /**
+   * Present when the scan was matched against a vulnerability database (scan, not sbom):
+   * findings after --severity/--ignore-unfixed filters and suppressions.
+   */
+  vulnerabilities?: Finding[];
+  /** Findings left out by the ignore file or a VEX statement, with the reason shown to the user. */
+  suppressed?: Array<{ finding: Finding; reason: string; source: string }>;
 }
