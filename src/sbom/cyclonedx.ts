@@ -9,9 +9,16 @@
  * - components: the operating system (type operating-system) when identified, then every package
  *   (type library) with bom-ref, purl, licenses and `portcullis:*` properties.
  * - dependencies: the image depends on the operating system and on every package.
+ * - vulnerabilities (only when the scan was matched): one entry per finding, whose `affects`
+ *   names the component of the package it was found in, with the installed version as
+ *   `affected`; ratings from the CVSS vector (or the severity alone), aliases as references,
+ *   the advisory's links as advisories, and "Upgrade to ..." as the recommendation. Suppressed
+ *   findings are not written.
  */
 import { Enums, Models, Serialize, Spec, SPDX, Validation } from '@cyclonedx/cyclonedx-library';
 
+import type { Finding } from './finding.js';
+import { compareFindings } from './json.js';
 import type { Package } from './model.js';
 import { imagePurl, packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
@@ -40,7 +47,129 @@ export const CDX_PROPERTY = {
   /** Prefix: one property per layer, `portcullis:image:layer:<index>` = layer digest. */
   imageLayerPrefix: 'portcullis:image:layer:',
   warning: 'portcullis:warning',
+  vulnEcosystem: 'portcullis:vulnerability:ecosystem',
+  vulnMatchedName: 'portcullis:vulnerability:matchedName',
+  vulnInstalledVersion: 'portcullis:vulnerability:installedVersion',
+  vulnFixedVersion: 'portcullis:vulnerability:fixedVersion',
+  vulnSeveritySource: 'portcullis:vulnerability:severitySource',
 } as const;
+
+/**
+ * Where an advisory comes from. A distribution's own ecosystem (`Debian:12`, `Alpine:v3.20`,
+ * `Ubuntu:22.04`) names its security tracker, whatever the id looks like (Debian files CVE ids
+ * too); otherwise the id's prefix decides: CVE → NVD, GHSA → GitHub, DSA/DLA → Debian,
+ * USN → Ubuntu, and OSV (which mirrors them all) for the rest.
+ */
+export function advisorySource(id: string, ecosystem?: string): { name: string; url: string } {
+  const enc = encodeURIComponent(id);
+  const distro = ecosystem?.split(':')[0];
+  if (distro === 'Debian' || /^(DSA|DLA|DTSA)-/.test(id))
+    return { name: 'Debian', url: `https://security-tracker.debian.org/tracker/${enc}` };
+  if (distro === 'Alpine') return { name: 'Alpine', url: `https://security.alpinelinux.org/vuln/${enc}` };
+  if (id.startsWith('USN-')) return { name: 'Ubuntu', url: `https://ubuntu.com/security/notices/${enc}` };
+  if (distro === 'Ubuntu') return { name: 'Ubuntu', url: `https://ubuntu.com/security/${enc}` };
+  if (/^CVE-\d+-\d+$/.test(id)) return { name: 'NVD', url: `https://nvd.nist.gov/vuln/detail/${enc}` };
+  if (id.startsWith('GHSA-')) return { name: 'GitHub', url: `https://github.com/advisories/${enc}` };
+  return { name: 'OSV', url: `https://osv.dev/vulnerability/${enc}` };
+}
+
+function cdxSource(id: string, ecosystem?: string): Models.Vulnerability.Source {
+  const { name, url } = advisorySource(id, ecosystem);
+  return new Models.Vulnerability.Source({ name, url });
+}
+
+/** Who rated the finding: the upstream CVE record (NVD), else the advisory it was matched in. */
+function ratingSource(f: Finding): Models.Vulnerability.Source {
+  if (f.severitySource === 'upstream-cve') {
+    const cve = [f.id, ...f.aliases].find((id) => /^CVE-\d+-\d+$/.test(id));
+    return cve ? cdxSource(cve) : new Models.Vulnerability.Source({ name: 'NVD' });
+  }
+  return cdxSource(f.id, f.ecosystem);
+}
+
+/** The rating method for a CVSS vector, judged by its prefix (`CVSS:3.1/`, `CVSS:4.0/`, or a bare v2 vector). */
+function ratingMethod(vector: string | undefined): Enums.Vulnerability.RatingMethod {
+  const M = Enums.Vulnerability.RatingMethod;
+  if (vector === undefined) return M.Other;
+  if (vector.startsWith('CVSS:3.1/')) return M.CVSSv31;
+  if (vector.startsWith('CVSS:3.0/')) return M.CVSSv3;
+  if (vector.startsWith('CVSS:4.0/')) return M.CVSSv4;
+  if (/^AV:[LAN]\/AC:[HML]\/Au:/.test(vector)) return M.CVSSv2;
+  return M.Other;
+}
+
+const CDX_SEVERITY: Record<Finding['severity'], Enums.Vulnerability.Severity> = {
+  critical: Enums.Vulnerability.Severity.Critical,
+  high: Enums.Vulnerability.Severity.High,
+  medium: Enums.Vulnerability.Severity.Medium,
+  low: Enums.Vulnerability.Severity.Low,
+  none: Enums.Vulnerability.Severity.None,
+  unknown: Enums.Vulnerability.Severity.Unknown,
+};
+
+function dateOf(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+function isAbsoluteUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return !/\s/.test(text);
+  } catch {
+    return false;
+  }
+}
+
+/** The key that ties a finding to the package (and so the component) it was found in. */
+function packageKey(p: Pick<Package, 'purl' | 'paths' | 'layer'>): string {
+  return [p.purl, p.layer.index, p.paths[0] ?? ''].join('\u0000');
+}
+
+function buildVulnerability(f: Finding, ref: Models.BomRef): Models.Vulnerability.Vulnerability {
+  const V = Models.Vulnerability;
+  const vuln = new V.Vulnerability({
+    bomRef: `vuln:${f.id}:${ref.value ?? f.package.purl}`,
+    id: f.id,
+    source: cdxSource(f.id, f.ecosystem),
+    published: dateOf(f.published),
+    updated: dateOf(f.modified),
+  });
+  if (f.summary !== undefined) vuln.description = f.summary;
+  const fixed = f.fixedVersions[0];
+  if (fixed !== undefined)
+    vuln.recommendation = `Upgrade ${packageDisplayName(f.package)} to ${fixed} or later`;
+  for (const alias of f.aliases) vuln.references.add(new V.Reference(alias, cdxSource(alias)));
+  vuln.ratings.add(
+    new V.Rating({
+      source: f.severity === 'unknown' ? undefined : ratingSource(f),
+      score: f.score,
+      severity: CDX_SEVERITY[f.severity],
+      method: f.cvssVector !== undefined || f.score !== undefined ? ratingMethod(f.cvssVector) : undefined,
+      vector: f.cvssVector,
+    }),
+  );
+  for (const url of new Set(f.references)) if (isAbsoluteUrl(url)) vuln.advisories.add(new V.Advisory(url));
+  vuln.affects.add(
+    new V.Affect(ref, {
+      versions: new V.AffectedVersionRepository([
+        new V.AffectedSingleVersion(f.package.version, { status: Enums.Vulnerability.AffectStatus.Affected }),
+      ]),
+    }),
+  );
+  const props: [string, string | undefined][] = [
+    [CDX_PROPERTY.vulnEcosystem, f.ecosystem],
+    [CDX_PROPERTY.vulnMatchedName, f.matchedName],
+    [CDX_PROPERTY.vulnInstalledVersion, f.installedVersion],
+    ...f.fixedVersions.map((v): [string, string] => [CDX_PROPERTY.vulnFixedVersion, v]),
+    [CDX_PROPERTY.vulnSeveritySource, f.severitySource],
+  ];
+  for (const [name, value] of props) {
+    if (value !== undefined && value !== '') vuln.properties.add(new Models.Property(name, value));
+  }
+  return vuln;
+}
 
 /**
  * The CycloneDX `licenses` of a package: SPDX ids where the declared string is one, names
@@ -151,6 +280,8 @@ export function buildCycloneDxBom(result: ScanResult): Models.Bom {
   }
 
   const usedRefs = new Set<string>();
+  const componentsByPackage = new Map<string, Models.Component>();
+  const componentsByPurl = new Map<string, Models.Component>();
   for (const pkg of result.packages) {
     let ref = pkg.purl;
     for (let n = 2; usedRefs.has(ref); n++) ref = `${pkg.purl}#${n}`;
@@ -167,6 +298,16 @@ export function buildCycloneDxBom(result: ScanResult): Models.Bom {
     for (const prop of packageProperties(pkg)) component.properties.add(prop);
     bom.components.add(component);
     imageComponent.dependencies.add(component.bomRef);
+    if (!componentsByPackage.has(packageKey(pkg))) componentsByPackage.set(packageKey(pkg), component);
+    if (!componentsByPurl.has(pkg.purl)) componentsByPurl.set(pkg.purl, component);
+  }
+
+  for (const finding of [...(result.vulnerabilities ?? [])].sort(compareFindings)) {
+    const component =
+      componentsByPackage.get(packageKey(finding.package)) ?? componentsByPurl.get(finding.package.purl);
+    // A finding for a package the result does not list cannot name what it affects; leave it out.
+    if (!component) continue;
+    bom.vulnerabilities.add(buildVulnerability(finding, component.bomRef));
   }
   return bom;
 }

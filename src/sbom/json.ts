@@ -3,7 +3,8 @@
  * of the same image differ only where the results do. docs/json-format.md describes the fields.
  *
  * Key order (absent optional fields are left out, never written as null):
- * - top level: schemaVersion, generator, scannedAt, image, os, packages, warnings
+ * - top level: schemaVersion, generator, scannedAt, image, os, packages, vulnerabilities,
+ *   suppressed, warnings (vulnerabilities and suppressed only when the scan was matched)
  * - generator: name, version
  * - image: reference, manifestDigest, configDigest, platform, repoTags, created, layers
  * - image.platform: os, architecture, variant
@@ -11,9 +12,16 @@
  * - os: family, version, name, codename (or null)
  * - package: type, namespace, name, version, purl, arch, epoch, sourceName, sourceVersion,
  *   licenses, dev, layer, paths, foundBy, ownedBy, properties (properties' keys sorted)
+ * - finding (vulnerabilities[] and suppressed[].finding): id, aliases, severity, score,
+ *   cvssVector, severitySource, summary, package, ecosystem, matchedName, installedVersion,
+ *   fixedVersions, published, modified, references
+ * - finding.package: type, namespace, name, version, purl, sourceName, layer, paths
+ * - suppressed entry: finding, reason, source
  * Packages are sorted by type, name (with namespace), version, purl, then first path;
- * layers by index. Fields not listed above are not written.
+ * layers by index; findings (and suppressed entries, by their finding) in package order, then
+ * by id. Fields not listed above are not written.
  */
+import type { Finding } from './finding.js';
 import type { LayerRef, OsInfo, Package } from './model.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
@@ -96,6 +104,57 @@ export function comparePackages(a: Package, b: Package): number {
   );
 }
 
+function findingJson(finding: Finding): Json {
+  const p = finding.package;
+  return ordered([
+    ['id', finding.id],
+    ['aliases', [...finding.aliases]],
+    ['severity', finding.severity],
+    ['score', finding.score],
+    ['cvssVector', finding.cvssVector],
+    ['severitySource', finding.severitySource],
+    ['summary', finding.summary],
+    [
+      'package',
+      ordered([
+        ['type', p.type],
+        ['namespace', p.namespace],
+        ['name', p.name],
+        ['version', p.version],
+        ['purl', p.purl],
+        ['sourceName', p.sourceName],
+        ['layer', layerJson(p.layer)],
+        ['paths', [...p.paths]],
+      ]),
+    ],
+    ['ecosystem', finding.ecosystem],
+    ['matchedName', finding.matchedName],
+    ['installedVersion', finding.installedVersion],
+    ['fixedVersions', [...finding.fixedVersions]],
+    ['published', finding.published],
+    ['modified', finding.modified],
+    ['references', [...finding.references]],
+  ]);
+}
+
+/**
+ * The order findings are listed in by the JSON, CycloneDX and SARIF writers: by package (as
+ * `comparePackages` orders packages), then by id. The table orders by severity instead.
+ */
+export function compareFindings(a: Finding, b: Finding): number {
+  const pa = a.package;
+  const pb = b.package;
+  return (
+    cmp(pa.type, pb.type) ||
+    cmp(packageDisplayName(pa), packageDisplayName(pb)) ||
+    cmp(pa.version, pb.version) ||
+    cmp(pa.purl, pb.purl) ||
+    cmp(pa.paths[0] ?? '', pb.paths[0] ?? '') ||
+    pa.layer.index - pb.layer.index ||
+    cmp(a.id, b.id)
+  );
+}
+
 /** The ScanResult as ordered plain data (what `toJson` prints). */
 export function toJsonValue(result: ScanResult): Json {
   const { image } = result;
@@ -132,6 +191,24 @@ export function toJsonValue(result: ScanResult): Json {
     ],
     ['os', osJson(result.os)],
     ['packages', [...result.packages].sort(comparePackages).map(packageJson)],
+    [
+      'vulnerabilities',
+      result.vulnerabilities ? [...result.vulnerabilities].sort(compareFindings).map(findingJson) : undefined,
+    ],
+    [
+      'suppressed',
+      result.suppressed
+        ? [...result.suppressed]
+            .sort((a, b) => compareFindings(a.finding, b.finding) || cmp(a.source, b.source))
+            .map((s) =>
+              ordered([
+                ['finding', findingJson(s.finding)],
+                ['reason', s.reason],
+                ['source', s.source],
+              ]),
+            )
+        : undefined,
+    ],
     ['warnings', [...result.warnings]],
   ]);
 }

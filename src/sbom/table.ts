@@ -11,7 +11,23 @@
  *
  * Rows are sorted by type, then name. Columns are separated by two spaces; empty cells show `-`.
  * ANSI colours are used only when `color` is true (callers pass `process.stdout.isTTY`).
+ *
+ * When the result carries vulnerabilities (a `scan`, not an `sbom`), the package rows give way to
+ * the findings, grouped by package; the `Packages:` summary line stays:
+ *
+ *   libssl3 3.0.11-1~deb12u2 (deb, layer 0, /var/lib/dpkg/status)
+ *     ID             SEVERITY  FIXED IN          TITLE
+ *     CVE-2024-0001  critical  3.0.13-1~deb12u1  Buffer overflow in ...
+ *
+ *   Vulnerabilities: 1 (critical 1, high 0, medium 0, low 0, unknown 0)
+ *   Suppressed: 1
+ *     - CVE-2023-9999 (login 1:4.13+dfsg1-1+b1): not reachable [.portcullisignore]
+ *
+ * Packages are ordered by their worst finding, then name; findings by severity, then id. The
+ * finding columns are aligned across all packages.
  */
+import type { Finding, Severity } from './finding.js';
+import { severityRank } from './finding.js';
 import type { OsInfo, Package } from './model.js';
 import { comparePackages } from './json.js';
 import { packageDisplayName } from './purl.js';
@@ -26,9 +42,26 @@ const ANSI = {
   bold: '\u001b[1m',
   dim: '\u001b[2m',
   cyan: '\u001b[36m',
+  red: '\u001b[31m',
   yellow: '\u001b[33m',
+  blue: '\u001b[34m',
   reset: '\u001b[0m',
 };
+
+/** How each severity is painted when colours are on. */
+const SEVERITY_STYLE: Record<Severity, string> = {
+  critical: ANSI.bold + ANSI.red,
+  high: ANSI.red,
+  medium: ANSI.yellow,
+  low: ANSI.blue,
+  none: ANSI.dim,
+  unknown: ANSI.dim,
+};
+
+/** Longest title shown in the vulnerability table, in characters (longer ones end with `...`). */
+export const TITLE_WIDTH = 60;
+
+const FINDING_HEADERS = ['ID', 'SEVERITY', 'FIXED IN', 'TITLE'] as const;
 
 const HEADERS = ['TYPE', 'NAME', 'VERSION', 'SOURCE', 'LAYER', 'PATH'] as const;
 
@@ -70,6 +103,124 @@ function row(pkg: Package): string[] {
   ];
 }
 
+function truncate(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= width ? flat : `${flat.slice(0, width - 3).trimEnd()}...`;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Findings of one installed package (same purl, first path and layer). */
+interface FindingGroup {
+  pkg: Finding['package'];
+  findings: Finding[];
+  worst: number;
+}
+
+function groupFindings(findings: readonly Finding[]): FindingGroup[] {
+  const groups = new Map<string, FindingGroup>();
+  for (const f of findings) {
+    const key = [f.package.purl, f.package.paths[0] ?? '', f.package.layer.index].join('\u0000');
+    let group = groups.get(key);
+    if (!group) {
+      group = { pkg: f.package, findings: [], worst: -1 };
+      groups.set(key, group);
+    }
+    group.findings.push(f);
+    group.worst = Math.max(group.worst, severityRank(f.severity));
+  }
+  const bySeverityThenId = (a: Finding, b: Finding): number =>
+    severityRank(b.severity) - severityRank(a.severity) || cmp(a.id, b.id);
+  for (const g of groups.values()) g.findings.sort(bySeverityThenId);
+  return [...groups.values()].sort(
+    (a, b) =>
+      b.worst - a.worst ||
+      cmp(packageDisplayName(a.pkg), packageDisplayName(b.pkg)) ||
+      cmp(a.pkg.version, b.pkg.version) ||
+      cmp(a.pkg.purl, b.pkg.purl) ||
+      cmp(a.pkg.paths[0] ?? '', b.pkg.paths[0] ?? ''),
+  );
+}
+
+/** `critical 1, high 0, medium 0, low 0, unknown 0`; `none` is listed only when some finding has it. */
+function severityCounts(findings: readonly Finding[]): string {
+  const counts = new Map<Severity, number>();
+  for (const f of findings) counts.set(f.severity, (counts.get(f.severity) ?? 0) + 1);
+  const shown: Severity[] = ['critical', 'high', 'medium', 'low'];
+  if (counts.has('none')) shown.push('none');
+  shown.push('unknown');
+  return shown.map((s) => `${s} ${counts.get(s) ?? 0}`).join(', ');
+}
+
+function findingRow(f: Finding): string[] {
+  return [
+    f.id,
+    f.severity,
+    f.fixedVersions.length > 0 ? f.fixedVersions.join(', ') : 'no fix',
+    truncate(f.summary ?? (f.aliases.join(', ') || '-'), TITLE_WIDTH),
+  ];
+}
+
+function vulnerabilityLines(
+  result: ScanResult,
+  findings: readonly Finding[],
+  paint: (code: string, text: string) => string,
+): string[] {
+  const lines: string[] = [];
+  const groups = groupFindings(findings);
+  const rows = groups.flatMap((g) => g.findings.map(findingRow));
+  const widths = FINDING_HEADERS.map((h, col) =>
+    Math.max(h.length, ...rows.map((r) => (r[col] ?? '').length)),
+  );
+  const format = (cells: readonly string[], style?: (col: number, text: string) => string): string =>
+    '  ' +
+    cells
+      .map((cell, col) => {
+        const padded = col === cells.length - 1 ? cell : cell.padEnd(widths[col] ?? 0);
+        return style ? style(col, padded) : padded;
+      })
+      .join('  ');
+
+  for (const g of groups) {
+    const where = [g.pkg.type, `layer ${g.pkg.layer.index}`, ...g.pkg.paths.slice(0, 1)].join(', ');
+    lines.push(
+      '',
+      `${paint(ANSI.bold, `${packageDisplayName(g.pkg)} ${g.pkg.version || '-'}`)} ${paint(ANSI.dim, `(${where})`)}`,
+      format(FINDING_HEADERS, (_col, text) => paint(ANSI.bold, text)),
+    );
+    for (const f of g.findings) {
+      lines.push(
+        format(findingRow(f), (col, text) =>
+          col === 1
+            ? paint(SEVERITY_STYLE[f.severity], text)
+            : col === 2 && f.fixedVersions.length === 0
+              ? paint(ANSI.dim, text)
+              : text,
+        ),
+      );
+    }
+  }
+
+  lines.push('', `${paint(ANSI.bold, 'Vulnerabilities:')} ${findings.length} (${severityCounts(findings)})`);
+  const suppressed = result.suppressed ?? [];
+  if (suppressed.length > 0) {
+    lines.push(`${paint(ANSI.bold, 'Suppressed:')} ${suppressed.length}`);
+    const sorted = [...suppressed].sort(
+      (a, b) =>
+        cmp(a.finding.id, b.finding.id) ||
+        cmp(packageDisplayName(a.finding.package), packageDisplayName(b.finding.package)) ||
+        cmp(a.finding.package.purl, b.finding.package.purl),
+    );
+    for (const s of sorted) {
+      const p = s.finding.package;
+      lines.push(`  - ${s.finding.id} (${packageDisplayName(p)} ${p.version}): ${s.reason} [${s.source}]`);
+    }
+  }
+  return lines;
+}
+
 /** Renders the scan as a text table (lines joined with `\n`, no trailing newline). */
 export function toTable(result: ScanResult, options: TableOptions = { color: false }): string {
   const paint = (code: string, text: string): string =>
@@ -83,7 +234,8 @@ export function toTable(result: ScanResult, options: TableOptions = { color: fal
     `${label('Packages')}${countByType(result.packages)}`,
   ];
 
-  const rows = [...result.packages].sort(comparePackages).map(row);
+  const rows = result.vulnerabilities ? [] : [...result.packages].sort(comparePackages).map(row);
+  if (result.vulnerabilities) lines.push(...vulnerabilityLines(result, result.vulnerabilities, paint));
   if (rows.length > 0) {
     const widths = HEADERS.map((h, col) => Math.max(h.length, ...rows.map((r) => (r[col] ?? '').length)));
     const format = (cells: readonly string[], style?: (col: number, text: string) => string): string =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { CDX_PROPERTY, toCycloneDx, validateCycloneDx } from '../../src/sbom/cyclonedx.js';
-import { makeAlpineResult, makeResult } from './fixture.js';
+import { makeAlpineResult, makeResult, makeVulnResult } from './fixture.js';
 
 interface CdxComponent {
   type: string;
@@ -95,5 +95,111 @@ describe('toCycloneDx', () => {
 
   it('is reproducible for the same scan', () => {
     expect(JSON.stringify(toCycloneDx(makeResult()))).toBe(JSON.stringify(bom));
+  });
+});
+
+interface CdxVulnerability {
+  'bom-ref': string;
+  id: string;
+  source?: { name?: string; url?: string };
+  references?: { id: string; source: { name?: string; url?: string } }[];
+  ratings?: {
+    score?: number;
+    severity?: string;
+    method?: string;
+    vector?: string;
+    source?: { name?: string };
+  }[];
+  description?: string;
+  recommendation?: string;
+  advisories?: { url: string }[];
+  published?: string;
+  updated?: string;
+  affects: { ref: string; versions?: { version?: string; status?: string }[] }[];
+}
+
+describe('toCycloneDx with vulnerabilities', () => {
+  const result = makeVulnResult();
+  const bom = toCycloneDx(result) as CdxBom & { vulnerabilities: CdxVulnerability[] };
+  const vuln = (id: string, purlStart: string) =>
+    bom.vulnerabilities.find((v) => v.id === id && v.affects[0]?.ref.startsWith(purlStart));
+
+  it('still passes the strict 1.6 schema validator', async () => {
+    expect(await validateCycloneDx(JSON.stringify(bom))).toBeNull();
+  });
+
+  it('writes one vulnerability per finding, affecting its package component', () => {
+    expect(bom.vulnerabilities).toHaveLength(result.vulnerabilities?.length ?? -1);
+    for (const finding of result.vulnerabilities ?? []) {
+      const v = vuln(finding.id, finding.package.purl);
+      expect(v, `${finding.id} ${finding.package.purl}`).toBeDefined();
+      const component = bom.components.find((c) => c['bom-ref'] === v?.affects[0]?.ref);
+      expect(component?.purl).toBe(finding.package.purl);
+      expect(v?.affects).toEqual([
+        { ref: component?.['bom-ref'], versions: [{ version: finding.package.version, status: 'affected' }] },
+      ]);
+    }
+    const refs = bom.vulnerabilities.map((v) => v['bom-ref']);
+    expect(new Set(refs).size).toBe(refs.length);
+    // Suppressed findings are not written.
+    expect(bom.vulnerabilities.some((v) => v.id === 'CVE-2023-29383')).toBe(false);
+  });
+
+  it('carries ratings, sources, aliases, advisories, dates and a recommendation', () => {
+    const ssl = vuln('CVE-2024-0001', 'pkg:deb/debian/libssl3@');
+    expect(ssl).toMatchObject({
+      source: { name: 'Debian', url: 'https://security-tracker.debian.org/tracker/CVE-2024-0001' },
+      references: [{ id: 'DSA-5600-1', source: { name: 'Debian' } }],
+      ratings: [
+        {
+          score: 9.8,
+          severity: 'critical',
+          method: 'CVSSv31',
+          vector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H',
+          source: { name: 'Debian' },
+        },
+      ],
+      description: 'Heap buffer overflow in the certificate parser allows remote code execution',
+      recommendation: 'Upgrade libssl3 to 3.0.13-1~deb12u1 or later',
+      published: '2024-01-10T00:00:00.000Z',
+      updated: '2024-02-01T12:00:00.000Z',
+    });
+    expect(ssl?.advisories).toHaveLength(2);
+
+    const babel = vuln('GHSA-67hx-6x53-jw92', 'pkg:npm/%40babel/core@');
+    expect(babel?.source?.name).toBe('GitHub');
+    expect(babel?.references).toEqual([
+      {
+        id: 'CVE-2023-45133',
+        source: { name: 'NVD', url: 'https://nvd.nist.gov/vuln/detail/CVE-2023-45133' },
+      },
+    ]);
+    expect(babel?.ratings?.[0]).toMatchObject({ method: 'CVSSv4', score: 9.3, severity: 'critical' });
+
+    // Rated from the upstream CVE record: NVD is the rating's source.
+    expect(vuln('CVE-2024-0002', 'pkg:deb/debian/login@')?.ratings?.[0]?.source?.name).toBe('NVD');
+
+    const gpasswd = vuln('CVE-2023-4641', 'pkg:deb/debian/login@');
+    expect(gpasswd?.ratings).toEqual([
+      {
+        severity: 'high',
+        source: { name: 'Debian', url: 'https://security-tracker.debian.org/tracker/CVE-2023-4641' },
+      },
+    ]);
+    expect(gpasswd?.recommendation).toBeUndefined();
+
+    const leftPad = vuln('OSV-2020-111', 'pkg:npm/left-pad@');
+    expect(leftPad?.source?.name).toBe('OSV');
+    expect(leftPad?.ratings).toEqual([{ severity: 'unknown' }]);
+  });
+
+  it('writes no vulnerabilities for an SBOM result', () => {
+    expect(bom.components).toEqual((toCycloneDx(makeResult()) as CdxBom).components);
+    expect(toCycloneDx(makeResult())).not.toHaveProperty('vulnerabilities');
+  });
+
+  it('is reproducible whatever the finding order', () => {
+    const shuffled = { ...result, vulnerabilities: [...(result.vulnerabilities ?? [])].reverse() };
+    expect(JSON.stringify(toCycloneDx(shuffled))).toBe(JSON.stringify(bom));
   });
 });

@@ -1,4 +1,5 @@
 /** A hand-built ScanResult shared by the SBOM writer tests. */
+import type { Finding } from '../../src/sbom/finding.js';
 import type { OsInfo, Package, PackageRecord } from '../../src/sbom/model.js';
 import { buildPurl } from '../../src/sbom/purl.js';
 import type { ScanResult } from '../../src/sbom/result.js';
@@ -164,5 +165,127 @@ export function makeAlpineResult(): ScanResult {
       ),
     ],
     warnings: [],
+  };
+}
+
+function findingFor(
+  result: ScanResult,
+  purlPrefix: string,
+  finding: Omit<
+    Finding,
+    'package' | 'installedVersion' | 'matchedName' | 'aliases' | 'references' | 'fixedVersions'
+  > &
+    Partial<Pick<Finding, 'installedVersion' | 'matchedName' | 'aliases' | 'references' | 'fixedVersions'>>,
+): Finding {
+  const p = result.packages.find((candidate) => candidate.purl.startsWith(purlPrefix));
+  if (!p) throw new Error(`no package ${purlPrefix}`);
+  return {
+    aliases: [],
+    references: [],
+    fixedVersions: [],
+    matchedName: p.sourceName ?? p.name,
+    installedVersion: p.sourceVersion ?? p.version,
+    ...finding,
+    package: {
+      type: p.type,
+      namespace: p.namespace,
+      name: p.name,
+      version: p.version,
+      purl: p.purl,
+      sourceName: p.sourceName,
+      layer: p.layer,
+      paths: p.paths,
+    },
+  };
+}
+
+/**
+ * `makeResult` matched against a vulnerability database: six findings in four packages (one id,
+ * CVE-2024-0002, in two of them), covering a CVSS 3.1 and a CVSS 4.0 vector, a rating from the
+ * database alone, no fix, unknown severity and aliases, plus one suppressed finding.
+ */
+export function makeVulnResult(): ScanResult {
+  const base = makeResult();
+  const vulnerabilities: Finding[] = [
+    findingFor(base, 'pkg:deb/debian/libssl3@', {
+      id: 'CVE-2024-0001',
+      aliases: ['DSA-5600-1'],
+      ecosystem: 'Debian:12',
+      severity: 'critical',
+      score: 9.8,
+      cvssVector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H',
+      severitySource: 'record',
+      summary: 'Heap buffer overflow in the certificate parser allows remote code execution',
+      fixedVersions: ['3.0.13-1~deb12u1'],
+      published: '2024-01-10T00:00:00Z',
+      modified: '2024-02-01T12:00:00Z',
+      references: [
+        'https://security-tracker.debian.org/tracker/CVE-2024-0001',
+        'https://www.openssl.org/news/secadv/20240110.txt',
+      ],
+    }),
+    findingFor(base, 'pkg:deb/debian/libssl3@', {
+      id: 'CVE-2024-0002',
+      ecosystem: 'Debian:12',
+      severity: 'medium',
+      score: 5.3,
+      cvssVector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L',
+      severitySource: 'upstream-cve',
+      summary:
+        'Excessive time spent checking overly long DH keys and parameters, which can be used for denial of service by a remote peer',
+      fixedVersions: ['3.0.13-1~deb12u1'],
+      references: ['https://nvd.nist.gov/vuln/detail/CVE-2024-0002'],
+    }),
+    findingFor(base, 'pkg:deb/debian/login@', {
+      id: 'CVE-2023-4641',
+      ecosystem: 'Debian:12',
+      severity: 'high',
+      severitySource: 'database',
+      summary: 'gpasswd leaves the password in memory',
+    }),
+    findingFor(base, 'pkg:deb/debian/login@', {
+      id: 'CVE-2024-0002',
+      ecosystem: 'Debian:12',
+      severity: 'medium',
+      score: 5.3,
+      cvssVector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L',
+      severitySource: 'upstream-cve',
+      fixedVersions: ['1:4.13+dfsg1-1+deb12u1'],
+    }),
+    findingFor(base, 'pkg:npm/%40babel/core@', {
+      id: 'GHSA-67hx-6x53-jw92',
+      aliases: ['CVE-2023-45133'],
+      ecosystem: 'npm',
+      severity: 'critical',
+      score: 9.3,
+      cvssVector: 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N',
+      severitySource: 'record',
+      summary: 'Arbitrary code execution when compiling specifically crafted malicious code',
+      fixedVersions: ['7.23.2', '8.0.0-alpha.4'],
+      published: '2023-10-16T13:55:36Z',
+      references: ['https://github.com/babel/babel/security/advisories/GHSA-67hx-6x53-jw92'],
+    }),
+    findingFor(base, 'pkg:npm/left-pad@', {
+      id: 'OSV-2020-111',
+      ecosystem: 'npm',
+      severity: 'unknown',
+      fixedVersions: ['1.3.1'],
+    }),
+  ];
+  const suppressedFinding = findingFor(base, 'pkg:deb/debian/login@', {
+    id: 'CVE-2023-29383',
+    ecosystem: 'Debian:12',
+    severity: 'low',
+    score: 3.3,
+    cvssVector: 'CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:L/A:N',
+    severitySource: 'record',
+    summary: 'chfn accepts control characters',
+  });
+  return {
+    ...base,
+    vulnerabilities,
+    suppressed: [
+      { finding: suppressedFinding, reason: 'chfn is not installed setuid', source: '.portcullisignore' },
+    ],
   };
 }

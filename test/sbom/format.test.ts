@@ -5,9 +5,10 @@ import {
   OUTPUT_FORMATS,
   toJson,
   validateCycloneDx,
+  validateSarif,
   validateSpdx,
 } from '../../src/sbom/index.js';
-import { makeResult } from './fixture.js';
+import { makeResult, makeVulnResult } from './fixture.js';
 
 describe('formatResult', () => {
   const result = makeResult();
@@ -19,6 +20,20 @@ describe('formatResult', () => {
     expect(await validateCycloneDx(formatResult(result, 'cyclonedx', {}))).toBeNull();
     expect(validateSpdx(formatResult(result, 'spdx', {}))).toBeNull();
     expect(formatResult(result, 'table', { color: true })).toContain('\u001b[');
+  });
+
+  it('renders a scan with vulnerabilities in every format, SARIF included', async () => {
+    const scanned = makeVulnResult();
+    expect(OUTPUT_FORMATS).toContain('sarif');
+    for (const format of OUTPUT_FORMATS)
+      expect(formatResult(scanned, format, {}).length, format).toBeGreaterThan(0);
+    const sarif = formatResult(scanned, 'sarif', { sarif: { informationUri: 'https://example.org/p' } });
+    expect(validateSarif(sarif)).toBeNull();
+    expect(sarif).toContain('"informationUri": "https://example.org/p"');
+    expect(await validateCycloneDx(formatResult(scanned, 'cyclonedx', {}))).toBeNull();
+    expect(validateSpdx(formatResult(scanned, 'spdx', {}))).toBeNull();
+    expect(formatResult(scanned, 'table', {})).toContain('Vulnerabilities: 6 (');
+    expect(formatResult(scanned, 'json', {})).toContain('"vulnerabilities": [');
   });
 
   it('passes SPDX options through', () => {

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
 
 import { toJson } from '../../src/sbom/json.js';
-import { makeResult } from './fixture.js';
+import { makeResult, makeVulnResult } from './fixture.js';
 
 describe('toJson', () => {
   const result = makeResult();
@@ -69,5 +71,98 @@ describe('toJson', () => {
     expect(parsed.os).toEqual(result.os);
     expect(parsed.packages).toHaveLength(result.packages.length);
     expect(toJson({ ...result, os: null })).toContain('"os": null');
+  });
+});
+
+describe('toJson with vulnerabilities', () => {
+  const result = makeVulnResult();
+  const text = toJson(result);
+  type Entry = Record<string, unknown> & { id: string; package: Record<string, unknown> };
+  const parsed = JSON.parse(text) as Record<string, unknown> & {
+    vulnerabilities: Entry[];
+    suppressed: { finding: Entry; reason: string; source: string }[];
+  };
+
+  it('writes vulnerabilities and suppressed between packages and warnings', () => {
+    expect(Object.keys(parsed)).toEqual([
+      'schemaVersion',
+      'generator',
+      'scannedAt',
+      'image',
+      'os',
+      'packages',
+      'vulnerabilities',
+      'suppressed',
+      'warnings',
+    ]);
+    expect(Object.keys(JSON.parse(toJson(makeResult())) as object)).not.toContain('vulnerabilities');
+  });
+
+  it('writes finding keys in the documented order, leaving absent ones out', () => {
+    const full = parsed.vulnerabilities.find((v) => v.id === 'CVE-2024-0001');
+    expect(Object.keys(full ?? {})).toEqual([
+      'id',
+      'aliases',
+      'severity',
+      'score',
+      'cvssVector',
+      'severitySource',
+      'summary',
+      'package',
+      'ecosystem',
+      'matchedName',
+      'installedVersion',
+      'fixedVersions',
+      'published',
+      'modified',
+      'references',
+    ]);
+    expect(Object.keys(full?.package ?? {})).toEqual([
+      'type',
+      'name',
+      'version',
+      'purl',
+      'sourceName',
+      'layer',
+      'paths',
+    ]);
+    const bare = parsed.vulnerabilities.find((v) => v.id === 'OSV-2020-111');
+    expect(Object.keys(bare ?? {})).toEqual([
+      'id',
+      'aliases',
+      'severity',
+      'package',
+      'ecosystem',
+      'matchedName',
+      'installedVersion',
+      'fixedVersions',
+      'references',
+    ]);
+    expect(parsed.suppressed.map((s) => Object.keys(s))).toEqual([['finding', 'reason', 'source']]);
+    expect(parsed.suppressed[0]?.finding.id).toBe('CVE-2023-29383');
+  });
+
+  it('sorts findings by package, then id, whatever the input order', () => {
+    expect(parsed.vulnerabilities.map((v) => `${String(v.package.name)} ${v.id}`)).toEqual([
+      'libssl3 CVE-2024-0001',
+      'libssl3 CVE-2024-0002',
+      'login CVE-2023-4641',
+      'login CVE-2024-0002',
+      'core GHSA-67hx-6x53-jw92',
+      'left-pad OSV-2020-111',
+    ]);
+    const shuffled = { ...result, vulnerabilities: [...(result.vulnerabilities ?? [])].reverse() };
+    expect(toJson(shuffled)).toBe(text);
+  });
+
+  it('documents every key it writes in docs/json-format.md', () => {
+    const docs = readFileSync(new URL('../../docs/json-format.md', import.meta.url), 'utf8');
+    const documented = (key: string): boolean => docs.includes(`| \`${key}\``);
+    const keys = new Set<string>([
+      ...Object.keys(parsed),
+      ...parsed.vulnerabilities.flatMap((v) => [...Object.keys(v), ...Object.keys(v.package)]),
+      ...parsed.suppressed.flatMap((s) => Object.keys(s)),
+    ]);
+    for (const key of keys) expect(documented(key), key).toBe(true);
   });
 });
