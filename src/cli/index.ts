@@ -1,7 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
-import { addScanOptions, runScan } from './scan-command.js';
+import { addDbCommands } from './db-command.js';
+import { addScanOptions, addVulnerabilityOptions, runScan } from './scan-command.js';
 
 /** Exit codes: 0 success, 1 policy failure (later: vulnerabilities), 2 any error. */
 export async function main(argv: string[]): Promise<number> {
@@ -14,16 +15,18 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  addScanOptions(program.command('scan').description('analyse an image and report what is in it'), 'table').action(
-    async (image: string, flags) => {
-      exitCode = await runScan(image, flags);
-    },
-  );
+  addVulnerabilityOptions(
+    addScanOptions(program.command('scan').description('analyse an image: its packages and their known vulnerabilities'), 'table'),
+  ).action(async (image: string, flags) => {
+    exitCode = await runScan(image, flags, { vulnerabilities: true });
+  });
   addScanOptions(program.command('sbom').description('write the software bill of materials of an image'), 'cyclonedx').action(
     async (image: string, flags) => {
       exitCode = await runScan(image, flags);
     },
   );
+
+  addDbCommands(program);
 
   try {
     await program.parseAsync(argv);

@@ -3,10 +3,13 @@ import { extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { analyseInput } from '../analyse/index.js';
-import { UsageError } from '../errors.js';
 import { parseImageInput, parsePlatform } from '../oci/index.js';
 import { formatResult, type OutputFormat } from '../sbom/index.js';
 import type { ScanResult } from '../sbom/result.js';
+import { AdvisoryStore, recordSeenEcosystems, withVulnerabilities } from '../vulndb/index.js';
+import { applySuppressions, filterFindings, loadIgnoreFile, loadVex, parseSeverity, parseSeverityList, shouldFail } from '../policy/index.js';
+import { PortcullisError, UsageError } from '../errors.js';
+import { existsSync } from 'node:fs';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
 
@@ -25,6 +28,19 @@ interface ScanFlags {
   maxTotalBytes?: number;
   maxEntries?: number;
   maxFileBytes?: number;
+  vulns?: boolean;
+  severity?: string;
+  ignoreUnfixed?: boolean;
+  exitCode?: number;
+  failOn?: string;
+  ignorefile?: string;
+  vex?: string[];
+  matchOwnedLanguagePackages?: boolean;
+}
+
+export interface ScanBehaviour {
+  /** `scan` matches vulnerabilities; `sbom` lists packages only. */
+  vulnerabilities: boolean;
 }
 
 async function readStdin(): Promise<string> {
@@ -75,7 +91,7 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
 export function addScanOptions(cmd: Command, defaultFormat: OutputFormat): Command {
   return cmd
     .argument('<image>', 'oci-archive:FILE[:TAG] | oci:DIR[:TAG] | docker-archive:FILE[:TAG] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'cyclonedx', 'spdx']).default(defaultFormat))
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'cyclonedx', 'spdx', 'sarif']).default(defaultFormat))
     .option('-o, --output <file>', 'write the report to FILE instead of standard output')
     .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')
     .option('--all-platforms', 'scan every platform of a multi-arch image')
@@ -91,7 +107,65 @@ export function addScanOptions(cmd: Command, defaultFormat: OutputFormat): Comma
     .option('--max-file-bytes <n>', 'largest single file in a layer', positiveInt);
 }
 
-export async function runScan(imageText: string, flags: ScanFlags): Promise<number> {
+export function addVulnerabilityOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-vulns', 'list packages only; do not match vulnerabilities')
+    .option('--severity <list>', 'report only these severities, e.g. CRITICAL,HIGH (also: MEDIUM, LOW, NONE, UNKNOWN)')
+    .option('--ignore-unfixed', 'leave out vulnerabilities that have no fix yet')
+    .option('--exit-code <n>', 'exit with N when vulnerabilities remain after filters (default 0, or 1 with --fail-on)', nonNegativeInt)
+    .option('--fail-on <severity>', 'count only vulnerabilities at or above this severity for --exit-code')
+    .option('--ignorefile <file>', 'ignore file with ids, reasons and expiry dates (default ./.portcullisignore when present)')
+    .option('--vex <file...>', 'OpenVEX documents; not_affected statements suppress findings')
+    .option('--match-owned-language-packages', 'also match language packages an OS package installed against language advisories');
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 255) throw new UsageError('FLAG_INVALID', `"${value}" is not an exit code (0-255)`);
+  return n;
+}
+
+/**
+ * Matches vulnerabilities and applies the user's filters and suppressions. Fails closed: when an
+ * exit code is asked for and there is no database, that is an error, never a silent pass.
+ */
+function addVulnerabilities(results: ScanResult[], flags: ScanFlags, data: string): ScanResult[] {
+  recordSeenEcosystems(data, results);
+  const gating = flags.exitCode !== undefined || flags.failOn !== undefined;
+  let store: AdvisoryStore;
+  try {
+    store = AdvisoryStore.open(data);
+  } catch (err) {
+    if (gating || !(err instanceof PortcullisError) || err.code !== 'DB_MISSING') throw err;
+    return results.map((r) => ({ ...r, warnings: [...r.warnings, `vulnerabilities not checked: ${err.message}`] }));
+  }
+  try {
+    const ignorePath = flags.ignorefile ?? (existsSync('.portcullisignore') ? '.portcullisignore' : undefined);
+    const ignore = ignorePath ? loadIgnoreFile(ignorePath) : undefined;
+    const vex = flags.vex?.flatMap((f) => loadVex(f));
+    const severities = flags.severity ? parseSeverityList(flags.severity) : undefined;
+    return results.map((r) => {
+      const matched = withVulnerabilities(r, store, { matchOwnedLanguagePackages: flags.matchOwnedLanguagePackages });
+      const { kept, suppressed, expiredIgnores } = applySuppressions(matched.vulnerabilities ?? [], {
+        ignore,
+        vex,
+        image: { reference: r.image.reference, manifestDigest: r.image.manifestDigest },
+      });
+      const warnings = [...matched.warnings];
+      for (const e of expiredIgnores) warnings.push(`ignore entry for ${e.id} expired on ${e.expires}; it no longer suppresses anything`);
+      return {
+        ...matched,
+        warnings,
+        vulnerabilities: filterFindings(kept, { severities, ignoreUnfixed: flags.ignoreUnfixed }),
+        suppressed,
+      };
+    });
+  } finally {
+    store.close();
+  }
+}
+
+export async function runScan(imageText: string, flags: ScanFlags, behaviour: ScanBehaviour = { vulnerabilities: false }): Promise<number> {
   const config = loadConfig(flags.config);
   const data = flags.data ?? config.data;
   const cacheFolder = flags.cacheDir ?? config.cacheDir ?? join(data, 'cache');
@@ -121,9 +195,13 @@ export async function runScan(imageText: string, flags: ScanFlags): Promise<numb
       scratchRoot: join(cacheFolder, 'scratch'),
     });
     bars.stop();
-    for (const r of results) for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
-    await emit(results, flags);
-    return 0;
+    const checked = behaviour.vulnerabilities && flags.vulns !== false ? addVulnerabilities(results, flags, data) : results;
+    for (const r of checked) for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+    await emit(checked, flags);
+    const failOn = flags.failOn ? parseSeverity(flags.failOn) : undefined;
+    const exitCode = flags.exitCode ?? (failOn ? 1 : 0);
+    const failing = checked.some((r) => (failOn ? shouldFail(r.vulnerabilities ?? [], failOn) : (r.vulnerabilities?.length ?? 0) > 0));
+    return failing ? exitCode : 0;
   } finally {
     bars.stop();
   }
