@@ -1,17 +1,11 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { UsageError } from '../errors.js';
-import {
-  ALL_ECOSYSTEMS,
-  AdvisoryStore,
-  DEFAULT_ECOSYSTEMS,
-  DEFAULT_OSV_BASE_URL,
-  importOsv,
-  readSeenEcosystems,
-  updateOsv,
-  type ImportSummary,
-  type UpdateProgress,
-} from '../vulndb/index.js';
+import type { ImportSummary, UpdateProgress } from '../vulndb/index.js';
+import { DEFAULT_OSV_BASE_URL } from '../vulndb/update-defaults.js';
+
+/** The database code (SQLite, zip reading) loads only when a db command runs. */
+const vulndb = () => import('../vulndb/index.js');
 import { loadConfig } from './config.js';
 
 function dataDirFrom(flags: { data?: string; config?: string }): string {
@@ -70,6 +64,7 @@ export function addDbCommands(program: Command): void {
     .option('--data <dir>', 'data folder')
     .option('--config <file>', 'configuration file')
     .action(async (flags: { ecosystem?: string[]; baseUrl: string; data?: string; config?: string }) => {
+      const { ALL_ECOSYSTEMS, DEFAULT_ECOSYSTEMS, readSeenEcosystems, updateOsv } = await vulndb();
       const data = dataDirFrom(flags);
       let ecosystems = flags.ecosystem ?? readSeenEcosystems(data);
       if (ecosystems.includes('all')) ecosystems = ALL_ECOSYSTEMS;
@@ -92,6 +87,7 @@ export function addDbCommands(program: Command): void {
     .option('--config <file>', 'configuration file')
     .action(async (paths: string[], flags: { data?: string; config?: string }) => {
       if (paths.length === 0) throw new UsageError('FLAG_INVALID', 'name at least one path to import');
+      const { importOsv } = await vulndb();
       printSummary(await importOsv(dataDirFrom(flags), paths));
     });
 
@@ -100,7 +96,8 @@ export function addDbCommands(program: Command): void {
     .option('--data <dir>', 'data folder')
     .option('--config <file>', 'configuration file')
     .option('--format <format>', 'table or json', 'table')
-    .action((flags: { data?: string; config?: string; format: string }) => {
+    .action(async (flags: { data?: string; config?: string; format: string }) => {
+      const { AdvisoryStore } = await vulndb();
       const store = AdvisoryStore.open(dataDirFrom(flags));
       try {
         const rows = store.status();

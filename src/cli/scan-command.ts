@@ -4,10 +4,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { analyseInput } from '../analyse/index.js';
 import { parseImageInput, parsePlatform } from '../oci/index.js';
-import { formatResult, type OutputFormat } from '../sbom/index.js';
+import type { OutputFormat } from '../sbom/index.js';
+import { renderResult } from '../sbom/render.js';
+import type { AdvisoryStore as AdvisoryStoreType } from '../vulndb/store.js';
 import type { ScanResult } from '../sbom/result.js';
-import { AdvisoryStore, recordSeenEcosystems, withVulnerabilities } from '../vulndb/index.js';
-import { applySuppressions, filterFindings, loadIgnoreFile, loadVex, parseSeverity, parseSeverityList, shouldFail } from '../policy/index.js';
 import { PortcullisError, UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { loadConfig } from './config.js';
@@ -64,19 +64,20 @@ function platformSuffix(r: ScanResult): string {
 async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
   const color = !flags.output && process.stdout.isTTY === true && !process.env.NO_COLOR;
   if (results.length === 1 || flags.format === 'table') {
-    const text = results.map((r) => formatResult(r, flags.format, { color })).join('\n');
+    const text = (await Promise.all(results.map((r) => renderResult(r, flags.format, { color })))).join('\n');
     if (flags.output) await writeFile(flags.output, text.endsWith('\n') ? text : `${text}\n`);
     else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     return;
   }
   if (flags.format === 'json') {
-    const text = `[\n${results.map((r) => formatResult(r, 'json', { color: false })).join(',\n')}\n]\n`;
+    const docs = await Promise.all(results.map((r) => renderResult(r, 'json')));
+    const text = `[\n${docs.join(',\n')}\n]\n`;
     if (flags.output) await writeFile(flags.output, text);
     else process.stdout.write(text);
     return;
   }
   for (const r of results) {
-    const doc = formatResult(r, flags.format, { color: false });
+    const doc = await renderResult(r, flags.format, { color: false });
     if (flags.output) {
       const ext = extname(flags.output);
       const file = join(flags.output.slice(0, flags.output.length - ext.length) + `-${platformSuffix(r)}${ext}`);
@@ -129,10 +130,13 @@ function nonNegativeInt(value: string): number {
  * Matches vulnerabilities and applies the user's filters and suppressions. Fails closed: when an
  * exit code is asked for and there is no database, that is an error, never a silent pass.
  */
-function addVulnerabilities(results: ScanResult[], flags: ScanFlags, data: string): ScanResult[] {
+async function addVulnerabilities(results: ScanResult[], flags: ScanFlags, data: string): Promise<ScanResult[]> {
+  // Loaded on demand: the database and policy code (SQLite, YAML) are not needed by `sbom`.
+  const { AdvisoryStore, recordSeenEcosystems, withVulnerabilities } = await import('../vulndb/index.js');
+  const { applySuppressions, filterFindings, loadIgnoreFile, loadVex, parseSeverityList } = await import('../policy/index.js');
   recordSeenEcosystems(data, results);
   const gating = flags.exitCode !== undefined || flags.failOn !== undefined;
-  let store: AdvisoryStore;
+  let store: AdvisoryStoreType;
   try {
     store = AdvisoryStore.open(data);
   } catch (err) {
@@ -195,9 +199,10 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
       scratchRoot: join(cacheFolder, 'scratch'),
     });
     bars.stop();
-    const checked = behaviour.vulnerabilities && flags.vulns !== false ? addVulnerabilities(results, flags, data) : results;
-    for (const r of checked) for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+    const checked = behaviour.vulnerabilities && flags.vulns !== false ? await addVulnerabilities(results, flags, data) : results;
+    for (const w of new Set(checked.flatMap((r) => r.warnings))) process.stderr.write(`warning: ${w}\n`);
     await emit(checked, flags);
+    const { parseSeverity, shouldFail } = await import('../policy/filter.js');
     const failOn = flags.failOn ? parseSeverity(flags.failOn) : undefined;
     const exitCode = flags.exitCode ?? (failOn ? 1 : 0);
     const failing = checked.some((r) => (failOn ? shouldFail(r.vulnerabilities ?? [], failOn) : (r.vulnerabilities?.length ?? 0) > 0));

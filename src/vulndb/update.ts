@@ -9,7 +9,9 @@ import type { Logger } from './index-db.js';
 import { importOsv, openZip, type ImportProgress, type ImportSummary } from './import.js';
 import { VulnDbError, vulnDbDir } from './store.js';
 
-export const DEFAULT_OSV_BASE_URL = 'https://osv-vulnerabilities.storage.googleapis.com';
+import { DEFAULT_OSV_BASE_URL } from './update-defaults.js';
+
+export { DEFAULT_OSV_BASE_URL };
 
 export type UpdateProgress =
   | { phase: 'download'; ecosystem: string; url: string; bytes: number; totalBytes?: number }

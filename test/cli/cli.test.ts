@@ -34,14 +34,14 @@ describe('portcullis CLI errors', () => {
     await writeOciLayout(dir, [[{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.0\n' }]], {
       corruptLayer: (b) => Buffer.concat([b, Buffer.from('extra')]),
     });
-    const r = await portcullis(['scan', `oci:${dir}`, '--no-cache']);
+    const r = await portcullis(['scan', `oci:${dir}`, '--no-cache', '--data', join(tmp, 'd4')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^portcullis: oci:${dir}.*(larger than its descriptor|digest)`));
 
     const archive = join(tmp, 'trunc.tar');
     const whole = readFileSync(fixtureOr(join(tmp, 'fallback.tar')));
     writeFileSync(archive, whole.subarray(0, Math.floor(whole.length / 2)));
-    const t = await portcullis(['scan', `oci-archive:${archive}`, '--no-cache']);
+    const t = await portcullis(['scan', `oci-archive:${archive}`, '--no-cache', '--data', join(tmp, 'd4')]);
     expect(t.code).toBe(2);
     expect(t.stderr.trim().split('\n')).toHaveLength(1);
     expect(t.stderr).toContain(archive);
@@ -81,7 +81,7 @@ describe.skipIf(!HAVE_FIXTURES)(`portcullis sbom on the fixtures${FIXTURE_SKIP_R
   });
 
   it('--all-platforms --format json prints one result per platform; no progress output when not a terminal', async () => {
-    const r = await portcullis(['scan', `oci-archive:${fixtureImage('alpine-3.20-multiarch.tar')}`, '--all-platforms', '--format', 'json', '--no-cache']);
+    const r = await portcullis(['scan', `oci-archive:${fixtureImage('alpine-3.20-multiarch.tar')}`, '--all-platforms', '--format', 'json', '--no-cache', '--no-vulns', '--data', join(tmp, 'd2')]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const results = JSON.parse(r.stdout);
@@ -89,7 +89,7 @@ describe.skipIf(!HAVE_FIXTURES)(`portcullis sbom on the fixtures${FIXTURE_SKIP_R
   });
 
   it('the table lists packages with their source and layer', async () => {
-    const r = await portcullis(['scan', `oci-archive:${fixtureImage('node-app.tar')}`, '--no-cache']);
+    const r = await portcullis(['scan', `oci-archive:${fixtureImage('node-app.tar')}`, '--no-cache', '--no-vulns', '--data', join(tmp, 'd3')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Packages:\s+83 \(apk 14, npm 69\)/);
     expect(r.stdout).toMatch(/^npm\s+lodash\s+4\.17\.15\s.*\s1\s+app\/node_modules\/lodash\/package\.json/m);
