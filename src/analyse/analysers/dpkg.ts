@@ -30,7 +30,6 @@ const DEBIAN_TO_SPDX: Record<string, string> = {
   Zlib: 'Zlib',
   'MPL-2.0': 'MPL-2.0',
   ISC: 'ISC',
-  'public-domain': 'LicenseRef-public-domain',
   'Artistic': 'Artistic-1.0-Perl',
   'PSF-2': 'PSF-2.0',
 };
@@ -101,7 +100,7 @@ function toPackage(f: Map<string, string>, path: string): PackageRecord | undefi
  */
 export const dpkgAnalyser: Analyser = {
   name: 'dpkg',
-  version: 2,
+  version: 3,
   maxFileSize: 128 * 1024 * 1024,
   wants(path) {
     if (path === STATUS) return true;
