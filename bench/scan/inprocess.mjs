@@ -1,0 +1,40 @@
+// Child process for the in-process figures: imports the built scanner once, then times
+// analyseInput calls with a cache folder that starts empty. Call 1 is the cold call (modules
+// already loaded, cache empty); calls 2..N+1 are warm (cache filled by call 1).
+// Usage: node bench/scan/inprocess.mjs IMAGE_INPUT CACHE_DIR WARM_RUNS
+// Prints one JSON line: { coldMs, warmMs: [...], packages, hwmMb }
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const [input, cacheDir, warmRunsText = '3'] = process.argv.slice(2);
+const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const { analyseInput } = await import(pathToFileURL(resolve(root, 'dist/analyse/index.js')).href);
+const { parseImageInput } = await import(pathToFileURL(resolve(root, 'dist/oci/index.js')).href);
+
+async function timed() {
+  const t0 = process.hrtime.bigint();
+  const results = await analyseInput(parseImageInput(input), { cacheDir });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  return { ms, packages: results.reduce((n, r) => n + r.packages.length, 0) };
+}
+
+const cold = await timed();
+const warmMs = [];
+let warmPackages = 0;
+for (let i = 0; i < Number(warmRunsText); i++) {
+  const w = await timed();
+  warmMs.push(w.ms);
+  warmPackages = w.packages;
+}
+const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+process.stdout.write(
+  `${JSON.stringify({
+    coldMs: cold.ms,
+    warmMs,
+    packages: cold.packages,
+    warmPackages,
+    hwmMb: hwm ? Number(hwm[1]) / 1024 : null,
+  })}\n`,
+);

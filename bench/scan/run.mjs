@@ -1,0 +1,522 @@
+#!/usr/bin/env node
+// Scan benchmark: for each fixture image (../shared/fixtures/images/*.tar) and a generated
+// ~1 GiB image, measures the floor (read + sha256 + gunzip every layer once), cold and warm CLI
+// scans, cold and warm in-process scans, and cdxgen on the same archive. See BENCHMARKS.md.
+//
+//   npm run build && npm run bench [-- --only NAME] [--runs N] [--skip-cdxgen] [--no-large]
+//                                   [--cdxgen-runs N (default: --runs)]
+//
+// Results: a table on stdout and .bench-tmp/scan/results.json.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { basename, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { floorOnce } from './lib/floor.mjs';
+import { ensureLargeImage } from './lib/large-image.mjs';
+import { measure, median, rssMethod } from './lib/measure.mjs';
+import { extractArchive, imageLayers } from './lib/oci.mjs';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const FIXTURES = resolve(ROOT, '../shared/fixtures/images');
+const TMP = join(ROOT, '.bench-tmp');
+const WORK = join(TMP, 'scan');
+const CDXGEN_DIR = join(TMP, 'cdxgen');
+const CLI = join(ROOT, 'bin/portcullis.js');
+const NODE = process.execPath;
+const MiB = 1 << 20;
+
+const TARGETS = { coldOverFloor: 1.3, cdxgenOverCold: 10, warmInProcessMs: 100, largeRssMb: 200 };
+
+const { values: opts } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    'cdxgen-runs': { type: 'string' },
+    'skip-cdxgen': { type: 'boolean', default: false },
+    'no-large': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (opts.help) {
+  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large]
+  NAME is a fixture file name without .tar (e.g. alpine-3.20) or "large" for the generated image.`);
+  process.exit(0);
+}
+const RUNS = Math.max(1, Number.parseInt(opts.runs, 10) || 3);
+const CDXGEN_RUNS =
+  opts['cdxgen-runs'] === undefined ? RUNS : Math.max(1, Number.parseInt(opts['cdxgen-runs'], 10) || 1);
+
+const log = (...a) => console.error('[bench]', ...a);
+const fmtMs = (ms) =>
+  Number.isFinite(ms)
+    ? ms >= 10_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : `${ms.toFixed(ms < 100 ? 1 : 0)} ms`
+    : '-';
+const fmtMb = (mb) => (Number.isFinite(mb) ? `${mb.toFixed(0)} MB` : '-');
+const fmtX = (x) => (Number.isFinite(x) ? `${x.toFixed(x < 10 ? 2 : 1)}x` : '-');
+
+// ---------------------------------------------------------------------------------------------
+// Preconditions
+
+if (!existsSync(FIXTURES) || readdirSync(FIXTURES).filter((f) => f.endsWith('.tar')).length === 0) {
+  console.log(
+    `bench: no fixture images at ${FIXTURES} (expected ../shared/fixtures/images/*.tar beside the repo); skipping.`,
+  );
+  process.exit(0);
+}
+for (const f of ['dist/cli/index.js', 'dist/analyse/index.js', 'dist/oci/index.js']) {
+  if (!existsSync(join(ROOT, f))) {
+    console.error(`bench: ${f} is missing; run \`npm run build\` first.`);
+    process.exit(1);
+  }
+}
+
+function gitFacts() {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      }).trim() !== '';
+    const untracked =
+      execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim() !==
+      '';
+    return { commit, srcModified: dirty || untracked };
+  } catch {
+    return { commit: 'unknown', srcModified: null };
+  }
+}
+
+const machine = {
+  date: new Date().toISOString(),
+  nproc: os.availableParallelism?.() ?? os.cpus().length,
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  memGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+  rssMethod,
+  loadAvgAtStart: os.loadavg().map((x) => +x.toFixed(2)),
+  ...gitFacts(),
+};
+
+// ---------------------------------------------------------------------------------------------
+// cdxgen, installed on demand outside the project
+
+function ensureCdxgen() {
+  const bin = join(CDXGEN_DIR, 'node_modules/.bin/cdxgen');
+  if (!existsSync(bin)) {
+    log('installing @cyclonedx/cdxgen into .bench-tmp/cdxgen (once) ...');
+    const r = spawnSync(
+      'npm',
+      ['install', '--prefix', CDXGEN_DIR, '--no-audit', '--no-fund', '@cyclonedx/cdxgen'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 15 * 60_000,
+      },
+    );
+    if (r.status !== 0 || !existsSync(bin)) {
+      const why =
+        r.error?.message ??
+        (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-5).join('\n');
+      return { error: `npm install @cyclonedx/cdxgen failed: ${why}` };
+    }
+  }
+  let version = 'unknown';
+  try {
+    version = JSON.parse(
+      readFileSync(join(CDXGEN_DIR, 'node_modules/@cyclonedx/cdxgen/package.json'), 'utf8'),
+    ).version;
+  } catch {
+    /* keep unknown */
+  }
+  return { bin, version };
+}
+
+/** All components (nested too), and how many carry a package URL that is not pkg:generic. */
+function countComponents(bom) {
+  let total = 0;
+  let packages = 0;
+  const byType = {};
+  const walk = (list) => {
+    for (const c of list ?? []) {
+      total++;
+      const kind = c.purl ? c.purl.slice(4).split('/')[0] : `(${c.type ?? 'no type'})`;
+      byType[kind] = (byType[kind] ?? 0) + 1;
+      if (c.purl && !c.purl.startsWith('pkg:generic/')) packages++;
+      walk(c.components);
+    }
+  };
+  walk(bom.components);
+  return { total, packages, byType };
+}
+
+async function runCdxgen(cdx, archive) {
+  const runs = [];
+  for (let i = 0; i < CDXGEN_RUNS; i++) {
+    const cwd = await mkdtemp(join(os.tmpdir(), 'bench-cdxgen-'));
+    const env = {
+      ...process.env,
+      FETCH_LICENSE: 'false',
+      CDXGEN_FETCH_PKG_METADATA: 'false',
+      CDXGEN_TEMP_DIR: cwd,
+    };
+    const m = await measure(cdx.bin, ['-t', 'docker', '-o', join(cwd, 'out.json'), archive], {
+      cwd,
+      env,
+      timeoutMs: 20 * 60_000,
+    });
+    let components = null;
+    let componentsDetail = null;
+    try {
+      componentsDetail = countComponents(JSON.parse(await readFile(join(cwd, 'out.json'), 'utf8')));
+      components = componentsDetail.total;
+    } catch (err) {
+      m.error = `no readable out.json (exit ${m.code}): ${m.stderr.trim().split('\n').slice(-3).join(' | ') || err.message}`;
+    }
+    runs.push({ ms: m.ms, rssMb: m.rssMb, code: m.code, components, componentsDetail, error: m.error });
+    await rm(cwd, { recursive: true, force: true });
+  }
+  const ok = runs.filter((r) => r.components !== null);
+  return {
+    runs,
+    ms: median(ok.map((r) => r.ms)),
+    rssMb: median(ok.map((r) => r.rssMb)),
+    components: ok[0]?.components ?? null,
+    componentsDetail: ok[0]?.componentsDetail ?? null,
+    error: ok.length ? undefined : runs[0]?.error,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scanner runs
+
+function packagesOf(outFile) {
+  try {
+    const json = JSON.parse(readFileSync(outFile, 'utf8'));
+    const results = Array.isArray(json) ? json : [json];
+    return results.reduce((n, r) => n + (r.packages?.length ?? 0), 0);
+  } catch {
+    return null;
+  }
+}
+
+async function scanCli(archive, cacheDir, outFile) {
+  const m = await measure(
+    NODE,
+    [CLI, 'scan', `oci-archive:${archive}`, '--format', 'json', '--cache-dir', cacheDir],
+    {
+      cwd: ROOT,
+      stdoutFile: outFile,
+    },
+  );
+  const packages = m.code === 0 ? packagesOf(outFile) : null;
+  return {
+    ms: m.ms,
+    rssMb: m.rssMb,
+    code: m.code,
+    packages,
+    error: m.code === 0 ? undefined : m.stderr.trim().split('\n').slice(-3).join(' | '),
+  };
+}
+
+async function scanInProcess(archive) {
+  const cacheDir = await mkdtemp(join(os.tmpdir(), 'bench-cache-api-'));
+  const outFile = join(WORK, 'inprocess.out');
+  try {
+    const m = await measure(
+      NODE,
+      [join(ROOT, 'bench/scan/inprocess.mjs'), `oci-archive:${archive}`, cacheDir, String(RUNS)],
+      {
+        cwd: ROOT,
+        stdoutFile: outFile,
+      },
+    );
+    if (m.code !== 0) return { error: m.stderr.trim().split('\n').slice(-3).join(' | ') };
+    const r = JSON.parse(readFileSync(outFile, 'utf8').trim().split('\n').pop());
+    return {
+      coldMs: r.coldMs,
+      warmMs: median(r.warmMs),
+      warmRuns: r.warmMs,
+      packages: r.packages,
+      warmPackages: r.warmPackages,
+      rssMb: m.rssMb,
+    };
+  } finally {
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+}
+
+async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
+  log(`${name}: preparing`);
+  const layers = await imageLayers(layoutDir);
+  const result = {
+    name,
+    archive: relative(ROOT, archive),
+    archiveMb: statSync(archive).size / MiB,
+    layers: layers.length,
+    large: isLarge,
+  };
+
+  const floors = [];
+  for (let i = 0; i < RUNS; i++) floors.push(await floorOnce(layers));
+  result.floor = {
+    ms: median(floors.map((f) => f.ms)),
+    runs: floors.map((f) => f.ms),
+    compressedMb: floors[0].compressed / MiB,
+    uncompressedMb: floors[0].uncompressed / MiB,
+  };
+  log(
+    `${name}: floor ${fmtMs(result.floor.ms)} (${result.floor.uncompressedMb.toFixed(0)} MiB uncompressed)`,
+  );
+
+  const cold = [];
+  const warm = [];
+  for (let i = 0; i < RUNS; i++) {
+    const cacheDir = await mkdtemp(join(os.tmpdir(), 'bench-cache-'));
+    try {
+      cold.push(await scanCli(archive, cacheDir, join(WORK, `${name}.cold.json`)));
+      warm.push(await scanCli(archive, cacheDir, join(WORK, `${name}.warm.json`)));
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+    const c = cold.at(-1);
+    const w = warm.at(-1);
+    log(
+      `${name}: run ${i + 1}/${RUNS} cold ${fmtMs(c.ms)} ${fmtMb(c.rssMb)}${c.error ? ` FAILED: ${c.error}` : ''}; warm ${fmtMs(w.ms)} ${fmtMb(w.rssMb)}${w.error ? ` FAILED: ${w.error}` : ''}`,
+    );
+  }
+  const summarise = (runs) => {
+    const ok = runs.filter((r) => r.code === 0);
+    return {
+      ms: median(ok.map((r) => r.ms)),
+      rssMb: median(ok.map((r) => r.rssMb)),
+      maxRssMb: Math.max(...ok.map((r) => r.rssMb)),
+      packages: ok[0]?.packages ?? null,
+      runs,
+      error: ok.length === runs.length ? undefined : runs.find((r) => r.error)?.error,
+    };
+  };
+  result.cold = summarise(cold);
+  result.warm = summarise(warm);
+
+  result.inProcess = await scanInProcess(archive);
+  log(
+    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
+  );
+
+  if (cdx?.bin && !isLarge) {
+    log(`${name}: cdxgen ...`);
+    result.cdxgen = await runCdxgen(cdx, archive);
+    log(
+      `${name}: cdxgen ${fmtMs(result.cdxgen.ms)} ${fmtMb(result.cdxgen.rssMb)} ${result.cdxgen.components ?? '?'} components ${JSON.stringify(result.cdxgen.componentsDetail?.byType ?? {})}${result.cdxgen.error ? ` (${result.cdxgen.error})` : ''}`,
+    );
+  }
+
+  result.ratios = {
+    coldOverFloor: result.cold.ms / result.floor.ms,
+    inProcessColdOverFloor: result.inProcess.coldMs / result.floor.ms,
+    cdxgenOverCold: result.cdxgen ? result.cdxgen.ms / result.cold.ms : null,
+  };
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function report(results, baselines, cdx) {
+  const out = [];
+  out.push(
+    `Scan benchmark ${machine.date}: nproc ${machine.nproc}, ${machine.cpu}, ${machine.memGiB} GiB RAM, node ${machine.node}, commit ${machine.commit}${machine.srcModified ? ' (src/ has uncommitted changes)' : ''}`,
+  );
+  out.push(
+    `Load average (1/5/15 min) at start ${machine.loadAvgAtStart.join(' ')}, at end ${machine.loadAvgAtEnd.join(' ')}.`,
+  );
+  out.push(
+    `Median of ${RUNS} run(s)${cdx?.bin ? `; cdxgen ${cdx.version}, median of ${CDXGEN_RUNS}` : ''}. Peak RSS: ${machine.rssMethod}.`,
+  );
+  out.push(
+    `Node startup baseline (node -e 0): ${fmtMs(baselines.nodeStartup.ms)}, ${fmtMb(baselines.nodeStartup.rssMb)}; CLI startup (portcullis --version): ${fmtMs(baselines.cliStartup.ms)}, ${fmtMb(baselines.cliStartup.rssMb)}.`,
+  );
+  out.push('');
+  out.push(
+    table(
+      [
+        'image',
+        'archive',
+        'uncompr.',
+        'layers',
+        'floor',
+        'cold CLI',
+        'cold RSS',
+        'warm CLI',
+        'warm RSS',
+        'cold API',
+        'warm API',
+        'pkgs',
+        'cdxgen',
+        'cdxgen RSS',
+        'cdxgen comps (with purl)',
+      ],
+      results.map((r) => [
+        r.name,
+        `${r.archiveMb.toFixed(1)} MiB`,
+        `${r.floor.uncompressedMb.toFixed(0)} MiB`,
+        r.layers,
+        fmtMs(r.floor.ms),
+        r.cold.error && !Number.isFinite(r.cold.ms) ? 'FAILED' : fmtMs(r.cold.ms),
+        fmtMb(r.cold.rssMb),
+        r.warm.error && !Number.isFinite(r.warm.ms) ? 'FAILED' : fmtMs(r.warm.ms),
+        fmtMb(r.warm.rssMb),
+        r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldMs),
+        r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.warmMs),
+        r.cold.packages ?? '-',
+        r.cdxgen ? (r.cdxgen.error ? 'FAILED' : fmtMs(r.cdxgen.ms)) : '-',
+        r.cdxgen ? fmtMb(r.cdxgen.rssMb) : '-',
+        r.cdxgen?.componentsDetail
+          ? `${r.cdxgen.componentsDetail.total} (${r.cdxgen.componentsDetail.packages})`
+          : '-',
+      ]),
+    ),
+  );
+  out.push('');
+  const mark = (ok) => (ok === null ? '' : ok ? ' ok' : ' MISS');
+  out.push(
+    table(
+      [
+        'image',
+        `cold/floor (<= ${TARGETS.coldOverFloor})`,
+        'API cold/floor (info)',
+        `cdxgen/cold (>= ${TARGETS.cdxgenOverCold})`,
+        `warm API (< ${TARGETS.warmInProcessMs} ms)`,
+        `peak RSS cold${results.some((r) => r.large) ? ` (large < ${TARGETS.largeRssMb} MB)` : ''}`,
+      ],
+      results.map((r) => [
+        r.name,
+        `${fmtX(r.ratios.coldOverFloor)}${mark(Number.isFinite(r.ratios.coldOverFloor) ? r.ratios.coldOverFloor <= TARGETS.coldOverFloor : null)}`,
+        fmtX(r.ratios.inProcessColdOverFloor),
+        r.ratios.cdxgenOverCold === null || !Number.isFinite(r.ratios.cdxgenOverCold)
+          ? '-'
+          : `${fmtX(r.ratios.cdxgenOverCold)}${mark(r.ratios.cdxgenOverCold >= TARGETS.cdxgenOverCold)}`,
+        `${fmtMs(r.inProcess.warmMs)}${mark(Number.isFinite(r.inProcess.warmMs) ? r.inProcess.warmMs < TARGETS.warmInProcessMs : null)}`,
+        `${fmtMb(r.cold.maxRssMb)}${r.large ? mark(r.cold.maxRssMb < TARGETS.largeRssMb) : ''}`,
+      ]),
+    ),
+  );
+  const failures = results.flatMap((r) =>
+    [
+      r.cold.error && `${r.name}: cold scan: ${r.cold.error}`,
+      r.warm.error && `${r.name}: warm scan: ${r.warm.error}`,
+      r.inProcess.error && `${r.name}: in-process: ${r.inProcess.error}`,
+      r.cdxgen?.error && `${r.name}: cdxgen: ${r.cdxgen.error}`,
+      r.inProcess.packages != null &&
+        r.cold.packages != null &&
+        r.inProcess.packages !== r.cold.packages &&
+        `${r.name}: CLI found ${r.cold.packages} packages, API ${r.inProcess.packages}`,
+      r.warm.packages != null &&
+        r.cold.packages != null &&
+        r.warm.packages !== r.cold.packages &&
+        `${r.name}: warm scan found ${r.warm.packages} packages, cold ${r.cold.packages}`,
+    ].filter(Boolean),
+  );
+  if (cdx?.error) failures.push(`cdxgen not run: ${cdx.error}`);
+  if (failures.length) out.push('', 'Problems:', ...failures.map((f) => `  - ${f}`));
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+await mkdir(WORK, { recursive: true });
+const fixtures = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.tar'))
+  .sort()
+  .map((f) => ({ name: basename(f, '.tar'), archive: join(FIXTURES, f), isLarge: false }));
+const wanted = [...fixtures, ...(opts['no-large'] ? [] : [{ name: 'large', isLarge: true }])].filter(
+  (i) => !opts.only || i.name === opts.only,
+);
+if (wanted.length === 0) {
+  console.error(
+    `bench: no image named "${opts.only}"; choose from ${[...fixtures.map((f) => f.name), 'large'].join(', ')}`,
+  );
+  process.exit(1);
+}
+
+let cdx = null;
+if (!opts['skip-cdxgen'] && wanted.some((i) => !i.isLarge)) {
+  cdx = ensureCdxgen();
+  if (cdx.error) log(`cdxgen will not run: ${cdx.error}`);
+}
+
+log('baselines ...');
+const startupRuns = Math.max(5, RUNS);
+const nodeRuns = [];
+const cliRuns = [];
+for (let i = 0; i < startupRuns; i++) {
+  nodeRuns.push(await measure(NODE, ['-e', '0']));
+  cliRuns.push(await measure(NODE, [CLI, '--version'], { cwd: ROOT }));
+}
+const baselines = {
+  nodeStartup: {
+    ms: median(nodeRuns.map((r) => r.ms)),
+    rssMb: median(nodeRuns.map((r) => r.rssMb)),
+    runs: startupRuns,
+  },
+  cliStartup: {
+    ms: median(cliRuns.map((r) => r.ms)),
+    rssMb: median(cliRuns.map((r) => r.rssMb)),
+    runs: startupRuns,
+  },
+};
+
+const results = [];
+for (const image of wanted) {
+  if (image.isLarge) {
+    const large = await ensureLargeImage(join(TMP, 'large'), log);
+    results.push(await benchImage({ ...image, archive: large.archive, layoutDir: large.layout }, cdx));
+  } else {
+    const layoutDir = join(TMP, 'extract', image.name);
+    await extractArchive(image.archive, layoutDir);
+    results.push(await benchImage({ ...image, layoutDir }, cdx));
+    await rm(layoutDir, { recursive: true, force: true });
+  }
+}
+
+machine.loadAvgAtEnd = os.loadavg().map((x) => +x.toFixed(2));
+const text = report(results, baselines, cdx);
+console.log(text);
+const resultsFile = join(WORK, 'results.json');
+const json = JSON.stringify(
+  {
+    machine,
+    runs: RUNS,
+    cdxgenRuns: CDXGEN_RUNS,
+    cdxgen: cdx && { version: cdx.version, error: cdx.error },
+    targets: TARGETS,
+    baselines,
+    results,
+    table: text,
+  },
+  null,
+  2,
+);
+// results.json is the latest run; each run is also kept under its start time.
+const keptFile = join(WORK, `results-${machine.date.replace(/[:.]/g, '-')}.json`);
+await writeFile(resultsFile, json);
+await writeFile(keptFile, json);
+console.log(`\nResults: ${relative(ROOT, resultsFile)} (also ${relative(ROOT, keptFile)})`);
