@@ -68,6 +68,7 @@ export async function walkDirectory(
         throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: ${path} is ${st.size} bytes, over the ${limits.limits.maxFileBytes}-byte file limit`);
       }
       const info = { size: st.size, mode: st.mode & 0o7777 };
+      dispatcher.observe(path, info);
       const wanted = dispatcher.interested(path, info);
       if (wanted.length === 0) continue;
       await dispatcher.dispatch(path, info, wanted, createReadStream(abs, { highWaterMark: 1 << 20 }));

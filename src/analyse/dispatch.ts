@@ -1,4 +1,22 @@
-import type { Analyser, AnalyserContext, FileFacts, FileInfo } from './types.js';
+import type { Analyser, AnalyserContext, FileAttribute, FileFacts, FileInfo } from './types.js';
+
+/** The pseudo-analyser name under which the walker records file attributes. */
+export const ATTRIBUTES = 'file-attributes';
+
+const PATH_DIRS = new Set(['usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin', 'sbin', 'bin']);
+
+/** Package-manager downloads and indexes that only bloat an image and can leak build-time data. */
+function isPackageManagerCache(path: string): boolean {
+  return (
+    (path.startsWith('var/cache/apt/archives/') && path.endsWith('.deb')) ||
+    (path.startsWith('var/lib/apt/lists/') && !path.endsWith('/lock') && !path.includes('/partial/')) ||
+    (path.startsWith('var/cache/apk/') && path.endsWith('.tar.gz')) ||
+    path.startsWith('root/.cache/pip/') ||
+    path.startsWith('root/.npm/_cacache/') ||
+    (path.startsWith('var/cache/yum/') && path.endsWith('.rpm')) ||
+    (path.startsWith('var/cache/dnf/') && path.endsWith('.rpm'))
+  );
+}
 
 /** What one layer told us: the files analysers wanted, with their facts, and what it deletes. */
 export interface LayerFacts {
@@ -36,6 +54,19 @@ export class FileDispatcher {
     private readonly ctx: AnalyserContext,
     private readonly facts: LayerFacts,
   ) {}
+
+  /** Records what matters about any regular file, wanted or not: setuid bits, writable PATH files. */
+  observe(path: string, info: FileInfo): void {
+    const attrs: FileAttribute[] = [];
+    if (info.mode & 0o4000) attrs.push('setuid');
+    if (info.mode & 0o2000) attrs.push('setgid');
+    if (info.mode & 0o002) {
+      const slash = path.lastIndexOf('/');
+      if (slash > 0 && PATH_DIRS.has(path.slice(0, slash))) attrs.push('world-writable');
+    }
+    if (isPackageManagerCache(path)) attrs.push('pm-cache');
+    if (attrs.length) this.facts.files.push({ path, analyser: ATTRIBUTES, facts: { attributes: attrs } });
+  }
 
   /** Which analysers want this file, by path and metadata alone. */
   interested(path: string, info: FileInfo): Analyser[] {
@@ -100,6 +131,8 @@ function stripEmpty(facts: FileFacts): FileFacts {
   if (facts.os) out.os = facts.os;
   if (facts.owned?.length) out.owned = facts.owned;
   if (facts.licenses?.length) out.licenses = facts.licenses;
+  if (facts.secrets?.length) out.secrets = facts.secrets;
+  if (facts.attributes?.length) out.attributes = facts.attributes;
   if (facts.warnings?.length) out.warnings = facts.warnings;
   return out;
 }

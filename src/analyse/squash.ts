@@ -1,7 +1,7 @@
 import type { LayerRef, OsInfo, Package, PackageRecord } from '../sbom/model.js';
 import { OS_PACKAGE_TYPES } from '../sbom/model.js';
 import type { AnalysedFile, LayerFacts } from './dispatch.js';
-import { dirName, type OwnedFiles } from './types.js';
+import { dirName, type FileAttribute, type FileFacts, type OwnedFiles } from './types.js';
 
 interface PathVersion {
   layer: number;
@@ -15,10 +15,22 @@ export interface SquashedPackage extends PackageRecord {
   ownedBy?: Package['ownedBy'];
 }
 
+export interface LayerSecret {
+  path: string;
+  layer: LayerRef;
+  /** Removed or replaced by a later layer: not in the container's filesystem, still in the image. */
+  deleted: boolean;
+  secret: NonNullable<FileFacts['secrets']>[number];
+}
+
 export interface SquashResult {
   os: OsInfo | null;
   packages: SquashedPackage[];
   warnings: string[];
+  /** Secrets from every layer, not only the final filesystem. */
+  secrets: LayerSecret[];
+  /** Risky attributes of files present in the final filesystem. */
+  attributes: Array<{ path: string; attribute: FileAttribute }>;
 }
 
 function identity(p: PackageRecord): string {
@@ -71,8 +83,10 @@ function mergeOs(found: Map<string, OsInfo>): OsInfo | null {
 export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>): SquashResult {
   const live = new Map<string, PathVersion[]>();
   const warnings: string[] = [];
+  const found: Array<{ layer: number; path: string; secrets: NonNullable<FileFacts['secrets']> }> = [];
   for (const [i, { facts }] of layers.entries()) {
     warnings.push(...facts.warnings);
+    for (const f of facts.files) if (f.facts.secrets?.length) found.push({ layer: i, path: f.path, secrets: f.facts.secrets });
     for (const dir of facts.opaqueDirs) deletePrefix(live, dir);
     for (const path of facts.whiteouts) deletePrefix(live, path);
     const byPath = new Map<string, AnalysedFile[]>();
@@ -92,6 +106,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   const owned = new Map<string, OwnedFiles['owner']>();
   const declaredLicenses = new Map<string, string[]>();
   const packages: SquashedPackage[] = [];
+  const attributes: SquashResult['attributes'] = [];
   const paths = [...live.keys()].sort();
   for (const path of paths) {
     const history = live.get(path)!;
@@ -100,6 +115,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
       const { facts } = file;
       if (facts.warnings) warnings.push(...facts.warnings);
       if (facts.os) osFound.set(path, facts.os);
+      for (const a of facts.attributes ?? []) attributes.push({ path, attribute: a });
       for (const o of facts.owned ?? []) for (const f of o.files) owned.set(f, o.owner);
       for (const l of facts.licenses ?? []) declaredLicenses.set(`${l.owner.type}:${l.owner.name}`, l.licenses);
       for (const pkg of facts.packages ?? []) {
@@ -134,5 +150,11 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
       }
     }
   }
-  return { os: mergeOs(osFound), packages, warnings };
+  const secrets: LayerSecret[] = [];
+  for (const f of found) {
+    const history = live.get(f.path);
+    const deleted = history?.[history.length - 1]?.layer !== f.layer;
+    for (const secret of f.secrets) secrets.push({ path: f.path, layer: layers[f.layer]!.ref, deleted, secret });
+  }
+  return { os: mergeOs(osFound), packages, warnings, secrets, attributes };
 }

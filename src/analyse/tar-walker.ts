@@ -102,6 +102,7 @@ export async function walkTarLayer(blob: Readable, opts: TarWalkOptions): Promis
         continue;
       }
       const info = { size, mode: header.mode ?? 0o644 };
+      if (path !== '') dispatcher.observe(path, info);
       const wanted = path === '' ? [] : dispatcher.interested(path, info);
       if (wanted.length === 0) {
         entry.resume();

@@ -1,3 +1,4 @@
+import type { Severity } from '../sbom/finding.js';
 import type { OsInfo, PackageRecord } from '../sbom/model.js';
 
 /** A file handed to an analyser: its normalised path (no leading slash) and full content. */
@@ -29,8 +30,14 @@ export interface FileFacts {
   owned?: OwnedFiles[];
   /** Licences an OS package declares in a separate file (Debian's usr/share/doc/PKG/copyright). */
   licenses?: Array<{ owner: OwnedFiles['owner']; licenses: string[] }>;
+  /** Secrets in this file, already redacted: the cache never holds a secret. */
+  secrets?: Array<{ ruleId: string; title: string; severity: Severity; line?: number; redacted: string }>;
+  /** Risky file properties seen by the walker (setuid, setgid, world-writable, pm-cache). */
+  attributes?: FileAttribute[];
   warnings?: string[];
 }
+
+export type FileAttribute = 'setuid' | 'setgid' | 'world-writable' | 'pm-cache';
 
 export interface AnalyserContext {
   /** A folder the analyser may write scratch files to (e.g. to open an SQLite database). */

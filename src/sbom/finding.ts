@@ -44,3 +44,41 @@ export interface Finding {
   modified?: string;
   references: string[];
 }
+
+/** A secret found in a layer file, the image config or its history. Never holds the secret itself. */
+export interface SecretFinding {
+  /** Stable rule id, e.g. `aws-access-key-id`, `github-pat`, `private-key`. */
+  ruleId: string;
+  /** Human title of the rule. */
+  title: string;
+  severity: Severity;
+  /** Where: `file` (a layer file), `config` (Env, Labels, Cmd, Entrypoint) or `history` (created_by). */
+  location: 'file' | 'config' | 'history';
+  /** The file path, or the config field (`Env[2]`, `Labels.key`, `history[3].created_by`). */
+  target: string;
+  line?: number;
+  /** The layer the file is in (file findings only). */
+  layer?: LayerRef;
+  /** The first 4 characters and the length, e.g. `ghp_…(40 chars)`. */
+  redacted: string;
+  /** The file was removed or replaced by a later layer: absent from the container, still shipped in the image. */
+  deleted?: boolean;
+}
+
+/** A misconfiguration check that failed, for an image, a Dockerfile or a Kubernetes object. */
+export interface Misconfiguration {
+  /** Stable id, e.g. `PC-IMG-001`. */
+  id: string;
+  title: string;
+  severity: Severity;
+  /** What was found, specifically (which file, which port, which container). */
+  message: string;
+  remedy: string;
+  /** CIS Docker Benchmark v1.6 section, when the check corresponds to one (e.g. `4.1`). */
+  cis?: string;
+  /** Pod Security Standards level the check belongs to (Kubernetes checks). */
+  pss?: 'baseline' | 'restricted';
+  /** Where: a file path (Dockerfile, manifest), a config field or an image path. */
+  target: string;
+  line?: number;
+}

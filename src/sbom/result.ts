@@ -2,7 +2,7 @@
  * The result of scanning one image: what every output writer (table, JSON, CycloneDX, SPDX) takes.
  * `toJson` in ./json.ts is its canonical serialisation; docs/json-format.md describes each field.
  */
-import type { Finding } from './finding.js';
+import type { Finding, Misconfiguration, SecretFinding } from './finding.js';
 import type { LayerRef, OsInfo, Package } from './model.js';
 
 export interface ImageDescription {
@@ -30,4 +30,8 @@ export interface ScanResult {
   vulnerabilities?: Finding[];
   /** Findings left out by the ignore file or a VEX statement, with the reason shown to the user. */
   suppressed?: Array<{ finding: Finding; reason: string; source: string }>;
+  /** Secrets found in any layer (deleted ones included, marked) and in the config and history. */
+  secrets?: SecretFinding[];
+  /** Failed misconfiguration checks. */
+  misconfigurations?: Misconfiguration[];
 }
