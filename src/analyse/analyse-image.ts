@@ -15,6 +15,11 @@ import { reconcilePackages } from './reconcile.js';
 import { squashLayers } from './squash.js';
 import { walkTarLayer } from './tar-walker.js';
 import type { Analyser } from './types.js';
+import { createSecretAnalyser } from './analysers/secrets.js';
+import { defaultRuleSet, scanText, type RuleSet } from '../secrets/engine.js';
+import { checkImage } from '../misconfig/image.js';
+import type { SecretFinding } from '../sbom/finding.js';
+import type { ImageConfig } from '../oci/schemas.js';
 
 export const GENERATOR_VERSION = '0.1.0';
 
@@ -37,6 +42,10 @@ export interface AnalyseOptions extends OpenSourceOptions {
    * CLI puts it inside the cache folder so nothing from a layer lands anywhere else.
    */
   scratchRoot?: string;
+  /** Search layers, config and history for secrets (with these rules, or the built-in ones). */
+  secrets?: RuleSet | boolean;
+  /** Run the image misconfiguration checks. */
+  misconfig?: boolean;
   /** How many layers to read at once (decompression runs on libuv's pool). */
   concurrency?: number;
 }
@@ -51,6 +60,39 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, i: numb
     }
   });
   await Promise.all(workers);
+  return out;
+}
+
+function layerSecrets(squashed: ReturnType<typeof squashLayers>): SecretFinding[] {
+  return squashed.secrets.map((s) => ({
+    ruleId: s.secret.ruleId,
+    title: s.secret.title,
+    severity: s.secret.severity,
+    location: 'file' as const,
+    target: s.path,
+    line: s.secret.line,
+    layer: s.layer,
+    redacted: s.secret.redacted,
+    ...(s.deleted ? { deleted: true } : {}),
+  }));
+}
+
+/** Env, Labels, Cmd/Entrypoint and every history step are searched like files are. */
+function scanConfigForSecrets(config: ImageConfig, rules: RuleSet): SecretFinding[] {
+  const out: SecretFinding[] = [];
+  const add = (text: string, location: 'config' | 'history', target: string) => {
+    for (const s of scanText(text, { path: '' }, rules)) {
+      out.push({ ruleId: s.ruleId, title: s.title, severity: s.severity, location, target, redacted: s.redacted });
+    }
+  };
+  const c = config.config ?? {};
+  (c.Env ?? []).forEach((e, i) => add(e, 'config', `Env[${i}]`));
+  for (const [k, v] of Object.entries(c.Labels ?? {})) add(`${k}=${v}`, 'config', `Labels.${k}`);
+  if (c.Entrypoint?.length) add(c.Entrypoint.join(' '), 'config', 'Entrypoint');
+  if (c.Cmd?.length) add(c.Cmd.join(' '), 'config', 'Cmd');
+  (config.history ?? []).forEach((h, i) => {
+    if (h.created_by) add(h.created_by, 'history', `history[${i}].created_by`);
+  });
   return out;
 }
 
@@ -87,7 +129,9 @@ function finishPackages(
  * layer once (or takes it from the cache), squashes, and returns one result per platform.
  */
 export async function analyseInput(input: ImageInput, options: AnalyseOptions): Promise<ScanResult[]> {
-  const analysers = options.analysers ?? ALL_ANALYSERS;
+  const base = options.analysers ?? ALL_ANALYSERS;
+  const secretRules = options.secrets === true ? defaultRuleSet() : options.secrets || undefined;
+  const analysers = secretRules ? [...base, createSecretAnalyser(secretRules)] : base;
   const limits = new LimitTracker({ ...DEFAULT_LIMITS, ...options.limits });
   const scratchRoot = options.scratchRoot ?? tmpdir();
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
@@ -107,6 +151,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
           os: squashed.os,
           packages: finishPackages(squashed),
           warnings: squashed.warnings,
+          ...(secretRules ? { secrets: layerSecrets(squashed) } : {}),
         },
       ];
     }
@@ -147,6 +192,13 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
         });
         const squashed = squashLayers(refs.map((ref, i) => ({ ref, facts: layerFacts[i]! })));
         const cfg = image.config;
+        const packages = finishPackages(squashed);
+        const configSecrets = secretRules ? scanConfigForSecrets(cfg, secretRules) : [];
+        const extra: Partial<ScanResult> = {};
+        if (secretRules) extra.secrets = [...layerSecrets(squashed), ...configSecrets];
+        if (options.misconfig) {
+          extra.misconfigurations = checkImage({ config: cfg, packages, attributes: squashed.attributes, configSecrets });
+        }
         results.push({
           schemaVersion: 1,
           generator: { name: 'portcullis', version: GENERATOR_VERSION },
@@ -160,8 +212,9 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
             created: cfg.created,
           },
           os: squashed.os,
-          packages: finishPackages(squashed),
+          packages,
           warnings: squashed.warnings,
+          ...extra,
         });
       }
       return results;

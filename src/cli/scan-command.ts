@@ -7,6 +7,8 @@ import { parseImageInput, parsePlatform } from '../oci/index.js';
 import type { OutputFormat } from '../sbom/index.js';
 import { renderResult } from '../sbom/render.js';
 import type { AdvisoryStore as AdvisoryStoreType } from '../vulndb/store.js';
+import type { RuleSet } from '../secrets/engine.js';
+import type { Severity } from '../sbom/finding.js';
 import type { ScanResult } from '../sbom/result.js';
 import { PortcullisError, UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
@@ -36,6 +38,8 @@ interface ScanFlags {
   ignorefile?: string;
   vex?: string[];
   matchOwnedLanguagePackages?: boolean;
+  scanners?: string;
+  secretConfig?: string;
 }
 
 export interface ScanBehaviour {
@@ -117,7 +121,42 @@ export function addVulnerabilityOptions(cmd: Command): Command {
     .option('--fail-on <severity>', 'count only vulnerabilities at or above this severity for --exit-code')
     .option('--ignorefile <file>', 'ignore file with ids, reasons and expiry dates (default ./.portcullisignore when present)')
     .option('--vex <file...>', 'OpenVEX documents; not_affected statements suppress findings')
-    .option('--match-owned-language-packages', 'also match language packages an OS package installed against language advisories');
+    .option('--match-owned-language-packages', 'also match language packages an OS package installed against language advisories')
+    .option('--scanners <list>', 'what to look for: vuln,secret,misconfig (default all three)', 'vuln,secret,misconfig')
+    .option('--secret-config <file>', 'extra secret rules and allowlists (YAML; default ./portcullis-secrets.yaml when present)');
+}
+
+type Scanner = 'vuln' | 'secret' | 'misconfig';
+
+function parseScanners(list: string | undefined): Set<Scanner> {
+  const out = new Set<Scanner>();
+  for (const raw of (list ?? 'vuln,secret,misconfig').split(',')) {
+    const s = raw.trim().toLowerCase();
+    if (s === '') continue;
+    if (s !== 'vuln' && s !== 'secret' && s !== 'misconfig') {
+      throw new UsageError('FLAG_INVALID', `unknown scanner "${raw}"; use any of vuln, secret, misconfig`);
+    }
+    out.add(s);
+  }
+  return out;
+}
+
+/** Dockerfiles and Kubernetes manifests are scanned as configuration: no image, only checks. */
+async function scanConfiguration(text: string, kind: 'dockerfile' | 'k8s', path: string): Promise<ScanResult> {
+  if (!path) throw new UsageError('IMAGE_INPUT_INVALID', `"${text}": a path is needed after "${kind}:"`);
+  if (!existsSync(path)) throw new UsageError('IMAGE_INPUT_INVALID', `${text}: ${path} does not exist`);
+  const { scanConfigPath } = await import('../misconfig/config-files.js');
+  const { GENERATOR_VERSION } = await import('../analyse/index.js');
+  return {
+    schemaVersion: 1,
+    generator: { name: 'portcullis', version: GENERATOR_VERSION },
+    scannedAt: new Date().toISOString(),
+    image: { reference: text, manifestDigest: '', configDigest: '', layers: [] },
+    os: null,
+    packages: [],
+    warnings: [],
+    misconfigurations: await scanConfigPath(path, kind),
+  };
 }
 
 function nonNegativeInt(value: string): number {
@@ -169,12 +208,55 @@ async function addVulnerabilities(results: ScanResult[], flags: ScanFlags, data:
   }
 }
 
+/** --severity applies to secrets and misconfigurations as it does to vulnerabilities. */
+async function applyFindingFilters(results: ScanResult[], flags: ScanFlags): Promise<ScanResult[]> {
+  if (!flags.severity) return results;
+  const { parseSeverityList } = await import('../policy/filter.js');
+  const keep = new Set(parseSeverityList(flags.severity));
+  return results.map((r) => ({
+    ...r,
+    ...(r.secrets ? { secrets: r.secrets.filter((s) => keep.has(s.severity)) } : {}),
+    ...(r.misconfigurations ? { misconfigurations: r.misconfigurations.filter((m) => keep.has(m.severity)) } : {}),
+  }));
+}
+
+/** Any remaining finding (at or above --fail-on, when given) of any scanner fails the run. */
+async function exitCodeFor(results: ScanResult[], flags: ScanFlags): Promise<number> {
+  const { parseSeverity, shouldFail } = await import('../policy/filter.js');
+  const failOn = flags.failOn ? parseSeverity(flags.failOn) : undefined;
+  const exitCode = flags.exitCode ?? (failOn ? 1 : 0);
+  const rank = (await import('../sbom/finding.js')).severityRank;
+  const atOrAbove = (sev: Severity) => (failOn ? (failOn === 'unknown' ? true : sev !== 'unknown' && rank(sev) >= rank(failOn)) : true);
+  const failing = results.some(
+    (r) =>
+      (failOn ? shouldFail(r.vulnerabilities ?? [], failOn) : (r.vulnerabilities?.length ?? 0) > 0) ||
+      (r.secrets ?? []).some((s) => atOrAbove(s.severity)) ||
+      (r.misconfigurations ?? []).some((m) => atOrAbove(m.severity)),
+  );
+  return failing ? exitCode : 0;
+}
+
 export async function runScan(imageText: string, flags: ScanFlags, behaviour: ScanBehaviour = { vulnerabilities: false }): Promise<number> {
   const config = loadConfig(flags.config);
   const data = flags.data ?? config.data;
   const cacheFolder = flags.cacheDir ?? config.cacheDir ?? join(data, 'cache');
   const cacheDir = flags.cache === false ? null : cacheFolder;
+  const scanners = behaviour.vulnerabilities ? parseScanners(flags.scanners) : new Set<Scanner>();
+  for (const kind of ['dockerfile', 'k8s'] as const) {
+    if (imageText.startsWith(`${kind}:`)) {
+      const result = await scanConfiguration(imageText, kind, imageText.slice(kind.length + 1));
+      const filtered = await applyFindingFilters([result], flags);
+      await emit(filtered, flags);
+      return exitCodeFor(filtered, flags);
+    }
+  }
   const input = parseImageInput(imageText);
+  let secretRules: RuleSet | undefined;
+  if (scanners.has('secret')) {
+    const { buildRuleSet, loadSecretConfig } = await import('../secrets/index.js');
+    const configPath = flags.secretConfig ?? (existsSync('portcullis-secrets.yaml') ? 'portcullis-secrets.yaml' : undefined);
+    secretRules = buildRuleSet(configPath ? await loadSecretConfig(configPath) : undefined);
+  }
   let password: string | undefined;
   if (flags.passwordStdin) {
     if (!flags.username) throw new UsageError('FLAG_INVALID', '--password-stdin needs --username');
@@ -197,16 +279,16 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
       },
       progress: bars.progress,
       scratchRoot: join(cacheFolder, 'scratch'),
+      secrets: secretRules ?? false,
+      misconfig: scanners.has('misconfig'),
     });
     bars.stop();
-    const checked = behaviour.vulnerabilities && flags.vulns !== false ? await addVulnerabilities(results, flags, data) : results;
+    const vulnChecked =
+      scanners.has('vuln') && flags.vulns !== false ? await addVulnerabilities(results, flags, data) : results;
+    const checked = await applyFindingFilters(vulnChecked, flags);
     for (const w of new Set(checked.flatMap((r) => r.warnings))) process.stderr.write(`warning: ${w}\n`);
     await emit(checked, flags);
-    const { parseSeverity, shouldFail } = await import('../policy/filter.js');
-    const failOn = flags.failOn ? parseSeverity(flags.failOn) : undefined;
-    const exitCode = flags.exitCode ?? (failOn ? 1 : 0);
-    const failing = checked.some((r) => (failOn ? shouldFail(r.vulnerabilities ?? [], failOn) : (r.vulnerabilities?.length ?? 0) > 0));
-    return failing ? exitCode : 0;
+    return exitCodeFor(checked, flags);
   } finally {
     bars.stop();
   }
