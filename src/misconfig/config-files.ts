@@ -1,0 +1,73 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Misconfiguration } from '../sbom/finding.js';
+import { scanDockerfile } from './dockerfile.js';
+import { MisconfigError } from './errors.js';
+import { scanKubernetesFiles, type ConfigFile } from './k8s.js';
+
+export type ConfigKind = 'dockerfile' | 'k8s';
+
+const SKIP_DIRS = new Set(['node_modules', '.git']);
+
+/** Whether a file name is one the scan of a folder picks up for the given kind. */
+export function isConfigFile(name: string, kind: ConfigKind): boolean {
+  if (kind === 'dockerfile') return /^Dockerfile/i.test(name) || /\.dockerfile$/i.test(name);
+  return /\.ya?ml$/i.test(name);
+}
+
+/**
+ * Scans a Dockerfile or Kubernetes manifest, or every matching file under a folder (recursively,
+ * skipping node_modules and .git, not following symlinked folders). A file given directly is
+ * scanned whatever its name. Files are read in sorted path order so the output is deterministic.
+ * Kubernetes files are checked together so a NetworkPolicy in one file covers workloads in another.
+ */
+export async function scanConfigPath(path: string, kind: ConfigKind): Promise<Misconfiguration[]> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    throw new MisconfigError(
+      'CONFIG_NOT_FOUND',
+      `${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        subject: path,
+        cause: err,
+      },
+    );
+  }
+  const paths = info.isDirectory() ? await collect(path, kind) : [path];
+  const files: ConfigFile[] = [];
+  for (const p of paths) files.push({ path: p, text: await read(p) });
+  if (kind === 'dockerfile') return files.flatMap((f) => scanDockerfile(f.text, f.path));
+  return scanKubernetesFiles(files);
+}
+
+async function collect(dir: string, kind: ConfigKind): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (!SKIP_DIRS.has(e.name)) out.push(...(await collect(p, kind)));
+    } else if (e.isFile() && isConfigFile(basename(p), kind)) {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+async function read(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MisconfigError(
+      'CONFIG_READ',
+      `${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        subject: path,
+        cause: err,
+      },
+    );
+  }
+}

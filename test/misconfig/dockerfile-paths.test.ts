@@ -1,0 +1,49 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PortcullisError } from '../../src/errors.js';
+import { scanConfigPath } from '../../src/misconfig/config-files.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pc-df-'));
+  const bad = 'FROM debian:12.5\n';
+  for (const rel of [
+    'Dockerfile',
+    'b/Dockerfile.prod',
+    'a/api.dockerfile',
+    'node_modules/x/Dockerfile',
+    '.git/Dockerfile',
+    'a/README.md',
+  ]) {
+    await mkdir(join(dir, rel, '..'), { recursive: true });
+    await writeFile(join(dir, rel), bad);
+  }
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('scanConfigPath(dockerfile)', () => {
+  it('scans matching files under a folder in sorted order, skipping node_modules and .git', async () => {
+    const found = await scanConfigPath(dir, 'dockerfile');
+    const targets = [...new Set(found.map((m) => m.target.slice(dir.length + 1)))];
+    expect(targets).toEqual(['Dockerfile', 'a/api.dockerfile', 'b/Dockerfile.prod']);
+    expect(found.filter((m) => m.target === join(dir, 'Dockerfile')).map((m) => m.id)).toEqual([
+      'PC-DF-001',
+      'PC-IMG-001',
+      'PC-IMG-005',
+    ]);
+  });
+
+  it('scans a single file whatever its name', async () => {
+    const found = await scanConfigPath(join(dir, 'a/README.md'), 'dockerfile');
+    expect(found.map((m) => m.id)).toContain('PC-DF-001');
+  });
+
+  it('reports a missing path as a PortcullisError', async () => {
+    await expect(scanConfigPath(join(dir, 'nope'), 'dockerfile')).rejects.toBeInstanceOf(PortcullisError);
+  });
+});
