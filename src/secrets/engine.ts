@@ -1,0 +1,192 @@
+/**
+ * The scanning loop. The one rule it must never break: the secret value stays inside scanText.
+ * Findings carry only a redacted prefix; validate functions run inside try/catch so a parser
+ * error message (V8's JSON.parse quotes its input) cannot carry a secret out either.
+ */
+import type { Severity } from '../sbom/finding.js';
+import { builtinAllowlist, type Allowlist } from './allowlist.js';
+import { BUILTIN_RULES, type MatchContext, type SecretRule } from './rules.js';
+import { shannonEntropy } from './text.js';
+
+/** One secret found in a text, before the caller adds location, layer and target. */
+export interface RawSecret {
+  ruleId: string;
+  title: string;
+  severity: Severity;
+  /** 1-based line of the secret's first character. */
+  line: number;
+  /** First characters of the secret and its length, e.g. `ghp_…(40 chars)`. */
+  redacted: string;
+}
+
+/** Rules plus the allowlists that apply to them. */
+export interface RuleSet {
+  readonly rules: readonly SecretRule[];
+  readonly allow: Allowlist;
+}
+
+let defaultSet: RuleSet | undefined;
+
+/** The built-in rules and allowlists (what scanText uses when given nothing). */
+export function defaultRuleSet(): RuleSet {
+  defaultSet ??= { rules: BUILTIN_RULES, allow: builtinAllowlist() };
+  return defaultSet;
+}
+
+/**
+ * `secret` → `ghp_…(40 chars)`. At most 4 characters are shown, and never more than a third of a
+ * short secret, so an 8-character password shows 2.
+ */
+export function redact(secret: string): string {
+  const chars = Array.from(secret); // code points, so a surrogate pair is never cut in half
+  const shown = Math.min(4, Math.floor(chars.length / 3));
+  return `${chars.slice(0, shown).join('')}…(${chars.length} chars)`;
+}
+
+// Each rule regex is recompiled once with `g` (exec loop) and `d` (offset of the `secret` group)
+// and without `y`, whatever flags the author gave it.
+const prepared = new WeakMap<RegExp, RegExp>();
+function prepare(re: RegExp): RegExp {
+  let p = prepared.get(re);
+  if (p === undefined) {
+    const flags = [...new Set(re.flags.replace('y', '') + 'gd')].join('');
+    p = new RegExp(re.source, flags);
+    prepared.set(re, p);
+  }
+  return p;
+}
+
+interface Candidate {
+  rule: SecretRule;
+  order: number;
+  start: number;
+  end: number;
+  redacted: string;
+}
+
+function accepted(rule: SecretRule, secret: string, ctx: MatchContext, allow: Allowlist): boolean {
+  if (secret.length === 0) return false;
+  if (rule.entropy !== undefined && shannonEntropy(secret) < rule.entropy) return false;
+  if (rule.validate !== undefined) {
+    try {
+      if (!rule.validate(secret, ctx)) return false;
+    } catch {
+      return false;
+    }
+  }
+  if (allow.values.has(secret)) return false;
+  return !allow.valuePatterns.some((re) => {
+    re.lastIndex = 0;
+    return re.test(secret);
+  });
+}
+
+/** Lower-case copy whose offsets match the original (toLowerCase can lengthen a few code points). */
+function lowerSameLength(text: string): string {
+  const lower = text.toLowerCase();
+  return lower.length === text.length ? lower : text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+}
+
+function toRuleSet(rules: RuleSet | readonly SecretRule[] | undefined): RuleSet {
+  if (rules === undefined) return defaultRuleSet();
+  if (Array.isArray(rules)) return { rules: rules as readonly SecretRule[], allow: defaultRuleSet().allow };
+  return rules as RuleSet;
+}
+
+/**
+ * Find secrets in a text. `ctx.path` is checked against the path allowlist (an allowed path
+ * yields nothing). `rules` is a RuleSet (see buildRuleSet) or a bare rule list, which gets the
+ * built-in allowlists. Results are ordered by position; overlapping matches are reported once,
+ * by the first specific rule in rule order (catch-all rules lose to any specific rule).
+ */
+export function scanText(
+  text: string,
+  ctx: { path: string },
+  rules?: RuleSet | readonly SecretRule[],
+): RawSecret[] {
+  const set = toRuleSet(rules);
+  if (text.length === 0 || set.allow.paths.matches(ctx.path)) return [];
+  const lower = lowerSameLength(text);
+
+  const positions = new Map<string, number[]>();
+  const positionsOf = (literal: string): readonly number[] => {
+    let found = positions.get(literal);
+    if (found === undefined) {
+      found = [];
+      for (let i = lower.indexOf(literal); i !== -1; i = lower.indexOf(literal, i + 1)) found.push(i);
+      positions.set(literal, found);
+    }
+    return found;
+  };
+
+  const candidates: Candidate[] = [];
+  set.rules.forEach((rule, order) => {
+    // The prefilter: one indexOf per keyword on the shared lower-cased copy, before any regex.
+    if (rule.keywords.length > 0 && !rule.keywords.some((k) => lower.includes(k))) return;
+    const re = prepare(rule.regex);
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (m[0].length === 0) {
+        re.lastIndex++; // a user regex that matches empty text must still advance
+        continue;
+      }
+      const groups = m.groups ?? {};
+      const secret = groups.secret ?? m[0];
+      const span = m.indices?.groups?.secret ?? [m.index, m.index + m[0].length];
+      const context: MatchContext = { text, lower, index: span[0], groups, positionsOf };
+      if (!accepted(rule, secret, context, set.allow)) continue;
+      candidates.push({
+        rule,
+        order: order + (rule.fallback === true ? set.rules.length : 0),
+        start: span[0],
+        end: span[1],
+        redacted: redact(secret),
+      });
+    }
+  });
+  if (candidates.length === 0) return [];
+
+  // Specific rules first, in rule order; a candidate overlapping one already kept is dropped.
+  candidates.sort((a, b) => a.order - b.order || a.start - b.start);
+  const kept: Candidate[] = [];
+  for (const c of candidates) {
+    if (!kept.some((k) => k.start < c.end && c.start < k.end)) kept.push(c);
+  }
+  kept.sort((a, b) => a.start - b.start || a.order - b.order);
+
+  // Line numbers: one forward walk over the newlines, since kept is sorted by offset.
+  const out: RawSecret[] = [];
+  let line = 1;
+  let pos = 0;
+  for (const c of kept) {
+    for (let nl = text.indexOf('\n', pos); nl !== -1 && nl < c.start; nl = text.indexOf('\n', nl + 1)) {
+      line++;
+      pos = nl + 1;
+    }
+    out.push({
+      ruleId: c.rule.id,
+      title: c.rule.title,
+      severity: c.rule.severity,
+      line,
+      redacted: c.redacted,
+    });
+  }
+  return out;
+}
+
+/**
+ * Heuristic for a file's first bytes: binary if it has a NUL, or if more than 10 % of the bytes
+ * are control characters other than tab, newline, carriage return, form feed and escape.
+ */
+export function isProbablyBinary(head: Buffer): boolean {
+  const n = Math.min(head.length, 8192);
+  if (n === 0) return false;
+  let control = 0;
+  for (let i = 0; i < n; i++) {
+    const b = head[i] as number;
+    if (b === 0) return true;
+    if ((b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) || b === 0x7f)
+      control++;
+  }
+  return control / n > 0.1;
+}
