@@ -6,6 +6,38 @@ import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 /** Text files bigger than this are not searched: real credentials live in small config files. */
 export const SECRET_MAX_FILE_BYTES = 2 * 1024 * 1024;
 
+/**
+ * Trees the OS package manager owns (documentation, interpreters' standard libraries, package
+ * databases): searching them costs most of the time and finds only documentation examples.
+ */
+const OS_OWNED_PREFIXES = [
+  'usr/share/',
+  'usr/include/',
+  'usr/lib/python2',
+  'usr/lib/python3',
+  'usr/lib/jvm/',
+  'usr/lib/x86_64-linux-gnu/perl',
+  'usr/lib/aarch64-linux-gnu/perl',
+  'usr/lib/x86_64-linux-gnu/perl-base/',
+  'usr/lib/ruby/',
+  'usr/lib/node_modules/npm/',
+  'usr/local/lib/node_modules/npm/',
+  'var/lib/dpkg/',
+  'var/lib/apt/',
+  'var/lib/rpm/',
+  'var/cache/',
+  'lib/apk/db/',
+  'etc/ssl/certs/',
+];
+
+/** Third-party code shipped by language package managers: strong rules only, no generic guesses. */
+const THIRD_PARTY = /(^|\/)(node_modules|site-packages|dist-packages|vendor|gems|\.cargo\/registry|go\/pkg\/mod)\//;
+
+function wantsPath(path: string): boolean {
+  for (const p of OS_OWNED_PREFIXES) if (path.startsWith(p)) return false;
+  return shouldScanPath(path);
+}
+
 /** A stable number for the rule set, so user rules and allowlists are part of the cache key. */
 function ruleSetVersion(set: RuleSet): number {
   const h = createHash('sha256');
@@ -20,14 +52,17 @@ function ruleSetVersion(set: RuleSet): number {
  * redacted findings leave the analyser, so the layer cache never holds a secret.
  */
 export function createSecretAnalyser(set: RuleSet = defaultRuleSet()): Analyser {
+  const strongOnly: RuleSet = { rules: set.rules.filter((r) => !r.fallback), allow: set.allow };
   return {
     name: 'secrets',
-    version: ruleSetVersion(set),
+    // The +1 marks the path policy above; change it when that policy changes.
+    version: ruleSetVersion(set) + 1,
     maxFileSize: SECRET_MAX_FILE_BYTES,
-    wants: (path, info) => info.size > 0 && info.size <= SECRET_MAX_FILE_BYTES && shouldScanPath(path),
+    wants: (path, info) => info.size > 0 && info.size <= SECRET_MAX_FILE_BYTES && wantsPath(path),
     sniff: (head) => !isProbablyBinary(head),
     analyse(file: AnalyserFile): FileFacts {
-      const found = scanText(file.content.toString('utf8'), { path: file.path }, set);
+      const rules = THIRD_PARTY.test(file.path) ? strongOnly : set;
+      const found = scanText(file.content.toString('utf8'), { path: file.path }, rules);
       return found.length ? { secrets: found.map((s) => ({ ruleId: s.ruleId, title: s.title, severity: s.severity, line: s.line, redacted: s.redacted })) } : {};
     },
   };
