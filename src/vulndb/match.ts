@@ -98,10 +98,15 @@ interface RangeVerdict {
 }
 
 /** OSV's evaluation: walk the events in version order; the last one at or below the version decides. */
-export function evaluateRange(version: string, range: StoredRange, compare: Compare): RangeVerdict {
+const preparedRanges = new WeakMap<StoredRange, { sorted: StoredRange['events']; limits: string[] }>();
+
+/** Sorting a range's events is the costly part of evaluating it; ranges are immutable, so once. */
+function prepareRange(range: StoredRange, compare: Compare): { sorted: StoredRange['events']; limits: string[] } {
+  let p = preparedRanges.get(range);
+  if (p) return p;
   const at = (e: { introduced?: string; fixed?: string; last_affected?: string; limit?: string }) =>
     e.introduced ?? e.fixed ?? e.last_affected ?? e.limit ?? '0';
-  const events = range.events.filter((e) => !('limit' in e && e.limit !== undefined));
+  const events = range.events.filter((e) => e.limit === undefined);
   const limits = range.events.map((e) => e.limit).filter((l): l is string => l !== undefined && l !== '*');
   const sorted = [...events].sort((a, b) => {
     const va = at(a);
@@ -110,6 +115,13 @@ export function evaluateRange(version: string, range: StoredRange, compare: Comp
     if (vb === '0') return 1;
     return compare(va, vb);
   });
+  p = { sorted, limits };
+  preparedRanges.set(range, p);
+  return p;
+}
+
+export function evaluateRange(version: string, range: StoredRange, compare: Compare): RangeVerdict {
+  const { sorted, limits } = prepareRange(range, compare);
   let affected = false;
   let fixed: string | undefined;
   for (const e of sorted) {
@@ -184,12 +196,102 @@ function resolveSeverity(
   const cves = new Set<string>();
   for (const r of records) for (const id of [...r.upstream, ...r.aliases, r.id]) if (id.startsWith('CVE-')) cves.add(id);
   for (const cve of [...cves].sort()) {
-    const s = severityFromVectors(source.cveSeverity(cve));
+    const known = source.cveSeverity(cve);
+    if (!known) continue;
+    const s = severityFromVectors(known);
     if (s) return { severity: s.severity, score: s.score, cvssVector: s.vector, severitySource: 'upstream-cve' };
-    const word = severityFromWord(source.cveSeverity(cve)?.find((x) => !x.type.startsWith('CVSS'))?.score);
+    const word = severityFromWord(known.find((x) => !x.type.startsWith('CVSS'))?.score);
     if (word) return { severity: word, severitySource: 'upstream-cve' };
   }
   return { severity: 'unknown' as Severity };
+}
+
+interface Matched {
+  affected: StoredAffected;
+  fixed?: string;
+  ecosystem: string;
+}
+
+/**
+ * Results that depend only on the database, kept per database object across calls: a registry
+ * matching thousands of images sees the same (ecosystem, name, version) many times. A database
+ * update opens a new store object, which starts with an empty cache.
+ */
+type FindingTemplate = Omit<Finding, 'package'>;
+
+interface MatchCache {
+  lookups: Map<string, StoredAffected[]>;
+  verdicts: Map<string, FindingTemplate[]>;
+  severities: Map<string, ReturnType<typeof resolveSeverity>>;
+  cves: Map<string, StoredSeverity[] | undefined>;
+}
+const caches = new WeakMap<AdvisorySource, MatchCache>();
+
+function cacheFor(source: AdvisorySource): MatchCache {
+  let c = caches.get(source);
+  if (!c) {
+    c = { lookups: new Map(), verdicts: new Map(), severities: new Map(), cves: new Map() };
+    caches.set(source, c);
+  }
+  return c;
+}
+
+/** Merges aliasing records into one finding each; computed once per (ecosystem, name, version). */
+function buildTemplates(matched: Matched[], q: Query, cache: MatchCache, source: AdvisorySource): FindingTemplate[] {
+  if (matched.length === 0) return [];
+  const uf = new UnionFind();
+  for (const m of matched) {
+    const r = m.affected.record;
+    for (const alias of r.aliases) uf.union(r.id, alias);
+    if (r.upstream.length === 1) uf.union(r.id, r.upstream[0]!);
+  }
+  const groups = new Map<string, Matched[]>();
+  for (const m of matched) {
+    const root = uf.find(m.affected.record.id);
+    const g = groups.get(root);
+    if (g) g.push(m);
+    else groups.set(root, [m]);
+  }
+  const out: FindingTemplate[] = [];
+  for (const group of groups.values()) {
+    group.sort((a, b) => a.affected.record.id.localeCompare(b.affected.record.id));
+    const records = group.map((g) => g.affected.record);
+    const ids = new Set<string>();
+    for (const r of records) for (const id of [r.id, ...r.aliases, ...r.upstream]) ids.add(id);
+    const primary = records[0]!;
+    ids.delete(primary.id);
+    const compare = orderingFor(group[0]!.ecosystem);
+    const fixes = [...new Set(group.map((g) => g.fixed).filter((f): f is string => !!f))];
+    if (compare) {
+      fixes.sort((a, b) => {
+        try {
+          return compare(a, b);
+        } catch {
+          return a.localeCompare(b);
+        }
+      });
+    }
+    const sevKey = records.map((r) => r.id).join('\u0000');
+    let severity = cache.severities.get(sevKey);
+    if (!severity) {
+      severity = resolveSeverity(records, group.flatMap((g) => g.affected.severity ?? []), source);
+      cache.severities.set(sevKey, severity);
+    }
+    out.push({
+      id: primary.id,
+      aliases: [...ids].sort(),
+      ecosystem: group[0]!.ecosystem,
+      matchedName: q.name,
+      installedVersion: q.version,
+      fixedVersions: fixes,
+      ...severity,
+      summary: records.find((r) => r.summary)?.summary,
+      published: primary.published,
+      modified: records.map((r) => r.modified).sort().at(-1),
+      references: [...new Set(records.flatMap((r) => r.references))],
+    });
+  }
+  return out;
 }
 
 /**
@@ -209,7 +311,18 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
       warn(`${osEco} is not in the vulnerability database; OS packages were not checked (run: portcullis db update --ecosystem ${osEco.split(':')[0]})`);
     }
   }
-  const lookups = new Map<string, StoredAffected[]>();
+  const cache = cacheFor(source);
+  const lookups = cache.lookups;
+  const cachedSource: AdvisorySource = {
+    advisoriesFor: (e, n) => source.advisoriesFor(e, n),
+    ecosystems: () => known,
+    cveSeverity: (id) => {
+      if (cache.cves.has(id)) return cache.cves.get(id);
+      const v = source.cveSeverity(id);
+      cache.cves.set(id, v);
+      return v;
+    },
+  };
   const lookup = (eco: string, name: string) => {
     const key = `${eco}\u0000${name}`;
     let hit = lookups.get(key);
@@ -225,50 +338,39 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
     if (pkg.ownedBy && !options.matchOwnedLanguagePackages) continue;
     const q = queryFor(pkg, osEcosystems);
     if (!q) continue;
-    const matched: Array<{ affected: StoredAffected; fixed?: string; ecosystem: string }> = [];
-    for (const eco of q.ecosystems) {
-      for (const a of lookup(eco, q.name)) {
-        if (a.record.withdrawn) continue;
-        const v = affects(q.version, a, eco, warn);
-        if (v.affected) matched.push({ affected: a, fixed: v.fixed, ecosystem: eco });
+    const verdictKey = `${q.ecosystems.join('|')}\u0000${q.name}\u0000${q.version}`;
+    let templates = cache.verdicts.get(verdictKey);
+    if (!templates) {
+      const matched: Matched[] = [];
+      for (const eco of q.ecosystems) {
+        for (const a of lookup(eco, q.name)) {
+          if (a.record.withdrawn) continue;
+          const v = affects(q.version, a, eco, warn);
+          if (v.affected) matched.push({ affected: a, fixed: v.fixed, ecosystem: eco });
+        }
       }
+      templates = buildTemplates(matched, q, cache, cachedSource);
+      cache.verdicts.set(verdictKey, templates);
     }
-    if (matched.length === 0) continue;
-
-    const uf = new UnionFind();
-    for (const m of matched) {
-      const r = m.affected.record;
-      for (const alias of r.aliases) uf.union(r.id, alias);
-      if (r.upstream.length === 1) uf.union(r.id, r.upstream[0]!);
-    }
-    const groups = new Map<string, typeof matched>();
-    for (const m of matched) {
-      const root = uf.find(m.affected.record.id);
-      const g = groups.get(root);
-      if (g) g.push(m);
-      else groups.set(root, [m]);
-    }
-    for (const group of groups.values()) {
-      group.sort((a, b) => a.affected.record.id.localeCompare(b.affected.record.id));
-      const records = group.map((g) => g.affected.record);
-      const ids = new Set<string>();
-      for (const r of records) for (const id of [r.id, ...r.aliases, ...r.upstream]) ids.add(id);
-      const primary = records[0]!;
-      ids.delete(primary.id);
-      const compare = orderingFor(group[0]!.ecosystem);
-      const fixes = [...new Set(group.map((g) => g.fixed).filter((f): f is string => !!f))];
-      if (compare) {
-        fixes.sort((a, b) => {
-          try {
-            return compare(a, b);
-          } catch {
-            return a.localeCompare(b);
-          }
-        });
-      }
+    // Everything but the package is shared by every instance of the same (name, version).
+    for (const t of templates) {
+      // An explicit literal, not a spread: V8 builds it with a fixed shape, which matters at
+      // hundreds of thousands of findings.
       findings.push({
-        id: primary.id,
-        aliases: [...ids].sort(),
+        id: t.id,
+        aliases: t.aliases,
+        ecosystem: t.ecosystem,
+        matchedName: t.matchedName,
+        installedVersion: t.installedVersion,
+        fixedVersions: t.fixedVersions,
+        severity: t.severity,
+        score: t.score,
+        cvssVector: t.cvssVector,
+        severitySource: t.severitySource,
+        summary: t.summary,
+        published: t.published,
+        modified: t.modified,
+        references: t.references,
         package: {
           type: pkg.type,
           namespace: pkg.namespace,
@@ -279,15 +381,6 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
           layer: pkg.layer,
           paths: pkg.paths,
         },
-        ecosystem: group[0]!.ecosystem,
-        matchedName: q.name,
-        installedVersion: q.version,
-        fixedVersions: fixes,
-        ...resolveSeverity(records, group.flatMap((g) => g.affected.severity ?? []), source),
-        summary: records.find((r) => r.summary)?.summary,
-        published: primary.published,
-        modified: records.map((r) => r.modified).sort().at(-1),
-        references: [...new Set(records.flatMap((r) => r.references))],
       });
     }
   }
