@@ -4,7 +4,8 @@
  *
  * Key order (absent optional fields are left out, never written as null):
  * - top level: schemaVersion, generator, scannedAt, image, os, packages, vulnerabilities,
- *   suppressed, warnings (vulnerabilities and suppressed only when the scan was matched)
+ *   suppressed, secrets, misconfigurations, warnings (vulnerabilities and suppressed only when
+ *   the scan was matched; secrets and misconfigurations only when those checks ran)
  * - generator: name, version
  * - image: reference, manifestDigest, configDigest, platform, repoTags, created, layers
  * - image.platform: os, architecture, variant
@@ -17,11 +18,14 @@
  *   fixedVersions, published, modified, references
  * - finding.package: type, namespace, name, version, purl, sourceName, layer, paths
  * - suppressed entry: finding, reason, source
+ * - secret: ruleId, title, severity, location, target, line, layer, deleted, redacted
+ * - misconfiguration: id, title, severity, target, line, message, remedy, cis, pss
  * Packages are sorted by type, name (with namespace), version, purl, then first path;
  * layers by index; findings (and suppressed entries, by their finding) in package order, then
- * by id. Fields not listed above are not written.
+ * by id; secrets by location (file, config, history), target, line, layer, rule id, redacted
+ * value; misconfigurations by target, line, id, message. Fields not listed above are not written.
  */
-import type { Finding } from './finding.js';
+import type { Finding, Misconfiguration, SecretFinding } from './finding.js';
 import type { LayerRef, OsInfo, Package } from './model.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
@@ -155,6 +159,59 @@ export function compareFindings(a: Finding, b: Finding): number {
   );
 }
 
+const SECRET_LOCATION_ORDER: Record<SecretFinding['location'], number> = { file: 0, config: 1, history: 2 };
+
+/**
+ * The order secrets are listed in by the JSON and SARIF writers: file findings first, then the
+ * config and the history; within those by target, line, layer, rule id and redacted value.
+ */
+export function compareSecrets(a: SecretFinding, b: SecretFinding): number {
+  return (
+    SECRET_LOCATION_ORDER[a.location] - SECRET_LOCATION_ORDER[b.location] ||
+    cmp(a.target, b.target) ||
+    (a.line ?? 0) - (b.line ?? 0) ||
+    (a.layer?.index ?? -1) - (b.layer?.index ?? -1) ||
+    cmp(a.ruleId, b.ruleId) ||
+    cmp(a.redacted, b.redacted) ||
+    Number(a.deleted === true) - Number(b.deleted === true)
+  );
+}
+
+/** The order misconfigurations are listed in by the JSON and SARIF writers: target, line, id, message. */
+export function compareMisconfigurations(a: Misconfiguration, b: Misconfiguration): number {
+  return (
+    cmp(a.target, b.target) || (a.line ?? 0) - (b.line ?? 0) || cmp(a.id, b.id) || cmp(a.message, b.message)
+  );
+}
+
+function secretJson(s: SecretFinding): Json {
+  return ordered([
+    ['ruleId', s.ruleId],
+    ['title', s.title],
+    ['severity', s.severity],
+    ['location', s.location],
+    ['target', s.target],
+    ['line', s.line],
+    ['layer', s.layer ? layerJson(s.layer) : undefined],
+    ['deleted', s.deleted === true ? true : undefined],
+    ['redacted', s.redacted],
+  ]);
+}
+
+function misconfigurationJson(m: Misconfiguration): Json {
+  return ordered([
+    ['id', m.id],
+    ['title', m.title],
+    ['severity', m.severity],
+    ['target', m.target],
+    ['line', m.line],
+    ['message', m.message],
+    ['remedy', m.remedy],
+    ['cis', m.cis],
+    ['pss', m.pss],
+  ]);
+}
+
 /** The ScanResult as ordered plain data (what `toJson` prints). */
 export function toJsonValue(result: ScanResult): Json {
   const { image } = result;
@@ -207,6 +264,13 @@ export function toJsonValue(result: ScanResult): Json {
                 ['source', s.source],
               ]),
             )
+        : undefined,
+    ],
+    ['secrets', result.secrets ? [...result.secrets].sort(compareSecrets).map(secretJson) : undefined],
+    [
+      'misconfigurations',
+      result.misconfigurations
+        ? [...result.misconfigurations].sort(compareMisconfigurations).map(misconfigurationJson)
         : undefined,
     ],
     ['warnings', [...result.warnings]],

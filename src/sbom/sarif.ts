@@ -15,6 +15,17 @@
  *
  * Suppressed findings are not written: a SARIF consumer would count them as open alerts.
  *
+ * Secrets and misconfigurations, when the result has them, follow the vulnerabilities:
+ *
+ * - one rule per secret rule id, named `secret/<ruleId>`, whose help says to remove and rotate
+ *   the secret; one result per secret, located at its file (relative URI, `startLine` = its line)
+ *   or, for a secret in the image config or history, at the pseudo-file `image-config` with a
+ *   location message naming the field. Only the redacted value is ever written;
+ * - one rule per misconfiguration id, whose help is the check's remedy and its CIS / Pod Security
+ *   Standards reference; one result per failed check, located at its target (a Dockerfile or
+ *   manifest path, or a path inside the image) and line, or at `image-config` for config fields
+ *   and history steps.
+ *
  * `validateSarif` checks a document against `sarifLogSchema`, a zod schema of the SARIF subset
  * this writer emits (objects are strict, as in the official schema, which forbids unknown
  * properties almost everywhere) plus the rules GitHub code scanning enforces on upload. No npm
@@ -24,9 +35,9 @@ import { createHash } from 'node:crypto';
 
 import { z } from 'zod';
 
-import type { Finding, Severity } from './finding.js';
+import type { Finding, Misconfiguration, SecretFinding, Severity } from './finding.js';
 import { severityRank } from './finding.js';
-import { compareFindings } from './json.js';
+import { compareFindings, compareMisconfigurations, compareSecrets } from './json.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
 
@@ -203,6 +214,154 @@ function buildRule(id: string, findings: readonly Finding[]): object {
   };
 }
 
+/** The artifact URI of findings in the image configuration or history, which are not files. */
+export const IMAGE_CONFIG_URI = 'image-config';
+
+/** The help text of every secret rule. */
+export const SECRET_HELP =
+  'Remove the secret from the image and rotate it; a secret deleted in a later layer still ships inside the image.';
+
+/** How many places a secret rule's help lists before summarising the rest as `and N more`. */
+const SECRET_HELP_LOCATIONS = 20;
+
+function worstSeverity(items: readonly { severity: Severity }[]): Severity {
+  return items.reduce<Severity>(
+    (w, f) => (severityRank(f.severity) > severityRank(w) ? f.severity : w),
+    'unknown',
+  );
+}
+
+function defaultScore(severity: Severity): string | undefined {
+  const score = DEFAULT_SECURITY_SEVERITY[severity];
+  return score === undefined ? undefined : score.toFixed(1);
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = groups.get(k);
+    if (list) list.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+function secretRuleId(s: SecretFinding): string {
+  return `secret/${s.ruleId}`;
+}
+
+/** Where a secret is, in words: `/app/.env line 3 (layer 1)`, `config field Env[2]`. */
+function secretWhereText(s: SecretFinding): string {
+  if (s.location === 'file') {
+    const parts = [s.target];
+    if (s.line !== undefined) parts.push(`line ${s.line}`);
+    if (s.layer) parts.push(`(layer ${s.layer.index})`);
+    return parts.join(' ');
+  }
+  return s.location === 'config' ? `image config field ${s.target}` : `image history step ${s.target}`;
+}
+
+function buildSecretRule(id: string, secrets: readonly SecretFinding[]): object {
+  const worst = worstSeverity(secrets);
+  const title = secrets[0]?.title ?? id;
+  const score = defaultScore(worst);
+  const ruleId = secrets[0]?.ruleId ?? id;
+  const where = secrets
+    .slice(0, SECRET_HELP_LOCATIONS)
+    .map(
+      (s) => `${secretWhereText(s)}: ${s.redacted}${s.deleted === true ? ' (deleted in a later layer)' : ''}`,
+    );
+  if (secrets.length > SECRET_HELP_LOCATIONS)
+    where.push(`and ${secrets.length - SECRET_HELP_LOCATIONS} more`);
+  const properties: Record<string, unknown> = {};
+  if (score !== undefined) properties['security-severity'] = score;
+  properties.tags = ['secret', 'security', worst];
+  return {
+    id,
+    shortDescription: { text: title },
+    fullDescription: { text: `${sentence(title)} Found by the secret rule ${ruleId}.` },
+    help: {
+      text: [SECRET_HELP, '', 'Found at:', ...where.map((w) => `- ${w}`)].join('\n'),
+      markdown: [SECRET_HELP, '', '**Found at**', '', ...where.map((w) => `- ${mdCell(w)}`)].join('\n'),
+    },
+    defaultConfiguration: { level: sarifLevel(worst) },
+    properties,
+  };
+}
+
+function misconfigRefs(m: Misconfiguration): string[] {
+  const refs: string[] = [];
+  if (m.cis !== undefined) refs.push(`CIS Docker Benchmark v1.6 section ${m.cis}`);
+  if (m.pss !== undefined) refs.push(`Pod Security Standards (${m.pss})`);
+  return refs;
+}
+
+function buildMisconfigRule(id: string, items: readonly Misconfiguration[]): object {
+  const worst = worstSeverity(items);
+  const first = items[0];
+  const title = first?.title ?? id;
+  const score = defaultScore(worst);
+  const remedies = [...new Set(items.map((m) => sentence(m.remedy)))];
+  const refs = first ? misconfigRefs(first) : [];
+  const properties: Record<string, unknown> = {};
+  if (score !== undefined) properties['security-severity'] = score;
+  properties.tags = ['misconfiguration', 'security', worst];
+  if (first?.cis !== undefined) properties.cis = first.cis;
+  if (first?.pss !== undefined) properties.pss = first.pss;
+  const full = [sentence(title), refs.length > 0 ? `See ${refs.join('; ')}.` : ''].filter(Boolean).join(' ');
+  return {
+    id,
+    shortDescription: { text: title },
+    fullDescription: { text: full },
+    help: {
+      text: [...remedies, ...(refs.length > 0 ? ['', `Reference: ${refs.join('; ')}`] : [])].join('\n'),
+      markdown: [
+        `**${id}** ${title}`,
+        '',
+        `Remedy: ${remedies.join(' ')}`,
+        ...(refs.length > 0 ? ['', `Reference: ${refs.join('; ')}`] : []),
+      ].join('\n'),
+    },
+    defaultConfiguration: { level: sarifLevel(worst) },
+    properties,
+  };
+}
+
+/** Misconfiguration targets that name the image config (`config.User`) or a history step. */
+function isConfigTarget(target: string): boolean {
+  return /^config(?:\.|$)/.test(target) || /^history\[\d+\]/.test(target);
+}
+
+function fileUri(path: string, fallback: string): string {
+  return imagePathUri(path) || imagePathUri(fallback) || IMAGE_CONFIG_URI;
+}
+
+function secretFingerprint(s: SecretFinding): string {
+  return createHash('sha256')
+    .update(
+      [secretRuleId(s), s.location, s.target, s.line ?? '', s.layer?.digest ?? '', s.redacted].join('\u0000'),
+    )
+    .digest('hex');
+}
+
+/**
+ * Fingerprints of misconfigurations: id, target and line, so a message that mentions a count
+ * (`3 setuid files`) does not open a new alert when the count changes. Checks failing twice at
+ * the same place are told apart by their message.
+ */
+function misconfigFingerprints(items: readonly Misconfiguration[]): string[] {
+  const hash = (parts: readonly (string | number)[]): string =>
+    createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  const counts = new Map<string, number>();
+  const keys = items.map((m) => hash([m.id, m.target, m.line ?? '']));
+  for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return items.map((m, i) => {
+    const key = keys[i] ?? '';
+    return (counts.get(key) ?? 0) > 1 ? hash([m.id, m.target, m.line ?? '', m.message]) : key;
+  });
+}
+
 function resultMessage(f: Finding): string {
   const fixed = f.fixedVersions.length > 0 ? `fixed in ${f.fixedVersions.join(', ')}` : 'no fix available';
   return `Package ${packageDisplayName(f.package)} version ${f.package.version} is vulnerable to ${f.id} (${fixed})`;
@@ -217,7 +376,27 @@ export function toSarif(result: ScanResult, options: SarifOptions = {}): object 
     if (list) list.push(f);
     else byId.set(f.id, [f]);
   }
+  const secrets = [...(result.secrets ?? [])].sort(compareSecrets);
+  const secretsById = groupBy(secrets, secretRuleId);
+  const misconfigs = [...(result.misconfigurations ?? [])].sort(compareMisconfigurations);
+  const misconfigsById = groupBy(misconfigs, (m) => m.id);
+
+  // Vulnerability rules, then secret rules, then misconfiguration rules, each sorted by id. A
+  // misconfiguration id that collides with an earlier rule id would make an invalid log; such a
+  // group is renamed with a `misconfig/` prefix.
   const ruleIds = [...byId.keys()].sort(cmp);
+  const rules: object[] = ruleIds.map((id) => buildRule(id, byId.get(id) ?? []));
+  for (const id of [...secretsById.keys()].sort(cmp)) {
+    ruleIds.push(id);
+    rules.push(buildSecretRule(id, secretsById.get(id) ?? []));
+  }
+  const misconfigRuleId = new Map<string, string>();
+  for (const id of [...misconfigsById.keys()].sort(cmp)) {
+    const sarifId = ruleIds.includes(id) ? `misconfig/${id}` : id;
+    misconfigRuleId.set(id, sarifId);
+    ruleIds.push(sarifId);
+    rules.push(buildMisconfigRule(sarifId, misconfigsById.get(id) ?? []));
+  }
   const ruleIndex = new Map(ruleIds.map((id, i) => [id, i]));
   const { version } = result.generator;
   const { image } = result;
@@ -249,6 +428,72 @@ export function toSarif(result: ScanResult, options: SarifOptions = {}): object 
     };
   });
 
+  const secretResults = secrets.map((s) => {
+    const ruleId = secretRuleId(s);
+    const inFile = s.location === 'file';
+    const deleted = s.deleted === true;
+    return {
+      ruleId,
+      ruleIndex: ruleIndex.get(ruleId) ?? 0,
+      level: sarifLevel(s.severity),
+      message: {
+        text:
+          `${s.title} (${s.ruleId}) found in ${secretWhereText(s)}: ${s.redacted}` +
+          (deleted ? ' (the file was deleted in a later layer, but it still ships inside the image)' : ''),
+      },
+      locations: [
+        {
+          physicalLocation: {
+            artifactLocation: { uri: inFile ? fileUri(s.target, image.reference) : IMAGE_CONFIG_URI },
+            region: { startLine: inFile ? (s.line ?? 1) : 1 },
+          },
+          message: {
+            text: inFile
+              ? image.reference
+              : `${s.location === 'config' ? 'Image config field' : 'Image history step'} ${s.target} of ${image.reference}`,
+          },
+        },
+      ],
+      partialFingerprints: { [SARIF_FINGERPRINT_KEY]: secretFingerprint(s) },
+      properties: {
+        severity: s.severity,
+        location: s.location,
+        target: s.target,
+        redacted: s.redacted,
+        ...(s.layer ? { layerDigest: s.layer.digest } : {}),
+        ...(deleted ? { deleted: true } : {}),
+      },
+    };
+  });
+
+  const misconfigPrints = misconfigFingerprints(misconfigs);
+  const misconfigResults = misconfigs.map((m, i) => {
+    const ruleId = misconfigRuleId.get(m.id) ?? m.id;
+    const inConfig = isConfigTarget(m.target);
+    return {
+      ruleId,
+      ruleIndex: ruleIndex.get(ruleId) ?? 0,
+      level: sarifLevel(m.severity),
+      message: { text: `${m.title}: ${m.message}` },
+      locations: [
+        {
+          physicalLocation: {
+            artifactLocation: { uri: inConfig ? IMAGE_CONFIG_URI : fileUri(m.target, image.reference) },
+            region: { startLine: m.line ?? 1 },
+          },
+          message: { text: inConfig ? `Image config ${m.target} of ${image.reference}` : image.reference },
+        },
+      ],
+      partialFingerprints: { [SARIF_FINGERPRINT_KEY]: misconfigPrints[i] ?? '' },
+      properties: {
+        severity: m.severity,
+        target: m.target,
+        ...(m.cis !== undefined ? { cis: m.cis } : {}),
+        ...(m.pss !== undefined ? { pss: m.pss } : {}),
+      },
+    };
+  });
+
   return {
     $schema: SARIF_SCHEMA_URI,
     version: '2.1.0',
@@ -260,10 +505,10 @@ export function toSarif(result: ScanResult, options: SarifOptions = {}): object 
             version,
             ...(/^\d+\.\d+\.\d+(?:[-+].*)?$/.test(version) ? { semanticVersion: version } : {}),
             ...(options.informationUri !== undefined ? { informationUri: options.informationUri } : {}),
-            rules: ruleIds.map((id) => buildRule(id, byId.get(id) ?? [])),
+            rules,
           },
         },
-        results,
+        results: [...results, ...secretResults, ...misconfigResults],
         properties: {
           imageReference: image.reference,
           manifestDigest: image.manifestDigest,

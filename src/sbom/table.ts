@@ -25,8 +25,30 @@
  *
  * Packages are ordered by their worst finding, then name; findings by severity, then id. The
  * finding columns are aligned across all packages.
+ *
+ * Secrets and misconfigurations, when the scan looked for them, follow in sections of their own,
+ * each ending with a totals line. A secret is shown only by its redacted form; one whose file a
+ * later layer deleted is marked, since it still ships inside the image:
+ *
+ *   Secrets
+ *     SEVERITY  RULE               WHERE                LAYER  SECRET
+ *     critical  github-pat         config Env[2]        -      ghp_…(40 chars)
+ *     high      private-key        /root/.ssh/id_rsa:1  1      ----…(1679 chars) (deleted in a later layer)
+ *
+ *   Secrets: 2 (critical 1, high 1, medium 0, low 0, unknown 0)
+ *
+ *   Misconfigurations
+ *     ID          SEVERITY  TITLE               WHERE        REF      MESSAGE
+ *     PC-IMG-001  medium    Image runs as root  config.User  CIS 4.1  the image sets no USER, so it runs as root
+ *       Remedy: Add a USER instruction naming an unprivileged user
+ *
+ *   Misconfigurations: 1 (critical 0, high 0, medium 1, low 0, unknown 0)
+ *
+ * Both are sorted by severity, worst first, then by rule id and where. A config-only result (a
+ * Dockerfile or a folder of manifests: no packages and no manifest digest) keeps only the
+ * `Image:` line of the header.
  */
-import type { Finding, Severity } from './finding.js';
+import type { Finding, Misconfiguration, SecretFinding, Severity } from './finding.js';
 import { severityRank } from './finding.js';
 import type { OsInfo, Package } from './model.js';
 import { comparePackages } from './json.js';
@@ -145,7 +167,7 @@ function groupFindings(findings: readonly Finding[]): FindingGroup[] {
 }
 
 /** `critical 1, high 0, medium 0, low 0, unknown 0`; `none` is listed only when some finding has it. */
-function severityCounts(findings: readonly Finding[]): string {
+function severityCounts(findings: readonly { severity: Severity }[]): string {
   const counts = new Map<Severity, number>();
   for (const f of findings) counts.set(f.severity, (counts.get(f.severity) ?? 0) + 1);
   const shown: Severity[] = ['critical', 'high', 'medium', 'low'];
@@ -221,18 +243,146 @@ function vulnerabilityLines(
   return lines;
 }
 
+const SECRET_HEADERS = ['SEVERITY', 'RULE', 'WHERE', 'LAYER', 'SECRET'] as const;
+
+const MISCONFIG_HEADERS = ['ID', 'SEVERITY', 'TITLE', 'WHERE', 'REF', 'MESSAGE'] as const;
+
+/** Shown after the redacted value of a secret whose file a later layer removed. */
+export const DELETED_MARKER = '(deleted in a later layer)';
+
+type Paint = (code: string, text: string) => string;
+
+/** Formats rows of cells into aligned lines indented by two spaces; the last column is not padded. */
+function alignedLines(
+  headers: readonly string[],
+  rows: readonly string[][],
+  paint: Paint,
+  style: (row: number, col: number, text: string) => string,
+): string[] {
+  const widths = headers.map((h, col) => Math.max(h.length, ...rows.map((r) => (r[col] ?? '').length)));
+  const format = (cells: readonly string[], paintCell: (col: number, text: string) => string): string =>
+    '  ' +
+    cells
+      .map((cell, col) => paintCell(col, col === cells.length - 1 ? cell : cell.padEnd(widths[col] ?? 0)))
+      .join('  ');
+  return [
+    format(headers, (_col, text) => paint(ANSI.bold, text)),
+    ...rows.map((r, i) => format(r, (col, text) => style(i, col, text))),
+  ];
+}
+
+function secretWhere(s: SecretFinding): string {
+  if (s.location === 'file') return s.line !== undefined ? `${s.target}:${s.line}` : s.target;
+  if (s.location === 'config') return `config ${s.target}`;
+  return s.target;
+}
+
+function compareSecretsBySeverity(a: SecretFinding, b: SecretFinding): number {
+  return (
+    severityRank(b.severity) - severityRank(a.severity) ||
+    cmp(a.ruleId, b.ruleId) ||
+    cmp(a.location, b.location) ||
+    cmp(a.target, b.target) ||
+    (a.line ?? 0) - (b.line ?? 0) ||
+    (a.layer?.index ?? -1) - (b.layer?.index ?? -1) ||
+    cmp(a.redacted, b.redacted)
+  );
+}
+
+function secretLines(secrets: readonly SecretFinding[], paint: Paint): string[] {
+  const sorted = [...secrets].sort(compareSecretsBySeverity);
+  const lines: string[] = [];
+  if (sorted.length > 0) {
+    const rows = sorted.map((s) => [
+      s.severity,
+      s.ruleId,
+      secretWhere(s),
+      s.layer ? String(s.layer.index) : '-',
+      s.deleted === true ? `${s.redacted} ${DELETED_MARKER}` : s.redacted,
+    ]);
+    lines.push(
+      '',
+      paint(ANSI.bold, 'Secrets'),
+      ...alignedLines(SECRET_HEADERS, rows, paint, (i, col, text) => {
+        const s = sorted[i];
+        if (!s) return text;
+        if (col === 0) return paint(SEVERITY_STYLE[s.severity], text);
+        if (col === 3) return paint(ANSI.dim, text);
+        if (col === 4 && s.deleted === true) {
+          return `${text.slice(0, -DELETED_MARKER.length)}${paint(ANSI.yellow, DELETED_MARKER)}`;
+        }
+        return text;
+      }),
+    );
+  }
+  lines.push('', `${paint(ANSI.bold, 'Secrets:')} ${secrets.length} (${severityCounts(secrets)})`);
+  return lines;
+}
+
+function misconfigWhere(m: Misconfiguration): string {
+  return m.line !== undefined ? `${m.target}:${m.line}` : m.target;
+}
+
+function misconfigRef(m: Misconfiguration): string {
+  const refs = [m.cis !== undefined ? `CIS ${m.cis}` : '', m.pss !== undefined ? `PSS ${m.pss}` : ''];
+  return refs.filter(Boolean).join(', ') || '-';
+}
+
+function misconfigurationLines(misconfigurations: readonly Misconfiguration[], paint: Paint): string[] {
+  const sorted = [...misconfigurations].sort(
+    (a, b) =>
+      severityRank(b.severity) - severityRank(a.severity) ||
+      cmp(a.id, b.id) ||
+      cmp(a.target, b.target) ||
+      (a.line ?? 0) - (b.line ?? 0) ||
+      cmp(a.message, b.message),
+  );
+  const lines: string[] = [];
+  if (sorted.length > 0) {
+    const rows = sorted.map((m) => [
+      m.id,
+      m.severity,
+      truncate(m.title, TITLE_WIDTH),
+      misconfigWhere(m),
+      misconfigRef(m),
+      m.message.replace(/\s+/g, ' ').trim(),
+    ]);
+    const [header = '', ...body] = alignedLines(MISCONFIG_HEADERS, rows, paint, (i, col, text) =>
+      col === 1 ? paint(SEVERITY_STYLE[sorted[i]?.severity ?? 'unknown'], text) : text,
+    );
+    lines.push('', paint(ANSI.bold, 'Misconfigurations'), header);
+    body.forEach((line, i) => {
+      lines.push(line);
+      const remedy = sorted[i]?.remedy.replace(/\s+/g, ' ').trim();
+      if (remedy) lines.push(`    ${paint(ANSI.dim, 'Remedy:')} ${remedy}`);
+    });
+  }
+  lines.push(
+    '',
+    `${paint(ANSI.bold, 'Misconfigurations:')} ${misconfigurations.length} (${severityCounts(misconfigurations)})`,
+  );
+  return lines;
+}
+
+/** A scan of a Dockerfile or a folder of manifests: no image, so no digest, OS or packages to report. */
+function isConfigOnly(result: ScanResult): boolean {
+  return result.image.manifestDigest === '' && result.packages.length === 0;
+}
+
 /** Renders the scan as a text table (lines joined with `\n`, no trailing newline). */
 export function toTable(result: ScanResult, options: TableOptions = { color: false }): string {
   const paint = (code: string, text: string): string =>
     options.color ? `${code}${text}${ANSI.reset}` : text;
 
   const label = (name: string): string => paint(ANSI.bold, `${name}:`.padEnd(10));
-  const lines: string[] = [
-    `${label('Image')}${result.image.reference}`,
-    `${label('Digest')}${result.image.manifestDigest}`,
-    `${label('OS')}${describeOs(result.os)}`,
-    `${label('Packages')}${countByType(result.packages)}`,
-  ];
+  const lines: string[] = [`${label('Image')}${result.image.reference}`];
+  if (!isConfigOnly(result)) {
+    lines.push(
+      `${label('Digest')}${result.image.manifestDigest}`,
+      `${label('OS')}${describeOs(result.os)}`,
+      `${label('Packages')}${countByType(result.packages)}`,
+    );
+  }
 
   const rows = result.vulnerabilities ? [] : [...result.packages].sort(comparePackages).map(row);
   if (result.vulnerabilities) lines.push(...vulnerabilityLines(result, result.vulnerabilities, paint));
@@ -258,6 +408,9 @@ export function toTable(result: ScanResult, options: TableOptions = { color: fal
       );
     }
   }
+
+  if (result.secrets) lines.push(...secretLines(result.secrets, paint));
+  if (result.misconfigurations) lines.push(...misconfigurationLines(result.misconfigurations, paint));
 
   if (result.warnings.length > 0) {
     lines.push('', paint(ANSI.yellow, 'Warnings:'));

@@ -1,5 +1,5 @@
 /** A hand-built ScanResult shared by the SBOM writer tests. */
-import type { Finding } from '../../src/sbom/finding.js';
+import type { Finding, Misconfiguration, SecretFinding } from '../../src/sbom/finding.js';
 import type { OsInfo, Package, PackageRecord } from '../../src/sbom/model.js';
 import { buildPurl } from '../../src/sbom/purl.js';
 import type { ScanResult } from '../../src/sbom/result.js';
@@ -286,6 +286,128 @@ export function makeVulnResult(): ScanResult {
     vulnerabilities,
     suppressed: [
       { finding: suppressedFinding, reason: 'chfn is not installed setuid', source: '.portcullisignore' },
+    ],
+  };
+}
+
+/** The redacted values in `makeSecretsResult`; the fixture holds no real secret, only these. */
+export const REDACTED = {
+  aws: 'AKIA…(20 chars)',
+  pat: 'ghp_…(40 chars)',
+  key: '----…(1679 chars)',
+  token: 'npm_…(40 chars)',
+};
+
+/**
+ * `makeVulnResult` with the secret and misconfiguration checks run: a file secret with a line
+ * and a layer, one in a file a later layer deleted, one in the config's Env and one in a history
+ * step; image misconfigurations with CIS sections (one on a config field, one on an image path,
+ * one on a history step) and a Kubernetes one with a PSS level and a line.
+ */
+export function makeSecretsResult(): ScanResult {
+  const base = makeVulnResult();
+  const [layer0, layer1, layer2] = LAYERS;
+  if (!layer0 || !layer1 || !layer2) throw new Error('fixture needs three layers');
+  const secrets: SecretFinding[] = [
+    {
+      ruleId: 'aws-access-key-id',
+      title: 'AWS access key ID',
+      severity: 'critical',
+      location: 'file',
+      target: '/app/config/settings.py',
+      line: 12,
+      layer: layer2,
+      redacted: REDACTED.aws,
+    },
+    {
+      ruleId: 'private-key',
+      title: 'Private key',
+      severity: 'high',
+      location: 'file',
+      target: '/root/.ssh/id_rsa',
+      line: 1,
+      layer: layer1,
+      redacted: REDACTED.key,
+      deleted: true,
+    },
+    {
+      ruleId: 'github-pat',
+      title: 'GitHub personal access token',
+      severity: 'critical',
+      location: 'config',
+      target: 'Env[2]',
+      redacted: REDACTED.pat,
+    },
+    {
+      ruleId: 'npm-access-token',
+      title: 'npm access token',
+      severity: 'medium',
+      location: 'history',
+      target: 'history[3].created_by',
+      redacted: REDACTED.token,
+    },
+  ];
+  const misconfigurations: Misconfiguration[] = [
+    {
+      id: 'PC-IMG-001',
+      title: 'Image runs as root',
+      severity: 'medium',
+      message: 'the image sets no USER, so it runs as root',
+      remedy: 'Add a USER instruction naming an unprivileged user',
+      cis: '4.1',
+      target: 'config.User',
+    },
+    {
+      id: 'PC-IMG-009',
+      title: 'setuid or setgid files',
+      severity: 'low',
+      message: '2 setuid/setgid files: /usr/bin/passwd, /usr/bin/chsh',
+      remedy: 'Remove the setuid and setgid bits from files that do not need them.',
+      cis: '4.8',
+      target: 'usr/bin/passwd',
+    },
+    {
+      id: 'PC-IMG-011',
+      title: 'Download piped into a shell',
+      severity: 'high',
+      message: 'history step 4 pipes a download into a shell',
+      remedy: 'Download to a file, verify its checksum, then run it.',
+      target: 'history[4].created_by',
+    },
+    {
+      id: 'PC-K8S-002',
+      title: 'Privileged container',
+      severity: 'critical',
+      message: 'container "web" of Deployment/web runs privileged',
+      remedy: 'Set securityContext.privileged to false.',
+      pss: 'baseline',
+      target: 'deploy/web.yaml',
+      line: 27,
+    },
+  ];
+  return { ...base, secrets, misconfigurations };
+}
+
+/** A Dockerfile and a Kubernetes folder checked on their own: no image, no packages. */
+export function makeConfigOnlyResult(): ScanResult {
+  const base = makeResult();
+  return {
+    ...base,
+    image: { reference: 'Dockerfile', manifestDigest: '', configDigest: '', layers: [] },
+    os: null,
+    packages: [],
+    warnings: [],
+    misconfigurations: [
+      {
+        id: 'PC-DF-003',
+        title: 'ADD used for a remote URL',
+        severity: 'medium',
+        message: 'ADD fetches https://example.org/tool.tgz',
+        remedy: 'Use curl or wget with a checksum check in a RUN step instead.',
+        cis: '4.9',
+        target: 'Dockerfile',
+        line: 5,
+      },
     ],
   };
 }

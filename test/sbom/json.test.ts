@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { toJson } from '../../src/sbom/json.js';
-import { makeResult, makeVulnResult } from './fixture.js';
+import { makeResult, makeSecretsResult, makeVulnResult, REDACTED } from './fixture.js';
 
 describe('toJson', () => {
   const result = makeResult();
@@ -164,5 +164,84 @@ describe('toJson with vulnerabilities', () => {
       ...parsed.suppressed.flatMap((s) => Object.keys(s)),
     ]);
     for (const key of keys) expect(documented(key), key).toBe(true);
+  });
+});
+
+describe('toJson with secrets and misconfigurations', () => {
+  const result = makeSecretsResult();
+  const text = toJson(result);
+  type Entry = Record<string, unknown>;
+  const parsed = JSON.parse(text) as Record<string, unknown> & {
+    secrets: Entry[];
+    misconfigurations: Entry[];
+  };
+
+  it('writes secrets and misconfigurations after suppressed, before warnings', () => {
+    expect(Object.keys(parsed)).toEqual([
+      'schemaVersion',
+      'generator',
+      'scannedAt',
+      'image',
+      'os',
+      'packages',
+      'vulnerabilities',
+      'suppressed',
+      'secrets',
+      'misconfigurations',
+      'warnings',
+    ]);
+    const { secrets: _s, misconfigurations: _m, ...plain } = result;
+    expect(toJson(plain)).toBe(toJson(makeVulnResult()));
+  });
+
+  it('writes secret keys in the documented order and sorts file, config, history', () => {
+    expect(parsed.secrets.map((s) => Object.keys(s))).toEqual([
+      ['ruleId', 'title', 'severity', 'location', 'target', 'line', 'layer', 'redacted'],
+      ['ruleId', 'title', 'severity', 'location', 'target', 'line', 'layer', 'deleted', 'redacted'],
+      ['ruleId', 'title', 'severity', 'location', 'target', 'redacted'],
+      ['ruleId', 'title', 'severity', 'location', 'target', 'redacted'],
+    ]);
+    expect(parsed.secrets.map((s) => `${String(s.location)} ${String(s.target)}`)).toEqual([
+      'file /app/config/settings.py',
+      'file /root/.ssh/id_rsa',
+      'config Env[2]',
+      'history history[3].created_by',
+    ]);
+    expect(parsed.secrets[1]).toMatchObject({ deleted: true, redacted: REDACTED.key });
+    for (const value of Object.values(REDACTED)) expect(text).toContain(JSON.stringify(value));
+  });
+
+  it('writes misconfiguration keys in the documented order, sorted by target', () => {
+    expect(parsed.misconfigurations.map((m) => Object.keys(m))).toEqual([
+      ['id', 'title', 'severity', 'target', 'message', 'remedy', 'cis'],
+      ['id', 'title', 'severity', 'target', 'line', 'message', 'remedy', 'pss'],
+      ['id', 'title', 'severity', 'target', 'message', 'remedy'],
+      ['id', 'title', 'severity', 'target', 'message', 'remedy', 'cis'],
+    ]);
+    expect(parsed.misconfigurations.map((m) => m.id)).toEqual([
+      'PC-IMG-001',
+      'PC-K8S-002',
+      'PC-IMG-011',
+      'PC-IMG-009',
+    ]);
+    const shuffled = {
+      ...result,
+      secrets: [...(result.secrets ?? [])].reverse(),
+      misconfigurations: [...(result.misconfigurations ?? [])].reverse(),
+    };
+    expect(toJson(shuffled)).toBe(text);
+  });
+
+  it('documents every key it writes in docs/json-format.md', () => {
+    const docs = readFileSync(new URL('../../docs/json-format.md', import.meta.url), 'utf8');
+    const documented = (key: string): boolean => docs.includes(`| \`${key}\``);
+    const keys = new Set<string>([
+      ...Object.keys(parsed),
+      ...parsed.secrets.flatMap((s) => Object.keys(s)),
+      ...parsed.misconfigurations.flatMap((m) => Object.keys(m)),
+    ]);
+    for (const key of keys) expect(documented(key), key).toBe(true);
+    expect(docs).toContain('## Secret\n');
+    expect(docs).toContain('## Misconfiguration\n');
   });
 });

@@ -13,7 +13,7 @@ import {
   toSarif,
   validateSarif,
 } from '../../src/sbom/sarif.js';
-import { makeResult, makeVulnResult } from './fixture.js';
+import { makeConfigOnlyResult, makeResult, makeSecretsResult, makeVulnResult, REDACTED } from './fixture.js';
 
 interface SarifRule {
   id: string;
@@ -35,7 +35,7 @@ interface SarifResult {
     message: { text: string };
   }[];
   partialFingerprints: Record<string, string>;
-  properties: { purl: string };
+  properties: Record<string, unknown> & { purl?: string };
 }
 
 interface SarifLog {
@@ -169,6 +169,116 @@ describe('toSarif', () => {
   });
 });
 
+describe('toSarif with secrets and misconfigurations', () => {
+  const result = makeSecretsResult();
+  const log = toSarif(result) as SarifLog;
+  const text = JSON.stringify(log);
+  const run = log.runs[0];
+  const rules = run?.tool.driver.rules ?? [];
+  const results = run?.results ?? [];
+  const resultOf = (ruleId: string) => results.find((r) => r.ruleId === ruleId);
+  const ruleOf = (id: string) => rules.find((r) => r.id === id);
+
+  it('passes validateSarif', () => {
+    expect(validateSarif(text)).toBeNull();
+    expect(validateSarif(JSON.stringify(toSarif(makeConfigOnlyResult())))).toBeNull();
+  });
+
+  it('adds one rule per secret rule and per check id after the advisories, and one result each', () => {
+    expect(rules.map((r) => r.id)).toEqual([
+      'CVE-2023-4641',
+      'CVE-2024-0001',
+      'CVE-2024-0002',
+      'GHSA-67hx-6x53-jw92',
+      'OSV-2020-111',
+      'secret/aws-access-key-id',
+      'secret/github-pat',
+      'secret/npm-access-token',
+      'secret/private-key',
+      'PC-IMG-001',
+      'PC-IMG-009',
+      'PC-IMG-011',
+      'PC-K8S-002',
+    ]);
+    expect(results).toHaveLength(6 + 4 + 4);
+    expect(results.filter((r) => r.ruleId.startsWith('secret/'))).toHaveLength(4);
+    expect(results.filter((r) => r.ruleId.startsWith('PC-'))).toHaveLength(4);
+    for (const r of results) expect(rules[r.ruleIndex]?.id).toBe(r.ruleId);
+    const prints = results.map((r) => r.partialFingerprints[SARIF_FINGERPRINT_KEY]);
+    expect(new Set(prints).size).toBe(prints.length);
+  });
+
+  it('maps severities to levels', () => {
+    expect(resultOf('secret/aws-access-key-id')?.level).toBe('error');
+    expect(resultOf('secret/npm-access-token')?.level).toBe('warning');
+    expect(resultOf('PC-IMG-009')?.level).toBe('note');
+    expect(resultOf('PC-K8S-002')?.level).toBe('error');
+    expect(ruleOf('PC-IMG-001')?.defaultConfiguration.level).toBe('warning');
+  });
+
+  it('locates file secrets at the file and line, config and history ones at image-config', () => {
+    expect(resultOf('secret/aws-access-key-id')?.locations[0]).toEqual({
+      physicalLocation: { artifactLocation: { uri: 'app/config/settings.py' }, region: { startLine: 12 } },
+      message: { text: 'docker.io/library/example:1.0' },
+    });
+    const pat = resultOf('secret/github-pat')?.locations[0];
+    expect(pat?.physicalLocation.artifactLocation.uri).toBe('image-config');
+    expect(pat?.message.text).toContain('Env[2]');
+    const history = resultOf('secret/npm-access-token')?.locations[0];
+    expect(history?.physicalLocation.artifactLocation.uri).toBe('image-config');
+    expect(history?.message.text).toContain('history[3].created_by');
+  });
+
+  it('marks the deleted secret and tells to remove and rotate', () => {
+    const deleted = resultOf('secret/private-key');
+    expect(deleted?.message.text).toContain('deleted');
+    expect(deleted?.properties).toMatchObject({ deleted: true, redacted: REDACTED.key });
+    expect(resultOf('secret/aws-access-key-id')?.properties.deleted).toBeUndefined();
+    for (const r of rules.filter((x) => x.id.startsWith('secret/'))) {
+      expect(r.help.text).toContain(
+        'Remove the secret from the image and rotate it; a secret deleted in a later layer still ships inside the image',
+      );
+      expect(r.properties.tags).toContain('secret');
+    }
+  });
+
+  it('locates misconfigurations at their target and line, with the remedy as help', () => {
+    expect(resultOf('PC-K8S-002')?.locations[0]?.physicalLocation).toEqual({
+      artifactLocation: { uri: 'deploy/web.yaml' },
+      region: { startLine: 27 },
+    });
+    expect(resultOf('PC-IMG-009')?.locations[0]?.physicalLocation.artifactLocation.uri).toBe(
+      'usr/bin/passwd',
+    );
+    const root = resultOf('PC-IMG-001')?.locations[0];
+    expect(root?.physicalLocation.artifactLocation.uri).toBe('image-config');
+    expect(root?.message.text).toContain('config.User');
+    expect(ruleOf('PC-IMG-001')?.help.text).toContain('Add a USER instruction naming an unprivileged user');
+    expect(ruleOf('PC-IMG-001')?.fullDescription.text).toContain('CIS Docker Benchmark v1.6 section 4.1');
+    expect(ruleOf('PC-K8S-002')?.fullDescription.text).toContain('Pod Security Standards (baseline)');
+    expect(ruleOf('PC-K8S-002')?.properties).toMatchObject({ 'security-severity': '9.5', pss: 'baseline' });
+    const dockerfile = (toSarif(makeConfigOnlyResult()) as SarifLog).runs[0]?.results[0];
+    expect(dockerfile?.locations[0]?.physicalLocation).toEqual({
+      artifactLocation: { uri: 'Dockerfile' },
+      region: { startLine: 5 },
+    });
+  });
+
+  it('writes each redacted value and nothing more of the secret', () => {
+    for (const value of Object.values(REDACTED)) expect(text).toContain(JSON.stringify(value).slice(1, -1));
+    // Every secret result's message ends with (or mentions) the redacted value, not a longer one.
+    for (const s of result.secrets ?? []) {
+      const r = results.find((x) => x.ruleId === `secret/${s.ruleId}`);
+      expect(r?.message.text).toContain(`: ${s.redacted}`);
+    }
+  });
+
+  it('writes nothing extra when the checks did not run', () => {
+    const { secrets: _s, misconfigurations: _m, ...plain } = result;
+    expect(toSarif(plain)).toEqual(toSarif(makeVulnResult()));
+  });
+});
+
 describe('imagePathUri', () => {
   it('makes image paths relative URI references', () => {
     expect(imagePathUri('/lib/apk/db/installed')).toBe('lib/apk/db/installed');
@@ -250,8 +360,10 @@ describe('validateSarif', () => {
       : new Ajv({ strict: false, allErrors: true });
     addFormats(ajv);
     const validate = ajv.compile(schema);
-    const ok = validate(toSarif(makeVulnResult()));
-    expect(validate.errors ?? null).toBeNull();
-    expect(ok).toBe(true);
+    for (const r of [makeVulnResult(), makeSecretsResult(), makeConfigOnlyResult()]) {
+      const ok = validate(toSarif(r));
+      expect(validate.errors ?? null).toBeNull();
+      expect(ok).toBe(true);
+    }
   });
 });

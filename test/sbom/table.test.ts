@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { TITLE_WIDTH, toTable } from '../../src/sbom/table.js';
-import { makeResult, makeVulnResult } from './fixture.js';
+import { makeConfigOnlyResult, makeResult, makeSecretsResult, makeVulnResult, REDACTED } from './fixture.js';
 
 describe('toTable', () => {
   const result = makeResult();
@@ -126,5 +126,98 @@ describe('toTable with vulnerabilities', () => {
     expect(text).not.toContain('Vulnerabilities:');
     expect(text).not.toContain('Suppressed:');
     expect(text).toBe(toTable(makeResult(), { color: false }));
+  });
+});
+
+describe('toTable with secrets and misconfigurations', () => {
+  const result = makeSecretsResult();
+  const text = toTable(result, { color: false });
+  const lines = text.split('\n');
+  const strip = (t: string): string => t.replace(/\u001b\[\d+m/g, '');
+
+  it('adds a Secrets section after the vulnerabilities, worst first, with its totals', () => {
+    const start = lines.indexOf('Secrets');
+    expect(start).toBeGreaterThan(lines.findIndex((l) => l.startsWith('Vulnerabilities:')));
+    expect(lines.slice(start, start + 8)).toEqual([
+      'Secrets',
+      '  SEVERITY  RULE               WHERE                       LAYER  SECRET',
+      `  critical  aws-access-key-id  /app/config/settings.py:12  2      ${REDACTED.aws}`,
+      `  critical  github-pat         config Env[2]               -      ${REDACTED.pat}`,
+      `  high      private-key        /root/.ssh/id_rsa:1         1      ${REDACTED.key} (deleted in a later layer)`,
+      `  medium    npm-access-token   history[3].created_by       -      ${REDACTED.token}`,
+      '',
+      'Secrets: 4 (critical 2, high 1, medium 1, low 0, unknown 0)',
+    ]);
+  });
+
+  it('adds a Misconfigurations section with references and remedies, then its totals', () => {
+    const start = lines.indexOf('Misconfigurations');
+    expect(start).toBeGreaterThan(
+      lines.indexOf('Secrets: 4 (critical 2, high 1, medium 1, low 0, unknown 0)'),
+    );
+    expect(lines.slice(start)).toEqual([
+      'Misconfigurations',
+      '  ID          SEVERITY  TITLE                        WHERE                  REF           MESSAGE',
+      '  PC-K8S-002  critical  Privileged container         deploy/web.yaml:27     PSS baseline  container "web" of Deployment/web runs privileged',
+      '    Remedy: Set securityContext.privileged to false.',
+      '  PC-IMG-011  high      Download piped into a shell  history[4].created_by  -             history step 4 pipes a download into a shell',
+      '    Remedy: Download to a file, verify its checksum, then run it.',
+      '  PC-IMG-001  medium    Image runs as root           config.User            CIS 4.1       the image sets no USER, so it runs as root',
+      '    Remedy: Add a USER instruction naming an unprivileged user',
+      '  PC-IMG-009  low       setuid or setgid files       usr/bin/passwd         CIS 4.8       2 setuid/setgid files: /usr/bin/passwd, /usr/bin/chsh',
+      '    Remedy: Remove the setuid and setgid bits from files that do not need them.',
+      '',
+      'Misconfigurations: 4 (critical 1, high 1, medium 1, low 1, unknown 0)',
+      '',
+      'Warnings:',
+      '  - layer 1: skipped 1 unreadable file',
+    ]);
+    for (const line of lines) expect(line).not.toMatch(/ $/);
+  });
+
+  it('keeps the order whatever the input order, and colours only when asked', () => {
+    const shuffled = {
+      ...result,
+      secrets: [...(result.secrets ?? [])].reverse(),
+      misconfigurations: [...(result.misconfigurations ?? [])].reverse(),
+    };
+    expect(toTable(shuffled, { color: false })).toBe(text);
+    const coloured = toTable(result, { color: true });
+    expect(coloured).toContain('\u001b[33m(deleted in a later layer)');
+    expect(strip(coloured)).toBe(text);
+    expect(text).not.toContain('\u001b[');
+  });
+
+  it('prints only the totals when the checks found nothing', () => {
+    const clean = toTable({ ...result, secrets: [], misconfigurations: [] }, { color: false }).split('\n');
+    expect(clean).not.toContain('Secrets');
+    expect(clean).not.toContain('Misconfigurations');
+    expect(clean).toContain('Secrets: 0 (critical 0, high 0, medium 0, low 0, unknown 0)');
+    expect(clean).toContain('Misconfigurations: 0 (critical 0, high 0, medium 0, low 0, unknown 0)');
+  });
+
+  it('prints nothing about secrets or misconfigurations when the checks did not run', () => {
+    const { secrets: _s, misconfigurations: _m, ...plain } = result;
+    expect(toTable(plain, { color: false })).toBe(toTable(makeVulnResult(), { color: false }));
+    expect(toTable(plain, { color: false })).not.toMatch(/Secrets|Misconfigurations/);
+  });
+
+  it('follows the package rows of an SBOM result', () => {
+    const { vulnerabilities: _v, suppressed: _s, ...sbom } = result;
+    const sbomLines = toTable(sbom, { color: false }).split('\n');
+    expect(sbomLines.indexOf('Secrets')).toBeGreaterThan(sbomLines.findIndex((l) => l.startsWith('TYPE')));
+  });
+
+  it('keeps only the Image line of the header for a config-only scan', () => {
+    expect(toTable(makeConfigOnlyResult(), { color: false }).split('\n')).toEqual([
+      'Image:    Dockerfile',
+      '',
+      'Misconfigurations',
+      '  ID         SEVERITY  TITLE                      WHERE         REF      MESSAGE',
+      '  PC-DF-003  medium    ADD used for a remote URL  Dockerfile:5  CIS 4.9  ADD fetches https://example.org/tool.tgz',
+      '    Remedy: Use curl or wget with a checksum check in a RUN step instead.',
+      '',
+      'Misconfigurations: 1 (critical 0, high 0, medium 1, low 0, unknown 0)',
+    ]);
   });
 });
