@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import type { RegistryMetadata } from '../../src/store/index.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+
+export interface MetadataHarness {
+  open(): Promise<RegistryMetadata>;
+}
+
+/** The shared RegistryMetadata contract; SQLite today, PostgreSQL later. */
+export function metadataSuite(name: string, setup: () => Promise<MetadataHarness>): void {
+  describe(`RegistryMetadata contract: ${name}`, () => {
+    it('tags point at manifests, move, list in order with pagination, and vanish with their manifest', async () => {
+      const m = await (await setup()).open();
+      await m.putManifest(
+        { repository: 'a/b', digest: d('1'), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, size: 10, annotations: null },
+        [{ digest: d('c'), kind: 'blob' }],
+      );
+      await m.putManifest(
+        { repository: 'a/b', digest: d('2'), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, size: 10, annotations: null },
+        [],
+      );
+      for (const t of ['v3', 'v1', 'v2']) await m.putTag('a/b', t, d('1'));
+      await m.putTag('a/b', 'v2', d('2'));
+      expect(await m.getTag('a/b', 'v2')).toBe(d('2'));
+      expect(await m.listTags('a/b')).toEqual(['v1', 'v2', 'v3']);
+      expect(await m.listTags('a/b', { n: 1, last: 'v1' })).toEqual(['v2']);
+      expect(await m.manifestRefs('a/b', d('1'))).toEqual([{ digest: d('c'), kind: 'blob' }]);
+      expect(await m.deleteManifest('a/b', d('1'))).toBe(true);
+      expect(await m.listTags('a/b')).toEqual(['v2']);
+      expect(await m.deleteManifest('a/b', d('1'))).toBe(false);
+      expect(await m.listRepositories()).toEqual(['a/b']);
+      await m.close();
+    });
+
+    it('referrers by subject with an artifactType filter', async () => {
+      const m = await (await setup()).open();
+      const base = { repository: 'r', mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 1, annotations: { k: 'v' } };
+      await m.putManifest({ ...base, digest: d('a'), artifactType: 'x/sbom', subjectDigest: d('s') }, []);
+      await m.putManifest({ ...base, digest: d('b'), artifactType: 'x/sig', subjectDigest: d('s') }, []);
+      expect((await m.listReferrers('r', d('s'))).map((r) => r.digest)).toEqual([d('a'), d('b')]);
+      const sbom = await m.listReferrers('r', d('s'), 'x/sbom');
+      expect(sbom.map((r) => r.digest)).toEqual([d('a')]);
+      expect(sbom[0]?.annotations).toEqual({ k: 'v' });
+      await m.close();
+    });
+
+    it('blob links are per repository', async () => {
+      const m = await (await setup()).open();
+      await m.linkBlob('one', d('f'), 5);
+      expect(await m.blobLinked('one', d('f'))).toBe(true);
+      expect(await m.blobLinked('two', d('f'))).toBe(false);
+      expect(await m.repositoriesWithBlob(d('f'))).toEqual(['one']);
+      expect(await m.unlinkBlob('one', d('f'))).toBe(true);
+      await m.close();
+    });
+
+    it('uploads, tags and users survive closing and reopening', async () => {
+      const h = await setup();
+      const m = await h.open();
+      await m.createUpload('u-1', 'repo');
+      await m.setUploadOffset('u-1', 42);
+      await m.putManifest(
+        { repository: 'repo', digest: d('9'), mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, size: 3, annotations: null },
+        [],
+      );
+      await m.putTag('repo', 'latest', d('9'));
+      await m.putUser({ name: 'admin', passwordHash: 'scrypt$x', admin: true });
+      await m.close();
+      const again = await h.open();
+      expect(await again.getUpload('u-1')).toMatchObject({ uuid: 'u-1', repository: 'repo', offset: 42 });
+      expect(await again.getTag('repo', 'latest')).toBe(d('9'));
+      expect(await again.getUser('admin')).toEqual({ name: 'admin', passwordHash: 'scrypt$x', admin: true });
+      expect(await again.countUsers()).toBe(1);
+      await again.deleteUpload('u-1');
+      expect(await again.getUpload('u-1')).toBeNull();
+      await again.close();
+    });
+  });
+}

@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SqliteRegistryMetadata } from '../../src/store/index.js';
+import { metadataSuite } from './metadata-suite.js';
+
+metadataSuite('SQLite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-meta-'));
+  return { open: () => SqliteRegistryMetadata.open(dir) };
+});
+
+describe('SqliteRegistryMetadata migrations', () => {
+  it('creates registry/meta.sqlite in WAL mode and applies migrations once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-meta-'));
+    const first = await SqliteRegistryMetadata.open(dir);
+    expect(await first.appliedMigrations()).toEqual(['0001_registry_core']);
+    await first.close();
+    const second = await SqliteRegistryMetadata.open(dir);
+    expect(await second.appliedMigrations()).toEqual(['0001_registry_core']);
+    await second.close();
+    const file = join(dir, 'registry', 'meta.sqlite');
+    expect(existsSync(file)).toBe(true);
+    const raw = new Database(file);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    const tables = raw.prepare("select name from sqlite_master where type = 'table' order by name").all() as { name: string }[];
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['manifest_refs', 'manifests', 'repositories', 'repository_blobs', 'tags', 'uploads', 'users']),
+    );
+    raw.close();
+  });
+});
