@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
 import { addDbCommands } from './db-command.js';
+import { addServeCommand } from './serve-command.js';
 import { addScanOptions, addVulnerabilityOptions, runScan } from './scan-command.js';
 
 /** Exit codes: 0 success, 1 policy failure (later: vulnerabilities), 2 any error. */
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   );
 
   addDbCommands(program);
+  addServeCommand(program);
 
   try {
     await program.parseAsync(argv);

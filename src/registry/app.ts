@@ -1,0 +1,712 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { OciError, PortcullisError } from '../errors.js';
+import {
+  DescriptorSchema,
+  IndexSchema,
+  ManifestSchema,
+  MediaType,
+  digestOf,
+  isIndexMediaType,
+  isManifestMediaType,
+  isSchema1,
+  parseDigest,
+  parseJson,
+  type Descriptor,
+} from '../oci/index.js';
+import {
+  FsBlobStore,
+  SqliteRegistryMetadata,
+  blobRoot,
+  writeBlobBytes,
+  type BlobStore,
+  type BlobWriter,
+  type ManifestRef,
+  type RegistryMetadata,
+  type UploadRecord,
+} from '../store/index.js';
+import { isAnonymous, type Principal, type RegistryAction, type RegistryAuth } from './auth-hook.js';
+import { RegistryError, isOciErrorCode } from './errors.js';
+import { KeyedLock } from './keyed-lock.js';
+import { TAG_RE, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
+
+/** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const DEFAULT_PAGE = 1000;
+const MAX_PAGE = 10_000;
+/** An upload writer untouched this long is closed; its session resumes from disk when it returns. */
+const IDLE_WRITER_MS = 10 * 60_000;
+
+export interface RegistryContext {
+  metadata: RegistryMetadata;
+  blobs: BlobStore;
+}
+
+export interface BuildRegistryOptions {
+  dataDir: string;
+  /** The auth hook, or a factory that needs the metadata (Basic auth reads users from it). */
+  auth: RegistryAuth | ((ctx: RegistryContext) => RegistryAuth | Promise<RegistryAuth>);
+  /** A pino logger; omitted means no request logging (tests). */
+  logger?: FastifyBaseLogger;
+  /** Injected stores (tests, other backends); by default opened under `dataDir`. */
+  metadata?: RegistryMetadata;
+  blobs?: BlobStore;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    registry: RegistryContext;
+  }
+}
+
+const IndexWithSubjectSchema = IndexSchema.extend({
+  artifactType: z.string().optional(),
+  subject: DescriptorSchema.optional(),
+});
+
+// Clients that do not know the manifest type send these (fetch and curl defaults among them);
+// the body's own mediaType decides then.
+const GENERIC_CONTENT_TYPES = new Set(['application/json', 'application/octet-stream', 'text/plain', 'application/x-www-form-urlencoded', '']);
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The request body as a stream; never buffered, except manifests (capped) by the caller. */
+function bodyStream(req: FastifyRequest): Readable {
+  return req.body instanceof Readable ? req.body : req.raw;
+}
+
+async function readCapped(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      stream.destroy();
+      throw new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function checkDigest(digest: string): string {
+  try {
+    parseDigest(digest);
+  } catch {
+    throw new RegistryError('DIGEST_INVALID', `invalid digest "${digest}": expected sha256:<64 hex> or sha512:<128 hex>`, {
+      detail: { digest },
+    });
+  }
+  return digest;
+}
+
+function parsePageQuery(query: Record<string, string | undefined>): { n: number; last?: string } {
+  let n = DEFAULT_PAGE;
+  if (query.n !== undefined) {
+    if (!/^\d+$/.test(query.n)) throw new RegistryError('UNSUPPORTED', `n must be a whole number, got "${query.n}"`, { status: 400 });
+    n = Math.min(Number(query.n), MAX_PAGE);
+  }
+  return { n, ...(query.last !== undefined ? { last: query.last } : {}) };
+}
+
+function nextLink(path: string, n: number, last: string): string {
+  return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
+}
+
+/** `Content-Range`/`Range` values `start-end` (optionally with a `bytes ` prefix and `/total`). */
+function parseChunkRange(header: string | undefined): { start: number; end: number } | undefined {
+  if (header === undefined) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m) throw new RegistryError('RANGE_INVALID', `malformed Content-Range "${header}"`, { status: 416 });
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (end < start) throw new RegistryError('RANGE_INVALID', `Content-Range "${header}" ends before it starts`, { status: 416 });
+  return { start, end };
+}
+
+/** HTTP `Range: bytes=...` for blob reads; one range only. */
+function parseReadRange(header: string, size: number): { start: number; end: number } {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  const unsatisfiable = () =>
+    new RegistryError('RANGE_INVALID', `range "${header}" cannot be served from a ${size}-byte blob`, {
+      status: 416,
+      headers: { 'content-range': `bytes */${size}` },
+    });
+  if (!m || (m[1] === '' && m[2] === '')) throw unsatisfiable();
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw unsatisfiable();
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) throw unsatisfiable();
+  return { start, end };
+}
+
+function uploadRange(offset: number): string {
+  // The spec writes an empty session as `0-0`; afterwards the last byte received is inclusive.
+  return `0-${Math.max(0, offset - 1)}`;
+}
+
+interface ParsedManifest {
+  mediaType: string;
+  refs: ManifestRef[];
+  /** Blobs the manifest needs in this repository (config, layers). */
+  blobs: Descriptor[];
+  /** Child manifests an index needs in this repository. */
+  children: Descriptor[];
+  subject?: Descriptor;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+/** Validates a pushed manifest and works out what it references. */
+function parseManifest(bytes: Buffer, contentType: string | undefined, subject: string): ParsedManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new RegistryError('MANIFEST_INVALID', `${subject}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new RegistryError('MANIFEST_INVALID', `${subject}: a manifest must be a JSON object`);
+  }
+  const doc = raw as Record<string, unknown>;
+  const header = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+  const bodyType = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
+  if (isSchema1(header) || isSchema1(bodyType) || doc.schemaVersion === 1) {
+    throw new RegistryError(
+      'MANIFEST_INVALID',
+      'Docker schema 1 manifests are not accepted: the format is deprecated and its signatures are not verifiable. ' +
+        'Convert the image first, e.g. `skopeo copy --format v2s2` or `--format oci`.',
+    );
+  }
+  const declared = GENERIC_CONTENT_TYPES.has(header) ? undefined : header;
+  if (declared && bodyType && declared !== bodyType) {
+    throw new RegistryError('MANIFEST_INVALID', `${subject}: Content-Type ${declared} does not match the manifest's mediaType ${bodyType}`);
+  }
+  const mediaType = declared ?? bodyType;
+  const looksLikeIndex = isIndexMediaType(mediaType) || (!isManifestMediaType(mediaType) && Array.isArray(doc.manifests));
+  try {
+    if (looksLikeIndex) {
+      const index = parseJson(IndexWithSubjectSchema, bytes, subject);
+      return {
+        mediaType: mediaType ?? MediaType.ociIndex,
+        refs: index.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
+        blobs: [],
+        children: index.manifests,
+        ...(index.subject ? { subject: index.subject } : {}),
+        artifactType: index.artifactType ?? null,
+        annotations: index.annotations ?? null,
+      };
+    }
+    const manifest = parseJson(ManifestSchema, bytes, subject);
+    const blobs = [manifest.config, ...manifest.layers];
+    return {
+      mediaType: mediaType ?? MediaType.ociManifest,
+      refs: blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
+      // Foreign (non-distributable) layers live at their URLs, not in any registry.
+      blobs: blobs.filter((d) => !(d.urls?.length && /nondistributable|foreign/.test(d.mediaType))),
+      children: [],
+      ...(manifest.subject ? { subject: manifest.subject } : {}),
+      // The referrers API reports a manifest's artifactType, else its config media type.
+      artifactType: manifest.artifactType ?? manifest.config.mediaType,
+      annotations: manifest.annotations ?? null,
+    };
+  } catch (err) {
+    if (err instanceof OciError) throw new RegistryError('MANIFEST_INVALID', err.message);
+    throw err;
+  }
+}
+
+/** Maps any thrown value to the OCI error body and status. */
+function toRegistryError(err: unknown): RegistryError {
+  if (err instanceof RegistryError) return err;
+  if (err instanceof PortcullisError) {
+    if (err.code === 'SIZE_MISMATCH') return new RegistryError('SIZE_INVALID', err.message);
+    if (err.code === 'DIGEST_MISMATCH') return new RegistryError('DIGEST_INVALID', err.message);
+    if (isOciErrorCode(err.code)) return new RegistryError(err.code, err.message);
+  }
+  const e = err as { statusCode?: number; message?: string; code?: string };
+  if (typeof e?.statusCode === 'number' && e.statusCode < 500) {
+    return new RegistryError('UNSUPPORTED', e.message ?? 'request refused', { status: e.statusCode });
+  }
+  return new RegistryError('UNSUPPORTED', 'internal error; see the server log', { status: 500 });
+}
+
+/**
+ * Builds the OCI Distribution v1.1 registry: one catch-all route under /v2/ (repository names
+ * have slashes, so the path is parsed here, not by the router), bodies streamed to the blob store.
+ */
+export async function buildRegistry(options: BuildRegistryOptions): Promise<FastifyInstance> {
+  const ownsMetadata = options.metadata === undefined;
+  const metadata = options.metadata ?? (await SqliteRegistryMetadata.open(options.dataDir));
+  const blobs = options.blobs ?? new FsBlobStore(blobRoot(options.dataDir));
+  const ctx: RegistryContext = { metadata, blobs };
+  const auth = typeof options.auth === 'function' ? await options.auth(ctx) : options.auth;
+
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    // Digests and long repository names make long paths; the router must not cut them off.
+    routerOptions: { maxParamLength: 4096 },
+    // Uploads can take long on slow links; Node's request timeout would cut large layers.
+    requestTimeout: 0,
+  });
+  app.decorate('registry', ctx);
+
+  const repoLocks = new KeyedLock();
+  const uploadLocks = new KeyedLock();
+  // Open upload writers keep their running hash; after a restart (or once idle and closed) a
+  // session is resumed from disk, so abandoned uploads do not pin file handles forever.
+  const openWriters = new Map<string, BlobWriter>();
+  const lastUsed = new Map<string, number>();
+  const sweep = setInterval(() => {
+    const cutoff = Date.now() - IDLE_WRITER_MS;
+    const stale = [...lastUsed].filter(([, at]) => at < cutoff).map(([uuid]) => uuid);
+    for (const uuid of stale) {
+      // A session a request holds right now is left for the next sweep.
+      if (!uploadLocks.idle(uuid)) continue;
+      lastUsed.delete(uuid);
+      const w = openWriters.get(uuid);
+      openWriters.delete(uuid);
+      void w?.close();
+    }
+  }, IDLE_WRITER_MS / 2);
+  sweep.unref();
+
+  app.removeAllContentTypeParsers();
+  // Every body reaches the handler as the raw stream: layers go to disk, never into memory.
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toRegistryError(err);
+    if (e.status >= 500) req.log.error({ err }, 'registry request failed');
+    void reply
+      .code(e.status)
+      .headers(e.headers)
+      .header('content-type', 'application/json')
+      .send({ errors: [{ code: e.code, message: e.message, detail: e.detail ?? null }] });
+  });
+
+  app.addHook('onClose', async () => {
+    clearInterval(sweep);
+    for (const w of openWriters.values()) await w.close();
+    openWriters.clear();
+    if (ownsMetadata) await metadata.close();
+  });
+
+  async function guard(req: FastifyRequest, repo: string, actions: RegistryAction[]): Promise<Principal> {
+    const principal = await auth.authenticate(req);
+    // `/v2/` and the catalog only need a known caller; the catalog then filters per repository.
+    if (principal && !isAnonymous(principal) && repo === '') return principal;
+    if (principal && repo !== '' && auth.authorize(principal, repo, actions)) return principal;
+    if (isAnonymous(principal)) {
+      throw new RegistryError('UNAUTHORIZED', 'authentication required', {
+        headers: { 'www-authenticate': auth.challenge(repo === '' ? undefined : repo, actions) },
+        detail: repo === '' ? null : [{ type: 'repository', name: repo, action: actions.join(',') }],
+      });
+    }
+    throw new RegistryError('DENIED', `${principal!.name} may not ${actions.join(' and ')} ${repo}`, {
+      detail: [{ type: 'repository', name: repo, action: actions.join(',') }],
+    });
+  }
+
+  async function uploadWriter(upload: UploadRecord): Promise<BlobWriter> {
+    const cached = openWriters.get(upload.uuid);
+    if (cached && cached.size === upload.offset) {
+      lastUsed.set(upload.uuid, Date.now());
+      return cached;
+    }
+    if (cached) {
+      await cached.close();
+      openWriters.delete(upload.uuid);
+    }
+    const resumed = await blobs.resume(upload.uuid, upload.offset);
+    if (!resumed) {
+      await metadata.deleteUpload(upload.uuid);
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${upload.uuid} lost its data; start a new upload`);
+    }
+    openWriters.set(upload.uuid, resumed);
+    lastUsed.set(upload.uuid, Date.now());
+    return resumed;
+  }
+
+  async function findUpload(name: string, uuid: string): Promise<UploadRecord> {
+    const upload = /^[A-Za-z0-9_-]{1,128}$/.test(uuid) ? await metadata.getUpload(uuid) : null;
+    if (!upload || upload.repository !== name) {
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `no upload ${uuid} in ${name}`, { detail: { uuid } });
+    }
+    return upload;
+  }
+
+  function uploadHeaders(reply: FastifyReply, name: string, uuid: string, offset: number): FastifyReply {
+    return reply
+      .header('location', `/v2/${name}/blobs/uploads/${uuid}`)
+      .header('range', uploadRange(offset))
+      .header('docker-upload-uuid', uuid);
+  }
+
+  /** Appends a request body to an upload, enforcing `Content-Range` order (416 otherwise). */
+  async function appendChunk(req: FastifyRequest, name: string, upload: UploadRecord, writer: BlobWriter) {
+    const range = parseChunkRange(firstHeader(req.headers['content-range']));
+    if (range && range.start !== upload.offset) {
+      throw new RegistryError('RANGE_INVALID', `chunk starts at ${range.start} but ${upload.offset} bytes were received so far`, {
+        status: 416,
+        headers: {
+          location: `/v2/${name}/blobs/uploads/${upload.uuid}`,
+          range: uploadRange(upload.offset),
+          'docker-upload-uuid': upload.uuid,
+        },
+      });
+    }
+    const declared = range ? range.end - range.start + 1 : undefined;
+    const contentLength = firstHeader(req.headers['content-length']);
+    if (declared !== undefined && contentLength !== undefined && Number(contentLength) !== declared) {
+      throw new RegistryError('SIZE_INVALID', `Content-Length ${contentLength} does not match Content-Range ${range!.start}-${range!.end}`);
+    }
+    let appended: number;
+    try {
+      appended = await writer.append(bodyStream(req), declared !== undefined ? { maxBytes: declared } : {});
+    } catch (err) {
+      // The writer is now unusable; the next request resumes from the recorded offset.
+      openWriters.delete(upload.uuid);
+      throw err;
+    }
+    if (declared !== undefined && appended !== declared) {
+      openWriters.delete(upload.uuid);
+      await writer.close();
+      throw new RegistryError('SIZE_INVALID', `chunk has ${appended} bytes, Content-Range announced ${declared}`);
+    }
+    await metadata.setUploadOffset(upload.uuid, writer.size);
+  }
+
+  async function finishBlob(reply: FastifyReply, name: string, writer: BlobWriter, digest: string) {
+    const info = await writer.commit(digest);
+    await metadata.linkBlob(name, info.digest, info.size);
+    return reply
+      .code(201)
+      .header('location', `/v2/${name}/blobs/${digest}`)
+      .header('docker-content-digest', digest)
+      .header('content-length', 0)
+      .send();
+  }
+
+  async function handleManifest(req: FastifyRequest, reply: FastifyReply, route: Extract<RegistryRoute, { kind: 'manifest' }>) {
+    const { name, reference } = route;
+    const byDigest = reference.includes(':');
+    if (byDigest) checkDigest(reference);
+    else if (!TAG_RE.test(reference)) {
+      throw new RegistryError(req.method === 'PUT' ? 'MANIFEST_INVALID' : 'MANIFEST_UNKNOWN', `invalid tag "${reference}"`, {
+        status: 400,
+      });
+    }
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD': {
+        await guard(req, name, ['pull']);
+        const digest = byDigest ? reference : await metadata.getTag(name, reference);
+        const record = digest ? await metadata.getManifest(name, digest) : null;
+        if (!record) {
+          if (!(await metadata.repositoryExists(name))) throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known`);
+          throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, { detail: { reference } });
+        }
+        reply
+          .header('content-type', record.mediaType)
+          .header('content-length', record.size)
+          .header('docker-content-digest', record.digest)
+          .header('etag', `"${record.digest}"`);
+        if (req.method === 'HEAD') return reply.send();
+        return reply.send(await blobs.open(record.digest));
+      }
+      case 'PUT': {
+        await guard(req, name, ['pull', 'push']);
+        const declaredLength = Number(firstHeader(req.headers['content-length']) ?? '0');
+        if (declaredLength > MAX_MANIFEST_BYTES) {
+          throw new RegistryError('SIZE_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, {
+            status: 413,
+            detail: { limit: MAX_MANIFEST_BYTES },
+          });
+        }
+        const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES);
+        const parsed = parseManifest(bytes, firstHeader(req.headers['content-type']), `manifest ${name}:${reference}`);
+        const digest = byDigest ? reference : digestOf(bytes, 'sha256');
+        if (byDigest) {
+          const { algorithm } = parseDigest(reference);
+          if (digestOf(bytes, algorithm) !== reference) {
+            throw new RegistryError('DIGEST_INVALID', `manifest content does not match ${reference} (got ${digestOf(bytes, algorithm)})`, {
+              detail: { digest: reference },
+            });
+          }
+        }
+        return repoLocks.run(name, async () => {
+          const missing: string[] = [];
+          for (const d of parsed.blobs) if (!(await metadata.blobLinked(name, d.digest)) || !(await blobs.stat(d.digest))) missing.push(d.digest);
+          for (const d of parsed.children) if (!(await metadata.getManifest(name, d.digest))) missing.push(d.digest);
+          if (missing.length > 0) {
+            throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not pushed to ${name}: ${missing.join(', ')}`, {
+              detail: { missing },
+            });
+          }
+          await writeBlobBytes(blobs, bytes, digest);
+          await metadata.putManifest(
+            {
+              repository: name,
+              digest,
+              mediaType: parsed.mediaType,
+              artifactType: parsed.artifactType,
+              subjectDigest: parsed.subject?.digest ?? null,
+              size: bytes.length,
+              annotations: parsed.annotations,
+            },
+            parsed.refs,
+          );
+          if (!byDigest) await metadata.putTag(name, reference, digest);
+          if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
+          return reply
+            .code(201)
+            .header('location', `/v2/${name}/manifests/${digest}`)
+            .header('docker-content-digest', digest)
+            .header('content-length', 0)
+            .send();
+        });
+      }
+      case 'DELETE': {
+        await guard(req, name, ['delete']);
+        return repoLocks.run(name, async () => {
+          const deleted = byDigest ? await metadata.deleteManifest(name, reference) : await metadata.deleteTag(name, reference);
+          if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`);
+          return reply.code(202).header('content-length', 0).send();
+        });
+      }
+      default:
+        throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on manifests`, { status: 405 });
+    }
+  }
+
+  async function handleBlob(req: FastifyRequest, reply: FastifyReply, name: string, digestText: string) {
+    const digest = checkDigest(digestText);
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD': {
+        await guard(req, name, ['pull']);
+        const info = (await metadata.blobLinked(name, digest)) ? await blobs.stat(digest) : null;
+        if (!info) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { detail: { digest } });
+        reply
+          .header('content-type', 'application/octet-stream')
+          .header('docker-content-digest', digest)
+          .header('accept-ranges', 'bytes')
+          .header('etag', `"${digest}"`);
+        const rangeHeader = firstHeader(req.headers.range);
+        if (rangeHeader !== undefined) {
+          const range = parseReadRange(rangeHeader, info.size);
+          reply
+            .code(206)
+            .header('content-range', `bytes ${range.start}-${range.end}/${info.size}`)
+            .header('content-length', range.end - range.start + 1);
+          if (req.method === 'HEAD') return reply.send();
+          return reply.send(await blobs.open(digest, range));
+        }
+        reply.header('content-length', info.size);
+        if (req.method === 'HEAD') return reply.send();
+        return reply.send(await blobs.open(digest));
+      }
+      case 'DELETE': {
+        await guard(req, name, ['delete']);
+        // Only the repository's link goes; the bytes stay until garbage collection finds them unused.
+        if (!(await metadata.unlinkBlob(name, digest))) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`);
+        return reply.code(202).header('content-length', 0).send();
+      }
+      default:
+        throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on blobs`, { status: 405 });
+    }
+  }
+
+  async function tryMount(principal: Principal, name: string, digest: string, from: string | undefined): Promise<boolean> {
+    const candidates = from !== undefined ? [from] : await metadata.repositoriesWithBlob(digest);
+    for (const repo of candidates) {
+      if (!auth.authorize(principal, repo, ['pull'])) continue;
+      if (!(await metadata.blobLinked(repo, digest))) continue;
+      const info = await blobs.stat(digest);
+      if (!info) return false;
+      await metadata.linkBlob(name, digest, info.size);
+      return true;
+    }
+    return false;
+  }
+
+  async function handleUploads(req: FastifyRequest, reply: FastifyReply, name: string, query: Record<string, string | undefined>) {
+    if (req.method !== 'POST') throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here; POST starts an upload`, { status: 405 });
+    const principal = await guard(req, name, ['pull', 'push']);
+    if (query.mount !== undefined) {
+      const digest = checkDigest(query.mount);
+      if (query.from !== undefined) validateRepositoryName(query.from);
+      if (await tryMount(principal, name, digest, query.from)) {
+        return reply
+          .code(201)
+          .header('location', `/v2/${name}/blobs/${digest}`)
+          .header('docker-content-digest', digest)
+          .header('content-length', 0)
+          .send();
+      }
+      // Not mountable (absent, or the caller may not read it): the spec says start an upload.
+    }
+    if (query.digest !== undefined) {
+      const digest = checkDigest(query.digest);
+      const writer = await blobs.writer();
+      try {
+        await writer.append(bodyStream(req));
+      } catch (err) {
+        await writer.cancel();
+        throw err;
+      }
+      return finishBlob(reply, name, writer, digest);
+    }
+    const uuid = randomUUID();
+    const writer = await blobs.writer(uuid);
+    await metadata.createUpload(uuid, name);
+    openWriters.set(uuid, writer);
+    lastUsed.set(uuid, Date.now());
+    return uploadHeaders(reply.code(202), name, uuid, 0).header('content-length', 0).send();
+  }
+
+  async function handleUpload(req: FastifyRequest, reply: FastifyReply, name: string, uuid: string, query: Record<string, string | undefined>) {
+    await guard(req, name, ['pull', 'push']);
+    return uploadLocks.run(uuid, async () => {
+      const upload = await findUpload(name, uuid);
+      switch (req.method) {
+        case 'GET':
+        case 'HEAD':
+          return uploadHeaders(reply.code(204), name, uuid, upload.offset).send();
+        case 'PATCH': {
+          const writer = await uploadWriter(upload);
+          await appendChunk(req, name, upload, writer);
+          return uploadHeaders(reply.code(202), name, uuid, writer.size).header('content-length', 0).send();
+        }
+        case 'PUT': {
+          if (query.digest === undefined) throw new RegistryError('DIGEST_INVALID', 'finishing an upload needs ?digest=');
+          const digest = checkDigest(query.digest);
+          const writer = await uploadWriter(upload);
+          await appendChunk(req, name, upload, writer);
+          openWriters.delete(uuid);
+          try {
+            return await finishBlob(reply, name, writer, digest);
+          } finally {
+            // Success or a digest mismatch both end the session; its temp file is gone either way.
+            await metadata.deleteUpload(uuid);
+          }
+        }
+        case 'DELETE': {
+          openWriters.delete(uuid);
+          const writer = await blobs.resume(uuid, 0);
+          await writer?.cancel();
+          await metadata.deleteUpload(uuid);
+          return reply.code(204).send();
+        }
+        default:
+          throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on uploads`, { status: 405 });
+      }
+    });
+  }
+
+  async function handleTags(req: FastifyRequest, reply: FastifyReply, name: string, query: Record<string, string | undefined>) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new RegistryError('UNSUPPORTED', 'tags/list only answers GET', { status: 405 });
+    await guard(req, name, ['pull']);
+    if (!(await metadata.repositoryExists(name))) throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known`);
+    const { n, last } = parsePageQuery(query);
+    const rows = n === 0 ? [] : await metadata.listTags(name, { n: n + 1, ...(last !== undefined ? { last } : {}) });
+    const tags = rows.slice(0, n);
+    if (rows.length > n) reply.header('link', nextLink(`/v2/${name}/tags/list`, n, tags[tags.length - 1]!));
+    return reply.header('content-type', 'application/json').send({ name, tags });
+  }
+
+  async function handleCatalog(req: FastifyRequest, reply: FastifyReply, query: Record<string, string | undefined>) {
+    if (req.method !== 'GET') throw new RegistryError('UNSUPPORTED', '_catalog only answers GET', { status: 405 });
+    const principal = await guard(req, '', ['pull']);
+    const { n, last } = parsePageQuery(query);
+    // Only repositories the caller may pull are listed; page through until the page is full.
+    const visible: string[] = [];
+    let cursor = last;
+    while (n > 0 && visible.length <= n) {
+      const batch = await metadata.listRepositories({ n: n + 1, ...(cursor !== undefined ? { last: cursor } : {}) });
+      for (const repo of batch) if (auth.authorize(principal, repo, ['pull'])) visible.push(repo);
+      if (batch.length < n + 1) break;
+      cursor = batch[batch.length - 1];
+    }
+    const repositories = visible.slice(0, n);
+    if (visible.length > n) reply.header('link', nextLink('/v2/_catalog', n, repositories[repositories.length - 1]!));
+    return reply.header('content-type', 'application/json').send({ repositories });
+  }
+
+  async function handleReferrers(req: FastifyRequest, reply: FastifyReply, name: string, digestText: string, query: Record<string, string | undefined>) {
+    if (req.method !== 'GET') throw new RegistryError('UNSUPPORTED', 'referrers only answers GET', { status: 405 });
+    const digest = checkDigest(digestText);
+    await guard(req, name, ['pull']);
+    const artifactType = query.artifactType;
+    const records = await metadata.listReferrers(name, digest, artifactType);
+    if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
+    const manifests = records.map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+      ...(r.annotations ? { annotations: r.annotations } : {}),
+    }));
+    return reply
+      .header('content-type', MediaType.ociIndex)
+      .send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests })));
+  }
+
+  app.route({
+    method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'],
+    url: '/v2/*',
+    handler: async (req, reply) => dispatch(req, reply),
+  });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2',
+    handler: async (req, reply) => dispatch(req, reply),
+  });
+
+  async function dispatch(req: FastifyRequest, reply: FastifyReply) {
+    reply.header('docker-distribution-api-version', 'registry/2.0');
+    const url = new URL(req.url, 'http://registry.invalid');
+    // Paths are taken verbatim from the request line (no normalisation of `..`), so a name like
+    // `a/../b` reaches the grammar check and is refused rather than silently rewritten.
+    const rawPath = req.url.split('?')[0]!;
+    const query: Record<string, string | undefined> = {};
+    for (const [k, v] of url.searchParams) if (!(k in query)) query[k] = v;
+    const route = parseRegistryPath(rawPath);
+    if (!route) throw new RegistryError('UNSUPPORTED', `no such endpoint ${rawPath}`, { status: 404 });
+    if ('name' in route) validateRepositoryName(route.name);
+    switch (route.kind) {
+      case 'base':
+        await guard(req, '', []);
+        return reply.header('content-type', 'application/json').send('{}');
+      case 'catalog':
+        return handleCatalog(req, reply, query);
+      case 'manifest':
+        return handleManifest(req, reply, route);
+      case 'blob':
+        return handleBlob(req, reply, route.name, route.digest);
+      case 'uploads':
+        return handleUploads(req, reply, route.name, query);
+      case 'upload':
+        return handleUpload(req, reply, route.name, route.uuid, query);
+      case 'tags':
+        return handleTags(req, reply, route.name, query);
+      case 'referrers':
+        return handleReferrers(req, reply, route.name, route.digest, query);
+    }
+  }
+
+  return app;
+}

@@ -1,0 +1,35 @@
+export type RegistryAction = 'pull' | 'push' | 'delete';
+
+/**
+ * Who is calling, once authenticated. The shape matches `auth/types.ts` structurally (Bearer
+ * tokens, robot accounts), so either scheme plugs in without importing the other.
+ */
+export interface Principal {
+  name: string;
+  kind?: 'user' | 'robot' | 'anonymous';
+  admin?: boolean;
+}
+
+/** What authentication reads from a request; a Fastify request fits. */
+export interface AuthRequest {
+  headers: Record<string, string | string[] | undefined>;
+  ip?: string;
+}
+
+/**
+ * The registry's only dependency on authentication. Basic auth (`basic-auth.ts`) and Bearer tokens
+ * (`auth/`) both implement it, so the routes never know which scheme is in use.
+ */
+export interface RegistryAuth {
+  /** Null when the request carries no usable credentials. Never throws for bad credentials. */
+  authenticate(req: AuthRequest): Promise<Principal | null>;
+  /** May `principal` do all of `actions` on `repo`? Only called with a principal. */
+  authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
+  /** The `WWW-Authenticate` value sent with a 401 for this access. */
+  challenge(repo: string | undefined, actions: RegistryAction[]): string;
+}
+
+/** Unauthenticated callers (none, or the anonymous principal) get a challenge; others get DENIED. */
+export function isAnonymous(principal: Principal | null): boolean {
+  return principal === null || principal.kind === 'anonymous';
+}

@@ -1,0 +1,6 @@
+export * from './app.js';
+export * from './auth-hook.js';
+export * from './basic-auth.js';
+export * from './errors.js';
+export * from './keyed-lock.js';
+export * from './routes.js';
