@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import type { RegistryAuth } from '../registry/auth-hook.js';
+import type { Principal } from '../registry/auth/types.js';
 import { loadConfig } from './config.js';
 
 export interface ServeFlags {
   listen: string;
   data?: string;
   config?: string;
+  /** The URL clients reach the registry at (behind a proxy or with TLS); the token realm hangs off it. */
+  publicUrl?: string;
 }
 
 /** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces). */
@@ -23,7 +27,7 @@ export interface RunningServer {
 }
 
 /**
- * Starts the registry with Basic auth and returns once it listens. The heavy modules (Fastify,
+ * Starts the registry with token authentication (Basic accepted too) and returns once it listens. The heavy modules (Fastify,
  * SQLite) load only here, keeping `scan` start-up short.
  */
 export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
@@ -37,7 +41,14 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     // Credentials never reach the log, whatever a future serializer adds.
     redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'],
   });
-  const { buildRegistry, basicAuth, ensureAdminUser } = await import('../registry/index.js');
+  const { buildRegistry, basicAuth, ensureAdminUser, verifyPassword } = await import('../registry/index.js');
+  const { bearerAuth, loadOrCreateSigningKey, LoginRateLimiter, tokenRoutes } = await import('../registry/auth/index.js');
+  const publicUrl = (flags.publicUrl ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  const service = new URL(publicUrl).host;
+  const key = await loadOrCreateSigningKey(dataDir);
+  const rateLimiter = new LoginRateLimiter();
+  let verifyCredentials: (user: string, password: string) => Promise<Principal | null> = async () => null;
+  let authorizeBasic: RegistryAuth['authorize'] = () => false;
   const app = await buildRegistry({
     dataDir,
     logger,
@@ -51,8 +62,33 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
         );
       }
       if (admin.created) logger.info({ user: 'admin' }, 'created the initial admin user');
-      return basicAuth(metadata);
+      const basic = basicAuth(metadata);
+      authorizeBasic = (principal, repo, actions) => basic.authorize(principal, repo, actions);
+      verifyCredentials = async (user, password) => {
+        const record = await metadata.getUser(user);
+        if (!record || !(await verifyPassword(password, record.passwordHash))) return null;
+        return { name: record.name, kind: 'user', admin: record.admin };
+      };
+      // Docker token authentication (what docker, podman and skopeo expect), with Basic still
+      // accepted on /v2 for simple clients.
+      return bearerAuth({
+        key,
+        service,
+        issuer: service,
+        realm: `${publicUrl}/token`,
+        rateLimiter,
+        basicFallback: (u, p) => verifyCredentials(u, p),
+        authorizeBasic: (principal, repo, actions) => authorizeBasic(principal, repo, actions),
+      });
     },
+  });
+  await app.register(tokenRoutes, {
+    key,
+    service,
+    issuer: service,
+    rateLimiter,
+    verifyCredentials: (u, p) => verifyCredentials(u, p),
+    grantedActions: (principal, repo, requested) => requested.filter((a) => authorizeBasic(principal, repo, [a])),
   });
   await app.listen({ host, port });
   const bound = app.server.address();
@@ -87,8 +123,9 @@ export async function runServe(flags: ServeFlags): Promise<void> {
 export function addServeCommand(program: Command): Command {
   return program
     .command('serve')
-    .description('run the OCI registry (Distribution API v1.1) with Basic authentication')
+    .description('run the OCI registry (Distribution API v1.1) with token authentication')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5000')
+    .option('--public-url <url>', 'URL clients use to reach the registry (default http://LISTEN)')
     .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
     .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')
     .action(async (flags: ServeFlags) => {
