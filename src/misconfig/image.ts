@@ -33,6 +33,8 @@ export interface ImageFacts {
 const SSH_SERVERS = new Set(['openssh-server', 'dropbear', 'openssh-server-pam', 'tinyssh']);
 const SECRET_NAME = /(passw(or)?d|secret|token|api_?key|access_?key|private_?key|credential)/i;
 const PLACEHOLDER = /^(|\$\{?\w+\}?|<[^>]*>|changeme|example|none|null|false|true|\*+|x+)$/i;
+// `PASSWORD_FILE=/run/secrets/db`: the variable says where the secret is, not what it is.
+const NOT_A_SECRET_NAME = /_(FILE|PATH|DIR|URL|URI|HOST|PORT|NAME|USER|ENDPOINT)$/i;
 const PIPE_TO_SHELL = /\b(curl|wget)\b[^|;&\n]*\|\s*(sudo\s+)?(\/\w+\/)*(ba|z|da|k)?sh\b/;
 const ADD_REMOTE = /(^|\s|#\(nop\)\s*)ADD\s+(--\S+\s+)*(file:\S+\s+)?https?:\/\//;
 
@@ -89,7 +91,9 @@ export function checkImage(facts: ImageFacts): Misconfiguration[] {
     const eq = entry.indexOf('=');
     const name = eq < 0 ? entry : entry.slice(0, eq);
     const value = eq < 0 ? '' : entry.slice(eq + 1);
-    if (SECRET_NAME.test(name) && !PLACEHOLDER.test(value.trim())) envSecrets.add(`Env[${i}] ${name}`);
+    if (SECRET_NAME.test(name) && !NOT_A_SECRET_NAME.test(name) && !PLACEHOLDER.test(value.trim()) && !value.startsWith('/')) {
+      envSecrets.add(`Env[${i}] ${name}`);
+    }
   });
   for (const s of facts.configSecrets) envSecrets.add(`${s.target} (${s.title})`);
   if (envSecrets.size) {
