@@ -254,23 +254,18 @@ export function parseIgnoreText(text: string, source: string): IgnoreRule[] {
 
 /** Reads and parses an ignore file; an unreadable or malformed file is a PolicyError naming it. */
 export function loadIgnoreFile(path: string): IgnoreRule[] {
-  let text: string;
+  return parseIgnoreText(readPolicyFile(path, 'POLICY_IGNORE_UNREADABLE', 'ignore file'), path);
+}
+
+/** Reads a policy input (ignore file, VEX document) with an error that says what and why. */
+export function readPolicyFile(path: string, code: string, what: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'it does not exist'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : (err as Error).message;
-    throw new PolicyError('POLICY_IGNORE_UNREADABLE', `cannot read ignore file ${path}: ${why}`, {
-      subject: path,
-      cause: err,
-    });
+    const errno = (err as NodeJS.ErrnoException).code;
+    const why = errno === 'ENOENT' ? 'it does not exist' : errno === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new PolicyError(code, `cannot read ${what} ${path}: ${why}`, { subject: path, cause: err });
   }
-  return parseIgnoreText(text, path);
 }
 
 /** True once `now` has reached 00:00 UTC on the rule's expiry date. */

@@ -20,14 +20,13 @@
  * Of the statements that apply, the latest (by timestamp, then by position) decides; only
  * `not_affected` and `fixed` suppress.
  */
-import { readFileSync } from 'node:fs';
 
 import { PackageURL } from 'packageurl-js';
 import { z } from 'zod';
 
 import { parseRegistryReference, type RegistryReference } from '../oci/registry-reference.js';
 import type { Finding } from '../sbom/finding.js';
-import { PolicyError } from './ignore.js';
+import { PolicyError, readPolicyFile } from './ignore.js';
 
 export const VEX_STATUSES = ['not_affected', 'affected', 'fixed', 'under_investigation'] as const;
 export type VexStatus = (typeof VEX_STATUSES)[number];
@@ -240,23 +239,7 @@ export function parseVex(json: string, source: string): VexStatement[] {
 
 /** Reads and parses an OpenVEX file; an unreadable or malformed file is a PolicyError naming it. */
 export function loadVex(path: string): VexStatement[] {
-  let json: string;
-  try {
-    json = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'it does not exist'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : (err as Error).message;
-    throw new PolicyError('POLICY_VEX_UNREADABLE', `cannot read VEX document ${path}: ${why}`, {
-      subject: path,
-      cause: err,
-    });
-  }
-  return parseVex(json, path);
+  return parseVex(readPolicyFile(path, 'POLICY_VEX_UNREADABLE', 'VEX document'), path);
 }
 
 // ---- matching ---------------------------------------------------------------------------------

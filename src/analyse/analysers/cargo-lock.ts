@@ -2,16 +2,12 @@ import { parse as parseToml } from 'smol-toml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, FileFacts } from '../types.js';
 import { baseName } from '../types.js';
+import { oneLine } from './parse-helpers.js';
 
 /**
  * Rust: Cargo.lock `[[package]]` entries. Crates without a `source` are the workspace's own (path)
  * crates; they are kept, marked `properties.local`, so consumers can tell them apart.
  */
-
-function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return (msg.split('\n')[0] ?? '').trim();
-}
 
 export const cargoLockAnalyser: Analyser = {
   name: 'cargo-lock',

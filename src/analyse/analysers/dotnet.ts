@@ -1,15 +1,11 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, FileFacts } from '../types.js';
+import { oneLine } from './parse-helpers.js';
 
 /**
  * .NET: the `*.deps.json` a published app carries. Only `package` libraries are NuGet packages;
  * `project` and `reference` entries are the app's own assemblies.
  */
-
-function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return (msg.split('\n')[0] ?? '').trim();
-}
 
 export const dotnetAnalyser: Analyser = {
   name: 'dotnet',

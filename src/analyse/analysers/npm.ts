@@ -2,6 +2,7 @@ import { parseAllDocuments } from 'yaml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
+import { type JsonObject, fileText, isObject, oneLine, str } from './parse-helpers.js';
 
 /**
  * npm ecosystem: package-lock.json / npm-shrinkwrap.json, yarn.lock (classic and berry),
@@ -13,27 +14,6 @@ import { baseName, dirName } from '../types.js';
  */
 
 type Json = unknown;
-type JsonObject = Record<string, Json>;
-
-function isObject(v: Json): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: Json): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-/** Messages from parsers can span lines (code frames); a warning must be one line. */
-function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return (msg.split('\n')[0] ?? '').trim();
-}
-
-function text(file: AnalyserFile): string {
-  const s = file.content.toString('utf8');
-  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
-}
-
 function joinPath(dir: string, rel: string): string {
   return dir === '' ? rel : `${dir}/${rel}`;
 }
@@ -93,7 +73,7 @@ function unalias(name: string, version: string): [string, string] {
 function parsePackageLock(file: AnalyserFile): FileFacts {
   let doc: Json;
   try {
-    doc = JSON.parse(text(file));
+    doc = JSON.parse(fileText(file));
   } catch (e) {
     return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
   }
@@ -176,7 +156,7 @@ function splitDescriptor(desc: string): [string, string] | undefined {
 const YARN_SKIP = ['workspace:', 'patch:', 'link:', 'portal:', 'file:'];
 
 function parseYarnLock(file: AnalyserFile): FileFacts {
-  const lines = text(file).split(/\r?\n/);
+  const lines = fileText(file).split(/\r?\n/);
   const packages: PackageRecord[] = [];
   let header: string | undefined;
   let version: string | undefined;
@@ -312,7 +292,7 @@ function parsePnpmLock(file: AnalyserFile): FileFacts {
   try {
     // pnpm 9 may prepend a second YAML document (the package-manager "env" lockfile); the
     // project's lockfile is the last one.
-    const docs = parseAllDocuments(text(file));
+    const docs = parseAllDocuments(fileText(file));
     const all = Array.isArray(docs) ? docs : [docs];
     const bad = all.find((d) => d.errors.length > 0);
     if (bad) throw bad.errors[0];
@@ -370,7 +350,7 @@ function isInstalledManifestPath(path: string): boolean {
 function parseInstalledPackageJson(file: AnalyserFile): FileFacts {
   let doc: Json;
   try {
-    doc = JSON.parse(text(file));
+    doc = JSON.parse(fileText(file));
   } catch (e) {
     return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
   }

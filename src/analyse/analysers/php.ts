@@ -1,23 +1,9 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
+import { isObject, oneLine, str } from './parse-helpers.js';
 
 /** PHP: composer.lock and Composer's record of what it installed, vendor/composer/installed.json. */
-
-type JsonObject = Record<string, unknown>;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return (msg.split('\n')[0] ?? '').trim();
-}
 
 function composerRecord(
   entry: unknown,

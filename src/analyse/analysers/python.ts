@@ -2,31 +2,12 @@ import { parse as parseToml } from 'smol-toml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
+import { type JsonObject, fileText, isObject, oneLine, str } from './parse-helpers.js';
 
 /**
  * Python: installed distributions (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, single-file
  * `*.egg-info`) and the lockfiles poetry.lock, Pipfile.lock and pinned requirements*.txt.
  */
-
-type JsonObject = Record<string, unknown>;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return (msg.split('\n')[0] ?? '').trim();
-}
-
-function text(file: AnalyserFile): string {
-  const s = file.content.toString('utf8');
-  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
-}
 
 /** PEP 503: the purl name is the normalised one; the spelling the project used is kept alongside. */
 function normalisePythonName(name: string): string {
@@ -93,7 +74,7 @@ function metadataLicenses(headers: Map<string, string[]>): string[] {
 }
 
 function parseMetadata(file: AnalyserFile): FileFacts {
-  const headers = parseHeaders(text(file));
+  const headers = parseHeaders(fileText(file));
   const name = headers.get('name')?.[0];
   const version = headers.get('version')?.[0];
   if (!name || !version) return { warnings: [`${file.path}: missing Name or Version`] };
@@ -106,7 +87,7 @@ function parseMetadata(file: AnalyserFile): FileFacts {
 function parsePoetryLock(file: AnalyserFile): FileFacts {
   let doc: JsonObject;
   try {
-    doc = parseToml(text(file)) as JsonObject;
+    doc = parseToml(fileText(file)) as JsonObject;
   } catch (e) {
     return { warnings: [`${file.path}: invalid TOML: ${oneLine(e)}`] };
   }
@@ -135,7 +116,7 @@ function parsePoetryLock(file: AnalyserFile): FileFacts {
 function parsePipfileLock(file: AnalyserFile): FileFacts {
   let doc: unknown;
   try {
-    doc = JSON.parse(text(file));
+    doc = JSON.parse(fileText(file));
   } catch (e) {
     return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
   }
@@ -166,7 +147,7 @@ const PIN =
 function parseRequirements(file: AnalyserFile): FileFacts {
   const packages: PackageRecord[] = [];
   // Backslash-newline continues a logical line (typically before --hash options).
-  const logical = text(file)
+  const logical = fileText(file)
     .replace(/\\\r?\n/g, ' ')
     .split(/\r?\n/);
   for (const raw of logical) {

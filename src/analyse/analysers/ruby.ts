@@ -1,16 +1,12 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
+import { oneLine } from './parse-helpers.js';
 
 /**
  * Ruby: installed gem specifications (`specifications/*.gemspec`, written by RubyGems in a fixed
  * generated style, so a few line patterns suffice) and Bundler's Gemfile.lock.
  */
-
-function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return (msg.split('\n')[0] ?? '').trim();
-}
 
 function gemRecord(
   name: string,
