@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 install_debian_tools() {
-  local pkgs=(skopeo docker-registry rpm db5.3-util zstd)
+  local pkgs=(skopeo docker-registry rpm db5.3-util zstd podman buildah)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

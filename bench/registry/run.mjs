@@ -1,0 +1,523 @@
+#!/usr/bin/env node
+/* global fetch */
+// Registry benchmark: Portcullis (`portcullis serve`, token auth on) side by side with CNCF
+// distribution 2.8 (Debian's docker-registry, no auth), both on loopback with filesystem storage,
+// driven by skopeo and wrk/autocannon. Needs `npm run build` first. Usage:
+//   node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N]
+//                               [--duration S] [--connections N] [--cpu-prof]
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bigImage, tinyImages } from './lib/images.mjs';
+import {
+  bearerToken,
+  cpuMs,
+  DISTRIBUTION_BIN,
+  killAll,
+  peakRssMb,
+  startDistribution,
+  startPortcullis,
+} from './lib/servers.mjs';
+import { load, loadTool } from './lib/load.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const TMP = join(ROOT, '.bench-tmp/registry');
+const PARTS = ['transfer', 'tiny', 'load'];
+const TARGETS = { manifestRatio: 5, p99Ms: 20, rssMb: 150 };
+
+function parseArgs(argv) {
+  const o = {
+    large: true,
+    only: new Set(PARTS),
+    runs: 3,
+    tiny: 200,
+    duration: 10,
+    connections: 32,
+    cpuProf: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--no-large') o.large = false;
+    else if (a === '--only') {
+      o.only = new Set(argv[++i].split(','));
+      for (const p of o.only)
+        if (!PARTS.includes(p)) throw new Error(`--only takes ${PARTS.join(',')}; got ${p}`);
+    } else if (a === '--runs') o.runs = Number(argv[++i]);
+    else if (a === '--tiny') o.tiny = Number(argv[++i]);
+    else if (a === '--duration') o.duration = Number(argv[++i]);
+    else if (a === '--connections') o.connections = Number(argv[++i]);
+    else if (a === '--cpu-prof') o.cpuProf = true;
+    else if (a === '--help' || a === '-h') {
+      console.log(
+        'node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N] [--duration S] [--connections N] [--cpu-prof]',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  for (const k of ['runs', 'tiny', 'duration', 'connections'])
+    if (!(Number.isInteger(o[k]) && o[k] >= 1)) throw new Error(`--${k} needs a positive integer`);
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const log = (m) => process.stderr.write(`[bench:registry ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const la = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+function onPath(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+const missing = [];
+if (!existsSync(join(ROOT, 'dist/cli/index.js'))) missing.push('dist/ (run `npm run build` first)');
+if (!onPath('skopeo')) missing.push('skopeo (apt-get install skopeo)');
+if (!existsSync(DISTRIBUTION_BIN)) missing.push(`${DISTRIBUTION_BIN} (apt-get install docker-registry)`);
+if (missing.length) {
+  console.error(`bench:registry cannot run, missing: ${missing.join('; ')}`);
+  process.exit(2);
+}
+
+// Servers never outlive the benchmark, whatever ends it.
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping servers`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+mkdirSync(TMP, { recursive: true });
+const RUN = mkdtempSync(join(TMP, 'run-'));
+const SCRATCH = join(RUN, 'scratch');
+mkdirSync(SCRATCH, { recursive: true });
+const PROF = opts.cpuProf ? join(TMP, 'profiles') : undefined;
+if (PROF) mkdirSync(PROF, { recursive: true });
+
+const version = (cmd, args) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0];
+};
+const results = {
+  date: new Date().toISOString(),
+  argv: process.argv.slice(2),
+  facts: {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model?.trim(),
+    memGb: +(totalmem() / 1024 ** 3).toFixed(1),
+    node: process.version,
+    skopeo: version('skopeo', ['--version']),
+    distribution: version(DISTRIBUTION_BIN, ['--version']),
+    loadavgStart: la(),
+  },
+  transfer: [],
+  tiny: [],
+  load: [],
+};
+
+// skopeo with no host policy, its temp files and blob-info cache kept inside the run folder.
+const SKOPEO_ENV = { ...process.env, TMPDIR: SCRATCH };
+function skopeo(args) {
+  return new Promise((res, rej) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('skopeo', ['--insecure-policy', ...args], {
+      env: SKOPEO_ENV,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', rej);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0) rej(new Error(`skopeo ${args.join(' ')} failed (${code}): ${err}`));
+      else res(ms);
+    });
+  });
+}
+
+const START = {
+  portcullis: () => startPortcullis(ROOT, RUN, { cpuProfDir: PROF }),
+  distribution: () => startDistribution(RUN),
+};
+const SERVERS = ['portcullis', 'distribution'];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Transfers: a fresh server (empty storage, new port so skopeo's blob-info cache cannot skip
+// uploads) for every run; push from the OCI layout, then pull into a fresh OCI layout.
+async function transfer() {
+  const sizes = [
+    { name: 'img-5m', mib: 5, layers: 1 },
+    { name: 'img-200m', mib: 200, layers: 4 },
+    ...(opts.large ? [{ name: 'img-500m', mib: 500, layers: 5 }] : []),
+  ];
+  for (const s of sizes) {
+    const t0 = Date.now();
+    const img = await bigImage(join(TMP, 'images'), s.name, s.mib, s.layers);
+    log(
+      `${s.name}: ${img.built ? `generated in ${((Date.now() - t0) / 1000).toFixed(1)} s` : 'reused'} (${(img.bytes / 1e6).toFixed(1)} MB compressed, ${img.layers} layer${img.layers > 1 ? 's' : ''})`,
+    );
+    const row = { image: s.name, mib: s.mib, layers: s.layers, bytes: img.bytes, runs: {} };
+    for (const name of SERVERS) row.runs[name] = [];
+    for (let r = 0; r < opts.runs; r++) {
+      // Alternate which server goes first, so drifting machine load hits both alike.
+      for (const name of r % 2 ? [...SERVERS].reverse() : SERVERS) {
+        const server = await START[name]();
+        try {
+          const ref = `docker://${server.host}/bench/${s.name}:v1`;
+          let c0 = cpuMs(server.pid);
+          const pushMs = await skopeo(['copy', '--quiet', ...server.destFlags, `oci:${img.dir}:v1`, ref]);
+          const pushCpu = cpuMs(server.pid) - c0;
+          const rss = peakRssMb(server.pid);
+          const out = join(SCRATCH, `pull-${name}-${s.name}-${r}`);
+          c0 = cpuMs(server.pid);
+          const pullMs = await skopeo(['copy', '--quiet', ...server.srcFlags, ref, `oci:${out}:v1`]);
+          const pullCpu = cpuMs(server.pid) - c0;
+          rmSync(out, { recursive: true, force: true });
+          const run = {
+            pushMs,
+            pullMs,
+            pushCpuMs: pushCpu,
+            pullCpuMs: pullCpu,
+            peakRssMbAfterPush: rss,
+            loadavg: la(),
+          };
+          row.runs[name].push(run);
+          log(
+            `${s.name} ${name} run ${r + 1}: push ${(img.bytes / 1e6 / (pushMs / 1000)).toFixed(1)} MB/s (${pushMs.toFixed(0)} ms, server CPU ${pushCpu.toFixed(0)} ms), ` +
+              `pull ${(img.bytes / 1e6 / (pullMs / 1000)).toFixed(1)} MB/s (${pullMs.toFixed(0)} ms, CPU ${pullCpu.toFixed(0)} ms), peak RSS ${rss.toFixed(0)} MB; load ${la()}`,
+          );
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    for (const name of SERVERS) {
+      const runs = row.runs[name];
+      row[name] = {
+        pushMBs: img.bytes / 1e6 / (median(runs.map((x) => x.pushMs)) / 1000),
+        pullMBs: img.bytes / 1e6 / (median(runs.map((x) => x.pullMs)) / 1000),
+        pushCpuMs: median(runs.map((x) => x.pushCpuMs)),
+        pullCpuMs: median(runs.map((x) => x.pullCpuMs)),
+        peakRssMb: Math.max(...runs.map((x) => x.peakRssMbAfterPush)),
+      };
+    }
+    results.transfer.push(row);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiny images: N images pushed one after another (one skopeo process each), then pulled.
+async function tiny() {
+  const set = tinyImages(join(TMP, 'images'), opts.tiny);
+  for (const name of SERVERS) {
+    const server = await START[name]();
+    try {
+      const c0 = cpuMs(server.pid);
+      const t0 = process.hrtime.bigint();
+      for (const tag of set.tags)
+        await skopeo([
+          'copy',
+          '--quiet',
+          ...server.destFlags,
+          `oci:${set.dir}:${tag}`,
+          `docker://${server.host}/bench/tiny:${tag}`,
+        ]);
+      const pushMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      const c1 = cpuMs(server.pid);
+      const t1 = process.hrtime.bigint();
+      for (const tag of set.tags) {
+        const out = join(SCRATCH, `tiny-${name}-${tag}`);
+        await skopeo([
+          'copy',
+          '--quiet',
+          ...server.srcFlags,
+          `docker://${server.host}/bench/tiny:${tag}`,
+          `oci:${out}:${tag}`,
+        ]);
+        rmSync(out, { recursive: true, force: true });
+      }
+      const pullMs = Number(process.hrtime.bigint() - t1) / 1e6;
+      const c2 = cpuMs(server.pid);
+      const n = set.tags.length;
+      const row = {
+        server: name,
+        count: n,
+        pushMsPerImage: pushMs / n,
+        pullMsPerImage: pullMs / n,
+        pushCpuMsPerImage: (c1 - c0) / n,
+        pullCpuMsPerImage: (c2 - c1) / n,
+        loadavg: la(),
+      };
+      results.tiny.push(row);
+      log(
+        `tiny ${name}: push ${row.pushMsPerImage.toFixed(1)} ms/image (server CPU ${row.pushCpuMsPerImage.toFixed(1)}), pull ${row.pullMsPerImage.toFixed(1)} ms/image (CPU ${row.pullCpuMsPerImage.toFixed(1)}); load ${la()}`,
+      );
+    } finally {
+      await server.stop();
+    }
+  }
+  // What one skopeo process costs with no registry work at all, for reading the figures above.
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 10; i++)
+    await skopeo([
+      'copy',
+      '--quiet',
+      `oci:${set.dir}:${set.tags[0]}`,
+      `oci:${join(SCRATCH, `local-${i}`)}:x`,
+    ]);
+  results.tinySkopeoLocalMs = Number(process.hrtime.bigint() - t0) / 1e6 / 10;
+  log(`skopeo oci->oci copy of one tiny image (no registry): ${results.tinySkopeoLocalMs.toFixed(1)} ms`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request load: manifest GET and blob HEAD on one small image, after a 2 s warm-up.
+async function loadPart() {
+  const tool = await loadTool(join(TMP, 'tools'), log);
+  results.loadTool = tool.version;
+  const set = tinyImages(join(TMP, 'images'), opts.tiny);
+  const { readFileSync } = await import('node:fs');
+  const index = JSON.parse(readFileSync(join(set.dir, 'index.json'), 'utf8'));
+  const manifestDesc = index.manifests[0];
+  const manifest = JSON.parse(
+    readFileSync(join(set.dir, 'blobs/sha256', manifestDesc.digest.slice(7)), 'utf8'),
+  );
+  const layer = manifest.layers[0].digest;
+  for (const name of SERVERS) {
+    const server = await START[name]();
+    try {
+      await skopeo([
+        'copy',
+        '--quiet',
+        ...server.destFlags,
+        `oci:${set.dir}:${set.tags[0]}`,
+        `docker://${server.host}/bench/load:v1`,
+      ]);
+      let t0 = process.hrtime.bigint();
+      const headers = server.auth
+        ? { Authorization: `Bearer ${await bearerToken(server, 'bench/load')}` }
+        : {};
+      const tokenMs = server.auth ? Number(process.hrtime.bigint() - t0) / 1e6 : undefined;
+      // Check both requests answer 200 before loading them.
+      t0 = process.hrtime.bigint();
+      const check = await fetch(`${server.base}/v2/bench/load/manifests/v1`, {
+        headers: { ...headers, Accept: manifestDesc.mediaType },
+      });
+      await check.arrayBuffer();
+      const head = await fetch(`${server.base}/v2/bench/load/blobs/${layer}`, { method: 'HEAD', headers });
+      if (check.status !== 200 || head.status !== 200)
+        throw new Error(`${name}: manifest GET ${check.status}, blob HEAD ${head.status}`);
+      const cases = [
+        {
+          what: 'manifest GET',
+          url: `${server.base}/v2/bench/load/manifests/v1`,
+          method: 'GET',
+          headers: { ...headers, Accept: manifestDesc.mediaType },
+        },
+        { what: 'blob HEAD', url: `${server.base}/v2/bench/load/blobs/${layer}`, method: 'HEAD', headers },
+      ];
+      for (const c of cases) {
+        await load(tool, { ...c, seconds: 2, connections: opts.connections, scratchDir: SCRATCH });
+        const c0 = cpuMs(server.pid);
+        const r = await load(tool, {
+          ...c,
+          seconds: opts.duration,
+          connections: opts.connections,
+          scratchDir: SCRATCH,
+        });
+        const cpu = cpuMs(server.pid) - c0;
+        if (!r.requests)
+          throw new Error(
+            `${c.what} ${name}: no request completed (${r.tool}); non-2xx ${r.non2xx}, errors ${r.errors}`,
+          );
+        const row = {
+          server: name,
+          what: c.what,
+          ...r,
+          cpuUsPerRequest: (cpu * 1000) / r.requests,
+          serverCpuMs: cpu,
+          tokenMs,
+          loadavg: la(),
+        };
+        results.load.push(row);
+        log(
+          `${c.what} ${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ` +
+            `server CPU ${row.cpuUsPerRequest.toFixed(0)} µs/req, non-2xx ${r.non2xx}, errors ${r.errors}; load ${la()}`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+function table() {
+  const rows = [];
+  const verdict = (ok) => (ok ? 'met' : '**missed**');
+  const f1 = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  for (const t of results.transfer) {
+    const p = t.portcullis;
+    const d = t.distribution;
+    const label = `${t.mib} MiB (${t.layers} layer${t.layers > 1 ? 's' : ''}, ${(t.bytes / 1e6).toFixed(0)} MB)`;
+    rows.push([
+      `push ${label}, MB/s`,
+      f1(p.pushMBs),
+      f1(d.pushMBs),
+      (p.pushMBs / d.pushMBs).toFixed(2),
+      '≥ distribution',
+      verdict(p.pushMBs >= d.pushMBs),
+    ]);
+    rows.push([
+      `pull ${label}, MB/s`,
+      f1(p.pullMBs),
+      f1(d.pullMBs),
+      (p.pullMBs / d.pullMBs).toFixed(2),
+      '≥ distribution',
+      verdict(p.pullMBs >= d.pullMBs),
+    ]);
+    rows.push([
+      `server CPU push / pull, ms`,
+      `${p.pushCpuMs.toFixed(0)} / ${p.pullCpuMs.toFixed(0)}`,
+      `${d.pushCpuMs.toFixed(0)} / ${d.pullCpuMs.toFixed(0)}`,
+      '',
+      '',
+      '',
+    ]);
+    if (t.mib === 500)
+      rows.push([
+        'peak RSS during 500 MiB push, MB',
+        p.peakRssMb.toFixed(0),
+        d.peakRssMb.toFixed(0),
+        '',
+        `< ${TARGETS.rssMb} MB`,
+        verdict(p.peakRssMb < TARGETS.rssMb),
+      ]);
+    else
+      rows.push([
+        `peak RSS after ${t.mib} MiB push, MB`,
+        p.peakRssMb.toFixed(0),
+        d.peakRssMb.toFixed(0),
+        '',
+        '',
+        '',
+      ]);
+  }
+  const tp = results.tiny.find((r) => r.server === 'portcullis');
+  const td = results.tiny.find((r) => r.server === 'distribution');
+  if (tp && td) {
+    rows.push([
+      `${tp.count} tiny images pushed, ms/image`,
+      tp.pushMsPerImage.toFixed(1),
+      td.pushMsPerImage.toFixed(1),
+      (tp.pushMsPerImage / td.pushMsPerImage).toFixed(2),
+      '≤ distribution',
+      verdict(tp.pushMsPerImage <= td.pushMsPerImage),
+    ]);
+    rows.push([
+      `${tp.count} tiny images pulled, ms/image`,
+      tp.pullMsPerImage.toFixed(1),
+      td.pullMsPerImage.toFixed(1),
+      (tp.pullMsPerImage / td.pullMsPerImage).toFixed(2),
+      '≤ distribution',
+      verdict(tp.pullMsPerImage <= td.pullMsPerImage),
+    ]);
+    rows.push([
+      'server CPU per tiny push / pull, ms',
+      `${tp.pushCpuMsPerImage.toFixed(1)} / ${tp.pullCpuMsPerImage.toFixed(1)}`,
+      `${td.pushCpuMsPerImage.toFixed(1)} / ${td.pullCpuMsPerImage.toFixed(1)}`,
+      '',
+      '',
+      '',
+    ]);
+  }
+  for (const what of ['manifest GET', 'blob HEAD']) {
+    const p = results.load.find((r) => r.server === 'portcullis' && r.what === what);
+    const d = results.load.find((r) => r.server === 'distribution' && r.what === what);
+    if (!p || !d) continue;
+    const isManifest = what === 'manifest GET';
+    rows.push([
+      `${what}, requests/s`,
+      p.rps.toFixed(0),
+      d.rps.toFixed(0),
+      (p.rps / d.rps).toFixed(2),
+      isManifest ? `≥ ${TARGETS.manifestRatio}× distribution` : '',
+      isManifest ? verdict(p.rps >= TARGETS.manifestRatio * d.rps) : '',
+    ]);
+    rows.push([
+      `${what}, p50 / p99 ms`,
+      `${p.p50Ms.toFixed(2)} / ${p.p99Ms.toFixed(2)}`,
+      `${d.p50Ms.toFixed(2)} / ${d.p99Ms.toFixed(2)}`,
+      '',
+      isManifest ? `p99 < ${TARGETS.p99Ms} ms` : '',
+      isManifest ? verdict(p.p99Ms < TARGETS.p99Ms) : '',
+    ]);
+    rows.push([
+      `${what}, server CPU µs/request`,
+      p.cpuUsPerRequest.toFixed(0),
+      d.cpuUsPerRequest.toFixed(0),
+      (p.cpuUsPerRequest / d.cpuUsPerRequest).toFixed(2),
+      '',
+      '',
+    ]);
+    if (p.non2xx || p.errors || d.non2xx || d.errors)
+      rows.push([
+        `${what}, non-2xx / errors`,
+        `${p.non2xx} / ${p.errors}`,
+        `${d.non2xx} / ${d.errors}`,
+        '',
+        '',
+        '',
+      ]);
+  }
+  const head = ['measure', 'Portcullis (auth on)', 'distribution 2.8 (no auth)', 'P/D', 'target', 'verdict'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+log(
+  `load average at start: ${results.facts.loadavgStart}; runs ${opts.runs}; parts ${[...opts.only].join(',')}${opts.large ? '' : '; --no-large'}`,
+);
+try {
+  if (opts.only.has('transfer')) await transfer();
+  if (opts.only.has('tiny')) await tiny();
+  if (opts.only.has('load')) await loadPart();
+} finally {
+  killAll();
+  rmSync(RUN, { recursive: true, force: true });
+}
+results.facts.loadavgEnd = la();
+const text = table();
+console.log(
+  `\nRegistry benchmark, ${results.date}; nproc ${results.facts.nproc}; load average ${results.facts.loadavgStart} at start, ${results.facts.loadavgEnd} at end`,
+);
+console.log(
+  `${results.facts.skopeo}; ${results.facts.distribution}; node ${results.facts.node}${results.loadTool ? `; ${results.loadTool}` : ''}`,
+);
+if (results.load.length) {
+  const tools = [...new Set(results.load.map((r) => `${r.what} with ${r.tool}`))].join(', ');
+  console.log(
+    `load: ${opts.connections} connections, ${opts.duration} s per case after a 2 s warm-up; ${tools}`,
+  );
+}
+if (results.tinySkopeoLocalMs)
+  console.log(
+    `one skopeo oci->oci copy of a tiny image with no registry involved: ${results.tinySkopeoLocalMs.toFixed(1)} ms`,
+  );
+const tok = results.load.find((r) => r.tokenMs !== undefined);
+if (tok)
+  console.log(
+    `one Portcullis /token request with Basic credentials (password check included): ${tok.tokenMs.toFixed(1)} ms`,
+  );
+console.log(`\n${text}\n`);
+results.table = text;
+writeFileSync(join(TMP, 'results.json'), JSON.stringify(results, null, 2));
+copyFileSync(join(TMP, 'results.json'), join(TMP, `results-${results.date.replace(/[:.]/g, '-')}.json`));
+if (PROF) log(`CPU profiles of the Portcullis server: ${PROF}`);
