@@ -23,11 +23,12 @@ import {
   writeBlobBytes,
   type BlobStore,
   type BlobWriter,
+  type ManifestRecord,
   type ManifestRef,
   type RegistryMetadata,
   type UploadRecord,
 } from '../store/index.js';
-import { isAnonymous, type Principal, type RegistryAction, type RegistryAuth } from './auth-hook.js';
+import { isAnonymous, type Principal, type RegistryAction, type RegistryAuditEvent, type RegistryAuditHook, type RegistryAuth } from './auth-hook.js';
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { KeyedLock } from './keyed-lock.js';
 import { TAG_RE, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
@@ -38,6 +39,10 @@ const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;
 /** An upload writer untouched this long is closed; its session resumes from disk when it returns. */
 const IDLE_WRITER_MS = 10 * 60_000;
+/** How long a push waits for a garbage collection to finish deleting a digest it needs. */
+const GC_WAIT_TRIES = 100;
+const GC_WAIT_MS = 50;
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface RegistryContext {
   metadata: RegistryMetadata;
@@ -53,6 +58,8 @@ export interface BuildRegistryOptions {
   /** Injected stores (tests, other backends); by default opened under `dataDir`. */
   metadata?: RegistryMetadata;
   blobs?: BlobStore;
+  /** Told about every manifest push, pull (GET) and delete, and refusals of them. */
+  audit?: RegistryAuditHook;
 }
 
 declare module 'fastify' {
@@ -304,7 +311,13 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (ownsMetadata) await metadata.close();
   });
 
-  async function guard(req: FastifyRequest, repo: string, actions: RegistryAction[]): Promise<Principal> {
+  const audit = options.audit;
+  function auditManifest(req: FastifyRequest, principal: Principal | null, action: RegistryAuditEvent['action'], repository: string, reference: string, digest: string | null, outcome: RegistryAuditEvent['outcome']) {
+    audit?.({ action, principal: principal?.name ?? 'anonymous', repository, reference, digest, clientIp: req.ip ?? null, outcome });
+  }
+
+  /** `audited`: a manifest operation whose refusal goes to the audit log (401 challenges do not: they are the normal start of the token flow). */
+  async function guard(req: FastifyRequest, repo: string, actions: RegistryAction[], audited?: { action: RegistryAuditEvent['action']; reference: string }): Promise<Principal> {
     const principal = await auth.authenticate(req);
     // `/v2/` and the catalog only need a known caller; the catalog then filters per repository.
     if (principal && !isAnonymous(principal) && repo === '') return principal;
@@ -315,6 +328,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         detail: repo === '' ? null : [{ type: 'repository', name: repo, action: actions.join(',') }],
       });
     }
+    if (audited) auditManifest(req, principal, audited.action, repo, audited.reference, null, 'denied');
     throw new RegistryError('DENIED', `${principal!.name} may not ${actions.join(' and ')} ${repo}`, {
       detail: [{ type: 'repository', name: repo, action: actions.join(',') }],
     });
@@ -389,9 +403,67 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     await metadata.setUploadOffset(upload.uuid, writer.size);
   }
 
+  /** Waits (briefly) while GC deletes an older copy of `digest`, so a new commit writes fresh bytes. */
+  async function waitForGcDeletion(digest: string): Promise<void> {
+    for (let i = 0; i < GC_WAIT_TRIES && (await metadata.blobBeingDeleted(digest)); i++) await delay(GC_WAIT_MS);
+  }
+
+  /**
+   * Links a stored blob unless GC is deleting it, then checks the bytes are still there: a commit
+   * that found the file present may have raced a deletion. False when the blob is gone.
+   */
+  async function linkIfLive(name: string, digest: string, size: number): Promise<boolean> {
+    if (!(await metadata.linkBlobIfLive(name, digest, size))) return false;
+    if (await blobs.stat(digest)) return true;
+    await metadata.unlinkBlob(name, digest);
+    return false;
+  }
+
+  /**
+   * Records a pushed manifest (and its tag) in one transaction that re-checks its blobs against
+   * a concurrent GC, then makes sure its bytes and blobs are still stored: once recorded, GC keeps
+   * them, so a check after the record is final.
+   */
+  async function recordManifest(name: string, record: Omit<ManifestRecord, 'createdAt'>, parsed: ParsedManifest, bytes: Buffer, tag: string | undefined) {
+    const check = { blobs: parsed.blobs.map((d) => d.digest), manifests: parsed.children.map((d) => d.digest), ...(tag !== undefined ? { tag } : {}) };
+    let inserted: boolean;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await metadata.putManifestChecked(record, parsed.refs, check);
+      if (outcome.status === 'ok') {
+        inserted = outcome.inserted;
+        break;
+      }
+      if (outcome.status === 'missing') {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${outcome.missing.length} blob(s) or manifest(s) not pushed to ${name}: ${outcome.missing.join(', ')}`, {
+          detail: { missing: outcome.missing },
+        });
+      }
+      // GC is deleting an older, unreferenced copy of these very bytes: let it finish, write again.
+      if (attempt >= GC_WAIT_TRIES) throw new RegistryError('TOOMANYREQUESTS', 'garbage collection is busy with this manifest; retry', { status: 503 });
+      await waitForGcDeletion(record.digest);
+      await writeBlobBytes(blobs, bytes, record.digest);
+    }
+    const gone: string[] = [];
+    for (const d of parsed.blobs) if (!(await blobs.stat(d.digest))) gone.push(d.digest);
+    if (gone.length > 0) {
+      // Only reachable when GC swept the blobs between the pre-check and the record (grace 0).
+      if (inserted) await metadata.deleteManifest(name, record.digest);
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob(s) ${gone.join(', ')} were garbage-collected during the push; push them again`, {
+        detail: { missing: gone },
+      });
+    }
+    if (!(await blobs.stat(record.digest))) await writeBlobBytes(blobs, bytes, record.digest);
+  }
+
   async function finishBlob(reply: FastifyReply, name: string, writer: BlobWriter, digest: string) {
+    // GC safety: mark the digest in use before it appears in the store, and never link bytes that
+    // a collection is deleting.
+    await metadata.touchDigests([digest]);
+    await waitForGcDeletion(digest);
     const info = await writer.commit(digest);
-    await metadata.linkBlob(name, info.digest, info.size);
+    if (!(await linkIfLive(name, info.digest, info.size))) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `blob ${digest} was garbage-collected while this upload finished; upload it again`);
+    }
     return reply
       .code(201)
       .header('location', `/v2/${name}/blobs/${digest}`)
@@ -412,7 +484,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
-        await guard(req, name, ['pull']);
+        const principal = await guard(req, name, ['pull'], { action: 'pull', reference });
         const digest = byDigest ? reference : await metadata.getTag(name, reference);
         const record = digest ? await metadata.getManifest(name, digest) : null;
         if (!record) {
@@ -425,10 +497,12 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           .header('docker-content-digest', record.digest)
           .header('etag', `"${record.digest}"`);
         if (req.method === 'HEAD') return reply.send();
+        // GET only: clients HEAD first to resolve a tag, so counting both would double every pull.
+        auditManifest(req, principal, 'pull', name, reference, record.digest, 'success');
         return reply.send(await blobs.open(record.digest));
       }
       case 'PUT': {
-        await guard(req, name, ['pull', 'push']);
+        const principal = await guard(req, name, ['pull', 'push'], { action: 'push', reference });
         const declaredLength = Number(firstHeader(req.headers['content-length']) ?? '0');
         if (declaredLength > MAX_MANIFEST_BYTES) {
           throw new RegistryError('SIZE_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, {
@@ -448,6 +522,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           }
         }
         return repoLocks.run(name, async () => {
+          // GC safety: a collection that starts after this touch keeps everything named here.
+          await metadata.touchDigests([digest, ...parsed.blobs.map((d) => d.digest), ...parsed.children.map((d) => d.digest)]);
           const missing: string[] = [];
           for (const d of parsed.blobs) if (!(await metadata.blobLinked(name, d.digest)) || !(await blobs.stat(d.digest))) missing.push(d.digest);
           for (const d of parsed.children) if (!(await metadata.getManifest(name, d.digest))) missing.push(d.digest);
@@ -457,7 +533,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
             });
           }
           await writeBlobBytes(blobs, bytes, digest);
-          await metadata.putManifest(
+          await recordManifest(
+            name,
             {
               repository: name,
               digest,
@@ -467,10 +544,12 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
               size: bytes.length,
               annotations: parsed.annotations,
             },
-            parsed.refs,
+            parsed,
+            bytes,
+            byDigest ? undefined : reference,
           );
-          if (!byDigest) await metadata.putTag(name, reference, digest);
           if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
+          auditManifest(req, principal, 'push', name, reference, digest, 'success');
           return reply
             .code(201)
             .header('location', `/v2/${name}/manifests/${digest}`)
@@ -480,10 +559,11 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         });
       }
       case 'DELETE': {
-        await guard(req, name, ['delete']);
+        const principal = await guard(req, name, ['delete'], { action: 'delete', reference });
         return repoLocks.run(name, async () => {
           const deleted = byDigest ? await metadata.deleteManifest(name, reference) : await metadata.deleteTag(name, reference);
           if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`);
+          auditManifest(req, principal, 'delete', name, reference, byDigest ? reference : null, 'success');
           return reply.code(202).header('content-length', 0).send();
         });
       }
@@ -537,8 +617,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       if (!(await metadata.blobLinked(repo, digest))) continue;
       const info = await blobs.stat(digest);
       if (!info) return false;
-      await metadata.linkBlob(name, digest, info.size);
-      return true;
+      await metadata.touchDigests([digest]);
+      return linkIfLive(name, digest, info.size);
     }
     return false;
   }
@@ -634,10 +714,13 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const { n, last } = parsePageQuery(query);
     // Only repositories the caller may pull are listed; page through until the page is full.
     const visible: string[] = [];
+    const listable = auth.canList
+      ? (repo: string) => auth.canList!(principal, repo)
+      : (repo: string) => auth.authorize(principal, repo, ['pull']);
     let cursor = last;
     while (n > 0 && visible.length <= n) {
       const batch = await metadata.listRepositories({ n: n + 1, ...(cursor !== undefined ? { last: cursor } : {}) });
-      for (const repo of batch) if (auth.authorize(principal, repo, ['pull'])) visible.push(repo);
+      for (const repo of batch) if (listable(repo)) visible.push(repo);
       if (batch.length < n + 1) break;
       cursor = batch[batch.length - 1];
     }

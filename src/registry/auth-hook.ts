@@ -27,7 +27,28 @@ export interface RegistryAuth {
   authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
   /** The `WWW-Authenticate` value sent with a 401 for this access. */
   challenge(repo: string | undefined, actions: RegistryAction[]): string;
+  /**
+   * Whether the catalog lists `repo` to `principal`. Optional: without it the catalog asks
+   * `authorize` for pull, which for a token principal only knows the token's own scopes.
+   */
+  canList?(principal: Principal, repo: string): boolean;
 }
+
+/** A manifest operation, reported to the audit hook after it succeeded or was refused. */
+export interface RegistryAuditEvent {
+  action: 'push' | 'pull' | 'delete';
+  /** The principal's name, or `anonymous`. */
+  principal: string;
+  repository: string;
+  /** The tag or digest the client named. */
+  reference: string;
+  digest: string | null;
+  clientIp: string | null;
+  outcome: 'success' | 'denied';
+}
+
+/** Called on the request path, so it must not block: implementations queue and write later. */
+export type RegistryAuditHook = (event: RegistryAuditEvent) => void;
 
 /** Unauthenticated callers (none, or the anonymous principal) get a challenge; others get DENIED. */
 export function isAnonymous(principal: Principal | null): boolean {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider } from 'kysely';
 import { StoreError } from './errors.js';
 
 /** One manifest as the registry serves it; the bytes live in the blob store under `digest`. */
@@ -44,6 +44,83 @@ export interface Page {
   last?: string;
 }
 
+/** A user's role inside one project; each role includes the rights of the ones after it. */
+export type ProjectRole = 'admin' | 'maintainer' | 'developer' | 'reader';
+export const PROJECT_ROLES: readonly ProjectRole[] = ['admin', 'maintainer', 'developer', 'reader'];
+
+/** A user as listings show it: never the password hash. */
+export interface UserSummary {
+  name: string;
+  admin: boolean;
+  /** May push to a project that does not exist yet, which creates it (with them as its admin). */
+  canCreateProjects: boolean;
+  createdAt: string;
+}
+
+/** A project: the first path segment of its repositories' names. */
+export interface ProjectRecord {
+  name: string;
+  public: boolean;
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface ProjectMemberRecord {
+  project: string;
+  user: string;
+  role: ProjectRole;
+}
+
+/** A robot account (`robot$<project>+<name>`): a secret for CI, bound to one project. */
+export interface RobotRecord {
+  name: string;
+  project: string;
+  secretHash: string;
+  actions: string[];
+  /** ISO time after which the robot is refused; null = never. */
+  expiresAt: string | null;
+  revoked: boolean;
+  createdBy: string;
+  createdAt: string;
+}
+
+/** One audit log row. `principal` is a name (or `anonymous`), never a credential. */
+export interface AuditRecord {
+  id?: number;
+  time: string;
+  principal: string;
+  action: string;
+  repository: string | null;
+  /** The tag or digest the client named. */
+  reference: string | null;
+  /** The manifest digest it resolved to, when known. */
+  digest: string | null;
+  clientIp: string | null;
+  outcome: string;
+  detail: string | null;
+}
+
+export interface AuditQuery {
+  /** ISO time; only rows at or after it. */
+  since?: string;
+  /** Newest rows first, at most this many (default 100). */
+  limit?: number;
+}
+
+/** A blob's link to a repository (what lets the repository serve it). */
+export interface BlobLinkRecord {
+  repository: string;
+  digest: string;
+  size: number;
+  createdAt: string;
+}
+
+export type PutManifestOutcome =
+  | { status: 'ok'; inserted: boolean }
+  | { status: 'missing'; missing: string[] }
+  /** GC is deleting an older copy of the manifest's own bytes: write them again and retry. */
+  | { status: 'deleting' };
+
 /**
  * Registry metadata: repositories, manifests, tags, upload sessions and users. Kept behind this
  * interface so a PostgreSQL implementation can follow with the same shared test suite.
@@ -80,6 +157,74 @@ export interface RegistryMetadata {
   putUser(user: UserRecord): Promise<void>;
   countUsers(): Promise<number>;
 
+  // Access control (projects, members, robots) and the audit log.
+  listUsers(): Promise<UserSummary[]>;
+  /** Removes the user and their project memberships; false when there was no such user. */
+  deleteUser(name: string): Promise<boolean>;
+  setUserCanCreateProjects(name: string, allowed: boolean): Promise<boolean>;
+  /** Creates the project (and, when given, its first admin) at once; false when it already existed. */
+  createProject(project: Omit<ProjectRecord, 'createdAt'>, admin?: string): Promise<boolean>;
+  getProject(name: string): Promise<ProjectRecord | null>;
+  listProjects(): Promise<ProjectRecord[]>;
+  setProjectPublic(name: string, isPublic: boolean): Promise<boolean>;
+  putProjectMember(project: string, user: string, role: ProjectRole): Promise<void>;
+  removeProjectMember(project: string, user: string): Promise<boolean>;
+  listProjectMembers(project?: string): Promise<ProjectMemberRecord[]>;
+  createRobot(robot: Omit<RobotRecord, 'createdAt' | 'revoked'>): Promise<void>;
+  getRobot(name: string): Promise<RobotRecord | null>;
+  listRobots(project?: string): Promise<RobotRecord[]>;
+  revokeRobot(name: string): Promise<boolean>;
+  /**
+   * A number that changes whenever users, projects, members or robots change, from any process
+   * sharing the database; servers compare it to know when their cached access data is stale.
+   */
+  accessVersion(): Promise<number>;
+  appendAudit(records: AuditRecord[]): Promise<void>;
+  listAudit(query?: AuditQuery): Promise<AuditRecord[]>;
+
+  // Garbage collection (src/store/gc.ts). Pushes and GC never share a lock: each GC decision is one
+  // short IMMEDIATE transaction that re-checks the facts a concurrent push could have changed.
+  /** Marks digests as in use by a push right now; a collection that started earlier keeps them. */
+  touchDigests(digests: string[]): Promise<void>;
+  /** Digests touched at or after `since` (ISO time). */
+  touchedSince(since: string): Promise<Set<string>>;
+  /** Forgets touches older than `before`; returns how many went. */
+  pruneTouches(before: string): Promise<number>;
+  /** Like linkBlob, but refuses (false) while GC is deleting the digest. */
+  linkBlobIfLive(repository: string, digest: string, size: number): Promise<boolean>;
+  blobBeingDeleted(digest: string): Promise<boolean>;
+  /**
+   * putManifest (and the tag, when given) in one transaction that first checks that every blob is
+   * linked to the repository and not being collected, and every child manifest is stored.
+   */
+  putManifestChecked(
+    record: Omit<ManifestRecord, 'createdAt'>,
+    refs: ManifestRef[],
+    check: { tag?: string; blobs: string[]; manifests: string[] },
+  ): Promise<PutManifestOutcome>;
+  listManifests(repository: string): Promise<ManifestRecord[]>;
+  /** Every tag of a repository with the digest it points at. */
+  listTagTargets(repository: string): Promise<{ tag: string; digest: string }[]>;
+  /** Every (manifest → ref) row of a repository. */
+  listManifestRefs(repository: string): Promise<(ManifestRef & { manifestDigest: string })[]>;
+  listBlobLinks(repository?: string): Promise<BlobLinkRecord[]>;
+  listUploads(): Promise<UploadRecord[]>;
+  /**
+   * Deletes an untagged manifest created before `cutoff` when nothing in its repository still
+   * needs it: no tag, no manifest referencing it, its subject (if any) no longer stored, no touch
+   * at or after `cutoff`. False when any of these holds now.
+   */
+  deleteManifestIfUnused(repository: string, digest: string, cutoff: string): Promise<boolean>;
+  /**
+   * Starts deleting a blob no manifest references, untouched and unlinked since `cutoff`: records
+   * it as being deleted and removes its repository links; returns the links removed, or null when
+   * the blob must be kept. The caller deletes the file, then calls endBlobDeletion.
+   */
+  beginBlobDeletion(digest: string, cutoff: string): Promise<number | null>;
+  endBlobDeletion(digest: string): Promise<void>;
+  /** Deletions a crashed collection left unfinished. */
+  pendingBlobDeletions(): Promise<string[]>;
+
   close(): Promise<void>;
 }
 
@@ -99,7 +244,34 @@ interface Tables {
   manifest_refs: { repository: string; manifest_digest: string; ref_digest: string; kind: string };
   tags: { repository: string; name: string; digest: string; updated_at: string };
   uploads: { uuid: string; repository: string; offset: number; created_at: string; updated_at: string };
-  users: { name: string; password_hash: string; admin: number; created_at: string };
+  gc_activity: { digest: string; touched_at: string };
+  gc_deleting: { digest: string; started_at: string };
+  users: { name: string; password_hash: string; admin: number; created_at: string; can_create_projects: Generated<number> };
+  projects: { name: string; public: number; created_by: string; created_at: string };
+  project_members: { project: string; user_name: string; role: string; created_at: string };
+  robots: {
+    name: string;
+    project: string;
+    secret_hash: string;
+    actions: string;
+    expires_at: string | null;
+    revoked: number;
+    created_by: string;
+    created_at: string;
+  };
+  access_state: { id: number; version: number };
+  audit: {
+    id: Generated<number>;
+    time: string;
+    principal: string;
+    action: string;
+    repository: string | null;
+    reference: string | null;
+    digest: string | null;
+    client_ip: string | null;
+    outcome: string;
+    detail: string | null;
+  };
 }
 
 /**
@@ -175,6 +347,92 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '002_gc_activity': {
+    async up(db: Kysely<unknown>) {
+      // When pushes last used a digest: GC keeps anything touched after it started (minus grace).
+      await db.schema
+        .createTable('gc_activity')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('touched_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('gc_activity_touched').on('gc_activity').column('touched_at').execute();
+      // Blobs GC has decided to delete: no link or manifest may name them until the row is gone.
+      await db.schema
+        .createTable('gc_deleting')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('manifest_refs_repo_ref').on('manifest_refs').columns(['repository', 'ref_digest']).execute();
+    },
+  },
+  '003_access_control': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('users')
+        .addColumn('can_create_projects', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('projects')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('public', 'integer', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('project_members')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('user_name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('project_members_pk', ['project', 'user_name'])
+        .execute();
+      await db.schema.createIndex('project_members_user').on('project_members').column('user_name').execute();
+      await db.schema
+        .createTable('robots')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('actions', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked', 'integer', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('robots_project').on('robots').column('project').execute();
+      await db.schema
+        .createTable('access_state')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await sql`INSERT INTO access_state (id, version) VALUES (1, 0)`.execute(db);
+      // Triggers rather than bumps in each method: the CLI, the server and putUser (older code) all
+      // change these tables, and every path must invalidate the servers' cached access data.
+      for (const table of ['users', 'projects', 'project_members', 'robots']) {
+        for (const op of ['INSERT', 'UPDATE', 'DELETE']) {
+          await sql
+            .raw(
+              `CREATE TRIGGER access_bump_${table}_${op.toLowerCase()} AFTER ${op} ON ${table} ` +
+                'BEGIN UPDATE access_state SET version = version + 1 WHERE id = 1; END',
+            )
+            .execute(db);
+        }
+      }
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text')
+        .addColumn('reference', 'text')
+        .addColumn('digest', 'text')
+        .addColumn('client_ip', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('audit_time').on('audit').column('time').execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
@@ -211,6 +469,27 @@ function toUpload(row: Tables['uploads']): UploadRecord {
     offset: Number(row.offset),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+  };
+}
+
+function toRole(role: string): ProjectRole {
+  return (PROJECT_ROLES as readonly string[]).includes(role) ? (role as ProjectRole) : 'reader';
+}
+
+function toProject(row: Tables['projects']): ProjectRecord {
+  return { name: row.name, public: Number(row.public) === 1, createdBy: row.created_by, createdAt: row.created_at };
+}
+
+function toRobot(row: Tables['robots']): RobotRecord {
+  return {
+    name: row.name,
+    project: row.project,
+    secretHash: row.secret_hash,
+    actions: row.actions === '' ? [] : row.actions.split(','),
+    expiresAt: row.expires_at,
+    revoked: Number(row.revoked) === 1,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
   };
 }
 
@@ -452,6 +731,420 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   async countUsers(): Promise<number> {
     const row = await this.db.selectFrom('users').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  async listUsers(): Promise<UserSummary[]> {
+    const rows = await this.db.selectFrom('users').select(['name', 'admin', 'can_create_projects', 'created_at']).orderBy('name').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      admin: Number(r.admin) === 1,
+      canCreateProjects: Number(r.can_create_projects) === 1,
+      createdAt: r.created_at,
+    }));
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const r = await tx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      // A later user with the same name must not inherit the old one's project roles.
+      await tx.deleteFrom('project_members').where('user_name', '=', name).execute();
+      return true;
+    });
+  }
+
+  async setUserCanCreateProjects(name: string, allowed: boolean): Promise<boolean> {
+    const r = await this.db
+      .updateTable('users')
+      .set({ can_create_projects: allowed ? 1 : 0 })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async createProject(project: Omit<ProjectRecord, 'createdAt'>, admin?: string): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const t = now();
+      const r = await tx
+        .insertInto('projects')
+        .values({ name: project.name, public: project.public ? 1 : 0, created_by: project.createdBy, created_at: t })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+      if (admin !== undefined) {
+        await tx
+          .insertInto('project_members')
+          .values({ project: project.name, user_name: admin, role: 'admin', created_at: t })
+          .onConflict((oc) => oc.columns(['project', 'user_name']).doUpdateSet({ role: 'admin' }))
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  async getProject(name: string): Promise<ProjectRecord | null> {
+    const row = await this.db.selectFrom('projects').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? toProject(row) : null;
+  }
+
+  async listProjects(): Promise<ProjectRecord[]> {
+    return (await this.db.selectFrom('projects').selectAll().orderBy('name').execute()).map(toProject);
+  }
+
+  async setProjectPublic(name: string, isPublic: boolean): Promise<boolean> {
+    const r = await this.db.updateTable('projects').set({ public: isPublic ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async putProjectMember(project: string, user: string, role: ProjectRole): Promise<void> {
+    await this.db
+      .insertInto('project_members')
+      .values({ project, user_name: user, role, created_at: now() })
+      .onConflict((oc) => oc.columns(['project', 'user_name']).doUpdateSet({ role }))
+      .execute();
+  }
+
+  async removeProjectMember(project: string, user: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('project_members')
+      .where('project', '=', project)
+      .where('user_name', '=', user)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listProjectMembers(project?: string): Promise<ProjectMemberRecord[]> {
+    let q = this.db.selectFrom('project_members').select(['project', 'user_name', 'role']).orderBy('project').orderBy('user_name');
+    if (project !== undefined) q = q.where('project', '=', project);
+    return (await q.execute()).map((r) => ({ project: r.project, user: r.user_name, role: toRole(r.role) }));
+  }
+
+  async createRobot(robot: Omit<RobotRecord, 'createdAt' | 'revoked'>): Promise<void> {
+    await this.db
+      .insertInto('robots')
+      .values({
+        name: robot.name,
+        project: robot.project,
+        secret_hash: robot.secretHash,
+        actions: robot.actions.join(','),
+        expires_at: robot.expiresAt,
+        revoked: 0,
+        created_by: robot.createdBy,
+        created_at: now(),
+      })
+      .execute();
+  }
+
+  async getRobot(name: string): Promise<RobotRecord | null> {
+    const row = await this.db.selectFrom('robots').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? toRobot(row) : null;
+  }
+
+  async listRobots(project?: string): Promise<RobotRecord[]> {
+    let q = this.db.selectFrom('robots').selectAll().orderBy('name');
+    if (project !== undefined) q = q.where('project', '=', project);
+    return (await q.execute()).map(toRobot);
+  }
+
+  async revokeRobot(name: string): Promise<boolean> {
+    const r = await this.db.updateTable('robots').set({ revoked: 1 }).where('name', '=', name).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async accessVersion(): Promise<number> {
+    const row = await this.db.selectFrom('access_state').select('version').where('id', '=', 1).executeTakeFirst();
+    return Number(row?.version ?? 0);
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    // Rows go in slices: one multi-row INSERT per slice keeps a burst to a few statements while
+    // staying far below SQLite's bound-parameter limit.
+    for (let i = 0; i < records.length; i += 200) {
+      const slice = records.slice(i, i + 200).map((r) => ({
+        time: r.time,
+        principal: r.principal,
+        action: r.action,
+        repository: r.repository,
+        reference: r.reference,
+        digest: r.digest,
+        client_ip: r.clientIp,
+        outcome: r.outcome,
+        detail: r.detail,
+      }));
+      await this.db.insertInto('audit').values(slice).execute();
+    }
+  }
+
+  async listAudit(query: AuditQuery = {}): Promise<AuditRecord[]> {
+    let q = this.db
+      .selectFrom('audit')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(Math.min(Math.max(1, query.limit ?? 100), MAX_PAGE));
+    if (query.since !== undefined) q = q.where('time', '>=', query.since);
+    return (await q.execute()).map((r) => ({
+      id: Number(r.id),
+      time: r.time,
+      principal: r.principal,
+      action: r.action,
+      repository: r.repository,
+      reference: r.reference,
+      digest: r.digest,
+      clientIp: r.client_ip,
+      outcome: r.outcome,
+      detail: r.detail,
+    }));
+  }
+
+  /**
+   * A write transaction that takes SQLite's write lock at BEGIN, so its checks and writes see one
+   * state even against another process (a `portcullis gc` next to the server).
+   */
+  private async immediate<T>(fn: (db: Kysely<Tables>) => Promise<T>): Promise<T> {
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async touchDigests(digests: string[]): Promise<void> {
+    if (digests.length === 0) return;
+    const t = now();
+    await this.db.transaction().execute(async (tx) => {
+      for (const digest of new Set(digests)) {
+        await tx
+          .insertInto('gc_activity')
+          .values({ digest, touched_at: t })
+          .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: t }))
+          .execute();
+      }
+    });
+  }
+
+  async touchedSince(since: string): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('gc_activity').select('digest').where('touched_at', '>=', since).execute();
+    return new Set(rows.map((r) => r.digest));
+  }
+
+  async pruneTouches(before: string): Promise<number> {
+    const r = await this.db.deleteFrom('gc_activity').where('touched_at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async linkBlobIfLive(repository: string, digest: string, size: number): Promise<boolean> {
+    return this.immediate(async (db) => {
+      if (await db.selectFrom('gc_deleting').select('digest').where('digest', '=', digest).executeTakeFirst()) return false;
+      await db
+        .insertInto('repositories')
+        .values({ name: repository, created_at: now() })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
+      await db
+        .insertInto('repository_blobs')
+        .values({ repository, digest, size, created_at: now() })
+        .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+        .execute();
+      return true;
+    });
+  }
+
+  async blobBeingDeleted(digest: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('gc_deleting').select('digest').where('digest', '=', digest).executeTakeFirst());
+  }
+
+  async putManifestChecked(
+    record: Omit<ManifestRecord, 'createdAt'>,
+    refs: ManifestRef[],
+    check: { tag?: string; blobs: string[]; manifests: string[] },
+  ): Promise<PutManifestOutcome> {
+    return this.immediate(async (db) => {
+      const deleting = async (digest: string) =>
+        !!(await db.selectFrom('gc_deleting').select('digest').where('digest', '=', digest).executeTakeFirst());
+      if (await deleting(record.digest)) return { status: 'deleting' as const };
+      const missing: string[] = [];
+      for (const digest of check.blobs) {
+        const linked = await db
+          .selectFrom('repository_blobs')
+          .select('digest')
+          .where('repository', '=', record.repository)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (!linked || (await deleting(digest))) missing.push(digest);
+      }
+      for (const digest of check.manifests) {
+        const child = await db
+          .selectFrom('manifests')
+          .select('digest')
+          .where('repository', '=', record.repository)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (!child) missing.push(digest);
+      }
+      if (missing.length > 0) return { status: 'missing' as const, missing };
+      const existed = await db
+        .selectFrom('manifests')
+        .select('digest')
+        .where('repository', '=', record.repository)
+        .where('digest', '=', record.digest)
+        .executeTakeFirst();
+      const t = now();
+      await db
+        .insertInto('repositories')
+        .values({ name: record.repository, created_at: t })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
+      if (!existed) {
+        await db
+          .insertInto('manifests')
+          .values({
+            repository: record.repository,
+            digest: record.digest,
+            media_type: record.mediaType,
+            artifact_type: record.artifactType,
+            subject_digest: record.subjectDigest,
+            size: record.size,
+            annotations: record.annotations ? JSON.stringify(record.annotations) : null,
+            created_at: t,
+          })
+          .execute();
+      }
+      for (const ref of refs) {
+        await db
+          .insertInto('manifest_refs')
+          .values({ repository: record.repository, manifest_digest: record.digest, ref_digest: ref.digest, kind: ref.kind })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      if (check.tag !== undefined) {
+        await db
+          .insertInto('tags')
+          .values({ repository: record.repository, name: check.tag, digest: record.digest, updated_at: t })
+          .onConflict((oc) => oc.columns(['repository', 'name']).doUpdateSet({ digest: record.digest, updated_at: t }))
+          .execute();
+      }
+      return { status: 'ok' as const, inserted: !existed };
+    });
+  }
+
+  async listManifests(repository: string): Promise<ManifestRecord[]> {
+    const rows = await this.db.selectFrom('manifests').selectAll().where('repository', '=', repository).orderBy('digest').execute();
+    return rows.map(toManifest);
+  }
+
+  async listTagTargets(repository: string): Promise<{ tag: string; digest: string }[]> {
+    const rows = await this.db
+      .selectFrom('tags')
+      .select(['name', 'digest'])
+      .where('repository', '=', repository)
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({ tag: r.name, digest: r.digest }));
+  }
+
+  async listManifestRefs(repository: string): Promise<(ManifestRef & { manifestDigest: string })[]> {
+    const rows = await this.db
+      .selectFrom('manifest_refs')
+      .select(['manifest_digest', 'ref_digest', 'kind'])
+      .where('repository', '=', repository)
+      .execute();
+    return rows.map((r) => ({ manifestDigest: r.manifest_digest, digest: r.ref_digest, kind: r.kind === 'manifest' ? 'manifest' : 'blob' }));
+  }
+
+  async listBlobLinks(repository?: string): Promise<BlobLinkRecord[]> {
+    let q = this.db.selectFrom('repository_blobs').selectAll().orderBy('repository').orderBy('digest');
+    if (repository !== undefined) q = q.where('repository', '=', repository);
+    return (await q.execute()).map((r) => ({ repository: r.repository, digest: r.digest, size: Number(r.size), createdAt: r.created_at }));
+  }
+
+  async listUploads(): Promise<UploadRecord[]> {
+    return (await this.db.selectFrom('uploads').selectAll().orderBy('uuid').execute()).map(toUpload);
+  }
+
+  async deleteManifestIfUnused(repository: string, digest: string, cutoff: string): Promise<boolean> {
+    return this.immediate(async (db) => {
+      const m = await db
+        .selectFrom('manifests')
+        .select(['created_at', 'subject_digest'])
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      if (!m || m.created_at >= cutoff) return false;
+      const tagged = await db.selectFrom('tags').select('name').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      if (tagged) return false;
+      const referenced = await db
+        .selectFrom('manifest_refs')
+        .select('manifest_digest')
+        .where('repository', '=', repository)
+        .where('ref_digest', '=', digest)
+        .where('manifest_digest', '!=', digest)
+        .executeTakeFirst();
+      if (referenced) return false;
+      if (m.subject_digest) {
+        // A referrer (signature, SBOM) lives as long as its subject does.
+        const subject = await db
+          .selectFrom('manifests')
+          .select('digest')
+          .where('repository', '=', repository)
+          .where('digest', '=', m.subject_digest)
+          .executeTakeFirst();
+        if (subject) return false;
+      }
+      const touched = await db
+        .selectFrom('gc_activity')
+        .select('digest')
+        .where('digest', '=', digest)
+        .where('touched_at', '>=', cutoff)
+        .executeTakeFirst();
+      if (touched) return false;
+      await db.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).execute();
+      await db.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest_digest', '=', digest).execute();
+      return true;
+    });
+  }
+
+  async beginBlobDeletion(digest: string, cutoff: string): Promise<number | null> {
+    return this.immediate(async (db) => {
+      const ref = await db.selectFrom('manifest_refs').select('ref_digest').where('ref_digest', '=', digest).executeTakeFirst();
+      if (ref) return null;
+      const manifest = await db.selectFrom('manifests').select('digest').where('digest', '=', digest).executeTakeFirst();
+      if (manifest) return null;
+      const touched = await db
+        .selectFrom('gc_activity')
+        .select('digest')
+        .where('digest', '=', digest)
+        .where('touched_at', '>=', cutoff)
+        .executeTakeFirst();
+      if (touched) return null;
+      const recentLink = await db
+        .selectFrom('repository_blobs')
+        .select('digest')
+        .where('digest', '=', digest)
+        .where('created_at', '>=', cutoff)
+        .executeTakeFirst();
+      if (recentLink) return null;
+      await db
+        .insertInto('gc_deleting')
+        .values({ digest, started_at: now() })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      const r = await db.deleteFrom('repository_blobs').where('digest', '=', digest).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
+  }
+
+  async endBlobDeletion(digest: string): Promise<void> {
+    await this.db.deleteFrom('gc_deleting').where('digest', '=', digest).execute();
+  }
+
+  async pendingBlobDeletions(): Promise<string[]> {
+    return (await this.db.selectFrom('gc_deleting').select('digest').orderBy('digest').execute()).map((r) => r.digest);
   }
 
   async close(): Promise<void> {
