@@ -3,6 +3,8 @@ import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
 import { addDbCommands } from './db-command.js';
 import { addServeCommand } from './serve-command.js';
+import { addAdminCommands } from './admin-commands.js';
+import { addMaintenanceCommands } from './maintenance-commands.js';
 import { addScanOptions, addVulnerabilityOptions, runScan } from './scan-command.js';
 
 /** Exit codes: 0 success, 1 policy failure (later: vulnerabilities), 2 any error. */
@@ -29,6 +31,10 @@ export async function main(argv: string[]): Promise<number> {
 
   addDbCommands(program);
   addServeCommand(program);
+  addAdminCommands(program);
+  addMaintenanceCommands(program, (code) => {
+    exitCode = code;
+  });
 
   try {
     await program.parseAsync(argv);

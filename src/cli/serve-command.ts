@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import type { RegistryAuth } from '../registry/auth-hook.js';
-import type { Principal } from '../registry/auth/types.js';
 import { loadConfig } from './config.js';
 
 export interface ServeFlags {
@@ -41,56 +39,78 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     // Credentials never reach the log, whatever a future serializer adds.
     redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'],
   });
-  const { buildRegistry, basicAuth, ensureAdminUser, verifyPassword } = await import('../registry/index.js');
+  const { buildRegistry, ensureAdminUser } = await import('../registry/index.js');
   const { bearerAuth, loadOrCreateSigningKey, LoginRateLimiter, tokenRoutes } = await import('../registry/auth/index.js');
+  const { AccessControl, AuditLog } = await import('../registry/access/index.js');
+  const { SqliteRegistryMetadata } = await import('../store/index.js');
   const publicUrl = (flags.publicUrl ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const service = new URL(publicUrl).host;
   const key = await loadOrCreateSigningKey(dataDir);
+  // One limiter for /token and for Basic on /v2: otherwise Basic would be a way around it.
   const rateLimiter = new LoginRateLimiter();
-  let verifyCredentials: (user: string, password: string) => Promise<Principal | null> = async () => null;
-  let authorizeBasic: RegistryAuth['authorize'] = () => false;
-  const app = await buildRegistry({
-    dataDir,
-    logger,
-    auth: async ({ metadata }) => {
-      const admin = await ensureAdminUser(metadata, env);
-      if (admin.generatedPassword) {
-        // Shown once on the terminal, not through the logger, so it never lands in log storage.
-        process.stderr.write(
-          `\nCreated user "admin" with password: ${admin.generatedPassword}\n` +
-            'It is not shown again. Set PORTCULLIS_ADMIN_PASSWORD before the first start to choose it.\n\n',
-        );
-      }
-      if (admin.created) logger.info({ user: 'admin' }, 'created the initial admin user');
-      const basic = basicAuth(metadata);
-      authorizeBasic = (principal, repo, actions) => basic.authorize(principal, repo, actions);
-      verifyCredentials = async (user, password) => {
-        const record = await metadata.getUser(user);
-        if (!record || !(await verifyPassword(password, record.passwordHash))) return null;
-        return { name: record.name, kind: 'user', admin: record.admin };
-      };
-      // Docker token authentication (what docker, podman and skopeo expect), with Basic still
-      // accepted on /v2 for simple clients.
-      return bearerAuth({
+  // The server owns the metadata (rather than buildRegistry) so it can close it last: the audit
+  // log's final batch is written after the last request finished.
+  const metadata = await SqliteRegistryMetadata.open(dataDir);
+  const admin = await ensureAdminUser(metadata, env);
+  if (admin.generatedPassword) {
+    // Shown once on the terminal, not through the logger, so it never lands in log storage.
+    process.stderr.write(
+      `\nCreated user "admin" with password: ${admin.generatedPassword}\n` +
+        'It is not shown again. Set PORTCULLIS_ADMIN_PASSWORD before the first start to choose it.\n\n',
+    );
+  }
+  if (admin.created) logger.info({ user: 'admin' }, 'created the initial admin user');
+  const audit = new AuditLog(metadata, { onError: (err) => logger.error({ err }, 'audit log write failed') });
+  const access = await AccessControl.create(metadata, {
+    audit,
+    onError: (err, what) => logger.error({ err }, `access control: ${what} failed`),
+  });
+  let app: Awaited<ReturnType<typeof buildRegistry>>;
+  try {
+    app = await buildRegistry({
+      dataDir,
+      logger,
+      metadata,
+      audit: (event) => audit.record(event),
+      // Docker token authentication (what docker, podman and skopeo expect), with Basic (users
+      // and robots) still accepted on /v2 for simple clients.
+      auth: access.wrap(
+        bearerAuth({
+          key,
+          service,
+          issuer: service,
+          realm: `${publicUrl}/token`,
+          rateLimiter,
+          basicFallback: (u, p) => access.verifyCredentials(u, p, 'basic'),
+          authorizeBasic: (principal, repo, actions) => access.decide(principal, repo, actions),
+        }),
+      ),
+    });
+    await app.register(async (scope) => {
+      // Carries the client address to the credential check and grant decision for the audit log.
+      scope.addHook('onRequest', (req, _reply, done) => access.requests.run({ ip: req.ip }, done));
+      await tokenRoutes(scope, {
         key,
         service,
         issuer: service,
-        realm: `${publicUrl}/token`,
         rateLimiter,
-        basicFallback: (u, p) => verifyCredentials(u, p),
-        authorizeBasic: (principal, repo, actions) => authorizeBasic(principal, repo, actions),
+        verifyCredentials: (u, p) => access.verifyCredentials(u, p, 'token'),
+        grantedActions: (principal, repo, requested) => access.grantedActions(principal, repo, requested),
       });
-    },
-  });
-  await app.register(tokenRoutes, {
-    key,
-    service,
-    issuer: service,
-    rateLimiter,
-    verifyCredentials: (u, p) => verifyCredentials(u, p),
-    grantedActions: (principal, repo, requested) => requested.filter((a) => authorizeBasic(principal, repo, [a])),
-  });
-  await app.listen({ host, port });
+    });
+  } catch (err) {
+    await access.close();
+    await metadata.close();
+    throw err;
+  }
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    await access.close();
+    await metadata.close();
+    throw err;
+  }
   const bound = app.server.address();
   const address = bound && typeof bound === 'object' ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : `${host}:${port}`;
   logger.info({ dataDir, listen: address }, 'registry listening');
@@ -99,6 +119,8 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     async close() {
       logger.info('shutting down: finishing in-flight requests');
       await app.close();
+      await access.close();
+      await metadata.close();
     },
   };
 }

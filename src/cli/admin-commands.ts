@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import type { ProjectRole, RegistryMetadata } from '../store/index.js';
+import { loadConfig } from './config.js';
+
+interface DataFlags {
+  data?: string;
+  config?: string;
+}
+
+const USER_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const ROLES: readonly string[] = ['admin', 'maintainer', 'developer', 'reader'];
+
+/**
+ * Opens the registry metadata of the data folder, runs `fn` and closes it. The server may be
+ * running on the same file: SQLite in WAL mode lets both write, and the server notices access
+ * changes through the access version the tables' triggers bump.
+ */
+async function withMetadata<T>(flags: DataFlags, fn: (metadata: RegistryMetadata) => Promise<T>): Promise<T> {
+  const dataDir = flags.data ?? loadConfig(flags.config).data;
+  // Loaded here so commands that never touch the registry do not pay for SQLite.
+  const { SqliteRegistryMetadata } = await import('../store/index.js');
+  const metadata = await SqliteRegistryMetadata.open(dataDir);
+  try {
+    return await fn(metadata);
+  } finally {
+    await metadata.close();
+  }
+}
+
+function dataOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
+    .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)');
+}
+
+async function readStdinSecret(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  // One trailing newline is what `echo` and here-strings add; anything else is part of the password.
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (text === '') throw new UsageError('FLAG_INVALID', '--password-stdin: standard input was empty');
+  return text;
+}
+
+function checkUserName(name: string): void {
+  if (!USER_RE.test(name)) {
+    throw new UsageError('FLAG_INVALID', `user name "${name}" must start with a letter or digit and use only letters, digits, ".", "_", "@" or "-" (at most 64)`);
+  }
+}
+
+function print(rows: string[][]): void {
+  for (const r of rows) process.stdout.write(`${r.join('\t')}\n`);
+}
+
+function json(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** `user`, `project`, `robot` and `audit`: registry administration on the data folder's database. */
+export function addAdminCommands(program: Command): void {
+  const registry = () => import('../registry/index.js');
+  const access = () => import('../registry/access/index.js');
+
+  const user = program.command('user').description('registry users');
+  dataOptions(user.command('add <name>').description('add a user; prints a generated password once unless --password-stdin'))
+    .option('--admin', 'system administrator (every project, every action)')
+    .option('--can-create-projects', 'may create a project by pushing to it')
+    .option('--password-stdin', 'read the password from standard input')
+    .action(async (name: string, flags: DataFlags & { admin?: boolean; canCreateProjects?: boolean; passwordStdin?: boolean }) => {
+      checkUserName(name);
+      const password = flags.passwordStdin ? await readStdinSecret() : randomBytes(18).toString('base64url');
+      const { hashPassword } = await registry();
+      await withMetadata(flags, async (metadata) => {
+        if (await metadata.getUser(name)) throw new UsageError('FLAG_INVALID', `user ${name} already exists; use \`portcullis user passwd\``);
+        await metadata.putUser({ name, passwordHash: await hashPassword(password), admin: flags.admin === true });
+        if (flags.canCreateProjects) await metadata.setUserCanCreateProjects(name, true);
+      });
+      process.stderr.write(`added user ${name}${flags.admin ? ' (admin)' : ''}\n`);
+      // Printed once, on stdout only, so a script can capture it; never logged.
+      if (!flags.passwordStdin) process.stdout.write(`password: ${password}\n`);
+    });
+  dataOptions(user.command('passwd <name>').description('set a user\'s password'))
+    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .action(async (name: string, flags: DataFlags) => {
+      const password = await readStdinSecret();
+      const { hashPassword } = await registry();
+      await withMetadata(flags, async (metadata) => {
+        const existing = await metadata.getUser(name);
+        if (!existing) throw new UsageError('FLAG_INVALID', `no user ${name}`);
+        await metadata.putUser({ ...existing, passwordHash: await hashPassword(password) });
+      });
+      process.stderr.write(`password of ${name} changed\n`);
+    });
+  dataOptions(user.command('rm <name>').description('remove a user and their project memberships')).action(async (name: string, flags: DataFlags) => {
+    await withMetadata(flags, async (metadata) => {
+      if (!(await metadata.deleteUser(name))) throw new UsageError('FLAG_INVALID', `no user ${name}`);
+    });
+    process.stderr.write(`removed user ${name}\n`);
+  });
+  dataOptions(user.command('list').description('list users'))
+    .option('--json', 'JSON output')
+    .action(async (flags: DataFlags & { json?: boolean }) => {
+      const users = await withMetadata(flags, (m) => m.listUsers());
+      if (flags.json) return json(users);
+      print(users.map((u) => [u.name, u.admin ? 'admin' : 'user', u.canCreateProjects ? 'can-create-projects' : '-', u.createdAt]));
+    });
+
+  const project = program.command('project').description('registry projects (the first segment of repository names)');
+  dataOptions(project.command('create <name>').description('create a project (private unless --public)'))
+    .option('--public', 'anyone, even anonymous, may pull')
+    .option('--owner <user>', 'make this user the project admin')
+    .action(async (name: string, flags: DataFlags & { public?: boolean; owner?: string }) => {
+      const { PROJECT_NAME_RE } = await access();
+      if (!PROJECT_NAME_RE.test(name)) throw new UsageError('FLAG_INVALID', `project name "${name}" must be one lowercase repository name component`);
+      await withMetadata(flags, async (metadata) => {
+        if (flags.owner !== undefined && !(await metadata.getUser(flags.owner))) throw new UsageError('FLAG_INVALID', `no user ${flags.owner}`);
+        const created = await metadata.createProject({ name, public: flags.public === true, createdBy: flags.owner ?? 'cli' }, flags.owner);
+        if (!created) throw new UsageError('FLAG_INVALID', `project ${name} already exists`);
+      });
+      process.stderr.write(`created ${flags.public ? 'public' : 'private'} project ${name}\n`);
+    });
+  dataOptions(project.command('list').description('list projects'))
+    .option('--json', 'JSON output')
+    .action(async (flags: DataFlags & { json?: boolean }) => {
+      const projects = await withMetadata(flags, (m) => m.listProjects());
+      if (flags.json) return json(projects);
+      print(projects.map((p) => [p.name, p.public ? 'public' : 'private', p.createdBy, p.createdAt]));
+    });
+  dataOptions(project.command('member <project> <user> <role>').description('set a member\'s role: admin, maintainer, developer, reader, or none to remove'))
+    .action(async (name: string, userName: string, role: string, flags: DataFlags) => {
+      if (role !== 'none' && !ROLES.includes(role)) throw new UsageError('FLAG_INVALID', `role "${role}" is not one of ${ROLES.join(', ')}, none`);
+      await withMetadata(flags, async (metadata) => {
+        if (!(await metadata.getProject(name))) throw new UsageError('FLAG_INVALID', `no project ${name}`);
+        if (role === 'none') {
+          if (!(await metadata.removeProjectMember(name, userName))) throw new UsageError('FLAG_INVALID', `${userName} is not a member of ${name}`);
+          return;
+        }
+        if (!(await metadata.getUser(userName))) throw new UsageError('FLAG_INVALID', `no user ${userName}`);
+        await metadata.putProjectMember(name, userName, role as ProjectRole);
+      });
+      process.stderr.write(role === 'none' ? `removed ${userName} from ${name}\n` : `${userName} is ${role} of ${name}\n`);
+    });
+  dataOptions(project.command('members <project>').description('list a project\'s members'))
+    .option('--json', 'JSON output')
+    .action(async (name: string, flags: DataFlags & { json?: boolean }) => {
+      const members = await withMetadata(flags, (m) => m.listProjectMembers(name));
+      if (flags.json) return json(members);
+      print(members.map((m) => [m.user, m.role]));
+    });
+
+  const robot = program.command('robot').description('robot accounts for CI: robot$<project>+<name> with a secret');
+  dataOptions(robot.command('create <project> <name>').description('create a robot; prints its secret once'))
+    .requiredOption('--actions <list>', 'allowed actions: pull, push, delete (comma-separated)')
+    .option('--expires <when>', 'a duration (30d, 12h) or a date; default never')
+    .action(async (projectName: string, name: string, flags: DataFlags & { actions: string; expires?: string }) => {
+      const { robotName, parseActions, parseExpiry, generateSecret } = await access();
+      const { hashPassword } = await registry();
+      const full = robotName(projectName, name);
+      const actions = parseActions(flags.actions);
+      const expiresAt = flags.expires !== undefined ? parseExpiry(flags.expires) : null;
+      const secret = generateSecret();
+      await withMetadata(flags, async (metadata) => {
+        if (!(await metadata.getProject(projectName))) throw new UsageError('FLAG_INVALID', `no project ${projectName}`);
+        if (await metadata.getRobot(full)) throw new UsageError('FLAG_INVALID', `robot ${full} already exists`);
+        await metadata.createRobot({ name: full, project: projectName, secretHash: await hashPassword(secret), actions, expiresAt, createdBy: 'cli' });
+      });
+      process.stderr.write(`created ${full} (${actions.join(',')}${expiresAt ? `, expires ${expiresAt}` : ''}); the secret is not shown again\n`);
+      process.stdout.write(`name: ${full}\nsecret: ${secret}\n`);
+    });
+  dataOptions(robot.command('list [project]').description('list robots'))
+    .option('--json', 'JSON output')
+    .action(async (projectName: string | undefined, flags: DataFlags & { json?: boolean }) => {
+      const robots = await withMetadata(flags, (m) => m.listRobots(projectName));
+      // The secret hash stays in the database; listings never show it.
+      const rows = robots.map(({ secretHash: _hash, ...r }) => r);
+      if (flags.json) return json(rows);
+      const now = Date.now();
+      print(rows.map((r) => [r.name, r.actions.join(','), r.revoked ? 'revoked' : r.expiresAt && Date.parse(r.expiresAt) <= now ? 'expired' : 'active', r.expiresAt ?? 'never']));
+    });
+  dataOptions(robot.command('revoke <name>').description('revoke a robot; it is refused from the next request on')).action(
+    async (name: string, flags: DataFlags) => {
+      await withMetadata(flags, async (metadata) => {
+        if (!(await metadata.revokeRobot(name))) throw new UsageError('FLAG_INVALID', `no robot ${name}`);
+      });
+      process.stderr.write(`revoked ${name}\n`);
+    },
+  );
+
+  dataOptions(program.command('audit').description('read the registry audit log, newest first'))
+    .option('--since <when>', 'a duration back from now (1h, 7d) or a date')
+    .option('--limit <n>', 'at most this many rows', '100')
+    .option('--json', 'JSON output')
+    .action(async (flags: DataFlags & { since?: string; limit: string; json?: boolean }) => {
+      if (!/^\d+$/.test(flags.limit) || Number(flags.limit) === 0) throw new UsageError('FLAG_INVALID', `--limit must be a positive whole number, got "${flags.limit}"`);
+      const { parseSince } = await access();
+      const since = flags.since !== undefined ? parseSince(flags.since) : undefined;
+      const rows = await withMetadata(flags, (m) => m.listAudit({ limit: Number(flags.limit), ...(since !== undefined ? { since } : {}) }));
+      if (flags.json) return json(rows);
+      print(
+        rows.map((r) => [
+          r.time,
+          r.principal,
+          r.action,
+          r.repository ?? '-',
+          r.reference ?? '-',
+          r.digest ?? '-',
+          r.clientIp ?? '-',
+          r.outcome,
+          r.detail ?? '',
+        ]),
+      );
+    });
+}

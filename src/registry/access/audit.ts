@@ -1,0 +1,104 @@
+import type { AuditRecord, RegistryMetadata } from '../../store/index.js';
+
+export type AuditAction = 'push' | 'pull' | 'delete' | 'login' | 'login_failed' | 'token';
+
+export interface AuditEvent {
+  action: AuditAction;
+  principal: string;
+  repository?: string | null;
+  reference?: string | null;
+  digest?: string | null;
+  clientIp?: string | null;
+  outcome: string;
+  detail?: string | null;
+}
+
+export interface AuditLogOptions {
+  /** How long events wait for company before they are written; default 200 ms. */
+  flushMs?: number;
+  /** A batch this big is written at once; default 500. */
+  maxBatch?: number;
+  /** Events kept while the database is failing; older ones are dropped (and counted). */
+  maxPending?: number;
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * The audit log writer. `record` only queues: requests never wait for the database. Events are
+ * written in batches (one multi-row INSERT per batch) on a short timer, and on `flush`/`close`.
+ */
+export class AuditLog {
+  private pending: AuditRecord[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private readonly maxPending: number;
+  /** Events dropped because the queue overflowed while writes failed. */
+  dropped = 0;
+
+  constructor(
+    private readonly metadata: RegistryMetadata,
+    private readonly options: AuditLogOptions = {},
+  ) {
+    this.flushMs = options.flushMs ?? 200;
+    this.maxBatch = options.maxBatch ?? 500;
+    this.maxPending = options.maxPending ?? 50_000;
+  }
+
+  record(event: AuditEvent): void {
+    this.pending.push({
+      time: new Date().toISOString(),
+      principal: event.principal,
+      action: event.action,
+      repository: event.repository ?? null,
+      reference: event.reference ?? null,
+      digest: event.digest ?? null,
+      clientIp: event.clientIp ?? null,
+      outcome: event.outcome,
+      detail: event.detail ?? null,
+    });
+    if (this.pending.length > this.maxPending) {
+      const excess = this.pending.length - this.maxPending;
+      this.pending.splice(0, excess);
+      this.dropped += excess;
+    }
+    if (this.pending.length >= this.maxBatch) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), this.flushMs);
+      // A queued event must not keep a finished CLI or test process alive; close() writes it.
+      this.timer.unref();
+    }
+  }
+
+  /** Writes everything queued so far; resolves once it is in the database. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    // Writes are chained so batches land in order and never overlap.
+    this.writing = this.writing.then(async () => {
+      while (this.pending.length > 0) {
+        const batch = this.pending.slice(0, this.maxBatch);
+        try {
+          await this.metadata.appendAudit(batch);
+          this.pending.splice(0, batch.length);
+        } catch (err) {
+          // Kept for the next attempt; the maxPending cap bounds the memory this can take.
+          this.options.onError?.(err);
+          if (!this.timer) {
+            this.timer = setTimeout(() => void this.flush(), Math.max(this.flushMs, 1000));
+            this.timer.unref();
+          }
+          return;
+        }
+      }
+    });
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+  }
+}

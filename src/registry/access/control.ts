@@ -1,0 +1,230 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHmac, randomBytes } from 'node:crypto';
+import type { ProjectRole, RegistryMetadata } from '../../store/index.js';
+import type { Principal, RegistryAction, RegistryAuth } from '../auth-hook.js';
+import { verifyPassword } from '../basic-auth.js';
+import type { AuditLog } from './audit.js';
+import { decide, emptySnapshot, projectOf, robotUsable, type AccessSnapshot } from './policy.js';
+import { isRobotName } from './robots.js';
+
+/** A verified caller, in the shape both the token endpoint and Basic on /v2 expect. */
+export interface AccountPrincipal {
+  name: string;
+  kind: 'user' | 'robot';
+  admin?: boolean;
+}
+
+export interface AccessControlOptions {
+  audit?: AuditLog;
+  /** Background failures (project creation); the request itself already got its answer. */
+  onError?: (err: unknown, what: string) => void;
+  now?: () => number;
+}
+
+// Successful logins are remembered this long (and only while the access data is unchanged): a push
+// sends the same Basic header with dozens of requests and scrypt is deliberately slow.
+const LOGIN_CACHE_MS = 60_000;
+const LOGIN_CACHE_MAX = 1000;
+// Same parameters as real hashes so a miss costs the same time as a wrong password.
+const DUMMY_HASH = `scrypt$${1 << 15}$8$1$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
+
+/**
+ * Projects, roles and robots for the running server. Decisions come from an in-memory snapshot so
+ * `authorize` can stay synchronous; every authentication first compares the database's access
+ * version (one tiny query), so changes made by the CLI in another process apply to the very next
+ * request.
+ */
+export class AccessControl {
+  private snapshot: AccessSnapshot = emptySnapshot();
+  private refreshing: Promise<void> | undefined;
+  private readonly creating = new Map<string, Promise<void>>();
+  private readonly loginCache = new Map<string, { principal: AccountPrincipal; version: number; expires: number }>();
+  private readonly cacheKey = randomBytes(32);
+  /** The current request's client address, for audit rows written below the HTTP layer. */
+  readonly requests = new AsyncLocalStorage<{ ip: string | null }>();
+  private readonly now: () => number;
+
+  constructor(
+    readonly metadata: RegistryMetadata,
+    private readonly options: AccessControlOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  static async create(metadata: RegistryMetadata, options: AccessControlOptions = {}): Promise<AccessControl> {
+    const access = new AccessControl(metadata, options);
+    await access.refresh();
+    return access;
+  }
+
+  get audit(): AuditLog | undefined {
+    return this.options.audit;
+  }
+
+  /** Reloads the snapshot when the database's access version moved; concurrent callers share one load. */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        if (this.creating.size > 0) await Promise.allSettled([...this.creating.values()]);
+        const version = await this.metadata.accessVersion();
+        if (version !== this.snapshot.version) await this.load(version);
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async load(version: number): Promise<void> {
+    // The version is read before the tables, so the data is at least as new as the number says.
+    const [users, projects, members, robots] = await Promise.all([
+      this.metadata.listUsers(),
+      this.metadata.listProjects(),
+      this.metadata.listProjectMembers(),
+      this.metadata.listRobots(),
+    ]);
+    const next: AccessSnapshot = emptySnapshot();
+    next.version = version;
+    for (const u of users) next.users.set(u.name, { admin: u.admin, canCreateProjects: u.canCreateProjects });
+    for (const p of projects) next.projects.set(p.name, { public: p.public });
+    for (const m of members) {
+      let byUser = next.members.get(m.project);
+      if (!byUser) next.members.set(m.project, (byUser = new Map<string, ProjectRole>()));
+      byUser.set(m.user, m.role);
+    }
+    for (const r of robots) next.robots.set(r.name, r);
+    this.snapshot = next;
+  }
+
+  /**
+   * `decide` against the current snapshot. When it allows a push that creates a project, the
+   * project is added to the snapshot at once (so the rest of the push sees it) and written in the
+   * background; the token endpoint awaits that write through `grantedActions`.
+   */
+  decide(principal: Principal | null, repo: string, actions: readonly RegistryAction[]): boolean {
+    const d = decide(this.snapshot, principal, repo, actions, this.now());
+    if (d.allowed && d.createProject !== undefined && principal) this.createProject(d.createProject, principal.name);
+    return d.allowed;
+  }
+
+  private createProject(name: string, owner: string): void {
+    if (this.creating.has(name)) return;
+    this.snapshot.projects.set(name, { public: false });
+    this.snapshot.members.set(name, new Map([[owner, 'admin']]));
+    const write = this.metadata
+      .createProject({ name, public: false, createdBy: owner }, owner)
+      .then(
+        () => undefined,
+        (err: unknown) => this.options.onError?.(err, `creating project ${name}`),
+      )
+      .finally(() => {
+        this.creating.delete(name);
+        // Whatever happened (created, or someone else was first), reload from the database.
+        this.snapshot.version = -1;
+      });
+    this.creating.set(name, write);
+  }
+
+  /** Whether a principal's account still exists and is usable (tokens outlive revocations otherwise). */
+  accountUsable(principal: Principal): boolean {
+    if (principal.kind === 'anonymous') return true;
+    if (principal.kind === 'robot') return robotUsable(this.snapshot.robots.get(principal.name), this.now());
+    return this.snapshot.users.has(principal.name);
+  }
+
+  /** The token endpoint's grantedActions: each action decided alone, and project creation awaited. */
+  async grantedActions(principal: Principal, repo: string, requested: RegistryAction[]): Promise<RegistryAction[]> {
+    await this.refresh();
+    let granted = requested.filter((a) => this.decide(principal, repo, [a]));
+    const pending = this.creating.get(projectOf(repo));
+    if (pending) {
+      await pending;
+      await this.refresh();
+      // Pull on the new project only became possible once it existed.
+      granted = requested.filter((a) => this.decide(principal, repo, [a]));
+    }
+    this.options.audit?.record({
+      action: 'token',
+      principal: principal.name,
+      repository: repo,
+      clientIp: this.requests.getStore()?.ip ?? null,
+      outcome: granted.length > 0 ? 'success' : 'denied',
+      detail: `requested=${requested.join(',')} granted=${granted.join(',')}`,
+    });
+    return granted;
+  }
+
+  /**
+   * Checks a user's password or a robot's secret. `via` says where the login came from: every
+   * token request is audited as a login, Basic on /v2 only when the credentials were actually
+   * checked (not for each request of a push that reuses them).
+   */
+  async verifyCredentials(username: string, password: string, via: 'token' | 'basic'): Promise<AccountPrincipal | null> {
+    await this.refresh();
+    const ip = this.requests.getStore()?.ip ?? null;
+    const key = createHmac('sha256', this.cacheKey).update(username).update('\0').update(password).digest('hex');
+    const hit = this.loginCache.get(key);
+    if (hit && hit.version === this.snapshot.version && hit.expires > this.now() && this.accountUsable(hit.principal)) {
+      if (via === 'token') this.auditLogin(hit.principal.name, ip, true, via);
+      return hit.principal;
+    }
+    let principal: AccountPrincipal | null = null;
+    let reason = 'bad credentials';
+    if (isRobotName(username)) {
+      const robot = this.snapshot.robots.get(username);
+      const ok = await verifyPassword(password, robot?.secretHash ?? DUMMY_HASH);
+      if (ok && robot) {
+        if (robotUsable(robot, this.now())) principal = { name: robot.name, kind: 'robot' };
+        else reason = robot.revoked ? 'robot revoked' : 'robot expired';
+      }
+    } else {
+      const user = await this.metadata.getUser(username);
+      // Unknown users still pay for one scrypt so timing does not reveal which names exist.
+      const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+      if (ok && user) principal = { name: user.name, kind: 'user', admin: user.admin };
+    }
+    this.auditLogin(username, ip, principal !== null, via, principal ? undefined : reason);
+    if (principal) {
+      if (this.loginCache.size >= LOGIN_CACHE_MAX) this.loginCache.clear();
+      this.loginCache.set(key, { principal, version: this.snapshot.version, expires: this.now() + LOGIN_CACHE_MS });
+    }
+    return principal;
+  }
+
+  private auditLogin(name: string, ip: string | null, ok: boolean, via: string, reason?: string): void {
+    this.options.audit?.record({
+      action: ok ? 'login' : 'login_failed',
+      principal: name,
+      clientIp: ip,
+      outcome: ok ? 'success' : 'failure',
+      detail: reason ? `via=${via} ${reason}` : `via=${via}`,
+    });
+  }
+
+  /**
+   * Wraps the registry's auth hook: refreshes the snapshot before each authentication, makes the
+   * client address visible to the credential check, refuses tokens whose account was removed or
+   * revoked since they were issued, and lets the catalog list what the caller may pull.
+   */
+  wrap(inner: RegistryAuth): RegistryAuth {
+    return {
+      authenticate: async (req) => {
+        await this.refresh();
+        return this.requests.run({ ip: req.ip ?? null }, () => inner.authenticate(req));
+      },
+      authorize: (principal, repo, actions) => {
+        const fromToken = Array.isArray((principal as { grants?: unknown }).grants);
+        return inner.authorize(principal, repo, actions) && (!fromToken || this.accountUsable(principal));
+      },
+      challenge: (repo, actions) => inner.challenge(repo, actions),
+      // Identity-based, so a token principal sees the same catalog as with Basic. Pull never
+      // creates a project, so the pure decision is enough here.
+      canList: (principal, repo) => this.accountUsable(principal) && decide(this.snapshot, principal, repo, ['pull'], this.now()).allowed,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.creating.values()]);
+    await this.options.audit?.close();
+  }
+}

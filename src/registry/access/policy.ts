@@ -1,0 +1,86 @@
+import type { ProjectRole, RobotRecord } from '../../store/index.js';
+import type { Principal, RegistryAction } from '../auth-hook.js';
+
+/** What each project role may do to the project's repositories; each role includes the next. */
+export const ROLE_ACTIONS: Readonly<Record<ProjectRole, readonly RegistryAction[]>> = {
+  admin: ['pull', 'push', 'delete'],
+  maintainer: ['pull', 'push', 'delete'],
+  developer: ['pull', 'push'],
+  reader: ['pull'],
+};
+
+/**
+ * The access data one decision needs, held in memory so `decide` stays synchronous (the registry's
+ * authorize hook is called per request, and for every repository of a catalog page).
+ */
+export interface AccessSnapshot {
+  version: number;
+  users: Map<string, { admin: boolean; canCreateProjects: boolean }>;
+  projects: Map<string, { public: boolean }>;
+  /** project → user → role */
+  members: Map<string, Map<string, ProjectRole>>;
+  robots: Map<string, RobotRecord>;
+}
+
+export function emptySnapshot(): AccessSnapshot {
+  return { version: -1, users: new Map(), projects: new Map(), members: new Map(), robots: new Map() };
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** Set when the answer relies on creating the (missing) project with `principal` as its admin. */
+  createProject?: string;
+}
+
+/** A repository's project is its first path segment (`team/app/api` → `team`). */
+export function projectOf(repo: string): string {
+  const slash = repo.indexOf('/');
+  return slash < 0 ? repo : repo.slice(0, slash);
+}
+
+export function robotUsable(robot: RobotRecord | undefined, now: number): boolean {
+  if (!robot || robot.revoked) return false;
+  return robot.expiresAt === null || Date.parse(robot.expiresAt) > now;
+}
+
+/**
+ * The authorization rule. System admins may do everything; users get their project role's actions
+ * (plus pull on public projects); robots get their own actions on their own project while neither
+ * expired nor revoked; anonymous callers may only pull from public projects. A push to a project
+ * that does not exist is allowed to system admins and to users flagged `can_create_projects`, and
+ * the answer then asks the caller to create the project (private, pusher as its admin).
+ */
+export function decide(
+  snapshot: AccessSnapshot,
+  principal: Principal | null,
+  repo: string,
+  actions: readonly RegistryAction[],
+  now: number = Date.now(),
+): Decision {
+  // Nothing asked is refused rather than vacuously allowed.
+  if (actions.length === 0 || repo === '') return { allowed: false };
+  const projectName = projectOf(repo);
+  const project = snapshot.projects.get(projectName);
+  if (principal === null || principal.kind === 'anonymous') {
+    return { allowed: project?.public === true && actions.every((a) => a === 'pull') };
+  }
+  if (principal.kind === 'robot') {
+    const robot = snapshot.robots.get(principal.name);
+    if (!robot || !robotUsable(robot, now) || robot.project !== projectName || project === undefined) return { allowed: false };
+    return { allowed: actions.every((a) => robot.actions.includes(a)) };
+  }
+  // The snapshot, not the principal, says who is admin: a flag on a stale or forged principal
+  // object must not outlive the account's demotion or removal.
+  const user = snapshot.users.get(principal.name);
+  if (!user) return { allowed: false };
+  if (project === undefined) {
+    const mayCreate = user.admin || user.canCreateProjects;
+    if (mayCreate && actions.includes('push')) return { allowed: true, createProject: projectName };
+    return { allowed: user.admin };
+  }
+  if (user.admin) return { allowed: true };
+  const role = snapshot.members.get(projectName)?.get(principal.name);
+  const held = new Set<RegistryAction>(role ? ROLE_ACTIONS[role] : []);
+  if (project.public) held.add('pull');
+  return { allowed: actions.every((a) => held.has(a)) };
+}
