@@ -344,15 +344,27 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
       const matched: Matched[] = [];
       for (const eco of q.ecosystems) {
         for (const a of lookup(eco, q.name)) {
-          if (a.record.withdrawn) continue;
+          // Ranges first: the record (and its withdrawn flag) is only read for entries that match.
           const v = affects(q.version, a, eco, warn);
-          if (v.affected) matched.push({ affected: a, fixed: v.fixed, ecosystem: eco });
+          if (v.affected && !a.record.withdrawn) matched.push({ affected: a, fixed: v.fixed, ecosystem: eco });
         }
       }
       templates = buildTemplates(matched, q, cache, cachedSource);
       cache.verdicts.set(verdictKey, templates);
     }
-    // Everything but the package is shared by every instance of the same (name, version).
+    if (templates.length === 0) continue;
+    // Everything but the package is shared by every instance of the same (name, version), and
+    // one package object serves all of that instance's findings.
+    const where: Finding['package'] = {
+      type: pkg.type,
+      namespace: pkg.namespace,
+      name: pkg.name,
+      version: pkg.version,
+      purl: pkg.purl,
+      sourceName: pkg.sourceName,
+      layer: pkg.layer,
+      paths: pkg.paths,
+    };
     for (const t of templates) {
       // An explicit literal, not a spread: V8 builds it with a fixed shape, which matters at
       // hundreds of thousands of findings.
@@ -371,16 +383,7 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
         published: t.published,
         modified: t.modified,
         references: t.references,
-        package: {
-          type: pkg.type,
-          namespace: pkg.namespace,
-          name: pkg.name,
-          version: pkg.version,
-          purl: pkg.purl,
-          sourceName: pkg.sourceName,
-          layer: pkg.layer,
-          paths: pkg.paths,
-        },
+        package: where,
       });
     }
   }

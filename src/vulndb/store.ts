@@ -227,20 +227,29 @@ export class AdvisoryStore {
     const rows = this.stmtAffected.all(ecosystem, packageKey(ecosystem, name));
     const out: StoredAffected[] = [];
     for (const row of rows) {
-      const record = this.record(row.record_id);
-      if (record === undefined) continue;
       const data = JSON.parse(row.data) as AffectedData;
-      const entry: StoredAffected = {
-        record,
+      // The record is parsed only when a caller reads it: most affected entries do not cover the
+      // installed version, and parsing every record is most of a cold match's cost.
+      const loadRecord = this.requireRecord.bind(this, row.record_id);
+      const entry = {
         name: row.name,
         ranges: data.ranges ?? [],
         versions: data.versions ?? [],
-      };
+        get record(): StoredRecord {
+          return loadRecord();
+        },
+      } as StoredAffected;
       if (data.severity !== undefined) entry.severity = data.severity;
       if (data.ecosystemSpecific !== undefined) entry.ecosystemSpecific = data.ecosystemSpecific;
       out.push(entry);
     }
     return out;
+  }
+
+  private requireRecord(id: string): StoredRecord {
+    const r = this.record(id);
+    if (r === undefined) throw new VulnDbError('DB_CORRUPT', `${this.path}: advisory ${id} has no record`);
+    return r;
   }
 
   /** One record by id (any ecosystem), or undefined. */
