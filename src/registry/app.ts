@@ -60,6 +60,11 @@ export interface BuildRegistryOptions {
   blobs?: BlobStore;
   /** Told about every manifest push, pull (GET) and delete, and refusals of them. */
   audit?: RegistryAuditHook;
+  /**
+   * Close a connection that sends nothing for this long (default 2 minutes): a stalled client must
+   * not hold a socket and an upload lock forever, while a slow but moving upload is never cut.
+   */
+  idleTimeoutMs?: number;
 }
 
 declare module 'fastify' {
@@ -267,6 +272,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     routerOptions: { maxParamLength: 4096 },
     // Uploads can take long on slow links; Node's request timeout would cut large layers.
     requestTimeout: 0,
+    connectionTimeout: options.idleTimeoutMs ?? 120_000,
   });
   app.decorate('registry', ctx);
 

@@ -15,10 +15,11 @@ export interface TestRegistry {
 }
 
 /** A registry with Basic auth on a loopback port and a known admin password, in a temp data folder. */
-export async function startTestRegistry(password = 'test-admin-pw'): Promise<TestRegistry> {
+export async function startTestRegistry(password = 'test-admin-pw', idleTimeoutMs?: number): Promise<TestRegistry> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-registry-'));
   const app = await buildRegistry({
     dataDir,
+    idleTimeoutMs,
     auth: async ({ metadata }) => {
       await ensureAdminUser(metadata, { PORTCULLIS_ADMIN_PASSWORD: password });
       return basicAuth(metadata);
