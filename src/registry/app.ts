@@ -259,6 +259,39 @@ function toRegistryError(err: unknown): RegistryError {
  * Builds the OCI Distribution v1.1 registry: one catch-all route under /v2/ (repository names
  * have slashes, so the path is parsed here, not by the router), bodies streamed to the blob store.
  */
+/**
+ * Manifest bytes by digest. Content under a digest never changes, and a manifest GET that opened
+ * and streamed a file cost more than everything else in the request; the metadata lookup before
+ * it still decides whether the manifest exists, so a deleted one is never served from here.
+ */
+class ManifestCache {
+  private readonly entries = new Map<string, Buffer>();
+  private bytes = 0;
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
+
+  async get(digest: string, size: number): Promise<Buffer> {
+    const hit = this.entries.get(digest);
+    if (hit) return hit;
+    const chunks: Buffer[] = [];
+    for await (const c of await this.blobs.open(digest)) chunks.push(c as Buffer);
+    const data = Buffer.concat(chunks);
+    if (data.length !== size) return data; // never cache what does not match the record
+    while (this.bytes + data.length > this.maxBytes && this.entries.size > 0) {
+      const [oldest, buf] = this.entries.entries().next().value as [string, Buffer];
+      this.entries.delete(oldest);
+      this.bytes -= buf.length;
+    }
+    if (data.length <= this.maxBytes) {
+      this.entries.set(digest, data);
+      this.bytes += data.length;
+    }
+    return data;
+  }
+}
+
 export async function buildRegistry(options: BuildRegistryOptions): Promise<FastifyInstance> {
   const ownsMetadata = options.metadata === undefined;
   const metadata = options.metadata ?? (await SqliteRegistryMetadata.open(options.dataDir));
@@ -276,6 +309,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   });
   app.decorate('registry', ctx);
 
+  const manifestBytes = new ManifestCache(blobs);
   const repoLocks = new KeyedLock();
   const uploadLocks = new KeyedLock();
   // Open upload writers keep their running hash; after a restart (or once idle and closed) a
@@ -505,7 +539,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         if (req.method === 'HEAD') return reply.send();
         // GET only: clients HEAD first to resolve a tag, so counting both would double every pull.
         auditManifest(req, principal, 'pull', name, reference, record.digest, 'success');
-        return reply.send(await blobs.open(record.digest));
+        return reply.send(await manifestBytes.get(record.digest, record.size));
       }
       case 'PUT': {
         const principal = await guard(req, name, ['pull', 'push'], { action: 'push', reference });

@@ -510,7 +510,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     // WAL + NORMAL is durable across application crashes; blobs are fsynced separately.
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     const migrator = new Migrator({ db, provider: new InlineMigrations() });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
@@ -1150,4 +1150,32 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+/**
+ * Kysely asks better-sqlite3 to prepare every query anew; preparing was the largest single cost of
+ * a manifest GET. Queries come from a fixed set of builders, so caching statements by SQL text is
+ * bounded in practice (and capped here anyway). better-sqlite3 runs a statement synchronously to
+ * completion, so reusing one is safe.
+ */
+function withStatementCache(sqlite: Database.Database): Database.Database {
+  const cache = new Map<string, Database.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, prop, receiver) {
+      if (prop === 'prepare') {
+        return (source: string) => {
+          let stmt = cache.get(source);
+          if (!stmt) {
+            stmt = prepare(source);
+            if (cache.size >= 500) cache.clear();
+            cache.set(source, stmt);
+          }
+          return stmt;
+        };
+      }
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
