@@ -224,6 +224,7 @@ interface MatchCache {
   verdicts: Map<string, FindingTemplate[]>;
   severities: Map<string, ReturnType<typeof resolveSeverity>>;
   cves: Map<string, StoredSeverity[] | undefined>;
+  ecosystems?: string[];
 }
 const caches = new WeakMap<AdvisorySource, MatchCache>();
 
@@ -302,7 +303,9 @@ function buildTemplates(matched: Matched[], q: Query, cache: MatchCache, source:
 export function matchPackages(source: AdvisorySource, os: OsInfo | null, packages: Package[], options: MatchOptions = {}): MatchResult {
   const warnings = new Set<string>();
   const warn = (m: string) => warnings.add(m);
-  const known = source.ecosystems();
+  const cache = cacheFor(source);
+  // The ecosystem list is a query; like every other database-only answer it is asked once.
+  const known = (cache.ecosystems ??= source.ecosystems());
   const osEco = osEcosystem(os);
   const osEcosystems = osEco ? known.filter((e) => e === osEco || e.startsWith(`${osEco}:`)) : [];
   if (os && packages.some((p) => p.type === 'deb' || p.type === 'apk' || p.type === 'rpm')) {
@@ -311,7 +314,6 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
       warn(`${osEco} is not in the vulnerability database; OS packages were not checked (run: portcullis db update --ecosystem ${osEco.split(':')[0]})`);
     }
   }
-  const cache = cacheFor(source);
   const lookups = cache.lookups;
   const cachedSource: AdvisorySource = {
     advisoriesFor: (e, n) => source.advisoriesFor(e, n),

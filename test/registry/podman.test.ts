@@ -197,6 +197,60 @@ const fixturesMissing = !HAVE_FIXTURES
 const podmanSkip = fixturesMissing ?? toolUnusable('podman');
 const buildahSkip = fixturesMissing ?? toolUnusable('buildah');
 
+/**
+ * The round trip both tools make: load a fixture archive into the local store, push it with
+ * --digestfile, check what the server stores, empty the local store (so the pull really downloads
+ * every layer again) and pull it back.
+ */
+async function pushThenPullBack(
+  tool: (args: string[]) => ReturnType<typeof exec>,
+  sb: Sandbox,
+  reg: Server,
+  remote: string[],
+  file: string,
+  repo: string,
+) {
+        const pull = await tool([
+          'pull',
+          '--signature-policy',
+          sb.policy,
+          `oci-archive:${fixtureImage(file)}`,
+        ]);
+        expect(pull.code, pull.output).toBe(0);
+        const sourceId = pull.stdout.trim().split('\n').pop()!;
+        expect(sourceId).toMatch(/^[0-9a-f]{64}$/);
+
+        const digestFile = join(sb.dir, `${repo.replace('/', '-')}.digest`);
+        const ref = `${reg.host}/${repo}:v1`;
+        const push = await tool([
+          'push',
+          '--signature-policy',
+          sb.policy,
+          ...remote,
+          '--digestfile',
+          digestFile,
+          sourceId,
+          `docker://${ref}`,
+        ]);
+        expect(push.code, `${push.output}\n--- server log ---\n${reg.log()}`).toBe(0);
+        const pushed = (await readFile(digestFile, 'utf8')).trim();
+        expect(pushed).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+        const served = await servedManifest(reg.host, repo, 'v1');
+        expect(served.digest).toBe(pushed);
+        expect(served.header).toBe(pushed);
+        expect(served.config).toBe(`sha256:${sourceId}`);
+
+        // Empty the local store so the pull really downloads every layer again.
+        const rmi = await tool(['rmi', '--all', '--force']);
+        expect(rmi.code, rmi.output).toBe(0);
+        expect((await tool(['images', '--quiet'])).stdout.trim()).toBe('');
+
+        const back = await tool(['pull', '--signature-policy', sb.policy, ...remote, ref]);
+        expect(back.code, `${back.output}\n--- server log ---\n${reg.log()}`).toBe(0);
+  return { sourceId, pushed, ref, back };
+}
+
 describe.skipIf(podmanSkip !== undefined)(
   `podman against portcullis serve${podmanSkip ? ` [SKIPPED: ${podmanSkip}]` : ''}`,
   () => {
@@ -220,44 +274,7 @@ describe.skipIf(podmanSkip !== undefined)(
       ['debian-12-minbase.tar', 'library/debian'],
     ] as const) {
       it(`pushes ${file} and pulls back the same manifest and image ID`, { timeout: 300_000 }, async () => {
-        const pull = await podman([
-          'pull',
-          '--signature-policy',
-          sb.policy,
-          `oci-archive:${fixtureImage(file)}`,
-        ]);
-        expect(pull.code, pull.output).toBe(0);
-        const sourceId = pull.stdout.trim().split('\n').pop()!;
-        expect(sourceId).toMatch(/^[0-9a-f]{64}$/);
-
-        const digestFile = join(sb.dir, `${repo.replace('/', '-')}.digest`);
-        const ref = `${reg.host}/${repo}:v1`;
-        const push = await podman([
-          'push',
-          '--signature-policy',
-          sb.policy,
-          ...remote,
-          '--digestfile',
-          digestFile,
-          sourceId,
-          `docker://${ref}`,
-        ]);
-        expect(push.code, `${push.output}\n--- server log ---\n${reg.log()}`).toBe(0);
-        const pushed = (await readFile(digestFile, 'utf8')).trim();
-        expect(pushed).toMatch(/^sha256:[0-9a-f]{64}$/);
-
-        const served = await servedManifest(reg.host, repo, 'v1');
-        expect(served.digest).toBe(pushed);
-        expect(served.header).toBe(pushed);
-        expect(served.config).toBe(`sha256:${sourceId}`);
-
-        // Empty the local store so the pull really downloads every layer again.
-        const rmi = await podman(['rmi', '--all', '--force']);
-        expect(rmi.code, rmi.output).toBe(0);
-        expect((await podman(['images', '--quiet'])).stdout.trim()).toBe('');
-
-        const back = await podman(['pull', '--signature-policy', sb.policy, ...remote, ref]);
-        expect(back.code, `${back.output}\n--- server log ---\n${reg.log()}`).toBe(0);
+        const { sourceId, pushed, ref } = await pushThenPullBack(podman, sb, reg, remote, file, repo);
         const inspect = await podman(['image', 'inspect', '--format', '{{.ID}} {{.Digest}}', ref]);
         expect(inspect.code, inspect.output).toBe(0);
         expect(inspect.stdout.trim()).toBe(`${sourceId} ${pushed}`);
@@ -375,43 +392,7 @@ describe.skipIf(buildahSkip !== undefined)(
       ['alpine-3.11.tar', 'library/alpine-old'],
     ] as const) {
       it(`pushes ${file} and pulls back the same manifest and image ID`, { timeout: 300_000 }, async () => {
-        const pull = await buildah([
-          'pull',
-          '--signature-policy',
-          sb.policy,
-          `oci-archive:${fixtureImage(file)}`,
-        ]);
-        expect(pull.code, pull.output).toBe(0);
-        const sourceId = pull.stdout.trim().split('\n').pop()!;
-        expect(sourceId).toMatch(/^[0-9a-f]{64}$/);
-
-        const digestFile = join(sb.dir, `${repo.replace('/', '-')}.digest`);
-        const ref = `${reg.host}/${repo}:v1`;
-        const push = await buildah([
-          'push',
-          '--signature-policy',
-          sb.policy,
-          ...remote,
-          '--digestfile',
-          digestFile,
-          sourceId,
-          `docker://${ref}`,
-        ]);
-        expect(push.code, `${push.output}\n--- server log ---\n${reg.log()}`).toBe(0);
-        const pushed = (await readFile(digestFile, 'utf8')).trim();
-        expect(pushed).toMatch(/^sha256:[0-9a-f]{64}$/);
-
-        const served = await servedManifest(reg.host, repo, 'v1');
-        expect(served.digest).toBe(pushed);
-        expect(served.header).toBe(pushed);
-        expect(served.config).toBe(`sha256:${sourceId}`);
-
-        const rmi = await buildah(['rmi', '--all', '--force']);
-        expect(rmi.code, rmi.output).toBe(0);
-        expect((await buildah(['images', '--quiet'])).stdout.trim()).toBe('');
-
-        const back = await buildah(['pull', '--signature-policy', sb.policy, ...remote, ref]);
-        expect(back.code, `${back.output}\n--- server log ---\n${reg.log()}`).toBe(0);
+        const { sourceId, pushed, ref, back } = await pushThenPullBack(buildah, sb, reg, remote, file, repo);
         expect(back.stdout.trim().split('\n').pop()).toBe(sourceId);
         const inspect = await buildah([
           'inspect',
