@@ -8,7 +8,6 @@ import type { OutputFormat } from '../sbom/index.js';
 import { renderResult } from '../sbom/render.js';
 import type { AdvisoryStore as AdvisoryStoreType } from '../vulndb/store.js';
 import type { RuleSet } from '../secrets/engine.js';
-import type { Severity } from '../sbom/finding.js';
 import type { ScanResult } from '../sbom/result.js';
 import { PortcullisError, UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
@@ -225,14 +224,9 @@ async function exitCodeFor(results: ScanResult[], flags: ScanFlags): Promise<num
   const { parseSeverity, shouldFail } = await import('../policy/filter.js');
   const failOn = flags.failOn ? parseSeverity(flags.failOn) : undefined;
   const exitCode = flags.exitCode ?? (failOn ? 1 : 0);
-  const rank = (await import('../sbom/finding.js')).severityRank;
-  const atOrAbove = (sev: Severity) => (failOn ? (failOn === 'unknown' ? true : sev !== 'unknown' && rank(sev) >= rank(failOn)) : true);
-  const failing = results.some(
-    (r) =>
-      (failOn ? shouldFail(r.vulnerabilities ?? [], failOn) : (r.vulnerabilities?.length ?? 0) > 0) ||
-      (r.secrets ?? []).some((s) => atOrAbove(s.severity)) ||
-      (r.misconfigurations ?? []).some((m) => atOrAbove(m.severity)),
-  );
+  // Vulnerabilities, secrets and misconfigurations all count, by the same severity rule.
+  const findings = results.flatMap((r) => [...(r.vulnerabilities ?? []), ...(r.secrets ?? []), ...(r.misconfigurations ?? [])]);
+  const failing = failOn ? shouldFail(findings, failOn) : findings.length > 0;
   return failing ? exitCode : 0;
 }
 

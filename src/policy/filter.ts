@@ -70,7 +70,7 @@ export function parseSeverityList(list: string): Severity[] {
  * of unknown severity is not known to be at or above any threshold, so it counts only when the
  * threshold itself is 'unknown' (which then means "fail on any finding").
  */
-export function shouldFail(findings: readonly Finding[], failOn: Severity): boolean {
+export function shouldFail(findings: ReadonlyArray<{ severity: Severity }>, failOn: Severity): boolean {
   if (failOn === 'unknown') return findings.length > 0;
   const threshold = severityRank(failOn);
   return findings.some((f) => f.severity !== 'unknown' && severityRank(f.severity) >= threshold);
