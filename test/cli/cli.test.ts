@@ -95,3 +95,16 @@ describe.skipIf(!HAVE_FIXTURES)(`portcullis sbom on the fixtures${FIXTURE_SKIP_R
     expect(r.stdout).toMatch(/^npm\s+lodash\s+4\.17\.15\s.*\s1\s+app\/node_modules\/lodash\/package\.json/m);
   });
 });
+
+describe('portcullis output to a closed pipe', () => {
+  it('stops quietly when the reader goes away (scan | head)', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn('node', [CLI, 'db', 'status', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
+  });
+});
