@@ -121,12 +121,62 @@ export function addAdminCommands(program: Command): void {
       });
       process.stderr.write(`created ${flags.public ? 'public' : 'private'} project ${name}\n`);
     });
-  dataOptions(project.command('list').description('list projects'))
+  dataOptions(project.command('list').description('list projects with their storage use, quota and immutable tag rules'))
     .option('--json', 'JSON output')
     .action(async (flags: DataFlags & { json?: boolean }) => {
-      const projects = await withMetadata(flags, (m) => m.listProjects());
+      const { formatSize } = await registry();
+      const projects = await withMetadata(flags, async (m) =>
+        Promise.all((await m.listProjects()).map(async (p) => ({ ...p, usedBytes: await m.projectUsage(p.name) }))),
+      );
       if (flags.json) return json(projects);
-      print(projects.map((p) => [p.name, p.public ? 'public' : 'private', p.createdBy, p.createdAt]));
+      print(
+        projects.map((p) => [
+          p.name,
+          p.public ? 'public' : 'private',
+          `${formatSize(p.usedBytes)} of ${p.quotaBytes === null ? 'unlimited' : formatSize(p.quotaBytes)}`,
+          p.immutableTags.length ? `immutable: ${p.immutableTags.join(' ')}` : '-',
+          p.createdBy,
+          p.createdAt,
+        ]),
+      );
+    });
+  dataOptions(project.command('set <name>').description('change a project: visibility, immutable tag rules, storage quota'))
+    .option('--public', 'anyone, even anonymous, may pull')
+    .option('--private', 'only members (and admins) may pull')
+    .option('--immutable-tags <patterns>', 'comma-separated TAG_GLOB or REPO_GLOB:TAG_GLOB rules (e.g. "v*,release-*"); "none" clears them')
+    .option('--quota <size>', 'storage quota (e.g. 10GiB, 500MiB); "none" removes it')
+    .action(async (name: string, flags: DataFlags & { public?: boolean; private?: boolean; immutableTags?: string; quota?: string }) => {
+      if (flags.public && flags.private) throw new UsageError('FLAG_INVALID', '--public and --private contradict each other');
+      const { parseImmutableTagRule, parseSize, formatSize } = await registry();
+      const settings: { public?: boolean; immutableTags?: string[]; quotaBytes?: number | null } = {};
+      if (flags.public || flags.private) settings.public = flags.public === true;
+      if (flags.immutableTags !== undefined) {
+        const rules = flags.immutableTags === 'none' ? [] : flags.immutableTags.split(',').map((r) => r.trim()).filter((r) => r !== '');
+        for (const rule of rules) {
+          try {
+            parseImmutableTagRule(rule);
+          } catch (err) {
+            throw new UsageError('FLAG_INVALID', (err as Error).message);
+          }
+        }
+        settings.immutableTags = rules;
+      }
+      if (flags.quota !== undefined) {
+        try {
+          settings.quotaBytes = flags.quota === 'none' ? null : parseSize(flags.quota);
+        } catch (err) {
+          throw new UsageError('FLAG_INVALID', `--quota: ${(err as Error).message}`);
+        }
+      }
+      if (Object.keys(settings).length === 0) throw new UsageError('FLAG_INVALID', 'nothing to change: give --public, --private, --immutable-tags or --quota');
+      await withMetadata(flags, async (metadata) => {
+        if (!(await metadata.updateProject(name, settings))) throw new UsageError('FLAG_INVALID', `no project ${name}`);
+      });
+      const said: string[] = [];
+      if (settings.public !== undefined) said.push(settings.public ? 'public' : 'private');
+      if (settings.immutableTags !== undefined) said.push(settings.immutableTags.length ? `immutable tags ${settings.immutableTags.join(', ')}` : 'no immutable tags');
+      if (settings.quotaBytes !== undefined) said.push(settings.quotaBytes === null ? 'no quota' : `quota ${formatSize(settings.quotaBytes)}`);
+      process.stderr.write(`project ${name}: ${said.join('; ')}\n`);
     });
   dataOptions(project.command('member <project> <user> <role>').description('set a member\'s role: admin, maintainer, developer, reader, or none to remove'))
     .action(async (name: string, userName: string, role: string, flags: DataFlags) => {

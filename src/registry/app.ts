@@ -30,7 +30,9 @@ import {
 } from '../store/index.js';
 import { isAnonymous, type Principal, type RegistryAction, type RegistryAuditEvent, type RegistryAuditHook, type RegistryAuth } from './auth-hook.js';
 import { RegistryError, isOciErrorCode } from './errors.js';
+import { projectOf } from './access/policy.js';
 import { KeyedLock } from './keyed-lock.js';
+import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
 import { TAG_RE, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
@@ -311,6 +313,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
 
   const manifestBytes = new ManifestCache(blobs);
   const repoLocks = new KeyedLock();
+  // Quota checks and the links they allow run one at a time per project (only for projects with a
+  // quota), so two concurrent pushes cannot both fit into the same remaining space.
+  const quotaLocks = new KeyedLock();
   const uploadLocks = new KeyedLock();
   // Open upload writers keep their running hash; after a restart (or once idle and closed) a
   // session is resumed from disk, so abandoned uploads do not pin file handles forever.
@@ -495,14 +500,42 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (!(await blobs.stat(record.digest))) await writeBlobBytes(blobs, bytes, record.digest);
   }
 
+  /**
+   * Runs `store` when the bytes it adds fit the project's quota; `counted` says whether the
+   * project already holds the digest (then it adds nothing). Projects without a quota skip all this.
+   */
+  async function withinQuota<T>(name: string, size: number, counted: (project: string) => Promise<boolean>, store: () => Promise<T>): Promise<T> {
+    const project = await metadata.getProject(projectOf(name));
+    if (!project || project.quotaBytes === null) return store();
+    const quota = project.quotaBytes;
+    return quotaLocks.run(project.name, async () => {
+      if (!(await counted(project.name))) {
+        const used = await metadata.projectUsage(project.name);
+        if (used + size > quota) throw quotaError(project.name, used, quota, size);
+      }
+      return store();
+    });
+  }
+
+  const blobInProject = (digest: string) => async (project: string) =>
+    (await metadata.repositoriesWithBlob(digest)).some((repo) => projectOf(repo) === project);
+
   async function finishBlob(reply: FastifyReply, name: string, writer: BlobWriter, digest: string) {
-    // GC safety: mark the digest in use before it appears in the store, and never link bytes that
-    // a collection is deleting.
-    await metadata.touchDigests([digest]);
-    await waitForGcDeletion(digest);
-    const info = await writer.commit(digest);
-    if (!(await linkIfLive(name, info.digest, info.size))) {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', `blob ${digest} was garbage-collected while this upload finished; upload it again`);
+    try {
+      await withinQuota(name, writer.size, blobInProject(digest), async () => {
+        // GC safety: mark the digest in use before it appears in the store, and never link bytes
+        // that a collection is deleting.
+        await metadata.touchDigests([digest]);
+        await waitForGcDeletion(digest);
+        const info = await writer.commit(digest);
+        if (!(await linkIfLive(name, info.digest, info.size))) {
+          throw new RegistryError('BLOB_UPLOAD_INVALID', `blob ${digest} was garbage-collected while this upload finished; upload it again`);
+        }
+      });
+    } catch (err) {
+      // Refused before the commit: the received bytes go, nothing was stored.
+      if (err instanceof RegistryError && err.code === 'DENIED') await writer.cancel();
+      throw err;
     }
     return reply
       .code(201)
@@ -562,6 +595,12 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           }
         }
         return repoLocks.run(name, async () => {
+          if (!byDigest) {
+            const rule = immutableRuleFor(await metadata.getProject(projectOf(name)), name, reference);
+            const current = rule !== undefined ? await metadata.getTag(name, reference) : null;
+            // Pushing the same image again is harmless (clients retry); moving the tag is not.
+            if (rule !== undefined && current !== null && current !== digest) throw immutableTagError(name, reference, rule, 'overwritten');
+          }
           // GC safety: a collection that starts after this touch keeps everything named here.
           await metadata.touchDigests([digest, ...parsed.blobs.map((d) => d.digest), ...parsed.children.map((d) => d.digest)]);
           const missing: string[] = [];
@@ -572,22 +611,24 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
               detail: { missing },
             });
           }
-          await writeBlobBytes(blobs, bytes, digest);
-          await recordManifest(
-            name,
-            {
-              repository: name,
-              digest,
-              mediaType: parsed.mediaType,
-              artifactType: parsed.artifactType,
-              subjectDigest: parsed.subject?.digest ?? null,
-              size: bytes.length,
-              annotations: parsed.annotations,
-            },
-            parsed,
-            bytes,
-            byDigest ? undefined : reference,
-          );
+          await withinQuota(name, bytes.length, async () => (await metadata.getManifest(name, digest)) !== null, async () => {
+            await writeBlobBytes(blobs, bytes, digest);
+            await recordManifest(
+              name,
+              {
+                repository: name,
+                digest,
+                mediaType: parsed.mediaType,
+                artifactType: parsed.artifactType,
+                subjectDigest: parsed.subject?.digest ?? null,
+                size: bytes.length,
+                annotations: parsed.annotations,
+              },
+              parsed,
+              bytes,
+              byDigest ? undefined : reference,
+            );
+          });
           if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
           auditManifest(req, principal, 'push', name, reference, digest, 'success');
           return reply
@@ -601,6 +642,13 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       case 'DELETE': {
         const principal = await guard(req, name, ['delete'], { action: 'delete', reference });
         return repoLocks.run(name, async () => {
+          const project = await metadata.getProject(projectOf(name));
+          // Deleting a manifest deletes its tags, so an immutable tag protects its manifest too.
+          const tags = byDigest ? (await metadata.listTagTargets(name)).filter((t) => t.digest === reference).map((t) => t.tag) : [reference];
+          for (const tag of tags) {
+            const rule = immutableRuleFor(project, name, tag);
+            if (rule !== undefined && (byDigest || (await metadata.getTag(name, tag)) !== null)) throw immutableTagError(name, tag, rule, 'deleted');
+          }
           const deleted = byDigest ? await metadata.deleteManifest(name, reference) : await metadata.deleteTag(name, reference);
           if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`);
           auditManifest(req, principal, 'delete', name, reference, byDigest ? reference : null, 'success');
@@ -658,7 +706,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       const info = await blobs.stat(digest);
       if (!info) return false;
       await metadata.touchDigests([digest]);
-      return linkIfLive(name, digest, info.size);
+      return withinQuota(name, info.size, blobInProject(digest), () => linkIfLive(name, digest, info.size));
     }
     return false;
   }

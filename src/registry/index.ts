@@ -4,3 +4,4 @@ export * from './basic-auth.js';
 export * from './errors.js';
 export * from './keyed-lock.js';
 export * from './routes.js';
+export * from './project-rules.js';

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
 
 /** One manifest as the registry serves it; the bytes live in the blob store under `digest`. */
@@ -63,6 +63,25 @@ export interface ProjectRecord {
   public: boolean;
   createdBy: string;
   createdAt: string;
+  /**
+   * Tag immutability rules: `TAG_GLOB` (every repository of the project) or `REPO_GLOB:TAG_GLOB`
+   * (repository path inside the project). A tag they match can be pushed once and never moved or
+   * deleted.
+   */
+  immutableTags: string[];
+  /** Storage quota in bytes (distinct blobs and manifests of the project's repositories); null = none. */
+  quotaBytes: number | null;
+}
+
+/** What `createProject` needs; the rules start empty and the quota unset unless given. */
+export type NewProject = Omit<ProjectRecord, 'createdAt' | 'immutableTags' | 'quotaBytes'> &
+  Partial<Pick<ProjectRecord, 'immutableTags' | 'quotaBytes'>>;
+
+/** A change to a project's settings; omitted fields stay as they are. */
+export interface ProjectSettings {
+  public?: boolean;
+  immutableTags?: string[];
+  quotaBytes?: number | null;
 }
 
 export interface ProjectMemberRecord {
@@ -163,10 +182,17 @@ export interface RegistryMetadata {
   deleteUser(name: string): Promise<boolean>;
   setUserCanCreateProjects(name: string, allowed: boolean): Promise<boolean>;
   /** Creates the project (and, when given, its first admin) at once; false when it already existed. */
-  createProject(project: Omit<ProjectRecord, 'createdAt'>, admin?: string): Promise<boolean>;
+  createProject(project: NewProject, admin?: string): Promise<boolean>;
   getProject(name: string): Promise<ProjectRecord | null>;
   listProjects(): Promise<ProjectRecord[]>;
   setProjectPublic(name: string, isPublic: boolean): Promise<boolean>;
+  /** Changes visibility, tag immutability rules or quota; false when there is no such project. */
+  updateProject(name: string, settings: ProjectSettings): Promise<boolean>;
+  /**
+   * Bytes the project's repositories hold: each distinct blob and manifest counted once, however
+   * many of its repositories link it (what its quota is measured against).
+   */
+  projectUsage(name: string): Promise<number>;
   putProjectMember(project: string, user: string, role: ProjectRole): Promise<void>;
   removeProjectMember(project: string, user: string): Promise<boolean>;
   listProjectMembers(project?: string): Promise<ProjectMemberRecord[]>;
@@ -247,7 +273,14 @@ interface Tables {
   gc_activity: { digest: string; touched_at: string };
   gc_deleting: { digest: string; started_at: string };
   users: { name: string; password_hash: string; admin: number; created_at: string; can_create_projects: Generated<number> };
-  projects: { name: string; public: number; created_by: string; created_at: string };
+  projects: {
+    name: string;
+    public: number;
+    created_by: string;
+    created_at: string;
+    immutable_tags: Generated<string | null>;
+    quota_bytes: Generated<number | null>;
+  };
   project_members: { project: string; user_name: string; role: string; created_at: string };
   robots: {
     name: string;
@@ -433,6 +466,13 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('audit_time').on('audit').column('time').execute();
     },
   },
+  '004_project_settings': {
+    async up(db: Kysely<unknown>) {
+      // JSON array of patterns; NULL and '[]' both mean no rule.
+      await db.schema.alterTable('projects').addColumn('immutable_tags', 'text').execute();
+      await db.schema.alterTable('projects').addColumn('quota_bytes', 'integer').execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
@@ -476,8 +516,21 @@ function toRole(role: string): ProjectRole {
   return (PROJECT_ROLES as readonly string[]).includes(role) ? (role as ProjectRole) : 'reader';
 }
 
-function toProject(row: Tables['projects']): ProjectRecord {
-  return { name: row.name, public: Number(row.public) === 1, createdBy: row.created_by, createdAt: row.created_at };
+function toProject(row: Selectable<Tables['projects']>): ProjectRecord {
+  return {
+    name: row.name,
+    public: Number(row.public) === 1,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    immutableTags: row.immutable_tags ? (JSON.parse(row.immutable_tags) as string[]) : [],
+    quotaBytes: row.quota_bytes === null ? null : Number(row.quota_bytes),
+  };
+}
+
+/** Bounds that select a project's repositories (`p` itself and `p/...`) through the primary key. */
+function projectRepositoryRange(project: string): { prefix: string; upper: string } {
+  // '/' is followed by '0' in code-point order, so `p/` <= name < `p0` is exactly the `p/` prefix.
+  return { prefix: `${project}/`, upper: `${project}0` };
 }
 
 function toRobot(row: Tables['robots']): RobotRecord {
@@ -762,12 +815,19 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  async createProject(project: Omit<ProjectRecord, 'createdAt'>, admin?: string): Promise<boolean> {
+  async createProject(project: NewProject, admin?: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const t = now();
       const r = await tx
         .insertInto('projects')
-        .values({ name: project.name, public: project.public ? 1 : 0, created_by: project.createdBy, created_at: t })
+        .values({
+          name: project.name,
+          public: project.public ? 1 : 0,
+          created_by: project.createdBy,
+          created_at: t,
+          immutable_tags: project.immutableTags?.length ? JSON.stringify(project.immutableTags) : null,
+          quota_bytes: project.quotaBytes ?? null,
+        })
         .onConflict((oc) => oc.column('name').doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
@@ -794,6 +854,31 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   async setProjectPublic(name: string, isPublic: boolean): Promise<boolean> {
     const r = await this.db.updateTable('projects').set({ public: isPublic ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  async updateProject(name: string, settings: ProjectSettings): Promise<boolean> {
+    const set: Updateable<Tables['projects']> = {};
+    if (settings.public !== undefined) set.public = settings.public ? 1 : 0;
+    if (settings.immutableTags !== undefined) set.immutable_tags = settings.immutableTags.length ? JSON.stringify(settings.immutableTags) : null;
+    if (settings.quotaBytes !== undefined) set.quota_bytes = settings.quotaBytes;
+    if (Object.keys(set).length === 0) return (await this.getProject(name)) !== null;
+    const r = await this.db.updateTable('projects').set(set).where('name', '=', name).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async projectUsage(name: string): Promise<number> {
+    const { prefix, upper } = projectRepositoryRange(name);
+    const inProject = (column: string) => sql`(${sql.ref(column)} = ${name} OR (${sql.ref(column)} >= ${prefix} AND ${sql.ref(column)} < ${upper}))`;
+    // One row per distinct digest, so layers shared by several repositories count once.
+    const r = await sql<{ total: number | null }>`
+      SELECT SUM(size) AS total FROM (
+        SELECT digest, MAX(size) AS size FROM (
+          SELECT digest, size FROM repository_blobs WHERE ${inProject('repository')}
+          UNION ALL
+          SELECT digest, size FROM manifests WHERE ${inProject('repository')}
+        ) GROUP BY digest
+      )`.execute(this.db);
+    return Number(r.rows[0]?.total ?? 0);
   }
 
   async putProjectMember(project: string, user: string, role: ProjectRole): Promise<void> {

@@ -75,6 +75,21 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     expect(JSON.parse(cli(['project', 'members', 'team', '--json', ...d()]).stdout)).toEqual([{ project: 'team', user: 'alice', role: 'developer' }]);
   });
 
+  it('sets immutable tag rules, a quota and visibility, and lists them with the storage used', () => {
+    const set = cli(['project', 'set', 'team', '--immutable-tags', 'v*, backend/**:stable', '--quota', '10GiB', '--public', ...d()]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stderr).toMatch(/project team: public; immutable tags v\*, backend\/\*\*:stable; quota 10\.0 GiB/);
+    const listed = (JSON.parse(cli(['project', 'list', '--json', ...d()]).stdout) as { name: string; public: boolean; immutableTags: string[]; quotaBytes: number | null; usedBytes: number }[]).find((p) => p.name === 'team');
+    expect(listed).toMatchObject({ public: true, immutableTags: ['v*', 'backend/**:stable'], quotaBytes: 10 * 1024 ** 3, usedBytes: 0 });
+    expect(cli(['project', 'list', ...d()]).stdout).toMatch(/^team\tpublic\t0 B of 10\.0 GiB\timmutable: v\* backend\/\*\*:stable/m);
+    expect(cli(['project', 'set', 'team', '--quota', 'lots', ...d()]).stderr).toMatch(/--quota: size "lots"/);
+    expect(cli(['project', 'set', 'team', '--immutable-tags', 'a:b:c', ...d()]).code).toBe(2);
+    expect(cli(['project', 'set', 'nope', '--quota', '1g', ...d()]).stderr).toMatch(/no project nope/);
+    expect(cli(['project', 'set', 'team', ...d()]).code).toBe(2);
+    expect(cli(['project', 'set', 'team', '--quota', 'none', '--immutable-tags', 'none', '--private', ...d()]).code).toBe(0);
+    expect(cli(['project', 'list', ...d()]).stdout).toMatch(/^team\tprivate\t0 B of unlimited\t-/m);
+  });
+
   it('creates robots with their secret shown once, lists them without it, and revokes them', async () => {
     const created = cli(['robot', 'create', 'team', 'ci', '--actions', 'pull', '--expires', '30d', ...d()]);
     expect(created.code, created.stderr).toBe(0);

@@ -55,6 +55,28 @@ export function metadataSuite(name: string, setup: () => Promise<MetadataHarness
       await m.close();
     });
 
+    it('project settings change alone, and usage counts each digest once across the project only', async () => {
+      const m = await (await setup()).open();
+      expect(await m.createProject({ name: 'p', public: false, createdBy: 't' })).toBe(true);
+      expect(await m.getProject('p')).toMatchObject({ immutableTags: [], quotaBytes: null });
+      expect(await m.updateProject('p', { immutableTags: ['v*'], quotaBytes: 1000 })).toBe(true);
+      expect(await m.updateProject('p', { public: true })).toBe(true);
+      expect(await m.getProject('p')).toMatchObject({ public: true, immutableTags: ['v*'], quotaBytes: 1000 });
+      expect(await m.updateProject('missing', { quotaBytes: 1 })).toBe(false);
+      await m.linkBlob('p/a', d('1'), 100);
+      await m.linkBlob('p/b', d('1'), 100);
+      await m.linkBlob('p/b/c', d('2'), 30);
+      await m.linkBlob('p', d('3'), 7);
+      // Neighbours that share the prefix text but not the project.
+      await m.linkBlob('pp/a', d('4'), 1000);
+      await m.linkBlob('p0', d('5'), 1000);
+      await m.putManifest({ repository: 'p/a', digest: d('6'), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, size: 5, annotations: null }, []);
+      expect(await m.projectUsage('p')).toBe(100 + 30 + 7 + 5);
+      expect(await m.projectUsage('pp')).toBe(1000);
+      expect(await m.projectUsage('none')).toBe(0);
+      await m.close();
+    });
+
     it('uploads, tags and users survive closing and reopening', async () => {
       const h = await setup();
       const m = await h.open();
