@@ -549,11 +549,11 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const { name, reference } = route;
     const byDigest = reference.includes(':');
     if (byDigest) checkDigest(reference);
-    else if (!TAG_RE.test(reference)) {
-      throw new RegistryError(req.method === 'PUT' ? 'MANIFEST_INVALID' : 'MANIFEST_UNKNOWN', `invalid tag "${reference}"`, {
-        status: 400,
-      });
+    else if (req.method === 'PUT' && !TAG_RE.test(reference)) {
+      throw new RegistryError('MANIFEST_INVALID', `invalid tag "${reference}"`, { status: 400 });
     }
+    // A GET, HEAD or DELETE with a string that cannot be a tag names no manifest: the lookup below
+    // answers 404 MANIFEST_UNKNOWN (after the access check), as the spec asks for a missing manifest.
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
