@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { ServeConfigSchema } from './serve-config.js';
 
 /**
  * portcullis.yaml: every setting has a default here, and every one can be overridden by an
@@ -20,6 +21,8 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /** `portcullis serve` settings (src/cli/serve-config.ts). */
+    serve: ServeConfigSchema.default({}),
   })
   .strict();
 export type Config = z.infer<typeof ConfigSchema>;
@@ -41,6 +44,11 @@ export function loadConfig(explicitPath: string | undefined, env: NodeJS.Process
     throw new UsageError('CONFIG_INVALID', `${path}: ${issue?.path.join('.') || 'document'}: ${issue?.message}`);
   }
   const config = parsed.data;
+  // A config file's own paths mean the same wherever the command is started from.
+  if (path && config.serve.tls) {
+    const here = resolve(path, '..');
+    config.serve.tls = { cert: resolve(here, config.serve.tls.cert), key: resolve(here, config.serve.tls.key) };
+  }
   if (env.PORTCULLIS_DATA) config.data = env.PORTCULLIS_DATA;
   if (env.PORTCULLIS_CACHE_DIR) config.cacheDir = env.PORTCULLIS_CACHE_DIR;
   config.data = resolve(config.data);

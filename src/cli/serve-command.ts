@@ -1,13 +1,51 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import type { StoreTarget } from '../store/gc.js';
 import { UsageError } from '../errors.js';
 import { loadConfig } from './config.js';
+import { parseDuration } from './maintenance-commands.js';
+import { isProxyAddress, type ServeConfig } from './serve-config.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:5000';
 
 export interface ServeFlags {
-  listen: string;
+  /** Default: the config file's `serve.listen`, else 127.0.0.1:5000. */
+  listen?: string;
   data?: string;
   config?: string;
   /** The URL clients reach the registry at (behind a proxy or with TLS); the token realm hangs off it. */
   publicUrl?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Comma-separated addresses or CIDR blocks of trusted proxies. */
+  trustProxy?: string;
+  /** Run garbage collection this often (a duration such as 24h). */
+  gcEvery?: string;
+  gcGrace?: string;
+}
+
+/** Flags over the config file's `serve:` section, checked together (TLS needs both halves). */
+export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfig) {
+  const listen = flags.listen ?? fileSettings.listen ?? DEFAULT_LISTEN;
+  const cert = flags.tlsCert ?? fileSettings.tls?.cert;
+  const key = flags.tlsKey ?? fileSettings.tls?.key;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('FLAG_INVALID', 'TLS needs both a certificate and a key (--tls-cert and --tls-key)');
+  const trustProxy = flags.trustProxy !== undefined ? flags.trustProxy.split(',').map((a) => a.trim()).filter((a) => a !== '') : (fileSettings.trustProxy ?? []);
+  for (const a of trustProxy) {
+    if (!isProxyAddress(a)) throw new UsageError('FLAG_INVALID', `--trust-proxy "${a}" is not an IP address, a CIDR block or one of loopback, linklocal, uniquelocal`);
+  }
+  const every = flags.gcEvery ?? fileSettings.gc?.every;
+  const gc =
+    every === undefined || every === '0'
+      ? undefined
+      : {
+          everyMs: parseDuration(every),
+          graceMs: parseDuration(flags.gcGrace ?? fileSettings.gc?.grace ?? '1h'),
+          keepUntagged: fileSettings.gc?.keepUntagged ?? false,
+        };
+  if (gc && gc.everyMs < 60_000) throw new UsageError('FLAG_INVALID', `--gc-every ${every} is too often; use at least 1m`);
+  return { listen, tls: cert !== undefined && key !== undefined ? { cert, key } : undefined, trustProxy, gc, publicUrl: flags.publicUrl ?? fileSettings.publicUrl };
 }
 
 /** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces). */
@@ -31,7 +69,16 @@ export interface RunningServer {
 export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
   const config = loadConfig(flags.config, env);
   const dataDir = flags.data ?? config.data;
-  const { host, port } = parseListen(flags.listen);
+  const settings = resolveServeSettings(flags, config.serve);
+  const { host, port } = parseListen(settings.listen);
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (settings.tls) {
+    const read = async (file: string, what: string) =>
+      readFile(file).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError('FLAG_INVALID', `cannot read the TLS ${what} ${file}: ${err.code ?? err.message}`);
+      });
+    tls = { cert: await read(settings.tls.cert, 'certificate'), key: await read(settings.tls.key, 'key') };
+  }
   const { pino } = await import('pino');
   const logger = pino({
     name: 'portcullis',
@@ -43,7 +90,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   const { bearerAuth, loadOrCreateSigningKey, LoginRateLimiter, tokenRoutes } = await import('../registry/auth/index.js');
   const { AccessControl, AuditLog } = await import('../registry/access/index.js');
   const { SqliteRegistryMetadata } = await import('../store/index.js');
-  const publicUrl = (flags.publicUrl ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  const publicUrl = (settings.publicUrl ?? `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const service = new URL(publicUrl).host;
   const key = await loadOrCreateSigningKey(dataDir);
   // One limiter for /token and for Basic on /v2: otherwise Basic would be a way around it.
@@ -71,6 +118,8 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       dataDir,
       logger,
       metadata,
+      ...(tls ? { tls } : {}),
+      trustProxy: settings.trustProxy,
       audit: (event) => audit.record(event),
       // Docker token authentication (what docker, podman and skopeo expect), with Basic (users
       // and robots) still accepted on /v2 for simple clients.
@@ -111,17 +160,53 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     await metadata.close();
     throw err;
   }
+  const stopGc = settings.gc ? scheduleGc(app.registry, settings.gc, logger) : async () => {};
   const bound = app.server.address();
   const address = bound && typeof bound === 'object' ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : `${host}:${port}`;
-  logger.info({ dataDir, listen: address }, 'registry listening');
+  logger.info({ dataDir, listen: address, tls: tls !== undefined, publicUrl, trustProxy: settings.trustProxy, gcEveryMs: settings.gc?.everyMs ?? null }, 'registry listening');
   return {
     address,
     async close() {
       logger.info('shutting down: finishing in-flight requests');
+      await stopGc();
       await app.close();
       await access.close();
       await metadata.close();
     },
+  };
+}
+
+/**
+ * Runs garbage collection every `everyMs` on the server's own stores (the same mark-and-sweep as
+ * `portcullis gc`, safe next to pushes). A run never overlaps the previous one; the returned
+ * function stops the schedule and waits for a run in progress.
+ */
+export function scheduleGc(
+  stores: StoreTarget,
+  options: { everyMs: number; graceMs: number; keepUntagged: boolean },
+  logger: Logger,
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = (async () => {
+      const { gc } = await import('../store/gc.js');
+      const started = Date.now();
+      const r = await gc(stores, { gracePeriodMs: options.graceMs, deleteUntagged: !options.keepUntagged });
+      logger.info(
+        { manifests: r.manifestsDeleted.length, blobs: r.blobsDeleted.length, bytesFreed: r.bytesFreed, uploads: r.uploadsRemoved, ms: Date.now() - started },
+        'scheduled garbage collection finished',
+      );
+    })()
+      .catch((err: unknown) => logger.error({ err }, 'scheduled garbage collection failed'))
+      .finally(() => {
+        running = undefined;
+      });
+  }, options.everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
   };
 }
 
@@ -146,8 +231,13 @@ export function addServeCommand(program: Command): Command {
   return program
     .command('serve')
     .description('run the OCI registry (Distribution API v1.1) with token authentication')
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5000')
-    .option('--public-url <url>', 'URL clients use to reach the registry (default http://LISTEN)')
+    .option('--listen <host:port>', `address to listen on (default serve.listen in the config, else ${DEFAULT_LISTEN})`)
+    .option('--public-url <url>', 'URL clients use to reach the registry (default http(s)://LISTEN)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--trust-proxy <list>', 'comma-separated proxy addresses/CIDR blocks whose X-Forwarded-* headers are believed (default none)')
+    .option('--gc-every <duration>', 'collect garbage on this schedule, e.g. 24h (default off)')
+    .option('--gc-grace <duration>', 'grace period for scheduled collections (default 1h)')
     .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
     .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')
     .action(async (flags: ServeFlags) => {

@@ -67,6 +67,13 @@ export interface BuildRegistryOptions {
    * not hold a socket and an upload lock forever, while a slow but moving upload is never cut.
    */
   idleTimeoutMs?: number;
+  /** Serve HTTPS with this PEM certificate and key instead of plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
+  /**
+   * Proxies whose X-Forwarded-* headers are believed (addresses or CIDR blocks); none by default,
+   * so a client cannot forge the address that the audit log and login rate limit use.
+   */
+  trustProxy?: string[];
 }
 
 declare module 'fastify' {
@@ -308,6 +315,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     // Uploads can take long on slow links; Node's request timeout would cut large layers.
     requestTimeout: 0,
     connectionTimeout: options.idleTimeoutMs ?? 120_000,
+    ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
+    // The instance is typed for HTTP; with `https` Fastify builds a TLS server with the same API.
+    ...((options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}) as object),
   });
   app.decorate('registry', ctx);
 

@@ -1,9 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addServeCommand, parseListen, startServe } from '../../src/cli/serve-command.js';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/cli/config.js';
+import { addServeCommand, parseListen, resolveServeSettings, scheduleGc, startServe } from '../../src/cli/serve-command.js';
+import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 
 describe('portcullis serve', () => {
   it('parses --listen values', () => {
@@ -19,7 +25,9 @@ describe('portcullis serve', () => {
     addServeCommand(program);
     const serve = program.commands.find((c) => c.name() === 'serve')!;
     expect(serve).toBeDefined();
-    expect(serve.opts()).toMatchObject({ listen: '127.0.0.1:5000' });
+    // No commander default: the config file's serve.listen must be able to apply.
+    expect(serve.opts().listen).toBeUndefined();
+    expect(serve.helpInformation()).toMatch(/127\.0\.0\.1:5000/);
   });
 
   it('starts with the data folder, creates admin from PORTCULLIS_ADMIN_PASSWORD, and closes', async () => {
@@ -37,5 +45,147 @@ describe('portcullis serve', () => {
       await server.close();
       await rm(data, { recursive: true, force: true });
     }
+  });
+});
+
+describe('portcullis serve settings', () => {
+  it('takes flags over the config file over the defaults, and checks them together', () => {
+    expect(resolveServeSettings({}, {})).toMatchObject({ listen: '127.0.0.1:5000', tls: undefined, trustProxy: [], gc: undefined });
+    expect(resolveServeSettings({}, { listen: '0.0.0.0:6000', trustProxy: ['10.0.0.0/8'] })).toMatchObject({ listen: '0.0.0.0:6000', trustProxy: ['10.0.0.0/8'] });
+    expect(resolveServeSettings({ listen: ':7000', trustProxy: 'loopback, 192.168.1.1' }, { listen: '0.0.0.0:6000' })).toMatchObject({
+      listen: ':7000',
+      trustProxy: ['loopback', '192.168.1.1'],
+    });
+    expect(resolveServeSettings({ gcEvery: '24h' }, { gc: { every: '1h', grace: '30m', keepUntagged: true } }).gc).toEqual({
+      everyMs: 24 * 3_600_000,
+      graceMs: 30 * 60_000,
+      keepUntagged: true,
+    });
+    expect(resolveServeSettings({ gcEvery: '0' }, { gc: { every: '1h', grace: '1h', keepUntagged: false } }).gc).toBeUndefined();
+    expect(() => resolveServeSettings({ tlsCert: 'c.pem' }, {})).toThrow(/both a certificate and a key/);
+    expect(() => resolveServeSettings({ trustProxy: 'everyone' }, {})).toThrow(/not an IP address/);
+    expect(() => resolveServeSettings({ trustProxy: '10.0.0.0/33' }, {})).toThrow(/not an IP address/);
+    expect(() => resolveServeSettings({ gcEvery: '5s' }, {})).toThrow(/too often/);
+    expect(() => resolveServeSettings({ gcEvery: 'daily' }, {})).toThrow(/not a duration/);
+  });
+
+  it('reads the serve section of portcullis.yaml, with TLS paths relative to the file, and refuses unknown keys', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-serve-config-'));
+    try {
+      const file = join(dir, 'portcullis.yaml');
+      await writeFile(file, 'serve:\n  listen: 127.0.0.1:5123\n  tls: { cert: certs/c.pem, key: certs/k.pem }\n  trustProxy: [127.0.0.1]\n  gc: { every: 12h }\n');
+      const config = loadConfig(file, {});
+      expect(config.serve).toEqual({
+        listen: '127.0.0.1:5123',
+        tls: { cert: join(dir, 'certs/c.pem'), key: join(dir, 'certs/k.pem') },
+        trustProxy: ['127.0.0.1'],
+        gc: { every: '12h', grace: '1h', keepUntagged: false },
+      });
+      await writeFile(file, 'serve:\n  trustProxy: [everyone]\n');
+      expect(() => loadConfig(file, {})).toThrow(/serve\.trustProxy\.0: not an IP address/);
+      await writeFile(file, 'serve:\n  listne: 127.0.0.1:5000\n');
+      expect(() => loadConfig(file, {})).toThrow(/serve/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+describe.skipIf(!haveOpenssl)(`portcullis serve over TLS${haveOpenssl ? '' : ' [SKIPPED: openssl is not installed]'}`, () => {
+  it('serves HTTPS with the given certificate and announces an https token realm', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const server = await startServe({ listen: '127.0.0.1:0', data: join(dir, 'data'), tlsCert: cert, tlsKey: key }, { PORTCULLIS_ADMIN_PASSWORD: 'tls-pw', PORTCULLIS_LOG_LEVEL: 'silent' });
+    try {
+      const ca = await readFile(cert);
+      const get = (headers: Record<string, string> = {}) =>
+        new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
+          const req = httpsRequest(`https://${server.address}/v2/`, { ca, headers }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const anonymous = await get();
+      expect(anonymous.status).toBe(401);
+      expect(String(anonymous.headers['www-authenticate'])).toMatch(/^Bearer realm="https:\/\/127\.0\.0\.1:\d+\/token"/);
+      expect((await get({ authorization: `Basic ${Buffer.from('admin:tls-pw').toString('base64')}` })).status).toBe(200);
+      // Plain HTTP to the TLS port gets no registry answer.
+      await expect(fetch(`http://${server.address}/v2/`)).rejects.toThrow();
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start with an unreadable certificate, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+    try {
+      await expect(
+        startServe({ listen: '127.0.0.1:0', data: dir, tlsCert: join(dir, 'missing.pem'), tlsKey: join(dir, 'missing.key') }, { PORTCULLIS_LOG_LEVEL: 'silent' }),
+      ).rejects.toThrow(/cannot read the TLS certificate .*missing\.pem: ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('portcullis serve behind a proxy', () => {
+  async function failedLoginIp(trustProxy: string | undefined): Promise<string | null> {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-proxy-'));
+    const server = await startServe(
+      { listen: '127.0.0.1:0', data, ...(trustProxy !== undefined ? { trustProxy } : {}) },
+      { PORTCULLIS_ADMIN_PASSWORD: 'proxy-pw', PORTCULLIS_LOG_LEVEL: 'silent' },
+    );
+    try {
+      const res = await fetch(`http://${server.address}/v2/`, {
+        headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}`, 'x-forwarded-for': '203.0.113.7' },
+      });
+      expect(res.status).toBe(401);
+    } finally {
+      await server.close();
+    }
+    const meta = await SqliteRegistryMetadata.open(data);
+    try {
+      return (await meta.listAudit()).find((r) => r.action === 'login_failed')?.clientIp ?? null;
+    } finally {
+      await meta.close();
+      await rm(data, { recursive: true, force: true });
+    }
+  }
+
+  it('believes X-Forwarded-For only from a trusted proxy', async () => {
+    expect(await failedLoginIp(undefined)).toBe('127.0.0.1');
+    expect(await failedLoginIp('10.0.0.0/8')).toBe('127.0.0.1');
+    expect(await failedLoginIp('127.0.0.1')).toBe('203.0.113.7');
+  });
+});
+
+describe('scheduled garbage collection', () => {
+  it('collects unreferenced blobs on its schedule inside the server, and stops cleanly', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-gc-schedule-'));
+    const metadata = await SqliteRegistryMetadata.open(data);
+    const blobs = new FsBlobStore(blobRoot(data));
+    const orphan = Buffer.from('nobody references me');
+    const digest = `sha256:${createHash('sha256').update(orphan).digest('hex')}`;
+    await writeBlobBytes(blobs, orphan, digest);
+    const logged: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
+    const stop = scheduleGc({ metadata, blobs }, { everyMs: 50, graceMs: 0, keepUntagged: false }, logger);
+    try {
+      for (let i = 0; i < 100 && (await blobs.stat(digest)); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await blobs.stat(digest)).toBeNull();
+    } finally {
+      await stop();
+      await metadata.close();
+      await rm(data, { recursive: true, force: true });
+    }
+    expect(logged.join('')).toMatch(/scheduled garbage collection finished/);
   });
 });

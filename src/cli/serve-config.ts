@@ -1,0 +1,50 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The `serve:` section of portcullis.yaml. Every key has a command-line flag of the same meaning
+ * (flags win); the defaults keep the registry private to this machine: loopback, plain HTTP, no
+ * proxy trusted, garbage collection only when asked for.
+ */
+
+// proxy-addr (what Fastify uses) also knows these names for the usual private ranges.
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address, a CIDR block (`10.0.0.0/8`, `fd00::/8`) or one of proxy-addr's range names. */
+export function isProxyAddress(text: string): boolean {
+  if (PROXY_KEYWORDS.has(text)) return true;
+  const [addr, bits, ...rest] = text.split('/');
+  const family = isIP(addr ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+export const ServeConfigSchema = z
+  .object({
+    /** `HOST:PORT`; default 127.0.0.1:5000. */
+    listen: z.string().min(1).optional(),
+    /** The address clients use (a proxy's or a TLS name); the token realm is built from it. */
+    publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Serve HTTPS with this PEM certificate (chain) and key; paths relative to the config file. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /**
+     * Proxies whose `X-Forwarded-For`/`-Proto`/`-Host` are believed (addresses, CIDR blocks,
+     * `loopback`...). Nobody by default: a client could otherwise forge its address and dodge the
+     * per-address login rate limit and the audit log.
+     */
+    trustProxy: z
+      .array(z.string().refine(isProxyAddress, { message: 'not an IP address, a CIDR block or one of loopback, linklocal, uniquelocal' }))
+      .optional(),
+    /** Collect garbage on a schedule inside the server (same safety as `portcullis gc`). */
+    gc: z
+      .object({
+        every: z.string().min(1),
+        grace: z.string().min(1).default('1h'),
+        keepUntagged: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type ServeConfig = z.infer<typeof ServeConfigSchema>;
