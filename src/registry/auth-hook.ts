@@ -1,5 +1,11 @@
 export type RegistryAction = 'pull' | 'push' | 'delete';
 
+/** A further repository and the actions a request needs on it, for a challenge. */
+export interface ChallengeScope {
+  repo: string;
+  actions: RegistryAction[];
+}
+
 /**
  * Who is calling, once authenticated. The shape matches `auth/types.ts` structurally (Bearer
  * tokens, robot accounts), so either scheme plugs in without importing the other.
@@ -25,8 +31,11 @@ export interface RegistryAuth {
   authenticate(req: AuthRequest): Promise<Principal | null>;
   /** May `principal` do all of `actions` on `repo`? Only called with a principal. */
   authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
-  /** The `WWW-Authenticate` value sent with a 401 for this access. */
-  challenge(repo: string | undefined, actions: RegistryAction[]): string;
+  /**
+   * The `WWW-Authenticate` value sent with a 401 for this access. `also` names further repositories
+   * the request reads (the source of a cross-repository mount), so one token can cover them all.
+   */
+  challenge(repo: string | undefined, actions: RegistryAction[], extra?: { also?: readonly ChallengeScope[] }): string;
   /**
    * Whether the catalog lists `repo` to `principal`. Optional: without it the catalog asks
    * `authorize` for pull, which for a token principal only knows the token's own scopes.

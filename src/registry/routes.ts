@@ -44,6 +44,16 @@ export function validateRepositoryName(name: string): void {
   if (parsed !== name) throw bad();
 }
 
+/** `validateRepositoryName` as a test, for names that only go into hints (never into the store). */
+export function isValidRepositoryName(name: string): boolean {
+  try {
+    validateRepositoryName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
 /** Splits the path (without query) after `/v2/` into a route; null when no endpoint matches. */

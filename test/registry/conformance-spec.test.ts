@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
+import { freePort } from '../helpers/docker-registry.js';
 import { sha256 } from './push-client.js';
 import { startTestRegistry, type TestRegistry } from './registry-harness.js';
 
@@ -74,5 +79,62 @@ describe('OCI distribution spec: pulling manifests', () => {
     const put = await putManifest('spec/pull', '.INVALID_MANIFEST_NAME', manifest);
     expect(put.status).toBe(400);
     expect(errorCode(put)).toBe('MANIFEST_INVALID');
+  });
+});
+
+describe('OCI distribution spec: cross-repository mount with token authentication', () => {
+  const password = 'mount-test-password-0123';
+  let server: RunningServer;
+  let base: string;
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'portcullis-mount-'));
+    const port = await freePort();
+    server = await startServe(
+      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data') },
+      { ...process.env, PORTCULLIS_ADMIN_PASSWORD: password, PORTCULLIS_LOG_LEVEL: 'silent' },
+    );
+    base = `http://${server.address}`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  const scopeOf = (challenge: string) => /scope="([^"]*)"/.exec(challenge)?.[1];
+
+  it('challenges for pull on `from` as well, so one token lets the mount answer 201', async () => {
+    const basic = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+    const bytes = 'blob to be mounted';
+    const digest = sha256(bytes);
+    const pushed = await fetch(`${base}/v2/mount/src/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(pushed.status).toBe(201);
+
+    const mountPath = `/v2/mount/dst/blobs/uploads/?mount=${digest}&from=mount/src`;
+    const anon = await fetch(`${base}${mountPath}`, { method: 'POST' });
+    expect(anon.status).toBe(401);
+    const scope = scopeOf(anon.headers.get('www-authenticate') ?? '');
+    expect(scope?.split(' ').sort()).toEqual(['repository:mount/dst:pull,push', 'repository:mount/src:pull']);
+
+    // What a token client does: ask for exactly the challenged scope, then retry.
+    const tokenRes = await fetch(`${base}/token?service=${encodeURIComponent(server.address)}&scope=${encodeURIComponent(scope!)}`, { headers: { authorization: basic } });
+    expect(tokenRes.status).toBe(200);
+    const { token } = (await tokenRes.json()) as { token: string };
+    const mounted = await fetch(`${base}${mountPath}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(mounted.status).toBe(201);
+    expect(mounted.headers.get('location')).toBe(`/v2/mount/dst/blobs/${digest}`);
+    const read = await fetch(`${base}/v2/mount/dst/blobs/${digest}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await read.text()).toBe(bytes);
+
+    // Without `from`, or with a `from` that is not a repository name, only the target is challenged.
+    for (const path of [`/v2/mount/dst/blobs/uploads/?mount=${digest}`, `/v2/mount/dst/blobs/uploads/?mount=${digest}&from=Not%20A%20Name`]) {
+      const r = await fetch(`${base}${path}`, { method: 'POST' });
+      expect(r.status).toBe(401);
+      expect(scopeOf(r.headers.get('www-authenticate') ?? '')).toBe('repository:mount/dst:pull,push');
+    }
   });
 });

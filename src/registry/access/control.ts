@@ -216,7 +216,7 @@ export class AccessControl {
         const fromToken = Array.isArray((principal as { grants?: unknown }).grants);
         return inner.authorize(principal, repo, actions) && (!fromToken || this.accountUsable(principal));
       },
-      challenge: (repo, actions) => inner.challenge(repo, actions),
+      challenge: (repo, actions, extra) => inner.challenge(repo, actions, extra),
       // Identity-based, so a token principal sees the same catalog as with Basic. Pull never
       // creates a project, so the pure decision is enough here.
       canList: (principal, repo) => this.accountUsable(principal) && decide(this.snapshot, principal, repo, ['pull'], this.now()).allowed,

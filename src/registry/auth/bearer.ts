@@ -57,7 +57,13 @@ export interface BearerAuthOptions {
 
 /** The hook, with an optional RFC 6750 error on the challenge (an extra argument, so still a hook). */
 export interface BearerAuthProvider extends AuthProvider {
-  challenge(repo: string | undefined, actions: string[], extra?: { error?: ChallengeError }): string;
+  challenge(repo: string | undefined, actions: string[], extra?: ChallengeExtra): string;
+}
+
+/** Options of a challenge: an RFC 6750 error, and scopes of further repositories the request reads. */
+export interface ChallengeExtra {
+  error?: ChallengeError;
+  also?: readonly { repo: string; actions: string[] }[];
 }
 
 /**
@@ -128,11 +134,15 @@ export function bearerAuth(options: BearerAuthOptions): BearerAuthProvider {
      * The optional `error` is RFC 6750's: send `insufficient_scope` when a token principal lacks
      * the access (clients then fetch a token with the wider scope instead of giving up on a 403).
      */
-    challenge(repo: string | undefined, actions: string[], extra?: { error?: ChallengeError }): string {
+    challenge(repo: string | undefined, actions: string[], extra?: ChallengeExtra): string {
       const scopes: Scope[] = [];
-      const wanted = normaliseActions(actions.filter((a) => /^(?:[a-z]+|\*)$/.test(a)));
-      if (repo !== undefined && wanted.length > 0)
-        scopes.push({ type: 'repository', name: repo, actions: wanted });
+      const addScope = (name: string, asked: string[]) => {
+        const wanted = normaliseActions(asked.filter((a) => /^(?:[a-z]+|\*)$/.test(a)));
+        if (wanted.length > 0) scopes.push({ type: 'repository', name, actions: wanted });
+      };
+      if (repo !== undefined) addScope(repo, actions);
+      // Only with the main scope: a challenge naming just a mount's source would be a wrong hint.
+      if (scopes.length > 0) for (const more of extra?.also ?? []) if (more.repo !== repo) addScope(more.repo, more.actions);
       const base = { realm: options.realm, service: options.service, error: extra?.error };
       try {
         return buildBearerChallenge({ ...base, scopes });

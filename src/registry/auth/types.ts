@@ -38,8 +38,11 @@ export interface AuthProvider {
   /** The caller, or null when the request carries no usable credentials (the server then challenges). */
   authenticate(req: AuthRequest): Promise<Principal | null>;
   authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
-  /** A `WWW-Authenticate` header value telling the client where to get a token for this access. */
-  challenge(repo: string | undefined, actions: string[]): string;
+  /**
+   * A `WWW-Authenticate` header value telling the client where to get a token for this access;
+   * `also` adds the scopes of further repositories the request reads (a mount's source).
+   */
+  challenge(repo: string | undefined, actions: string[], extra?: { also?: readonly { repo: string; actions: string[] }[] }): string;
 }
 
 /** The principal of requests without credentials. Its token has an empty `sub`, as the spec asks. */
