@@ -28,12 +28,12 @@ import {
   type RegistryMetadata,
   type UploadRecord,
 } from '../store/index.js';
-import { isAnonymous, type Principal, type RegistryAction, type RegistryAuditEvent, type RegistryAuditHook, type RegistryAuth } from './auth-hook.js';
+import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, type RegistryAuditEvent, type RegistryAuditHook, type RegistryAuth } from './auth-hook.js';
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
 import { KeyedLock } from './keyed-lock.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
-import { TAG_RE, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
+import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -371,15 +371,24 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     audit?.({ action, principal: principal?.name ?? 'anonymous', repository, reference, digest, clientIp: req.ip ?? null, outcome });
   }
 
-  /** `audited`: a manifest operation whose refusal goes to the audit log (401 challenges do not: they are the normal start of the token flow). */
-  async function guard(req: FastifyRequest, repo: string, actions: RegistryAction[], audited?: { action: RegistryAuditEvent['action']; reference: string }): Promise<Principal> {
+  /**
+   * `audited`: a manifest operation whose refusal goes to the audit log (401 challenges do not: they are the normal start of the token flow).
+   * `also`: further repositories the request reads, named in the challenge so that one token covers them.
+   */
+  async function guard(
+    req: FastifyRequest,
+    repo: string,
+    actions: RegistryAction[],
+    audited?: { action: RegistryAuditEvent['action']; reference: string },
+    also?: ChallengeScope[],
+  ): Promise<Principal> {
     const principal = await auth.authenticate(req);
     // `/v2/` and the catalog only need a known caller; the catalog then filters per repository.
     if (principal && !isAnonymous(principal) && repo === '') return principal;
     if (principal && repo !== '' && auth.authorize(principal, repo, actions)) return principal;
     if (isAnonymous(principal)) {
       throw new RegistryError('UNAUTHORIZED', 'authentication required', {
-        headers: { 'www-authenticate': auth.challenge(repo === '' ? undefined : repo, actions) },
+        headers: { 'www-authenticate': auth.challenge(repo === '' ? undefined : repo, actions, also ? { also } : undefined) },
         detail: repo === '' ? null : [{ type: 'repository', name: repo, action: actions.join(',') }],
       });
     }
@@ -723,7 +732,10 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
 
   async function handleUploads(req: FastifyRequest, reply: FastifyReply, name: string, query: Record<string, string | undefined>) {
     if (req.method !== 'POST') throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here; POST starts an upload`, { status: 405 });
-    const principal = await guard(req, name, ['pull', 'push']);
+    // A mount from another repository needs pull there too: the challenge asks for both scopes, so a
+    // token client gets one token that lets the mount succeed instead of falling back to an upload.
+    const mountSource = query.mount !== undefined && query.from !== undefined && isValidRepositoryName(query.from) ? query.from : undefined;
+    const principal = await guard(req, name, ['pull', 'push'], undefined, mountSource ? [{ repo: mountSource, actions: ['pull'] }] : undefined);
     if (query.mount !== undefined) {
       const digest = checkDigest(query.mount);
       if (query.from !== undefined) validateRepositoryName(query.from);
