@@ -210,6 +210,8 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
             platform: image.platform,
             layers: refs,
             created: cfg.created,
+            ...(cfg.config?.Labels ? { labels: { ...cfg.config.Labels } } : {}),
+            ...(image.manifest.annotations ? { annotations: { ...image.manifest.annotations } } : {}),
           },
           os: squashed.os,
           packages,

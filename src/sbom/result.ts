@@ -13,6 +13,10 @@ export interface ImageDescription {
   layers: LayerRef[];
   repoTags?: string[];
   created?: string;
+  /** The config's Labels (e.g. org.opencontainers.image.base.name), for policies; not in the JSON output. */
+  labels?: Record<string, string>;
+  /** The manifest's annotations, for policies; not in the JSON output. */
+  annotations?: Record<string, string>;
 }
 
 export interface ScanResult {
