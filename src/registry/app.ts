@@ -142,10 +142,11 @@ function nextLink(path: string, n: number, last: string): string {
 function parseChunkRange(header: string | undefined): { start: number; end: number } | undefined {
   if (header === undefined) return undefined;
   const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
-  if (!m) throw new RegistryError('RANGE_INVALID', `malformed Content-Range "${header}"`, { status: 416 });
+  // 416 as for a chunk out of order; the code must be one of the spec's, which has no range error.
+  if (!m) throw new RegistryError('BLOB_UPLOAD_INVALID', `malformed Content-Range "${header}"`, { status: 416 });
   const start = Number(m[1]);
   const end = Number(m[2]);
-  if (end < start) throw new RegistryError('RANGE_INVALID', `Content-Range "${header}" ends before it starts`, { status: 416 });
+  if (end < start) throw new RegistryError('BLOB_UPLOAD_INVALID', `Content-Range "${header}" ends before it starts`, { status: 416 });
   return { start, end };
 }
 
@@ -153,7 +154,7 @@ function parseChunkRange(header: string | undefined): { start: number; end: numb
 function parseReadRange(header: string, size: number): { start: number; end: number } {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   const unsatisfiable = () =>
-    new RegistryError('RANGE_INVALID', `range "${header}" cannot be served from a ${size}-byte blob`, {
+    new RegistryError('SIZE_INVALID', `range "${header}" cannot be served from a ${size}-byte blob`, {
       status: 416,
       headers: { 'content-range': `bytes */${size}` },
     });
@@ -437,7 +438,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   async function appendChunk(req: FastifyRequest, name: string, upload: UploadRecord, writer: BlobWriter) {
     const range = parseChunkRange(firstHeader(req.headers['content-range']));
     if (range && range.start !== upload.offset) {
-      throw new RegistryError('RANGE_INVALID', `chunk starts at ${range.start} but ${upload.offset} bytes were received so far`, {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk starts at ${range.start} but ${upload.offset} bytes were received so far`, {
         status: 416,
         headers: {
           location: `/v2/${name}/blobs/uploads/${upload.uuid}`,

@@ -1,6 +1,10 @@
 import { PortcullisError } from '../errors.js';
 
-/** The OCI Distribution error codes, and the HTTP status each one is answered with by default. */
+/**
+ * The OCI Distribution error codes, and the HTTP status each one is answered with by default. The
+ * spec says an error body's code MUST be one of these fourteen, so nothing else belongs here (a 416
+ * carries BLOB_UPLOAD_INVALID or SIZE_INVALID with an explicit status).
+ */
 export const OCI_ERROR_STATUS = {
   BLOB_UNKNOWN: 404,
   BLOB_UPLOAD_INVALID: 400,
@@ -16,7 +20,6 @@ export const OCI_ERROR_STATUS = {
   DENIED: 403,
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
-  RANGE_INVALID: 416,
 } as const;
 
 export type OciErrorCode = keyof typeof OCI_ERROR_STATUS;

@@ -138,3 +138,83 @@ describe('OCI distribution spec: cross-repository mount with token authenticatio
     }
   });
 });
+
+describe('OCI distribution spec: error bodies', () => {
+  // The spec's table of error codes; a JSON error body MUST use one of them.
+  const SPEC_CODES = [
+    'BLOB_UNKNOWN',
+    'BLOB_UPLOAD_INVALID',
+    'BLOB_UPLOAD_UNKNOWN',
+    'DIGEST_INVALID',
+    'MANIFEST_BLOB_UNKNOWN',
+    'MANIFEST_INVALID',
+    'MANIFEST_UNKNOWN',
+    'NAME_INVALID',
+    'NAME_UNKNOWN',
+    'SIZE_INVALID',
+    'UNAUTHORIZED',
+    'DENIED',
+    'UNSUPPORTED',
+    'TOOMANYREQUESTS',
+  ];
+
+  it('the registry knows no error code outside the spec table', async () => {
+    const { OCI_ERROR_STATUS } = await import('../../src/registry/errors.js');
+    expect(Object.keys(OCI_ERROR_STATUS).sort()).toEqual([...SPEC_CODES].sort());
+  });
+
+  it('range errors (chunk out of order, retried chunk, unsatisfiable read) are 416 with spec codes', async () => {
+    const start = await call('POST', '/v2/spec/errors/blobs/uploads/');
+    const location = start.headers.get('location')!;
+    const octets = { 'content-type': 'application/octet-stream' };
+    const first = await call('PATCH', location, { body: 'abcd', headers: { ...octets, 'content-range': '0-3' } });
+    expect(first.status).toBe(202);
+    const next = first.headers.get('location')!;
+    const responses = [
+      await call('PATCH', next, { body: 'abcd', headers: { ...octets, 'content-range': '0-3' } }), // the same chunk again
+      await call('PATCH', next, { body: 'xy', headers: { ...octets, 'content-range': '8-9' } }), // a gap
+      await call('PATCH', next, { body: 'xy', headers: { ...octets, 'content-range': 'nonsense' } }),
+    ];
+    for (const r of responses) {
+      expect(r.status).toBe(416);
+      expect(SPEC_CODES).toContain(errorCode(r));
+    }
+    // Out of order, the answer also says where the upload stands.
+    for (const r of responses.slice(0, 2)) expect(r.headers.get('range')).toBe('0-3');
+    // The session survives the refused chunks.
+    const status = await call('GET', next);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe('0-3');
+    expect(status.headers.get('location')).toBe(next);
+
+    const digest = await pushBlob('spec/errors', '0123456789');
+    const unsatisfiable = await call('GET', `/v2/spec/errors/blobs/${digest}`, { headers: { range: 'bytes=50-60' } });
+    expect(unsatisfiable.status).toBe(416);
+    expect(SPEC_CODES).toContain(errorCode(unsatisfiable));
+  });
+
+  it('4xx answers carry {errors:[{code,message,detail}]} with a code from the table', async () => {
+    const digest = sha256('no such blob');
+    const answers = [
+      await call('GET', '/v2/spec/none/manifests/latest'),
+      await call('GET', `/v2/spec/errors/blobs/${digest}`),
+      await call('GET', '/v2/spec/errors/blobs/sha256:nothex'),
+      await call('GET', '/v2/spec/errors/blobs/uploads/00000000-0000-0000-0000-000000000000'),
+      await call('PUT', '/v2/spec/errors/manifests/bad', { body: 'not json', headers: { 'content-type': MANIFEST } }),
+      await call('GET', '/v2/Spec/Upper/tags/list'),
+      await call('GET', '/v2/spec/errors/tags/list', { auth: null }),
+      await call('PATCH', '/v2/spec/errors/manifests/latest'),
+    ];
+    for (const r of answers) {
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      const errors = r.json().errors as { code: string; message?: unknown }[];
+      expect(Array.isArray(errors) && errors.length > 0).toBe(true);
+      for (const e of errors) {
+        expect(e.code).toMatch(/^[A-Z_]+$/);
+        expect(SPEC_CODES).toContain(e.code);
+        expect(typeof e.message).toBe('string');
+      }
+    }
+  });
+});
