@@ -738,13 +738,17 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   }
 
   async listTags(repository: string, page?: Page): Promise<string[]> {
+    // The distribution spec wants tags in lexical order, "case-insensitive alphanumeric order", so
+    // `B` sorts after `a`; the exact name breaks ties (`A` and `a`), which keeps `last` paging exact.
     let q = this.db
       .selectFrom('tags')
       .select('name')
       .where('repository', '=', repository)
+      .orderBy(sql`lower(name)`)
       .orderBy('name')
       .limit(pageSize(page));
-    if (page?.last !== undefined) q = q.where('name', '>', page.last);
+    const last = page?.last;
+    if (last !== undefined) q = q.where(sql<boolean>`(lower(name) > lower(${last}) OR (lower(name) = lower(${last}) AND name > ${last}))`);
     return (await q.execute()).map((r) => r.name);
   }
 

@@ -218,3 +218,36 @@ describe('OCI distribution spec: error bodies', () => {
     }
   });
 });
+
+describe('OCI distribution spec: listing tags', () => {
+  it('lists tags in case-insensitive lexical order, pages with n and last, and n=0 gives an empty list without Link', async () => {
+    const tags = ['b', 'A', 'a', 'C', 'a1', 'B2', '_x', '0'];
+    for (const tag of tags) await pushImage('spec/tags', tag);
+    const expected = ['0', '_x', 'A', 'a', 'a1', 'b', 'B2', 'C'];
+    const all = await call('GET', '/v2/spec/tags/tags/list');
+    expect(all.status).toBe(200);
+    expect(all.json()).toEqual({ name: 'spec/tags', tags: expected });
+
+    // Walking the pages returns every tag once, in the same order.
+    const walked: string[] = [];
+    let next: string | null = '/v2/spec/tags/tags/list?n=3';
+    while (next) {
+      const page = await call('GET', next);
+      const got = page.json().tags as string[];
+      expect(got.length).toBeLessThanOrEqual(3);
+      walked.push(...got);
+      const link = page.headers.get('link');
+      // Fewer than n only on the last page; a Link header whenever more follow.
+      if (link) expect(got.length).toBe(3);
+      next = link ? link.slice(1, link.indexOf('>')) : null;
+    }
+    expect(walked).toEqual(expected);
+    expect((await call('GET', '/v2/spec/tags/tags/list?n=2&last=a')).json().tags).toEqual(['a1', 'b']);
+    expect((await call('GET', '/v2/spec/tags/tags/list?n=2&last=A')).json().tags).toEqual(['a', 'a1']);
+
+    const none = await call('GET', '/v2/spec/tags/tags/list?n=0');
+    expect(none.status).toBe(200);
+    expect(none.json().tags).toEqual([]);
+    expect(none.headers.get('link')).toBeNull();
+  });
+});
