@@ -1,3 +1,4 @@
 export * from './errors.js';
 export * from './blob-store.js';
 export * from './metadata.js';
+export * from './job-store.js';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
+import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
 
 /** One manifest as the registry serves it; the bytes live in the blob store under `digest`. */
 export interface ManifestRecord {
@@ -145,6 +146,8 @@ export type PutManifestOutcome =
  * interface so a PostgreSQL implementation can follow with the same shared test suite.
  */
 export interface RegistryMetadata {
+  /** The durable job queue kept in the same database. */
+  readonly jobs: JobStore;
   ensureRepository(name: string): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
   listRepositories(page?: Page): Promise<string[]>;
@@ -254,7 +257,7 @@ export interface RegistryMetadata {
   close(): Promise<void>;
 }
 
-interface Tables {
+interface Tables extends JobTables {
   repositories: { name: string; created_at: string };
   repository_blobs: { repository: string; digest: string; size: number; created_at: string };
   manifests: {
@@ -473,6 +476,11 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('projects').addColumn('quota_bytes', 'integer').execute();
     },
   },
+  '005_jobs': {
+    async up(db: Kysely<unknown>) {
+      await createJobTables(db);
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
@@ -548,7 +556,12 @@ function toRobot(row: Tables['robots']): RobotRecord {
 
 /** RegistryMetadata on SQLite (WAL), through Kysely so the queries carry over to PostgreSQL. */
 export class SqliteRegistryMetadata implements RegistryMetadata {
-  private constructor(private readonly db: Kysely<Tables>) {}
+  /** The durable job queue, in the same database (src/store/job-store.ts). */
+  readonly jobs: JobStore;
+
+  private constructor(private readonly db: Kysely<Tables>) {
+    this.jobs = new SqliteJobStore(db as unknown as Kysely<JobTables>, (fn) => this.immediate((tx) => fn(tx as unknown as Kysely<JobTables>)));
+  }
 
   /** Opens (creating when needed) `<dataDir>/registry/meta.sqlite` and migrates it to the latest schema. */
   static async open(dataDir: string): Promise<SqliteRegistryMetadata> {
