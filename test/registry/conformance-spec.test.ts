@@ -11,6 +11,7 @@ import { startTestRegistry, type TestRegistry } from './registry-harness.js';
 // (opencontainers/distribution-spec, conformance/) exercises, run with authentication on.
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const INDEX = 'application/vnd.oci.image.index.v1+json';
 
 let reg: TestRegistry;
 let authHeader: string;
@@ -249,5 +250,194 @@ describe('OCI distribution spec: listing tags', () => {
     expect(none.status).toBe(200);
     expect(none.json().tags).toEqual([]);
     expect(none.headers.get('link')).toBeNull();
+  });
+});
+
+describe('OCI distribution spec: MUST and SHOULD statements for pull, push, discovery and deletion', () => {
+  const EMPTY = '{}';
+
+  it('blob push: POST gives 202 with a session Location, PATCH 202 with Location and Range, PUT 201 with a pullable Location', async () => {
+    const start = await call('POST', '/v2/spec/push/blobs/uploads/');
+    expect(start.status).toBe(202);
+    const location = start.headers.get('location')!;
+    expect(location).toMatch(/^\/v2\/spec\/push\/blobs\/uploads\/[0-9a-f-]{36}$/);
+    const patch = await call('PATCH', location, { body: 'chunk', headers: { 'content-type': 'application/octet-stream' } });
+    expect(patch.status).toBe(202);
+    expect(patch.headers.get('location')).toBeTruthy();
+    expect(patch.headers.get('range')).toBe('0-4');
+    const digest = sha256('chunk');
+    const done = await call('PUT', `${patch.headers.get('location')!}?digest=${digest}`, { headers: { 'content-length': '0' } });
+    expect(done.status).toBe(201);
+    const blobLocation = done.headers.get('location')!;
+    const pulled = await call('GET', blobLocation);
+    expect(pulled.status).toBe(200);
+    expect(pulled.body.toString()).toBe('chunk');
+    expect(pulled.headers.get('docker-content-digest')).toBe(sha256(pulled.body));
+
+    // Single-request monolithic upload: 201 with a Location too.
+    const mono = await call('POST', `/v2/spec/push/blobs/uploads/?digest=${sha256('mono')}`, { body: 'mono', headers: { 'content-type': 'application/octet-stream' } });
+    expect(mono.status).toBe(201);
+    expect(mono.headers.get('location')).toBe(`/v2/spec/push/blobs/${sha256('mono')}`);
+  });
+
+  it('HEAD answers 200 with digest and length for blobs and manifests, 404 without a body when missing', async () => {
+    const { manifest, digest, configDigest } = await pushImage('spec/head', 'v1');
+    const blob = await call('HEAD', `/v2/spec/head/blobs/${configDigest}`);
+    expect(blob.status).toBe(200);
+    expect(blob.headers.get('docker-content-digest')).toBe(configDigest);
+    expect(Number(blob.headers.get('content-length'))).toBeGreaterThan(0);
+    const man = await call('HEAD', `/v2/spec/head/manifests/v1`);
+    expect(man.status).toBe(200);
+    expect(man.headers.get('docker-content-digest')).toBe(digest);
+    expect(man.headers.get('content-length')).toBe(String(Buffer.byteLength(manifest)));
+    for (const path of [`/v2/spec/head/blobs/${sha256('missing')}`, `/v2/spec/head/manifests/${sha256('missing')}`, '/v2/spec/head/manifests/missing', '/v2/spec/nowhere/manifests/v1']) {
+      const r = await call('HEAD', path);
+      expect(r.status, path).toBe(404);
+      expect(r.body.length).toBe(0);
+    }
+    // A repository that does not exist: 404 for pulls of every kind.
+    for (const path of ['/v2/spec/nowhere/manifests/v1', `/v2/spec/nowhere/blobs/${configDigest}`, '/v2/spec/nowhere/tags/list']) {
+      expect((await call('GET', path)).status, path).toBe(404);
+    }
+  });
+
+  it('ignores parameters on a pushed Content-Type and serves the media type without them', async () => {
+    const configDigest = await pushBlob('spec/ctype', EMPTY);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: 2 },
+      layers: [],
+    });
+    const put = await putManifest('spec/ctype', 'v1', manifest, `${MANIFEST}; charset=utf-8`);
+    expect(put.status, put.body.toString()).toBe(201);
+    for (const method of ['GET', 'HEAD']) {
+      const r = await call(method, '/v2/spec/ctype/manifests/v1', { headers: { accept: MANIFEST } });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe(MANIFEST);
+    }
+  });
+
+  it('stores the exact bytes and answers with the digest the client pushed by, sha512 included', async () => {
+    const configDigest = await pushBlob('spec/exact', EMPTY);
+    // Odd whitespace and key order: the registry must not re-serialise.
+    const manifest = `{\n  "schemaVersion" : 2,\t"mediaType": "${MANIFEST}",\n"layers": [ ], "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": "${configDigest}"}}\n`;
+    const { createHash } = await import('node:crypto');
+    const sha512 = `sha512:${createHash('sha512').update(manifest).digest('hex')}`;
+    const put = await putManifest('spec/exact', sha512, manifest);
+    expect(put.status, put.body.toString()).toBe(201);
+    expect(put.headers.get('docker-content-digest')).toBe(sha512);
+    expect(put.headers.get('location')).toBe(`/v2/spec/exact/manifests/${sha512}`);
+    const got = await call('GET', `/v2/spec/exact/manifests/${sha512}`);
+    expect(got.status).toBe(200);
+    expect(got.body.toString()).toBe(manifest);
+    const byTag = await putManifest('spec/exact', 'v1', manifest);
+    expect(byTag.headers.get('docker-content-digest')).toBe(sha256(manifest));
+  });
+
+  it('accepts a manifest of 4 MiB and refuses a bigger one with 413', async () => {
+    const configDigest = await pushBlob('spec/size', EMPTY);
+    const shell = (pad: string) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: 2 },
+        layers: [],
+        annotations: { pad },
+      });
+    const limit = 4 * 1024 * 1024;
+    const exact = shell('x'.repeat(limit - Buffer.byteLength(shell(''))));
+    expect(Buffer.byteLength(exact)).toBe(limit);
+    const ok = await putManifest('spec/size', 'big', exact);
+    expect(ok.status, ok.body.toString().slice(0, 200)).toBe(201);
+    expect((await call('GET', '/v2/spec/size/manifests/big')).body.length).toBe(limit);
+    const over = await putManifest('spec/size', 'bigger', shell('x'.repeat(limit - Buffer.byteLength(shell('')) + 1)));
+    expect(over.status).toBe(413);
+  });
+
+  it('deletes by tag (202, the manifest stays), by digest (202) and answers 404 for what is not there', async () => {
+    const { digest, configDigest } = await pushImage('spec/delete', 'v1');
+    await pushImage('spec/delete', 'v2');
+    const byTag = await call('DELETE', '/v2/spec/delete/manifests/v1');
+    expect(byTag.status).toBe(202);
+    expect((await call('GET', '/v2/spec/delete/manifests/v1')).status).toBe(404);
+    expect((await call('GET', `/v2/spec/delete/manifests/${digest}`)).status).toBe(200);
+    expect((await call('GET', '/v2/spec/delete/tags/list')).json().tags).toEqual(['v2']);
+    expect((await call('DELETE', `/v2/spec/delete/manifests/${digest}`)).status).toBe(202);
+    expect((await call('GET', `/v2/spec/delete/manifests/${digest}`)).status).toBe(404);
+    expect((await call('DELETE', `/v2/spec/delete/manifests/${digest}`)).status).toBe(404);
+    expect((await call('DELETE', `/v2/spec/nowhere/manifests/${digest}`)).status).toBe(404);
+    expect((await call('DELETE', `/v2/spec/delete/blobs/${configDigest}`)).status).toBe(202);
+    const gone = await call('DELETE', `/v2/spec/delete/blobs/${configDigest}`);
+    expect(gone.status).toBe(404);
+    expect(errorCode(gone)).toBe('BLOB_UNKNOWN');
+  });
+
+  it('referrers: a subject may be pushed after its referrer; artifactType falls back to the config type; an index without one has none', async () => {
+    const emptyDigest = await pushBlob('spec/referrers', EMPTY);
+    const subjectConfig = JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+    const subjectConfigDigest = await pushBlob('spec/referrers', subjectConfig);
+    const subject = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: subjectConfigDigest, size: Buffer.byteLength(subjectConfig) },
+      layers: [],
+    });
+    const subjectDigest = sha256(subject);
+    const subjectDesc = { mediaType: MANIFEST, digest: subjectDigest, size: Buffer.byteLength(subject) };
+
+    // Referrer first, subject absent: MUST be accepted, with OCI-Subject.
+    const noArtifactType = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST,
+      config: { mediaType: 'application/vnd.example.config+json', digest: emptyDigest, size: 2 },
+      layers: [],
+      subject: subjectDesc,
+      annotations: { 'org.example.kind': 'config-typed' },
+    });
+    const first = await putManifest('spec/referrers', sha256(noArtifactType), noArtifactType);
+    expect(first.status, first.body.toString()).toBe(201);
+    expect(first.headers.get('oci-subject')).toBe(subjectDigest);
+
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [], subject: subjectDesc, annotations: { 'org.example.kind': 'index' } });
+    const indexPut = await putManifest('spec/referrers', sha256(index), index, INDEX);
+    expect(indexPut.status, indexPut.body.toString()).toBe(201);
+    expect(indexPut.headers.get('oci-subject')).toBe(subjectDigest);
+
+    expect((await putManifest('spec/referrers', 'subject', subject)).status).toBe(201);
+
+    const list = await call('GET', `/v2/spec/referrers/referrers/${subjectDigest}`);
+    expect(list.status).toBe(200);
+    expect(list.headers.get('content-type')).toBe(INDEX);
+    const body = list.json() as { schemaVersion: number; mediaType: string; manifests: { digest: string; mediaType: string; size: number; artifactType?: string; annotations?: Record<string, string> }[] };
+    expect(body.schemaVersion).toBe(2);
+    expect(body.mediaType).toBe(INDEX);
+    const byDigest = new Map(body.manifests.map((m) => [m.digest, m]));
+    expect(byDigest.get(sha256(noArtifactType))).toMatchObject({
+      mediaType: MANIFEST,
+      size: Buffer.byteLength(noArtifactType),
+      artifactType: 'application/vnd.example.config+json',
+      annotations: { 'org.example.kind': 'config-typed' },
+    });
+    const indexDesc = byDigest.get(sha256(index))!;
+    expect(indexDesc).toMatchObject({ mediaType: INDEX, annotations: { 'org.example.kind': 'index' } });
+    expect('artifactType' in indexDesc).toBe(false);
+
+    // Filtering by the fallback type works, with the header saying a filter was applied.
+    const filtered = await call('GET', `/v2/spec/referrers/referrers/${subjectDigest}?artifactType=${encodeURIComponent('application/vnd.example.config+json')}`);
+    expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
+    expect((filtered.json().manifests as { digest: string }[]).map((m) => m.digest)).toEqual([sha256(noArtifactType)]);
+
+    // A deleted referrer leaves the list; no referrers is an empty list, never a 404.
+    expect((await call('DELETE', `/v2/spec/referrers/manifests/${sha256(index)}`)).status).toBe(202);
+    const after = (await call('GET', `/v2/spec/referrers/referrers/${subjectDigest}`)).json().manifests as { digest: string }[];
+    expect(after.map((m) => m.digest)).toEqual([sha256(noArtifactType)]);
+    for (const path of [`/v2/spec/referrers/referrers/${sha256('nothing refers to this')}`, `/v2/spec/nowhere/referrers/${subjectDigest}`]) {
+      const r = await call('GET', path);
+      expect(r.status, path).toBe(200);
+      expect(r.json().manifests).toEqual([]);
+    }
+    const bad = await call('GET', '/v2/spec/referrers/referrers/sha256:not-a-digest');
+    expect(bad.status).toBe(400);
   });
 });
