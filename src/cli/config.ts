@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
@@ -23,9 +23,21 @@ export const ConfigSchema = z
       .default({}),
     /** `portcullis serve` settings (src/cli/serve-config.ts). */
     serve: ServeConfigSchema.default({}),
+    /**
+     * The policy for `portcullis policy` (and, later, the registry gate): a file path, relative to
+     * this file's folder, or the policy document itself (docs/policy.md). Validated when used.
+     */
+    policy: z
+      .union([z.string().min(1), z.record(z.string(), z.unknown())], {
+        error: 'policy must be a file path or a policy document (a mapping with version and rules)',
+      })
+      .optional(),
   })
   .strict();
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** The configuration file that was read, when there was one. */
+  file?: string;
+};
 
 export function loadConfig(explicitPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const path = explicitPath ?? env.PORTCULLIS_CONFIG ?? (existsSync('portcullis.yaml') ? 'portcullis.yaml' : undefined);
@@ -43,7 +55,9 @@ export function loadConfig(explicitPath: string | undefined, env: NodeJS.Process
     const issue = parsed.error.issues[0];
     throw new UsageError('CONFIG_INVALID', `${path}: ${issue?.path.join('.') || 'document'}: ${issue?.message}`);
   }
-  const config = parsed.data;
+  const config: Config = parsed.data;
+  if (path) config.file = path;
+  if (typeof config.policy === 'string' && path) config.policy = resolve(dirname(path), config.policy);
   // A config file's own paths mean the same wherever the command is started from.
   if (path && config.serve.tls) {
     const here = resolve(path, '..');

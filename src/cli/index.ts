@@ -5,9 +5,10 @@ import { addDbCommands } from './db-command.js';
 import { addServeCommand } from './serve-command.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addMaintenanceCommands } from './maintenance-commands.js';
+import { addPolicyCommands } from './policy-command.js';
 import { addScanOptions, addVulnerabilityOptions, runScan } from './scan-command.js';
 
-/** Exit codes: 0 success, 1 policy failure (later: vulnerabilities), 2 any error. */
+/** Exit codes: 0 success, 1 policy failure (findings with --exit-code/--fail-on, a failing policy verdict), 2 any error. */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
   let exitCode = 0;
@@ -33,6 +34,9 @@ export async function main(argv: string[]): Promise<number> {
   addServeCommand(program);
   addAdminCommands(program);
   addMaintenanceCommands(program, (code) => {
+    exitCode = code;
+  });
+  addPolicyCommands(program, (code) => {
     exitCode = code;
   });
 

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
 
-interface ScanFlags {
+export interface ScanFlags {
   format: OutputFormat;
   output?: string;
   platform?: string;
@@ -39,6 +39,8 @@ interface ScanFlags {
   matchOwnedLanguagePackages?: boolean;
   scanners?: string;
   secretConfig?: string;
+  /** Not a flag: set by `policy test`, where a missing vulnerability database is an error. */
+  requireDatabase?: boolean;
 }
 
 export interface ScanBehaviour {
@@ -52,7 +54,7 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-function positiveInt(value: string): number {
+export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError('FLAG_INVALID', `"${value}" is not a positive whole number`);
   return n;
@@ -173,7 +175,7 @@ async function addVulnerabilities(results: ScanResult[], flags: ScanFlags, data:
   const { AdvisoryStore, recordSeenEcosystems, withVulnerabilities } = await import('../vulndb/index.js');
   const { applySuppressions, filterFindings, loadIgnoreFile, loadVex, parseSeverityList } = await import('../policy/index.js');
   recordSeenEcosystems(data, results);
-  const gating = flags.exitCode !== undefined || flags.failOn !== undefined;
+  const gating = flags.exitCode !== undefined || flags.failOn !== undefined || flags.requireDatabase === true;
   let store: AdvisoryStoreType;
   try {
     store = AdvisoryStore.open(data);
@@ -231,19 +233,31 @@ async function exitCodeFor(results: ScanResult[], flags: ScanFlags): Promise<num
 }
 
 export async function runScan(imageText: string, flags: ScanFlags, behaviour: ScanBehaviour = { vulnerabilities: false }): Promise<number> {
-  const config = loadConfig(flags.config);
-  const data = flags.data ?? config.data;
-  const cacheFolder = flags.cacheDir ?? config.cacheDir ?? join(data, 'cache');
-  const cacheDir = flags.cache === false ? null : cacheFolder;
-  const scanners = behaviour.vulnerabilities ? parseScanners(flags.scanners) : new Set<Scanner>();
   for (const kind of ['dockerfile', 'k8s'] as const) {
     if (imageText.startsWith(`${kind}:`)) {
+      loadConfig(flags.config);
+      if (behaviour.vulnerabilities) parseScanners(flags.scanners);
       const result = await scanConfiguration(imageText, kind, imageText.slice(kind.length + 1));
       const filtered = await applyFindingFilters([result], flags);
       await emit(filtered, flags);
       return exitCodeFor(filtered, flags);
     }
   }
+  const checked = await scanImage(imageText, flags, behaviour);
+  await emit(checked, flags);
+  return exitCodeFor(checked, flags);
+}
+
+/**
+ * Analyses an image and, for `scan`, matches vulnerabilities and applies the filters: the one code
+ * path behind `scan`, `sbom` and `policy test`. Warnings go to stderr.
+ */
+export async function scanImage(imageText: string, flags: ScanFlags, behaviour: ScanBehaviour): Promise<ScanResult[]> {
+  const config = loadConfig(flags.config);
+  const data = flags.data ?? config.data;
+  const cacheFolder = flags.cacheDir ?? config.cacheDir ?? join(data, 'cache');
+  const cacheDir = flags.cache === false ? null : cacheFolder;
+  const scanners = behaviour.vulnerabilities ? parseScanners(flags.scanners) : new Set<Scanner>();
   const input = parseImageInput(imageText);
   let secretRules: RuleSet | undefined;
   if (scanners.has('secret')) {
@@ -281,8 +295,7 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
       scanners.has('vuln') && flags.vulns !== false ? await addVulnerabilities(results, flags, data) : results;
     const checked = await applyFindingFilters(vulnChecked, flags);
     for (const w of new Set(checked.flatMap((r) => r.warnings))) process.stderr.write(`warning: ${w}\n`);
-    await emit(checked, flags);
-    return exitCodeFor(checked, flags);
+    return checked;
   } finally {
     bars.stop();
   }
