@@ -21,9 +21,12 @@ export interface AccessControlOptions {
   now?: () => number;
 }
 
-// Successful logins are remembered this long (and only while the access data is unchanged): a push
-// sends the same Basic header with dozens of requests and scrypt is deliberately slow.
-const LOGIN_CACHE_MS = 60_000;
+// Successful logins are remembered this long: every skopeo, podman or docker process logs in
+// again (often twice: push, then pull), a push sends the same Basic header with dozens of
+// requests, and scrypt is deliberately slow (about 0.1 s of CPU and 32 MiB). An entry is used only
+// while the account's stored hash is the one it was verified against, so a password change, a
+// robot re-created under the same name, a removed user or a revoked robot ends it at once.
+const LOGIN_CACHE_MS = 5 * 60_000;
 const LOGIN_CACHE_MAX = 1000;
 // Same parameters as real hashes so a miss costs the same time as a wrong password.
 const DUMMY_HASH = `scrypt$${1 << 15}$8$1$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
@@ -38,7 +41,11 @@ export class AccessControl {
   private snapshot: AccessSnapshot = emptySnapshot();
   private refreshing: Promise<void> | undefined;
   private readonly creating = new Map<string, Promise<void>>();
-  private readonly loginCache = new Map<string, { principal: AccountPrincipal; version: number; expires: number }>();
+  /**
+   * Keyed by an HMAC (per-process random key) of name and password, so neither is kept; `hash` is
+   * the stored hash the password was checked against.
+   */
+  private readonly loginCache = new Map<string, { principal: AccountPrincipal; hash: string; expires: number }>();
   private readonly cacheKey = randomBytes(32);
   /** The current request's client address, for audit rows written below the HTTP layer. */
   readonly requests = new AsyncLocalStorage<{ ip: string | null }>();
@@ -163,30 +170,42 @@ export class AccessControl {
     await this.refresh();
     const ip = this.requests.getStore()?.ip ?? null;
     const key = createHmac('sha256', this.cacheKey).update(username).update('\0').update(password).digest('hex');
+    const robot = isRobotName(username) ? this.snapshot.robots.get(username) : undefined;
+    const user = isRobotName(username) ? null : await this.metadata.getUser(username);
+    const storedHash = robot?.secretHash ?? user?.passwordHash;
     const hit = this.loginCache.get(key);
-    if (hit && hit.version === this.snapshot.version && hit.expires > this.now() && this.accountUsable(hit.principal)) {
-      if (via === 'token') this.auditLogin(hit.principal.name, ip, true, via);
-      return hit.principal;
+    if (hit && (hit.expires <= this.now() || hit.hash !== storedHash)) this.loginCache.delete(key);
+    else if (hit) {
+      // The account as stored now: an admin flag taken away or a robot expired since counts.
+      const principal: AccountPrincipal | null = robot
+        ? robotUsable(robot, this.now())
+          ? hit.principal
+          : null
+        : user
+          ? { name: user.name, kind: 'user', admin: user.admin }
+          : null;
+      if (principal) {
+        if (via === 'token') this.auditLogin(principal.name, ip, true, via);
+        return principal;
+      }
     }
     let principal: AccountPrincipal | null = null;
     let reason = 'bad credentials';
     if (isRobotName(username)) {
-      const robot = this.snapshot.robots.get(username);
       const ok = await verifyPassword(password, robot?.secretHash ?? DUMMY_HASH);
       if (ok && robot) {
         if (robotUsable(robot, this.now())) principal = { name: robot.name, kind: 'robot' };
         else reason = robot.revoked ? 'robot revoked' : 'robot expired';
       }
     } else {
-      const user = await this.metadata.getUser(username);
       // Unknown users still pay for one scrypt so timing does not reveal which names exist.
       const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
       if (ok && user) principal = { name: user.name, kind: 'user', admin: user.admin };
     }
     this.auditLogin(username, ip, principal !== null, via, principal ? undefined : reason);
-    if (principal) {
+    if (principal && storedHash !== undefined) {
       if (this.loginCache.size >= LOGIN_CACHE_MAX) this.loginCache.clear();
-      this.loginCache.set(key, { principal, version: this.snapshot.version, expires: this.now() + LOGIN_CACHE_MS });
+      this.loginCache.set(key, { principal, hash: storedHash, expires: this.now() + LOGIN_CACHE_MS });
     }
     return principal;
   }
@@ -217,6 +236,11 @@ export class AccessControl {
         return inner.authorize(principal, repo, actions) && (!fromToken || this.accountUsable(principal));
       },
       challenge: (repo, actions, extra) => inner.challenge(repo, actions, extra),
+      // A token narrower than its account's rights: worth a new token, so not a final refusal.
+      mayWiden: (principal, repo, actions) =>
+        Array.isArray((principal as { grants?: unknown }).grants) &&
+        this.accountUsable(principal) &&
+        decide(this.snapshot, principal, repo, actions, this.now()).allowed,
       // Identity-based, so a token principal sees the same catalog as with Basic. Pull never
       // creates a project, so the pure decision is enough here.
       canList: (principal, repo) => this.accountUsable(principal) && decide(this.snapshot, principal, repo, ['pull'], this.now()).allowed,
