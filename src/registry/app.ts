@@ -393,6 +393,14 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         detail: repo === '' ? null : [{ type: 'repository', name: repo, action: actions.join(',') }],
       });
     }
+    // A token scoped for less than its account may do (a client reusing its pull token for a
+    // push, say): challenge for the wider scope rather than refuse for good.
+    if (principal && repo !== '' && auth.mayWiden?.(principal, repo, actions)) {
+      throw new RegistryError('UNAUTHORIZED', `the token does not grant ${actions.join(',')} on ${repo}; request a token with the challenged scope`, {
+        headers: { 'www-authenticate': auth.challenge(repo, actions, { error: 'insufficient_scope', ...(also ? { also } : {}) }) },
+        detail: [{ type: 'repository', name: repo, action: actions.join(',') }],
+      });
+    }
     if (audited) auditManifest(req, principal, audited.action, repo, audited.reference, null, 'denied');
     throw new RegistryError('DENIED', `${principal!.name} may not ${actions.join(' and ')} ${repo}`, {
       detail: [{ type: 'repository', name: repo, action: actions.join(',') }],

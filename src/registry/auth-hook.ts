@@ -35,7 +35,14 @@ export interface RegistryAuth {
    * The `WWW-Authenticate` value sent with a 401 for this access. `also` names further repositories
    * the request reads (the source of a cross-repository mount), so one token can cover them all.
    */
-  challenge(repo: string | undefined, actions: RegistryAction[], extra?: { also?: readonly ChallengeScope[] }): string;
+  challenge(repo: string | undefined, actions: RegistryAction[], extra?: { also?: readonly ChallengeScope[]; error?: 'insufficient_scope' }): string;
+  /**
+   * Optional. For a principal that came with a token: whether its account may do `actions` on
+   * `repo` although the token's scope does not say so. The registry then answers 401 with an
+   * `insufficient_scope` challenge (the client fetches a token with the wider scope, as the token
+   * flow intends) instead of a final 403.
+   */
+  mayWiden?(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
   /**
    * Whether the catalog lists `repo` to `principal`. Optional: without it the catalog asks
    * `authorize` for pull, which for a token principal only knows the token's own scopes.

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
+import { hashPassword } from '../../src/registry/index.js';
+import { SqliteRegistryMetadata } from '../../src/store/index.js';
 import { freePort } from '../helpers/docker-registry.js';
 import { sha256 } from './push-client.js';
 import { startTestRegistry, type TestRegistry } from './registry-harness.js';
@@ -137,6 +139,43 @@ describe('OCI distribution spec: cross-repository mount with token authenticatio
       expect(r.status).toBe(401);
       expect(scopeOf(r.headers.get('www-authenticate') ?? '')).toBe('repository:mount/dst:pull,push');
     }
+  });
+
+  it('a token narrower than the account gets a 401 insufficient_scope challenge; one the account cannot widen gets 403', async () => {
+    const meta = await SqliteRegistryMetadata.open(join(tmp, 'data'));
+    try {
+      await meta.putUser({ name: 'reader', passwordHash: await hashPassword('reader-pw'), admin: false });
+      await meta.putProjectMember('mount', 'reader', 'reader');
+    } finally {
+      await meta.close();
+    }
+    const tokenFor = async (user: string, pw: string, scope: string) => {
+      const r = await fetch(`${base}/token?service=${encodeURIComponent(server.address)}&scope=${encodeURIComponent(scope)}`, {
+        headers: { authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` },
+      });
+      expect(r.status).toBe(200);
+      return `Bearer ${((await r.json()) as { token: string }).token}`;
+    };
+    // The admin's pull-only token, reused for an upload (and an upload's status): widen, not refuse.
+    const pullOnly = await tokenFor('admin', password, 'repository:mount/dst:pull');
+    const post = await fetch(`${base}/v2/mount/dst/blobs/uploads/`, { method: 'POST', headers: { authorization: pullOnly } });
+    expect(post.status).toBe(401);
+    const challenge = post.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer /);
+    expect(challenge).toContain('error="insufficient_scope"');
+    expect(scopeOf(challenge)).toBe('repository:mount/dst:pull,push');
+    const wide = await tokenFor('admin', password, scopeOf(challenge)!);
+    const retried = await fetch(`${base}/v2/mount/dst/blobs/uploads/`, { method: 'POST', headers: { authorization: wide } });
+    expect(retried.status).toBe(202);
+    const status = await fetch(`${base}${retried.headers.get('location')!}`, { headers: { authorization: pullOnly } });
+    expect(status.status).toBe(401);
+    expect((await fetch(`${base}${retried.headers.get('location')!}`, { headers: { authorization: wide } })).status).toBe(204);
+
+    // A reader's token can never carry push: that stays a 403 DENIED.
+    const readerToken = await tokenFor('reader', 'reader-pw', 'repository:mount/dst:pull,push');
+    const denied = await fetch(`${base}/v2/mount/dst/blobs/uploads/`, { method: 'POST', headers: { authorization: readerToken } });
+    expect(denied.status).toBe(403);
+    expect(((await denied.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
   });
 });
 

@@ -42,7 +42,11 @@ export interface AuthProvider {
    * A `WWW-Authenticate` header value telling the client where to get a token for this access;
    * `also` adds the scopes of further repositories the request reads (a mount's source).
    */
-  challenge(repo: string | undefined, actions: string[], extra?: { also?: readonly { repo: string; actions: string[] }[] }): string;
+  challenge(
+    repo: string | undefined,
+    actions: string[],
+    extra?: { also?: readonly { repo: string; actions: string[] }[]; error?: 'insufficient_scope' },
+  ): string;
 }
 
 /** The principal of requests without credentials. Its token has an empty `sub`, as the spec asks. */
