@@ -745,6 +745,14 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     // token client gets one token that lets the mount succeed instead of falling back to an upload.
     const mountSource = query.mount !== undefined && query.from !== undefined && isValidRepositoryName(query.from) ? query.from : undefined;
     const principal = await guard(req, name, ['pull', 'push'], undefined, mountSource ? [{ repo: mountSource, actions: ['pull'] }] : undefined);
+    // A token for the target alone (clients cache them) while the account may read the source: ask
+    // for the wider token, so the mount answers 201, rather than quietly start an upload.
+    if (mountSource && !auth.authorize(principal, mountSource, ['pull']) && auth.mayWiden?.(principal, mountSource, ['pull'])) {
+      throw new RegistryError('UNAUTHORIZED', `the token does not grant pull on ${mountSource}, the mount's source; request a token with the challenged scope`, {
+        headers: { 'www-authenticate': auth.challenge(name, ['pull', 'push'], { error: 'insufficient_scope', also: [{ repo: mountSource, actions: ['pull'] }] }) },
+        detail: [{ type: 'repository', name: mountSource, action: 'pull' }],
+      });
+    }
     if (query.mount !== undefined) {
       const digest = checkDigest(query.mount);
       if (query.from !== undefined) validateRepositoryName(query.from);

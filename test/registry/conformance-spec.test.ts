@@ -171,6 +171,25 @@ describe('OCI distribution spec: cross-repository mount with token authenticatio
     expect(status.status).toBe(401);
     expect((await fetch(`${base}${retried.headers.get('location')!}`, { headers: { authorization: wide } })).status).toBe(204);
 
+    // A token for the mount's target alone, reused for a mount from elsewhere: widen too, with
+    // both scopes, and the wider token mounts (201) instead of starting an upload.
+    const bytes = 'mounted with a widened token';
+    const digest = sha256(bytes);
+    const pushed = await fetch(`${base}/v2/mount/src/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(pushed.status).toBe(201);
+    const mountPath = `/v2/mount/dst/blobs/uploads/?mount=${digest}&from=mount/src`;
+    const narrow = await fetch(`${base}${mountPath}`, { method: 'POST', headers: { authorization: wide } });
+    expect(narrow.status).toBe(401);
+    const mountChallenge = narrow.headers.get('www-authenticate') ?? '';
+    expect(mountChallenge).toContain('error="insufficient_scope"');
+    expect(scopeOf(mountChallenge)?.split(' ').sort()).toEqual(['repository:mount/dst:pull,push', 'repository:mount/src:pull']);
+    const both = await tokenFor('admin', password, scopeOf(mountChallenge)!);
+    expect((await fetch(`${base}${mountPath}`, { method: 'POST', headers: { authorization: both } })).status).toBe(201);
+
     // A reader's token can never carry push: that stays a 403 DENIED.
     const readerToken = await tokenFor('reader', 'reader-pw', 'repository:mount/dst:pull,push');
     const denied = await fetch(`${base}/v2/mount/dst/blobs/uploads/`, { method: 'POST', headers: { authorization: readerToken } });
