@@ -37,6 +37,12 @@ import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryNam
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/**
+ * Descriptors per referrers response. More follow through a `Link: <...>; rel="next"` header, as
+ * the spec asks when the list cannot be one index: a subject with many referrers (signatures,
+ * attestations per build) must not become an unbounded JSON document in memory.
+ */
+export const REFERRERS_PAGE_SIZE = 256;
 const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;
 /** An upload writer untouched this long is closed; its session resumes from disk when it returns. */
@@ -861,8 +867,15 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const digest = checkDigest(digestText);
     await guard(req, name, ['pull']);
     const artifactType = query.artifactType;
-    const records = await metadata.listReferrers(name, digest, artifactType);
+    // `last` only ever comes from our own Link header: the digest the previous page ended with.
+    const last = query.last === undefined ? undefined : checkDigest(query.last);
+    const records = await metadata.listReferrers(name, digest, artifactType, { n: REFERRERS_PAGE_SIZE + 1, ...(last !== undefined ? { last } : {}) });
     if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
+    if (records.length > REFERRERS_PAGE_SIZE) {
+      records.length = REFERRERS_PAGE_SIZE;
+      const next = new URLSearchParams({ ...(artifactType !== undefined ? { artifactType } : {}), last: records[records.length - 1]!.digest });
+      reply.header('link', `</v2/${name}/referrers/${digest}?${next.toString()}>; rel="next"`);
+    }
     const manifests = records.map((r) => ({
       mediaType: r.mediaType,
       digest: r.digest,

@@ -163,7 +163,8 @@ export interface RegistryMetadata {
   /** Deletes the manifest and every tag pointing at it; false when it was not there. */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
   manifestRefs(repository: string, digest: string): Promise<ManifestRef[]>;
-  listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ManifestRecord[]>;
+  /** In digest order; `page` returns at most `n` records after the digest `last`. */
+  listReferrers(repository: string, subjectDigest: string, artifactType?: string, page?: { n: number; last?: string }): Promise<ManifestRecord[]>;
 
   putTag(repository: string, tag: string, digest: string): Promise<void>;
   getTag(repository: string, tag: string): Promise<string | null>;
@@ -716,7 +717,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return rows.map((r) => ({ digest: r.ref_digest, kind: r.kind === 'manifest' ? 'manifest' : 'blob' }));
   }
 
-  async listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ManifestRecord[]> {
+  async listReferrers(repository: string, subjectDigest: string, artifactType?: string, page?: { n: number; last?: string }): Promise<ManifestRecord[]> {
     let q = this.db
       .selectFrom('manifests')
       .selectAll()
@@ -724,6 +725,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       .where('subject_digest', '=', subjectDigest)
       .orderBy('digest');
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    if (page?.last !== undefined) q = q.where('digest', '>', page.last);
+    if (page) q = q.limit(page.n);
     return (await q.execute()).map(toManifest);
   }
 

@@ -94,7 +94,7 @@ describe('OCI distribution spec: cross-repository mount with token authenticatio
     tmp = await mkdtemp(join(tmpdir(), 'portcullis-mount-'));
     const port = await freePort();
     server = await startServe(
-      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data') },
+      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data'), gate: false },
       { ...process.env, PORTCULLIS_ADMIN_PASSWORD: password, PORTCULLIS_LOG_LEVEL: 'silent' },
     );
     base = `http://${server.address}`;
@@ -497,5 +497,64 @@ describe('OCI distribution spec: MUST and SHOULD statements for pull, push, disc
     }
     const bad = await call('GET', '/v2/spec/referrers/referrers/sha256:not-a-digest');
     expect(bad.status).toBe(400);
+  });
+});
+
+describe('OCI distribution spec: referrers in pages', () => {
+  it('splits a long referrers list with a Link rel="next" header that keeps the filter', async () => {
+    const { REFERRERS_PAGE_SIZE } = await import('../../src/registry/app.js');
+    const { digest: subject, manifest } = await pushImage('spec/many', 'v1');
+    const emptyDigest = await pushBlob('spec/many', '{}');
+    const total = REFERRERS_PAGE_SIZE + 10;
+    const pushed: string[] = [];
+    for (let i = 0; i < total; i++) {
+      const m = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        artifactType: i % 2 === 0 ? 'application/vnd.example.even' : 'application/vnd.example.odd',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: 2 },
+        layers: [],
+        subject: { mediaType: MANIFEST, digest: subject, size: Buffer.byteLength(manifest) },
+        annotations: { n: String(i) },
+      });
+      const r = await putManifest('spec/many', sha256(m), m);
+      expect(r.status).toBe(201);
+      pushed.push(sha256(m));
+    }
+    const walk = async (first: string) => {
+      const seen: string[] = [];
+      const links: string[] = [];
+      let next: string | null = first;
+      while (next) {
+        const page = await call('GET', next);
+        expect(page.status).toBe(200);
+        expect(page.headers.get('content-type')).toBe(INDEX);
+        const got = page.json().manifests as { digest: string }[];
+        expect(got.length).toBeLessThanOrEqual(REFERRERS_PAGE_SIZE);
+        seen.push(...got.map((m) => m.digest));
+        const link = page.headers.get('link');
+        if (link) {
+          expect(link).toMatch(/^<\/v2\/spec\/many\/referrers\/[^>]+>; rel="next"$/);
+          links.push(link);
+        }
+        next = link ? link.slice(1, link.indexOf('>')) : null;
+      }
+      return { seen, links };
+    };
+    const all = await walk(`/v2/spec/many/referrers/${subject}`);
+    expect(all.links).toHaveLength(1);
+    expect(new Set(all.seen).size).toBe(total);
+    expect([...all.seen].sort()).toEqual([...pushed].sort());
+
+    // A filtered list that fits in one page has no Link; the filter survives into later pages.
+    const even = await walk(`/v2/spec/many/referrers/${subject}?artifactType=application/vnd.example.even`);
+    expect(even.links).toHaveLength(0);
+    expect(even.seen.length).toBe(Math.ceil(total / 2));
+    expect(all.links[0]).not.toContain('artifactType');
+    const firstPage = await call('GET', `/v2/spec/many/referrers/${subject}`);
+    const nextUrl = firstPage.headers.get('link')!.slice(1, firstPage.headers.get('link')!.indexOf('>'));
+    const filteredNext = await call('GET', `${nextUrl}&artifactType=application/vnd.example.odd`);
+    expect(filteredNext.headers.get('oci-filters-applied')).toBe('artifactType');
+    expect(errorCode(await call('GET', `/v2/spec/many/referrers/${subject}?last=not-a-digest`))).toBe('DIGEST_INVALID');
   });
 });
