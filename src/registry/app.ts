@@ -32,6 +32,7 @@ import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, 
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
 import { KeyedLock } from './keyed-lock.js';
+import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
 import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
 
@@ -329,6 +330,32 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   app.decorate('registry', ctx);
 
   const manifestBytes = new ManifestCache(blobs);
+  // Pull-path lookups answered from memory while the metadata's change stamp stays put.
+  const readCache = metadata.changeStamp ? new RegistryReadCache(() => metadata.changeStamp!()) : undefined;
+  /** The manifest a tag or digest names in `name`, or null. */
+  async function lookupManifest(name: string, reference: string, byDigest: boolean): Promise<ManifestRecord | null> {
+    const begun = readCache?.begin() ?? 0;
+    let digest: string | null | undefined = byDigest ? reference : readCache?.tag(name, reference);
+    if (digest === undefined) {
+      digest = await metadata.getTag(name, reference);
+      if (digest !== null) readCache?.setTag(begun, name, reference, digest);
+    }
+    if (digest === null) return null;
+    const hit = readCache?.manifest(name, digest);
+    if (hit) return hit;
+    const record = await metadata.getManifest(name, digest);
+    if (record) readCache?.setManifest(begun, record);
+    return record;
+  }
+  /** A blob linked to `name` and present in the store, or null. */
+  async function lookupBlob(name: string, digest: string): Promise<{ digest: string; size: number } | null> {
+    const begun = readCache?.begin() ?? 0;
+    const size = readCache?.blobSize(name, digest);
+    if (size !== undefined) return { digest, size };
+    const info = (await metadata.blobLinked(name, digest)) ? await blobs.stat(digest) : null;
+    if (info) readCache?.setBlobSize(begun, name, digest, info.size);
+    return info;
+  }
   const repoLocks = new KeyedLock();
   // Quota checks and the links they allow run one at a time per project (only for projects with a
   // quota), so two concurrent pushes cannot both fit into the same remaining space.
@@ -592,8 +619,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       case 'GET':
       case 'HEAD': {
         const principal = await guard(req, name, ['pull'], { action: 'pull', reference });
-        const digest = byDigest ? reference : await metadata.getTag(name, reference);
-        const record = digest ? await metadata.getManifest(name, digest) : null;
+        const record = await lookupManifest(name, reference, byDigest);
         if (!record) {
           if (!(await metadata.repositoryExists(name))) throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known`);
           throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, { detail: { reference } });
@@ -700,7 +726,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       case 'GET':
       case 'HEAD': {
         await guard(req, name, ['pull']);
-        const info = (await metadata.blobLinked(name, digest)) ? await blobs.stat(digest) : null;
+        const info = await lookupBlob(name, digest);
         if (!info) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { detail: { digest } });
         reply
           .header('content-type', 'application/octet-stream')

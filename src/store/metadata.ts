@@ -209,6 +209,13 @@ export interface RegistryMetadata {
    * sharing the database; servers compare it to know when their cached access data is stale.
    */
   accessVersion(): Promise<number>;
+  /**
+   * Optional, read synchronously and cheaply: a number that changes whenever anything stored here
+   * may have changed, written by this process or by another one sharing the database. The registry
+   * keeps tag, manifest and blob-link lookups in memory only while it stays the same; without it,
+   * every request asks the database.
+   */
+  changeStamp?(): number;
   appendAudit(records: AuditRecord[]): Promise<void>;
   listAudit(query?: AuditQuery): Promise<AuditRecord[]>;
 
@@ -560,7 +567,10 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   /** The durable job queue, in the same database (src/store/job-store.ts). */
   readonly jobs: JobStore;
 
-  private constructor(private readonly db: Kysely<Tables>) {
+  private constructor(
+    private readonly db: Kysely<Tables>,
+    private readonly readStamp?: () => number,
+  ) {
     this.jobs = new SqliteJobStore(db as unknown as Kysely<JobTables>, (fn) => this.immediate((tx) => fn(tx as unknown as Kysely<JobTables>)));
   }
 
@@ -587,7 +597,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
         cause: error,
       });
     }
-    return new SqliteRegistryMetadata(db);
+    return new SqliteRegistryMetadata(db, changeStampOf(sqlite));
   }
 
   async appliedMigrations(): Promise<string[]> {
@@ -961,6 +971,10 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return Number(row?.version ?? 0);
   }
 
+  changeStamp(): number {
+    return this.readStamp ? this.readStamp() : Number.NaN;
+  }
+
   async appendAudit(records: AuditRecord[]): Promise<void> {
     // Rows go in slices: one multi-row INSERT per slice keeps a burst to a few statements while
     // staying far below SQLite's bound-parameter limit.
@@ -1255,6 +1269,24 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+/**
+ * `data_version` moves when another connection (a CLI command, another server) commits, and
+ * `total_changes()` counts every row this connection inserted, updated or deleted; both only grow,
+ * so their sum changes whenever either does. One statement, no table read. A failure (the
+ * connection busy with an open iterator, or closed) gives NaN, which equals nothing: caches then
+ * neither trust nor store anything.
+ */
+function changeStampOf(sqlite: Database.Database): () => number {
+  const stmt = sqlite.prepare('SELECT (SELECT data_version FROM pragma_data_version) + total_changes()').pluck();
+  return () => {
+    try {
+      return Number(stmt.get());
+    } catch {
+      return Number.NaN;
+    }
+  };
 }
 
 /**

@@ -40,6 +40,8 @@ const DUMMY_HASH = `scrypt$${1 << 15}$8$1$${randomBytes(16).toString('base64')}$
 export class AccessControl {
   private snapshot: AccessSnapshot = emptySnapshot();
   private refreshing: Promise<void> | undefined;
+  /** The metadata's change stamp when the access version was last found current (NaN: never). */
+  private checkedStamp = Number.NaN;
   private readonly creating = new Map<string, Promise<void>>();
   /**
    * Keyed by an HMAC (per-process random key) of name and password, so neither is kept; `hash` is
@@ -70,11 +72,16 @@ export class AccessControl {
 
   /** Reloads the snapshot when the database's access version moved; concurrent callers share one load. */
   refresh(): Promise<void> {
+    // Nothing at all changed in the database since the version was last checked: no query needed.
+    const stamp = this.metadata.changeStamp?.() ?? Number.NaN;
+    if (stamp === this.checkedStamp && this.refreshing === undefined && this.creating.size === 0) return Promise.resolve();
     this.refreshing ??= (async () => {
       try {
         if (this.creating.size > 0) await Promise.allSettled([...this.creating.values()]);
+        const before = this.metadata.changeStamp?.() ?? Number.NaN;
         const version = await this.metadata.accessVersion();
         if (version !== this.snapshot.version) await this.load(version);
+        this.checkedStamp = before;
       } finally {
         this.refreshing = undefined;
       }
@@ -128,6 +135,7 @@ export class AccessControl {
         this.creating.delete(name);
         // Whatever happened (created, or someone else was first), reload from the database.
         this.snapshot.version = -1;
+        this.checkedStamp = Number.NaN;
       });
     this.creating.set(name, write);
   }
