@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { StoreTarget } from '../store/gc.js';
+import type { BlobStore, RegistryMetadata } from '../store/index.js';
+import type { AuditLog } from '../registry/access/index.js';
+import type { Config } from './config.js';
 import { UsageError } from '../errors.js';
 import { loadConfig } from './config.js';
 import { parseDuration } from './maintenance-commands.js';
@@ -23,6 +26,10 @@ export interface ServeFlags {
   /** Run garbage collection this often (a duration such as 24h). */
   gcEvery?: string;
   gcGrace?: string;
+  /** `--no-gate` sets false: serve without analysis on push and without the pull gate. */
+  gate?: boolean;
+  /** The policy file the gate enforces (default: the config's `policy:`, else the built-in policy). */
+  policy?: string;
 }
 
 /** Flags over the config file's `serve:` section, checked together (TLS needs both halves). */
@@ -45,7 +52,15 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
           keepUntagged: fileSettings.gc?.keepUntagged ?? false,
         };
   if (gc && gc.everyMs < 60_000) throw new UsageError('FLAG_INVALID', `--gc-every ${every} is too often; use at least 1m`);
-  return { listen, tls: cert !== undefined && key !== undefined ? { cert, key } : undefined, trustProxy, gc, publicUrl: flags.publicUrl ?? fileSettings.publicUrl };
+  const gate = flags.gate === false ? undefined : { pending: fileSettings.gate?.pending ?? 'deny', enabled: fileSettings.gate?.enabled ?? true };
+  return {
+    listen,
+    tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
+    trustProxy,
+    gc,
+    publicUrl: flags.publicUrl ?? fileSettings.publicUrl,
+    gate: gate?.enabled ? { pending: gate.pending } : undefined,
+  };
 }
 
 /** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces). */
@@ -108,33 +123,45 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   }
   if (admin.created) logger.info({ user: 'admin' }, 'created the initial admin user');
   const audit = new AuditLog(metadata, { onError: (err) => logger.error({ err }, 'audit log write failed') });
+  const { FsBlobStore, blobRoot } = await import('../store/index.js');
+  const blobs = new FsBlobStore(blobRoot(dataDir));
+  const gate = settings.gate ? await startGate(flags, config, { dataDir, metadata, blobs, publicUrl, pending: settings.gate.pending, logger, audit }) : undefined;
   const access = await AccessControl.create(metadata, {
     audit,
     onError: (err, what) => logger.error({ err }, `access control: ${what} failed`),
   });
+  // Docker token authentication (what docker, podman and skopeo expect), with Basic (users and
+  // robots) still accepted on /v2 for simple clients. The API uses the same.
+  const auth = access.wrap(
+    bearerAuth({
+      key,
+      service,
+      issuer: service,
+      realm: `${publicUrl}/token`,
+      rateLimiter,
+      basicFallback: (u, p) => access.verifyCredentials(u, p, 'basic'),
+      authorizeBasic: (principal, repo, actions) => access.decide(principal, repo, actions),
+    }),
+  );
   let app: Awaited<ReturnType<typeof buildRegistry>>;
   try {
     app = await buildRegistry({
       dataDir,
       logger,
       metadata,
+      blobs,
+      ...(gate ? { extensions: gate.gate.extensions() } : {}),
       ...(tls ? { tls } : {}),
       trustProxy: settings.trustProxy,
       audit: (event) => audit.record(event),
       // Docker token authentication (what docker, podman and skopeo expect), with Basic (users
       // and robots) still accepted on /v2 for simple clients.
-      auth: access.wrap(
-        bearerAuth({
-          key,
-          service,
-          issuer: service,
-          realm: `${publicUrl}/token`,
-          rateLimiter,
-          basicFallback: (u, p) => access.verifyCredentials(u, p, 'basic'),
-          authorizeBasic: (principal, repo, actions) => access.decide(principal, repo, actions),
-        }),
-      ),
+      auth,
     });
+    if (gate) {
+      const { artifactRoutes } = await import('../api/index.js');
+      await app.register(async (scope) => artifactRoutes(scope, { auth, metadata, gate: gate.gate }));
+    }
     await app.register(async (scope) => {
       // Carries the client address to the credential check and grant decision for the audit log.
       scope.addHook('onRequest', (req, _reply, done) => access.requests.run({ ip: req.ip }, done));
@@ -148,6 +175,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       });
     });
   } catch (err) {
+    await gate?.stop();
     await access.close();
     await metadata.close();
     throw err;
@@ -156,10 +184,12 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     await app.listen({ host, port });
   } catch (err) {
     await app.close();
+    await gate?.stop();
     await access.close();
     await metadata.close();
     throw err;
   }
+  gate?.start();
   const stopGc = settings.gc ? scheduleGc(app.registry, settings.gc, logger) : async () => {};
   const bound = app.server.address();
   const address = bound && typeof bound === 'object' ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : `${host}:${port}`;
@@ -170,6 +200,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       logger.info('shutting down: finishing in-flight requests');
       await stopGc();
       await app.close();
+      await gate?.stop();
       await access.close();
       await metadata.close();
     },
@@ -210,6 +241,66 @@ export function scheduleGc(
   };
 }
 
+/**
+ * The curated registry's gate: the policy in force (re-read when its file changes), analysis of
+ * every pushed image as a durable job, and the pull check. Returns start/stop for the job runner.
+ */
+async function startGate(
+  flags: ServeFlags,
+  config: Config,
+  deps: { dataDir: string; metadata: RegistryMetadata; blobs: BlobStore; publicUrl: string; pending: 'deny' | 'allow'; logger: Logger; audit: AuditLog },
+) {
+  const { Gate, PolicySource } = await import('../gate/index.js');
+  const { JobRunner } = await import('../jobs/index.js');
+  const { loadPolicyInForce } = await import('./policy-command.js');
+  const { projectOf } = await import('../registry/access/index.js');
+  const policyFlags = { ...(flags.policy !== undefined ? { policy: flags.policy } : {}), ...(flags.config !== undefined ? { config: flags.config } : {}) };
+  const watched = () => [flags.policy, config.file, typeof config.policy === 'string' ? config.policy : undefined].filter((f): f is string => f !== undefined);
+  const policy = new PolicySource(async () => {
+    const loaded = await loadPolicyInForce(policyFlags);
+    return { policy: loaded.policy, source: loaded.source };
+  }, watched);
+  // Checked now so a broken policy stops the start instead of refusing every pull later.
+  const initial = await policy.get();
+  deps.logger.info({ policy: initial.source }, 'gate: enforcing policy');
+  // The gate wakes the runner when it queues work; the runner needs the gate's handlers first.
+  const wake = { notify: () => {} };
+  const gate = new Gate({
+    metadata: deps.metadata,
+    blobs: deps.blobs,
+    dataDir: deps.dataDir,
+    policy,
+    projectOf,
+    publicUrl: deps.publicUrl,
+    pending: deps.pending,
+    notify: () => wake.notify(),
+    onEvent: (event) => {
+      deps.logger.info({ event }, `gate: ${event.type}`);
+      if (event.type === 'blocked_pull_allowed') {
+        deps.audit.record({ action: 'pull', principal: event.principal, repository: event.repository, digest: event.digest, outcome: 'blocked-override', detail: `verdict=${event.status}; an administrator pulled a blocked image` });
+      }
+    },
+  });
+  const runner = new JobRunner({
+    store: deps.metadata.jobs,
+    handlers: gate.handlers(),
+    onError: (err, job) => deps.logger.error({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'job failed'),
+    onDone: (job, ms) => deps.logger.info({ job: { id: job.id, kind: job.kind }, ms }, 'job done'),
+  });
+  wake.notify = () => runner.notify();
+  return {
+    gate,
+    start: () => {
+      runner.start();
+      gate.recover().catch((err: unknown) => deps.logger.error({ err }, 'gate: recovery scan failed'));
+    },
+    stop: async () => {
+      await runner.stop();
+      gate.close();
+    },
+  };
+}
+
 /** Runs until SIGTERM or SIGINT, then closes gracefully (in-flight requests finish). */
 export async function runServe(flags: ServeFlags): Promise<void> {
   const server = await startServe(flags);
@@ -238,6 +329,8 @@ export function addServeCommand(program: Command): Command {
     .option('--trust-proxy <list>', 'comma-separated proxy addresses/CIDR blocks whose X-Forwarded-* headers are believed (default none)')
     .option('--gc-every <duration>', 'collect garbage on this schedule, e.g. 24h (default off)')
     .option('--gc-grace <duration>', 'grace period for scheduled collections (default 1h)')
+    .option('--policy <file>', 'policy the gate enforces (default: policy: in the config, else the built-in policy)')
+    .option('--no-gate', 'serve without analysis on push and without the pull gate (a plain registry)')
     .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
     .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')
     .action(async (flags: ServeFlags) => {

@@ -36,6 +36,11 @@ export const ServeConfigSchema = z
     trustProxy: z
       .array(z.string().refine(isProxyAddress, { message: 'not an IP address, a CIDR block or one of loopback, linklocal, uniquelocal' }))
       .optional(),
+    /** The pull gate: `pending` says what happens to an image with no verdict yet (refused by default). */
+    gate: z
+      .object({ enabled: z.boolean().default(true), pending: z.enum(['deny', 'allow']).default('deny') })
+      .strict()
+      .optional(),
     /** Collect garbage on a schedule inside the server (same safety as `portcullis gc`). */
     gc: z
       .object({

@@ -5,3 +5,4 @@ export * from './source.js';
 export * from './resolve.js';
 export * from './open-source.js';
 export { parseRegistryReference } from './registry-reference.js';
+export { BlobCallbackSource } from './sources/blob-callback.js';

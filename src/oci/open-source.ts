@@ -10,7 +10,9 @@ import { OciLayoutSource } from './sources/oci-layout.js';
 export type ImageInput =
   | { kind: 'oci-archive' | 'oci' | 'docker-archive'; path: string; tag?: string; display: string }
   | { kind: 'dir'; path: string; display: string }
-  | { kind: 'registry'; reference: string; display: string };
+  | { kind: 'registry'; reference: string; display: string }
+  /** An already opened source (the registry analysing its own blobs). */
+  | { kind: 'source'; source: ImageSource; display: string };
 
 const TRANSPORTS = ['oci-archive', 'oci', 'docker-archive', 'dir'] as const;
 
@@ -61,6 +63,8 @@ export async function openImageSource(input: ImageInput, options: OpenSourceOpti
     }
     case 'registry':
       return new RegistrySource(input.reference, options);
+    case 'source':
+      return input.source;
     case 'dir':
       throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: a folder is not an image source`);
   }

@@ -31,6 +31,7 @@ import {
 import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, type RegistryAuditEvent, type RegistryAuditHook, type RegistryAuth } from './auth-hook.js';
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
+import { NO_EXTENSIONS, type RegistryExtensions } from './extensions.js';
 import { KeyedLock } from './keyed-lock.js';
 import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
@@ -74,6 +75,8 @@ export interface BuildRegistryOptions {
    * not hold a socket and an upload lock forever, while a slow but moving upload is never cut.
    */
   idleTimeoutMs?: number;
+  /** Scan on push and the pull gate (src/gate); by default none. */
+  extensions?: RegistryExtensions;
   /** Serve HTTPS with this PEM certificate and key instead of plain HTTP. */
   tls?: { cert: Buffer; key: Buffer };
   /**
@@ -356,6 +359,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (info) readCache?.setBlobSize(begun, name, digest, info.size);
     return info;
   }
+  const extensions = options.extensions ?? NO_EXTENSIONS;
   const repoLocks = new KeyedLock();
   // Quota checks and the links they allow run one at a time per project (only for projects with a
   // quota), so two concurrent pushes cannot both fit into the same remaining space.
@@ -624,6 +628,23 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           if (!(await metadata.repositoryExists(name))) throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known`);
           throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, { detail: { reference } });
         }
+        if (req.method === 'GET') {
+          // The gate decides before any header is set, so a refusal is a clean error response.
+          try {
+            await extensions.beforeManifestServed({
+              repository: name,
+              reference,
+              digest: record.digest,
+              mediaType: record.mediaType,
+              artifactType: record.artifactType,
+              principal,
+              clientIp: req.ip ?? null,
+            });
+          } catch (err) {
+            auditManifest(req, principal, 'pull', name, reference, record.digest, 'denied');
+            throw err;
+          }
+        }
         reply
           .header('content-type', record.mediaType)
           .header('content-length', record.size)
@@ -691,6 +712,15 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           });
           if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
           auditManifest(req, principal, 'push', name, reference, digest, 'success');
+          await extensions.manifestPushed({
+            repository: name,
+            digest,
+            mediaType: parsed.mediaType,
+            artifactType: parsed.artifactType,
+            subjectDigest: parsed.subject?.digest ?? null,
+            tag: byDigest ? undefined : reference,
+            principal: principal.name,
+          });
           return reply
             .code(201)
             .header('location', `/v2/${name}/manifests/${digest}`)

@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './keyed-lock.js';
 export * from './routes.js';
 export * from './project-rules.js';
+export * from './extensions.js';

@@ -50,6 +50,8 @@ export interface JobStore {
   /** Records a failure: queued again after `retryInMs` while attempts remain, else failed. */
   fail(id: number, owner: string, error: string, retryInMs: number): Promise<JobState | null>;
   get(id: number): Promise<JobRecord | null>;
+  /** The newest job with this key, whatever its state. */
+  latestByKey(key: string): Promise<JobRecord | null>;
   list(query?: { state?: JobState; kind?: string; limit?: number }): Promise<JobRecord[]>;
   counts(): Promise<Record<JobState, number>>;
   /** Deletes finished (done or failed) jobs that finished before `before` (ISO). */
@@ -254,6 +256,11 @@ export class SqliteJobStore implements JobStore {
 
   async get(id: number): Promise<JobRecord | null> {
     const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toJob(row) : null;
+  }
+
+  async latestByKey(key: string): Promise<JobRecord | null> {
+    const row = await this.db.selectFrom('jobs').selectAll().where('job_key', '=', key).orderBy('id', 'desc').limit(1).executeTakeFirst();
     return row ? toJob(row) : null;
   }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
+import { SqliteArtifactStore, createArtifactTables, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
 
 /** One manifest as the registry serves it; the bytes live in the blob store under `digest`. */
@@ -148,6 +149,8 @@ export type PutManifestOutcome =
 export interface RegistryMetadata {
   /** The durable job queue kept in the same database. */
   readonly jobs: JobStore;
+  /** What analyses found per artifact, and the verdicts. */
+  readonly artifacts: ArtifactStore;
   ensureRepository(name: string): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
   listRepositories(page?: Page): Promise<string[]>;
@@ -265,7 +268,7 @@ export interface RegistryMetadata {
   close(): Promise<void>;
 }
 
-interface Tables extends JobTables {
+interface Tables extends JobTables, ArtifactTables {
   repositories: { name: string; created_at: string };
   repository_blobs: { repository: string; digest: string; size: number; created_at: string };
   manifests: {
@@ -489,6 +492,11 @@ const MIGRATIONS: Record<string, Migration> = {
       await createJobTables(db);
     },
   },
+  '006_artifact_analysis': {
+    async up(db: Kysely<unknown>) {
+      await createArtifactTables(db);
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
@@ -566,11 +574,14 @@ function toRobot(row: Tables['robots']): RobotRecord {
 export class SqliteRegistryMetadata implements RegistryMetadata {
   /** The durable job queue, in the same database (src/store/job-store.ts). */
   readonly jobs: JobStore;
+  /** Analysis results, the package index and verdicts (src/store/artifact-store.ts). */
+  readonly artifacts: ArtifactStore;
 
   private constructor(
     private readonly db: Kysely<Tables>,
     private readonly readStamp?: () => number,
   ) {
+    this.artifacts = new SqliteArtifactStore(db as unknown as Kysely<ArtifactTables>);
     this.jobs = new SqliteJobStore(db as unknown as Kysely<JobTables>, (fn) => this.immediate((tx) => fn(tx as unknown as Kysely<JobTables>)));
   }
 

@@ -65,7 +65,7 @@ async function addUser(name: string, opts: { canCreate?: boolean } = {}) {
 beforeAll(async () => {
   data = await mkdtemp(join(tmpdir(), 'portcullis-access-'));
   // A fixed port: the token service name (and realm) come from the listen address.
-  server = await startServe({ listen: `127.0.0.1:${await freePort()}`, data }, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'silent' });
+  server = await startServe({ listen: `127.0.0.1:${await freePort()}`, data, gate: false }, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'silent' });
   base = `http://${server.address}`;
   // A second connection to the same file, as the CLI would use while the server runs.
   meta = await SqliteRegistryMetadata.open(data);

@@ -30,7 +30,7 @@ let server: Server | undefined;
 
 /** `portcullis serve` as a child process on the shared data folder; resolves once /v2/ answers. */
 async function startServer(): Promise<Server> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--no-gate'], {
     env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: PASSWORD, PORTCULLIS_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

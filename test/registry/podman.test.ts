@@ -128,7 +128,7 @@ async function startServer(): Promise<Server> {
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   let log = '';
-  const child = spawn(process.execPath, [CLI, 'serve', '--listen', host, '--data', data], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--listen', host, '--data', data, '--no-gate'], {
     env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: PASSWORD, PORTCULLIS_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

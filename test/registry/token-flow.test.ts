@@ -16,7 +16,7 @@ describe('portcullis serve with Docker token authentication', () => {
   beforeAll(async () => {
     const port = await freePort();
     server = await startServe(
-      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data') },
+      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data'), gate: false },
       { ...process.env, PORTCULLIS_ADMIN_PASSWORD: PASSWORD, PORTCULLIS_LOG_LEVEL: 'silent' },
     );
     base = `http://${server.address}`;

@@ -120,7 +120,7 @@ export async function startPortcullis(root, runDir, { cpuProfDir } = {}) {
   const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
   const child = spawn(
     process.execPath,
-    [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--listen', host, '--data', join(dir, 'data')],
+    [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--listen', host, '--data', join(dir, 'data'), '--no-gate'],
     {
       env: {
         ...process.env,

@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { analyseInput } from '../analyse/index.js';
+import { BlobCallbackSource } from '../oci/index.js';
+import type { ScanResult } from '../sbom/result.js';
+import type { IndexedPackage } from '../store/index.js';
+
+/** What the analysis needs from the registry: the manifest bytes and a way to stream blobs. */
+export interface StoredImage {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  manifest: Buffer;
+  openBlob(digest: string): Promise<Readable>;
+}
+
+/**
+ * Extracts the facts of an image that was pushed to the registry: packages, secrets and
+ * misconfigurations, read straight from the blob store with the same analysers and per-layer
+ * cache as `portcullis scan` (an image sharing base layers with one scanned before reads only its
+ * new layers). Vulnerabilities are not part of the facts: they are matched at evaluation, so a
+ * database update never reads a layer again.
+ */
+export async function analyseStoredImage(image: StoredImage, dataDir: string): Promise<ScanResult> {
+  const display = `${image.repository}@${image.digest}`;
+  const source = new BlobCallbackSource(display, { bytes: image.manifest, digest: image.digest, mediaType: image.mediaType }, image.openBlob);
+  const cacheDir = join(dataDir, 'cache');
+  const [result] = await analyseInput(
+    { kind: 'source', source, display },
+    { cacheDir, scratchRoot: join(cacheDir, 'scratch'), secrets: true, misconfig: true },
+  );
+  if (!result) throw new Error(`${display}: the manifest describes no image`);
+  return result;
+}
+
+export function encodeFacts(result: ScanResult): Buffer {
+  return gzipSync(JSON.stringify(result), { level: 6 });
+}
+
+export function decodeFacts(bytes: Buffer): ScanResult {
+  return JSON.parse(gunzipSync(bytes).toString('utf8')) as ScanResult;
+}
+
+/** The rows of the package index: what a new advisory is looked up by. */
+export function packageIndexRows(result: ScanResult): IndexedPackage[] {
+  return result.packages.map((p) => ({
+    type: p.type,
+    name: p.namespace ? `${p.namespace}/${p.name}` : p.name,
+    version: p.version,
+    purl: p.purl,
+    sourceName: p.sourceName ?? null,
+  }));
+}

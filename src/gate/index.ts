@@ -1,0 +1,7 @@
+export * from './facts.js';
+export * from './messages.js';
+export * from './policy-source.js';
+export * from './referrers.js';
+export * from './service.js';
+export * from './verdicts.js';
+export * from './vulndb-handle.js';

@@ -1,0 +1,147 @@
+import { evaluate, type Verdict } from '../policy/index.js';
+import type { ScanResult } from '../sbom/result.js';
+import type { RegistryMetadata, VerdictStatus } from '../store/index.js';
+import { withVulnerabilities } from '../vulndb/index.js';
+import { decodeFacts } from './facts.js';
+import type { PolicySource } from './policy-source.js';
+import type { VulnDbHandle } from './vulndb-handle.js';
+
+/** What is stored per repository and digest: the verdict and what it was computed from. */
+export interface StoredVerdict {
+  status: VerdictStatus;
+  verdict?: Verdict;
+  /** Why there is no verdict (analysis failed, policy invalid or not answerable). */
+  error?: string;
+  policyHash: string | null;
+  policySource: string | null;
+  dbVersion: string;
+  /** The earliest expiry among the exceptions the verdict relied on: after it, evaluate again. */
+  staleAt: string | null;
+  counts: { packages: number; vulnerabilities: number; secrets: number; misconfigurations: number };
+  evaluatedAt: string;
+}
+
+export interface VerdictChange {
+  repository: string;
+  digest: string;
+  from: VerdictStatus | null;
+  to: VerdictStatus;
+  verdict: StoredVerdict;
+}
+
+export interface VerdictServiceOptions {
+  metadata: RegistryMetadata;
+  policy: PolicySource;
+  vulndb: VulnDbHandle;
+  projectOf: (repository: string) => string;
+  now?: () => Date;
+  onChange?: (change: VerdictChange) => void;
+}
+
+function expiryTime(expires: string): number {
+  return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T00:00:00Z` : expires);
+}
+
+/**
+ * Computes and keeps verdicts: facts (extracted once per digest) + the current vulnerability
+ * database + the current policy. A stored verdict is used while all three are unchanged and no
+ * exception it relied on has expired; otherwise it is computed again, so a pull, `policy test` in
+ * CI and the API never disagree.
+ */
+export class VerdictService {
+  private readonly now: () => Date;
+  // Parsed verdicts by repository@digest: a pull of an image must not parse its verdict document
+  // again. Entries are checked for staleness like stored ones, and replaced by every evaluation.
+  private readonly cache = new Map<string, StoredVerdict>();
+
+  constructor(private readonly options: VerdictServiceOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Matches, evaluates and stores the verdict; null when the digest has not been analysed yet. */
+  async evaluate(repository: string, digest: string): Promise<StoredVerdict | null> {
+    const facts = await this.options.metadata.artifacts.getFacts(digest);
+    if (!facts) return null;
+    const now = this.now();
+    const { store, version } = this.options.vulndb.get();
+    let stored: StoredVerdict;
+    const base = { dbVersion: version, evaluatedAt: now.toISOString() };
+    if (facts.state === 'failed' || !facts.facts) {
+      stored = {
+        ...base,
+        status: 'error',
+        error: `the image could not be analysed: ${facts.error ?? 'unknown error'}`,
+        policyHash: null,
+        policySource: null,
+        staleAt: null,
+        counts: { packages: 0, vulnerabilities: 0, secrets: 0, misconfigurations: 0 },
+      };
+    } else {
+      let result: ScanResult = decodeFacts(facts.facts);
+      if (store) result = withVulnerabilities(result, store);
+      const counts = {
+        packages: result.packages.length,
+        vulnerabilities: result.vulnerabilities?.length ?? 0,
+        secrets: result.secrets?.length ?? 0,
+        misconfigurations: result.misconfigurations?.length ?? 0,
+      };
+      try {
+        const policy = await this.options.policy.get();
+        try {
+          const verdict = evaluate(result, policy.policy, { project: this.options.projectOf(repository), repository, digest, now });
+          const expiries = verdict.exceptionsApplied.flatMap((e) => (e.expires !== undefined ? [expiryTime(e.expires)] : [])).filter((t) => !Number.isNaN(t));
+          stored = {
+            ...base,
+            status: verdict.status,
+            verdict,
+            policyHash: policy.hash,
+            policySource: policy.source,
+            staleAt: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
+            counts,
+          };
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          const hint = store ? '' : ' (no vulnerability database: run `portcullis db update` or `portcullis db import`)';
+          stored = { ...base, status: 'error', error: `the policy cannot be evaluated: ${why}${hint}`, policyHash: policy.hash, policySource: policy.source, staleAt: null, counts };
+        }
+      } catch (err) {
+        stored = { ...base, status: 'error', error: `the policy cannot be loaded: ${(err as Error).message}`, policyHash: null, policySource: null, staleAt: null, counts };
+      }
+    }
+    const previous = await this.options.metadata.artifacts.putVerdict({
+      repository,
+      digest,
+      status: stored.status,
+      verdict: JSON.stringify(stored),
+      evaluatedAt: stored.evaluatedAt,
+    });
+    if (this.cache.size >= 10_000) this.cache.clear();
+    this.cache.set(`${repository}@${digest}`, stored);
+    if (previous !== stored.status) this.options.onChange?.({ repository, digest, from: previous, to: stored.status, verdict: stored });
+    return stored;
+  }
+
+  /** The verdict in force now: the stored one when still valid, else a fresh evaluation. */
+  async current(repository: string, digest: string): Promise<StoredVerdict | null> {
+    let stored = this.cache.get(`${repository}@${digest}`);
+    if (!stored) {
+      const record = await this.options.metadata.artifacts.getVerdict(repository, digest);
+      if (!record) return this.evaluate(repository, digest);
+      stored = JSON.parse(record.verdict) as StoredVerdict;
+    }
+    if (await this.isStale(stored)) return this.evaluate(repository, digest);
+    return stored;
+  }
+
+  private async isStale(stored: StoredVerdict): Promise<boolean> {
+    if (stored.dbVersion !== this.options.vulndb.version()) return true;
+    if (stored.staleAt !== null && this.now().getTime() >= Date.parse(stored.staleAt)) return true;
+    let hash: string | null;
+    try {
+      hash = (await this.options.policy.get()).hash;
+    } catch {
+      hash = null;
+    }
+    return hash !== stored.policyHash;
+  }
+}

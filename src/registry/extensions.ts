@@ -1,0 +1,42 @@
+import type { Principal } from './auth-hook.js';
+
+/** A manifest a push just recorded. */
+export interface PushedManifest {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  /** The manifest's artifactType, else its config media type (null for indexes without one). */
+  artifactType: string | null;
+  subjectDigest: string | null;
+  tag: string | undefined;
+  principal: string;
+}
+
+/** A manifest about to be served to a client (GET, not HEAD). */
+export interface ServedManifest {
+  repository: string;
+  /** The tag or digest the client asked for. */
+  reference: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  principal: Principal | null;
+  clientIp: string | null;
+}
+
+/**
+ * Optional behaviour around the core protocol (scan on push, the pull gate), in the way zot's
+ * extensions work: the registry always calls these, and `NO_EXTENSIONS` is the twin that does
+ * nothing, so the core never branches on whether a feature is on. `beforeManifestServed` refuses
+ * a pull by throwing a RegistryError (DENIED), and is the one link of the manifest GET chain
+ * where the security gate sits.
+ */
+export interface RegistryExtensions {
+  manifestPushed(manifest: PushedManifest): Promise<void>;
+  beforeManifestServed(manifest: ServedManifest): Promise<void>;
+}
+
+export const NO_EXTENSIONS: RegistryExtensions = {
+  async manifestPushed() {},
+  async beforeManifestServed() {},
+};

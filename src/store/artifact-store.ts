@@ -1,0 +1,182 @@
+import { type Kysely, type Selectable } from 'kysely';
+
+/**
+ * What the registry learned about each stored artifact: the facts an analysis extracted (packages,
+ * secrets, misconfigurations: per digest, since content decides them), an index of packages by
+ * name (so a new advisory finds every affected artifact without reading a layer), and the verdict
+ * per repository (exceptions and policies are scoped by project and repository).
+ */
+
+export type AnalysisState = 'analysed' | 'failed';
+export type VerdictStatus = 'pass' | 'warn' | 'fail' | 'error';
+
+export interface ArtifactFacts {
+  digest: string;
+  state: AnalysisState;
+  /** The analysis result (JSON, compressed by the caller); null when the analysis failed. */
+  facts: Buffer | null;
+  error: string | null;
+  analysedAt: string;
+}
+
+export interface IndexedPackage {
+  /** The package type as the SBOM model names it (apk, deb, npm, pypi...). */
+  type: string;
+  name: string;
+  version: string;
+  purl: string;
+  /** Source/origin package of an OS package, which distro advisories name. */
+  sourceName: string | null;
+}
+
+export interface VerdictRecord {
+  repository: string;
+  digest: string;
+  status: VerdictStatus;
+  /** The verdict document (JSON text). */
+  verdict: string;
+  evaluatedAt: string;
+}
+
+export interface ArtifactStore {
+  putFacts(digest: string, facts: Buffer, packages: IndexedPackage[]): Promise<void>;
+  putFailure(digest: string, error: string): Promise<void>;
+  getFacts(digest: string): Promise<ArtifactFacts | null>;
+  /** Stores the verdict and returns the status it replaced (null when there was none). */
+  putVerdict(record: VerdictRecord): Promise<VerdictStatus | null>;
+  getVerdict(repository: string, digest: string): Promise<VerdictRecord | null>;
+  listVerdicts(query?: { repository?: string; status?: VerdictStatus }): Promise<VerdictRecord[]>;
+  /** Digests of analysed artifacts holding a package of this type named `name` (or whose source package is `name`). */
+  digestsWithPackage(type: string, name: string): Promise<string[]>;
+  packagesOf(digest: string): Promise<IndexedPackage[]>;
+}
+
+export interface ArtifactTables {
+  artifact_facts: { digest: string; state: string; facts: Buffer | null; error: string | null; analysed_at: string };
+  artifact_packages: { digest: string; type: string; name: string; version: string; purl: string; source_name: string | null };
+  artifact_verdicts: { repository: string; digest: string; status: string; verdict: string; evaluated_at: string };
+}
+
+export async function createArtifactTables(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('artifact_facts')
+    .addColumn('digest', 'text', (c) => c.primaryKey())
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('facts', 'blob')
+    .addColumn('error', 'text')
+    .addColumn('analysed_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('artifact_packages')
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('purl', 'text', (c) => c.notNull())
+    .addColumn('source_name', 'text')
+    .addPrimaryKeyConstraint('artifact_packages_pk', ['digest', 'purl'])
+    .execute();
+  await db.schema.createIndex('artifact_packages_name').on('artifact_packages').columns(['type', 'name']).execute();
+  await db.schema.createIndex('artifact_packages_source').on('artifact_packages').columns(['type', 'source_name']).execute();
+  await db.schema
+    .createTable('artifact_verdicts')
+    .addColumn('repository', 'text', (c) => c.notNull())
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('verdict', 'text', (c) => c.notNull())
+    .addColumn('evaluated_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('artifact_verdicts_pk', ['repository', 'digest'])
+    .execute();
+  await db.schema.createIndex('artifact_verdicts_digest').on('artifact_verdicts').column('digest').execute();
+}
+
+function toVerdict(row: Selectable<ArtifactTables['artifact_verdicts']>): VerdictRecord {
+  return { repository: row.repository, digest: row.digest, status: row.status as VerdictStatus, verdict: row.verdict, evaluatedAt: row.evaluated_at };
+}
+
+export class SqliteArtifactStore implements ArtifactStore {
+  constructor(private readonly db: Kysely<ArtifactTables>) {}
+
+  async putFacts(digest: string, facts: Buffer, packages: IndexedPackage[]): Promise<void> {
+    const t = new Date().toISOString();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('artifact_facts')
+        .values({ digest, state: 'analysed', facts, error: null, analysed_at: t })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ state: 'analysed', facts, error: null, analysed_at: t }))
+        .execute();
+      await tx.deleteFrom('artifact_packages').where('digest', '=', digest).execute();
+      const seen = new Set<string>();
+      const rows = packages.filter((p) => !seen.has(p.purl) && seen.add(p.purl));
+      // Chunks keep each statement under SQLite's variable limit.
+      for (let i = 0; i < rows.length; i += 100) {
+        await tx
+          .insertInto('artifact_packages')
+          .values(rows.slice(i, i + 100).map((p) => ({ digest, type: p.type, name: p.name, version: p.version, purl: p.purl, source_name: p.sourceName })))
+          .execute();
+      }
+    });
+  }
+
+  async putFailure(digest: string, error: string): Promise<void> {
+    const t = new Date().toISOString();
+    await this.db
+      .insertInto('artifact_facts')
+      .values({ digest, state: 'failed', facts: null, error, analysed_at: t })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ state: 'failed', facts: null, error, analysed_at: t }))
+      .execute();
+  }
+
+  async getFacts(digest: string): Promise<ArtifactFacts | null> {
+    const row = await this.db.selectFrom('artifact_facts').selectAll().where('digest', '=', digest).executeTakeFirst();
+    if (!row) return null;
+    return { digest: row.digest, state: row.state as AnalysisState, facts: row.facts ? Buffer.from(row.facts) : null, error: row.error, analysedAt: row.analysed_at };
+  }
+
+  async putVerdict(record: VerdictRecord): Promise<VerdictStatus | null> {
+    return this.db.transaction().execute(async (tx) => {
+      const previous = await tx
+        .selectFrom('artifact_verdicts')
+        .select('status')
+        .where('repository', '=', record.repository)
+        .where('digest', '=', record.digest)
+        .executeTakeFirst();
+      const values = { repository: record.repository, digest: record.digest, status: record.status, verdict: record.verdict, evaluated_at: record.evaluatedAt };
+      await tx
+        .insertInto('artifact_verdicts')
+        .values(values)
+        .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ status: values.status, verdict: values.verdict, evaluated_at: values.evaluated_at }))
+        .execute();
+      return previous ? (previous.status as VerdictStatus) : null;
+    });
+  }
+
+  async getVerdict(repository: string, digest: string): Promise<VerdictRecord | null> {
+    const row = await this.db.selectFrom('artifact_verdicts').selectAll().where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+    return row ? toVerdict(row) : null;
+  }
+
+  async listVerdicts(query: { repository?: string; status?: VerdictStatus } = {}): Promise<VerdictRecord[]> {
+    let q = this.db.selectFrom('artifact_verdicts').selectAll().orderBy('repository').orderBy('digest');
+    if (query.repository !== undefined) q = q.where('repository', '=', query.repository);
+    if (query.status !== undefined) q = q.where('status', '=', query.status);
+    return (await q.execute()).map(toVerdict);
+  }
+
+  async digestsWithPackage(type: string, name: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('artifact_packages')
+      .select('digest')
+      .distinct()
+      .where('type', '=', type)
+      .where((eb) => eb.or([eb('name', '=', name), eb('source_name', '=', name)]))
+      .orderBy('digest')
+      .execute();
+    return rows.map((r) => r.digest);
+  }
+
+  async packagesOf(digest: string): Promise<IndexedPackage[]> {
+    const rows = await this.db.selectFrom('artifact_packages').selectAll().where('digest', '=', digest).orderBy('purl').execute();
+    return rows.map((r) => ({ type: r.type, name: r.name, version: r.version, purl: r.purl, sourceName: r.source_name }));
+  }
+}

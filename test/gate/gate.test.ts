@@ -1,0 +1,159 @@
+import { writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE } from '../../src/gate/index.js';
+import { sha256 } from '../registry/push-client.js';
+import { pushTestImage, startGatedRegistry, waitFor, type GatedRegistry } from './gate-harness.js';
+
+const FIXABLE_POLICY = `version: 1
+name: fixable
+defaultAction: ignore
+rules:
+  - id: fixable
+    action: fail
+    vulnerability: { severity: any, fixAvailable: true }
+`;
+
+const withException = (expires: string) => `${FIXABLE_POLICY}exceptions:
+  - id: ALPINE-CVE-2026-2000
+    scope: { project: team }
+    reason: musl is not reachable from the entry point
+    author: sec@example.com
+    expires: ${expires}
+`;
+
+const RECORDS = [
+  {
+    id: 'ALPINE-CVE-2026-2000',
+    modified: '2026-01-01T00:00:00Z',
+    affected: [{ package: { ecosystem: 'Alpine:v3.20', name: 'musl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.2.5-r1' }] }] }],
+  },
+];
+
+const ALPINE = (musl: string) => [
+  { name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.3\n' },
+  { name: 'lib/apk/db/installed', content: `P:musl\nV:${musl}\no:musl\n\nP:zlib\nV:1.3.1-r1\no:zlib\n` },
+];
+
+const errorOf = (body: Buffer) => (JSON.parse(body.toString()) as { errors: { code: string; message: string }[] }).errors[0]!;
+const pull = (reg: GatedRegistry, ref: string, who: 'dev' | 'admin' = 'dev') =>
+  reg[who].call('GET', `/v2/team/app/manifests/${ref}`, undefined, { accept: 'application/vnd.oci.image.manifest.v1+json' });
+
+let reg: GatedRegistry | undefined;
+afterEach(async () => {
+  await reg?.stop();
+  reg = undefined;
+});
+
+describe('the gate: analysis on push and the pull check', () => {
+  it('refuses a failing image with the advisory, the package and the fix, serves a clean one, and lets an admin through', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    await reg.importRecords(RECORDS);
+    const bad = await pushTestImage(reg.admin, 'team/app', 'bad', [ALPINE('1.2.5-r0')]);
+    const good = await pushTestImage(reg.admin, 'team/app', 'good', [ALPINE('1.2.5-r1')]);
+    await waitFor('both verdicts', async () => (await reg!.gate.verdicts.current('team/app', bad.digest)) && (await reg!.gate.verdicts.current('team/app', good.digest)));
+
+    const refused = await pull(reg, 'bad');
+    expect(refused.status).toBe(403);
+    const err = errorOf(refused.body);
+    expect(err.code).toBe('DENIED');
+    expect(err.message).toContain(`pull of team/app@${bad.digest} refused by policy`);
+    expect(err.message).toMatch(/\[fixable\].*ALPINE-CVE-2026-2000 .* in musl 1\.2\.5-r0, fixed in 1\.2\.5-r1 -> upgrade musl .*1\.2\.5-r1/);
+    expect(err.message).toContain(`Report: http://registry.test/api/v1/repositories/team/app/artifacts/${bad.digest}`);
+    // By digest too, and HEAD (tag resolution) stays open: only the content is withheld.
+    expect((await pull(reg, bad.digest)).status).toBe(403);
+    expect((await reg.dev.call('HEAD', '/v2/team/app/manifests/bad')).status).toBe(200);
+
+    const served = await pull(reg, 'good');
+    expect(served.status).toBe(200);
+    expect(sha256(served.body)).toBe(good.digest);
+
+    const forensics = await pull(reg, 'bad', 'admin');
+    expect(forensics.status).toBe(200);
+    expect(reg.events).toContainEqual(expect.objectContaining({ type: 'blocked_pull_allowed', principal: 'admin', digest: bad.digest }));
+    expect(reg.events).toContainEqual(expect.objectContaining({ type: 'pull_denied', principal: 'dev', digest: bad.digest, status: 'fail' }));
+    expect(reg.events).toContainEqual(expect.objectContaining({ type: 'verdict_changed', digest: bad.digest, from: null, to: 'fail', reasons: ['fixable'] }));
+  });
+
+  it('attaches the SBOM and the report as OCI referrers that any client can list and fetch', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    await reg.importRecords(RECORDS);
+    const img = await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r0')]);
+    const list = await waitFor('referrers', async () => {
+      const r = await reg!.dev.call('GET', `/v2/team/app/referrers/${img.digest}`);
+      const index = JSON.parse(r.body.toString()) as { manifests: { digest: string; artifactType: string }[] };
+      return index.manifests.length === 2 ? index : undefined;
+    });
+    expect(list.manifests.map((m) => m.artifactType).sort()).toEqual([SBOM_ARTIFACT_TYPE, REPORT_ARTIFACT_TYPE].sort());
+    const sbomRef = list.manifests.find((m) => m.artifactType === SBOM_ARTIFACT_TYPE)!;
+    // Referrers are artifacts, not images: the gate never withholds them.
+    const manifest = await reg.dev.call('GET', `/v2/team/app/manifests/${sbomRef.digest}`, undefined, { accept: 'application/vnd.oci.image.manifest.v1+json' });
+    expect(manifest.status).toBe(200);
+    const layer = (JSON.parse(manifest.body.toString()) as { layers: { digest: string }[]; subject: { digest: string } });
+    expect(layer.subject.digest).toBe(img.digest);
+    const sbom = JSON.parse((await reg.dev.call('GET', `/v2/team/app/blobs/${layer.layers[0]!.digest}`)).body.toString()) as {
+      bomFormat: string;
+      components: { name: string; version: string }[];
+      vulnerabilities?: { id: string }[];
+    };
+    expect(sbom.bomFormat).toBe('CycloneDX');
+    expect(sbom.components.map((c) => `${c.name}@${c.version}`)).toEqual(expect.arrayContaining(['musl@1.2.5-r0', 'zlib@1.3.1-r1']));
+    expect(sbom.vulnerabilities?.map((v) => v.id)).toContain('ALPINE-CVE-2026-2000');
+  });
+
+  it('refuses an image that has no verdict yet, then serves it once the analysis is done', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY, { startRunner: false });
+    await reg.importRecords(RECORDS);
+    await pushTestImage(reg.admin, 'team/app', 'new', [ALPINE('1.2.5-r1')]);
+    const pending = await pull(reg, 'new');
+    expect(pending.status).toBe(403);
+    expect(errorOf(pending.body).message).toMatch(/still being analysed and has no verdict yet; pull again in a few seconds/);
+    reg.runner.start();
+    await waitFor('the image to pull', async () => (await pull(reg!, 'new')).status === 200);
+  });
+
+  it('applies an exception added to the policy file without a restart, and refuses again once it expires', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    await reg.importRecords(RECORDS);
+    await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r0')]);
+    await waitFor('the refusal', async () => (await pull(reg!, 'v1')).status === 403 && errorOf((await pull(reg!, 'v1')).body).message.includes('[fixable]'));
+
+    const expires = new Date(Date.now() + 2500).toISOString();
+    writeFileSync(reg.policyFile, withException(expires));
+    await waitFor('the exception to apply', async () => (await pull(reg!, 'v1')).status === 200, 5000);
+    await waitFor('the exception to expire', async () => (await pull(reg!, 'v1')).status === 403, 8000);
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expires));
+  });
+
+  it('uses a new vulnerability database at the next pull, without a restart', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    // A database that knows nothing about musl yet.
+    await reg.importRecords([{ ...RECORDS[0], id: 'ALPINE-CVE-2026-0001', affected: [{ package: { ecosystem: 'Alpine:v3.20', name: 'busybox' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '9' }] }] }] }]);
+    await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r0')]);
+    await waitFor('a pass', async () => (await pull(reg!, 'v1')).status === 200);
+    await reg.importRecords(RECORDS);
+    const refused = await pull(reg, 'v1');
+    expect(refused.status).toBe(403);
+    expect(errorOf(refused.body).message).toContain('ALPINE-CVE-2026-2000');
+  });
+
+  it('fails closed: an image that cannot be analysed, and a policy that cannot be answered, are refused with the reason', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    // No vulnerability database: a vulnerability rule cannot be answered.
+    await pushTestImage(reg.admin, 'team/app', 'nodb', [ALPINE('1.2.5-r1')]);
+    const noDb = await waitFor('a refusal', async () => {
+      const r = await pull(reg!, 'nodb');
+      return r.status === 403 && !errorOf(r.body).message.includes('still being analysed') ? r : undefined;
+    });
+    expect(errorOf(noDb.body).message).toMatch(/the policy cannot be evaluated: .*no vulnerability database: run `portcullis db update`/);
+
+    await reg.importRecords(RECORDS);
+    const corrupt = Buffer.concat([gzipSync(Buffer.alloc(1024)).subarray(0, 10), Buffer.from('this is not deflate data at all')]);
+    const img = await pushTestImage(reg.admin, 'team/app', 'corrupt', [], { rawLayer: corrupt });
+    const r = await waitFor('a refusal', async () => {
+      const res = await pull(reg!, 'corrupt');
+      return res.status === 403 && !errorOf(res.body).message.includes('still being analysed') ? res : undefined;
+    });
+    expect(errorOf(r.body).message).toMatch(new RegExp(`pull of team/app@${img.digest} refused by policy: the image could not be analysed: .*`));
+  });
+});
