@@ -29,6 +29,19 @@ import {
   type StoredSeverity,
 } from './store.js';
 
+/** Imports whose change log is kept (a registry that missed more re-evaluates everything). */
+const CHANGE_GENERATIONS_KEPT = 20;
+
+const CHANGES_SQL = `
+CREATE TABLE IF NOT EXISTS changes (
+  generation INTEGER NOT NULL,
+  kind       TEXT NOT NULL,
+  a          TEXT NOT NULL,
+  b          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_generation ON changes (generation);
+`;
+
 /** Rows per transaction: large enough that commits are not the cost, small enough to bound the journal. */
 export const BATCH_ROWS = 5_000;
 
@@ -86,6 +99,11 @@ export class IndexWriter {
   private done = false;
   /** Ecosystems that received rows in this import, with the source that supplied them. */
   private readonly touched = new Map<string, string>();
+  /** Packages named by a new or changed record (before and after the change), as `ecosystem\0name`. */
+  private readonly changedPackages = new Set<string>();
+  private readonly changedRecords = new Set<string>();
+  private readonly changedCves = new Set<string>();
+  private readonly stmtAffectedPackages: Database.Statement<[string], { ecosystem: string; name: string }>;
 
   private readonly stmtGetModified: Database.Statement<[string], { modified_ms: number }>;
   private readonly stmtDeleteAffected: Database.Statement<[string]>;
@@ -103,6 +121,7 @@ export class IndexWriter {
     this.stmtGetModified = db.prepare('SELECT modified_ms FROM records WHERE id = ?');
     this.stmtDeleteAffected = db.prepare('DELETE FROM affected WHERE record_id = ?');
     this.stmtAffectedEcosystems = db.prepare('SELECT DISTINCT ecosystem FROM affected WHERE record_id = ?');
+    this.stmtAffectedPackages = db.prepare('SELECT DISTINCT ecosystem, name FROM affected WHERE record_id = ?');
     this.stmtUpsertRecord = db.prepare(
       'INSERT OR REPLACE INTO records (id, modified, modified_ms, source, data) VALUES (?, ?, ?, ?, ?)',
     );
@@ -165,6 +184,8 @@ export class IndexWriter {
           new Date().toISOString(),
         );
       }
+      // Databases written before the change log existed get it on their next import.
+      db.exec(CHANGES_SQL);
       return new IndexWriter(livePath, tmpPath, lockPath, db);
     } catch (err) {
       rmSync(tmpPath, { force: true });
@@ -200,7 +221,10 @@ export class IndexWriter {
     const existing = this.stmtGetModified.get(record.id);
     if (existing !== undefined && existing.modified_ms >= ms) return undefined;
     let rows = 1;
+    this.changedRecords.add(record.id);
     if (existing !== undefined) {
+      // A package the record no longer names is affected by the change too (it may now be safe).
+      for (const p of this.stmtAffectedPackages.all(record.id)) this.changedPackages.add(`${p.ecosystem}\0${p.name}`);
       // A replaced record may have left an ecosystem; mark those so their counts are recomputed.
       for (const { ecosystem } of this.stmtAffectedEcosystems.all(record.id)) {
         if (!this.touched.has(ecosystem)) this.touched.set(ecosystem, source);
@@ -235,6 +259,7 @@ export class IndexWriter {
         JSON.stringify(data),
       );
       ecosystems.add(ecosystem);
+      this.changedPackages.add(`${ecosystem}\0${name}`);
       this.touched.set(ecosystem, source);
       rows++;
     }
@@ -256,8 +281,44 @@ export class IndexWriter {
     const existing = this.stmtGetCve.get(id);
     if (existing !== undefined && existing.modified_ms >= modified) return false;
     this.stmtUpsertCve.run(id, JSON.stringify(vectors), score ?? null, source, modified);
+    this.changedCves.add(id);
     this.rowWritten(1);
     return true;
+  }
+
+  /**
+   * Writes this import's change log: a new generation number and every package a new or changed
+   * record names, so a running registry re-evaluates only the images holding those packages. A CVE
+   * whose severity changed changes the records that name it (their severity comes from it).
+   */
+  private recordChanges(): void {
+    if (this.changedCves.size > 0) {
+      // One pass over the records (only when CVE data changed) beats a text search per CVE.
+      const all = this.db.prepare('SELECT id, data FROM records').iterate() as IterableIterator<{ id: string; data: string }>;
+      for (const row of all) {
+        if (this.changedRecords.has(row.id)) continue;
+        const data = JSON.parse(row.data) as { aliases?: string[]; upstream?: string[] };
+        const names = [row.id, ...(data.aliases ?? []), ...(data.upstream ?? [])];
+        if (names.some((n) => this.changedCves.has(n.toUpperCase()) || this.changedCves.has(n.replace(/^[A-Z]+-(?=CVE-)/, '')))) {
+          this.changedRecords.add(row.id);
+          for (const p of this.stmtAffectedPackages.all(row.id)) this.changedPackages.add(`${p.ecosystem}\0${p.name}`);
+        }
+      }
+    }
+    const generation = Number((this.db.prepare("SELECT value FROM meta WHERE key = 'generation'").get() as { value: string } | undefined)?.value ?? '0') + 1;
+    const insert = this.db.prepare('INSERT INTO changes (generation, kind, a, b) VALUES (?, ?, ?, ?)');
+    const tx = this.db.transaction(() => {
+      for (const key of this.changedPackages) {
+        const [ecosystem, name] = key.split('\0') as [string, string];
+        insert.run(generation, 'package', ecosystem, name);
+      }
+      for (const id of this.changedRecords) insert.run(generation, 'record', id, '');
+      // The log only needs to reach back as far as a server might lag behind.
+      this.db.prepare('DELETE FROM changes WHERE generation <= ?').run(generation - CHANGE_GENERATIONS_KEPT);
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)").run(String(generation));
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('oldest_change_generation', ?)").run(String(Math.max(1, generation - CHANGE_GENERATIONS_KEPT + 1)));
+    });
+    tx();
   }
 
   /** Commits, refreshes per-ecosystem info, makes the file durable and renames it over the live one. */
@@ -305,6 +366,7 @@ export class IndexWriter {
       this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('last_import_at', now);
     });
     tx();
+    this.recordChanges();
     this.db.close();
     try {
       const fd = openSync(this.tmpPath, 'r+');

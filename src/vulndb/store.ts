@@ -222,6 +222,43 @@ export class AdvisoryStore {
     }
   }
 
+  /** How many imports built this database (0 before the change log existed). */
+  generation(): number {
+    return Number(this.meta('generation') ?? '0');
+  }
+
+  /**
+   * What the imports after `since` changed: the packages their new or changed records name, and the
+   * record ids. Null when the log no longer reaches back that far (then everything may have changed).
+   */
+  changesSince(since: number): { generation: number; packages: { ecosystem: string; name: string }[]; records: string[] } | null {
+    const generation = this.generation();
+    if (since >= generation) return { generation, packages: [], records: [] };
+    const oldest = Number(this.meta('oldest_change_generation') ?? '1');
+    if (since + 1 < oldest || since < 0) return null;
+    const rows = this.db.prepare('SELECT kind, a, b FROM changes WHERE generation > ?').all(since) as { kind: string; a: string; b: string }[];
+    const packages = new Map<string, { ecosystem: string; name: string }>();
+    const records = new Set<string>();
+    for (const r of rows) {
+      if (r.kind === 'package') packages.set(`${r.a}\0${r.b}`, { ecosystem: r.a, name: r.b });
+      else records.add(r.a);
+    }
+    return { generation, packages: [...packages.values()], records: [...records] };
+  }
+
+  /** The (ecosystem, name) pairs a record names. */
+  packagesOfRecord(id: string): { ecosystem: string; name: string }[] {
+    return this.db.prepare('SELECT DISTINCT ecosystem, name FROM affected WHERE record_id = ?').all(id) as { ecosystem: string; name: string }[];
+  }
+
+  private meta(key: string): string | undefined {
+    try {
+      return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Every affected entry for (ecosystem, name); ecosystem is matched exactly (`Alpine:v3.20`, `npm`). */
   advisoriesFor(ecosystem: string, name: string): StoredAffected[] {
     const rows = this.stmtAffected.all(ecosystem, packageKey(ecosystem, name));
