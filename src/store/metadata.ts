@@ -598,7 +598,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     // WAL + NORMAL is durable across application crashes; blobs are fsynced separately.
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    const stamp = new ChangeStamp(sqlite);
+    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite, () => stamp.wrote()) }) });
     const migrator = new Migrator({ db, provider: new InlineMigrations() });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
@@ -608,7 +609,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
         cause: error,
       });
     }
-    return new SqliteRegistryMetadata(db, changeStampOf(sqlite));
+    return new SqliteRegistryMetadata(db, () => stamp.read());
   }
 
   async appliedMigrations(): Promise<string[]> {
@@ -1283,21 +1284,41 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 }
 
 /**
- * `data_version` moves when another connection (a CLI command, another server) commits, and
- * `total_changes()` counts every row this connection inserted, updated or deleted; both only grow,
- * so their sum changes whenever either does. One statement, no table read. A failure (the
- * connection busy with an open iterator, or closed) gives NaN, which equals nothing: caches then
- * neither trust nor store anything.
+ * The change stamp: SQLite's `data_version` (it moves when another connection, such as a CLI
+ * command or a collection, commits) plus a count of the write statements this connection ran. Both
+ * only grow, so the sum changes whenever either does. The count is exact and immediate; the pragma
+ * is read at most once per event-loop turn (a statement per request was a tenth of a manifest GET),
+ * so another process's commit is seen from the next turn on: within one turn nothing orders it
+ * against the requests already being handled anyway. A failed read gives NaN, which equals
+ * nothing: caches then neither trust nor store anything.
  */
-function changeStampOf(sqlite: Database.Database): () => number {
-  const stmt = sqlite.prepare('SELECT (SELECT data_version FROM pragma_data_version) + total_changes()').pluck();
-  return () => {
-    try {
-      return Number(stmt.get());
-    } catch {
-      return Number.NaN;
-    }
+class ChangeStamp {
+  private writes = 0;
+  private external: number | undefined;
+  private readonly dataVersion: Database.Statement;
+  private readonly forget = () => {
+    this.external = undefined;
   };
+
+  constructor(sqlite: Database.Database) {
+    this.dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
+  }
+
+  wrote(): void {
+    this.writes++;
+  }
+
+  read(): number {
+    if (this.external === undefined) {
+      try {
+        this.external = Number(this.dataVersion.get());
+      } catch {
+        return Number.NaN;
+      }
+      setImmediate(this.forget).unref();
+    }
+    return this.external + this.writes;
+  }
 }
 
 /**
@@ -1306,7 +1327,7 @@ function changeStampOf(sqlite: Database.Database): () => number {
  * bounded in practice (and capped here anyway). better-sqlite3 runs a statement synchronously to
  * completion, so reusing one is safe.
  */
-function withStatementCache(sqlite: Database.Database): Database.Database {
+function withStatementCache(sqlite: Database.Database, onWrite: () => void): Database.Database {
   const cache = new Map<string, Database.Statement>();
   const prepare = sqlite.prepare.bind(sqlite);
   return new Proxy(sqlite, {
@@ -1316,6 +1337,17 @@ function withStatementCache(sqlite: Database.Database): Database.Database {
           let stmt = cache.get(source);
           if (!stmt) {
             stmt = prepare(source);
+            if (!stmt.reader) {
+              // Counted once it ran (or failed), for the change stamp; BEGIN and COMMIT count too.
+              const run = stmt.run.bind(stmt);
+              stmt.run = (...params: unknown[]) => {
+                try {
+                  return run(...params);
+                } finally {
+                  onWrite();
+                }
+              };
+            }
             if (cache.size >= 500) cache.clear();
             cache.set(source, stmt);
           }

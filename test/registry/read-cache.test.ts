@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryReadCache } from '../../src/registry/read-cache.js';
 import { SqliteRegistryMetadata, type ManifestRecord } from '../../src/store/index.js';
@@ -52,6 +55,31 @@ describe('RegistryReadCache', () => {
     cache.setTag(begun, 'r', 'v1', 'sha256:a');
     cache.begin();
     expect(cache.tag('r', 'v1')).toBeUndefined();
+  });
+});
+
+describe('SqliteRegistryMetadata.changeStamp', () => {
+  it("moves at once on the connection's own writes, and from the next turn on for another connection's", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-stamp-'));
+    const server = await SqliteRegistryMetadata.open(dir);
+    const cli = await SqliteRegistryMetadata.open(dir);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      const s0 = server.changeStamp();
+      expect(server.changeStamp()).toBe(s0);
+      await server.ensureRepository('a');
+      const s1 = server.changeStamp();
+      expect(s1).not.toBe(s0);
+      await turn();
+      expect(server.changeStamp()).toBe(s1);
+      await cli.ensureRepository('b');
+      await turn();
+      expect(server.changeStamp()).not.toBe(s1);
+    } finally {
+      await cli.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
