@@ -21,8 +21,10 @@
 #   go-resty/resty/v2 -> /usr/share/gocode/src/github.com/go-resty/resty.
 #
 # Other settings (environment): PORTCULLIS_CONFORMANCE_LISTEN (default 127.0.0.1:5099),
-# OCI_AUTOMATIC_CROSSMOUNT (default 1: Portcullis mounts without `from` when it may), and any
-# OCI_* variable of the suite, which is passed through. Reports land in a temp folder.
+# PORTCULLIS_SERVE_ARGS (extra `serve` flags, e.g. --no-gate for a plain registry; the default is
+# the server as shipped, gate on), OCI_AUTOMATIC_CROSSMOUNT (default 1: Portcullis mounts without
+# `from` when it may), and any OCI_* variable of the suite, which is passed through. Reports land
+# in a temp folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SRC="${1:-${OCI_CONFORMANCE_SRC:-}}"
@@ -62,7 +64,7 @@ fi
 (cd "$ROOT" && npm run build --silent)
 PASSWORD="conformance-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 PORTCULLIS_ADMIN_PASSWORD="$PASSWORD" PORTCULLIS_LOG_LEVEL="${PORTCULLIS_LOG_LEVEL:-warn}" \
-  node "$ROOT/bin/portcullis.js" serve --listen "$LISTEN" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
+  node "$ROOT/bin/portcullis.js" serve --listen "$LISTEN" --data "$WORK/data" ${PORTCULLIS_SERVE_ARGS:-} >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 50); do
   code="$(curl -s -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
