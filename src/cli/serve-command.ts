@@ -250,7 +250,7 @@ async function startGate(
   config: Config,
   deps: { dataDir: string; metadata: RegistryMetadata; blobs: BlobStore; publicUrl: string; pending: 'deny' | 'allow'; logger: Logger; audit: AuditLog },
 ) {
-  const { Gate, PolicySource } = await import('../gate/index.js');
+  const { EventPublisher, Gate, PolicySource, WEBHOOK_JOB } = await import('../gate/index.js');
   const { JobRunner } = await import('../jobs/index.js');
   const { loadPolicyInForce } = await import('./policy-command.js');
   const { projectOf } = await import('../registry/access/index.js');
@@ -265,6 +265,7 @@ async function startGate(
   deps.logger.info({ policy: initial.source }, 'gate: enforcing policy');
   // The gate wakes the runner when it queues work; the runner needs the gate's handlers first.
   const wake = { notify: () => {} };
+  const events = new EventPublisher(deps.metadata, webhookTargets(config.serve.webhooks ?? [], process.env), () => wake.notify());
   const gate = new Gate({
     metadata: deps.metadata,
     blobs: deps.blobs,
@@ -276,6 +277,7 @@ async function startGate(
     notify: () => wake.notify(),
     onEvent: (event) => {
       deps.logger.info({ event }, `gate: ${event.type}`);
+      events.publish(event).catch((err: unknown) => deps.logger.error({ err, type: event.type }, 'event could not be stored'));
       if (event.type === 'blocked_pull_allowed') {
         deps.audit.record({ action: 'pull', principal: event.principal, repository: event.repository, digest: event.digest, outcome: 'blocked-override', detail: `verdict=${event.status}; an administrator pulled a blocked image` });
       }
@@ -283,7 +285,7 @@ async function startGate(
   });
   const runner = new JobRunner({
     store: deps.metadata.jobs,
-    handlers: gate.handlers(),
+    handlers: { ...gate.handlers(), [WEBHOOK_JOB]: events.handler() },
     onError: (err, job) => deps.logger.error({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'job failed'),
     onDone: (job, ms) => deps.logger.info({ job: { id: job.id, kind: job.kind }, ms }, 'job done'),
   });
@@ -292,13 +294,23 @@ async function startGate(
     gate,
     start: () => {
       runner.start();
+      gate.startMonitor(500, (err) => deps.logger.error({ err }, 'gate: watching the vulnerability database failed'));
       gate.recover().catch((err: unknown) => deps.logger.error({ err }, 'gate: recovery scan failed'));
     },
     stop: async () => {
       await runner.stop();
-      gate.close();
+      await gate.close();
     },
   };
+}
+
+/** Webhook targets from the config; a secret can come from an environment variable so it stays out of the file. */
+function webhookTargets(hooks: NonNullable<ServeConfig['webhooks']>, env: NodeJS.ProcessEnv) {
+  return hooks.map((h) => {
+    const secret = h.secretEnv !== undefined ? env[h.secretEnv] : h.secret;
+    if (h.secretEnv !== undefined && secret === undefined) throw new UsageError('CONFIG_INVALID', `webhook ${new URL(h.url).host}: environment variable ${h.secretEnv} is not set`);
+    return { url: h.url, format: h.format, ...(secret !== undefined ? { secret } : {}), ...(h.events ? { events: h.events } : {}) };
+  });
 }
 
 /** Runs until SIGTERM or SIGINT, then closes gracefully (in-flight requests finish). */

@@ -41,6 +41,23 @@ export const ServeConfigSchema = z
       .object({ enabled: z.boolean().default(true), pending: z.enum(['deny', 'allow']).default('deny') })
       .strict()
       .optional(),
+    /**
+     * Where events go (verdict_changed, new_advisory_affects, pull_denied, pushed, analysed):
+     * POSTed as JSON signed with HMAC-SHA256 (X-Portcullis-Signature-256), or as a Slack message.
+     */
+    webhooks: z
+      .array(
+        z
+          .object({
+            url: z.url({ protocol: /^https?$/ }),
+            secret: z.string().min(16, 'a webhook secret needs at least 16 characters').optional(),
+            secretEnv: z.string().min(1).optional(),
+            events: z.array(z.enum(['pushed', 'analysed', 'verdict_changed', 'pull_denied', 'new_advisory_affects', 'blocked_pull_allowed'])).optional(),
+            format: z.enum(['json', 'slack']).default('json'),
+          })
+          .strict(),
+      )
+      .optional(),
     /** Collect garbage on a schedule inside the server (same safety as `portcullis gc`). */
     gc: z
       .object({

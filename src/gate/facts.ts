@@ -42,11 +42,43 @@ export function decodeFacts(bytes: Buffer): ScanResult {
   return JSON.parse(gunzipSync(bytes).toString('utf8')) as ScanResult;
 }
 
+/**
+ * How a package is named in the index: the way OSV names it in that ecosystem (Maven
+ * `group:artifact`, npm `@scope/name`, Go module paths), lower-cased where the ecosystem ignores
+ * case (PyPI with its separators folded, NuGet, Packagist).
+ */
+export function indexName(type: string, name: string, namespace?: string): string {
+  const full = namespace ? `${namespace}${type === 'maven' ? ':' : '/'}${name}` : name;
+  if (type === 'pypi') return full.toLowerCase().replace(/[-_.]+/g, '-');
+  if (type === 'nuget' || type === 'composer') return full.toLowerCase();
+  return full;
+}
+
+const OSV_ECOSYSTEM_TYPES: ReadonlyArray<[RegExp, string]> = [
+  [/^(Alpine|Wolfi|Chainguard)(:|$)/, 'apk'],
+  [/^(Debian|Ubuntu)(:|$)/, 'deb'],
+  [/^(Red Hat|Rocky Linux|AlmaLinux|openSUSE|SUSE|Mageia|openEuler)(:|$)/, 'rpm'],
+  [/^npm$/, 'npm'],
+  [/^PyPI$/, 'pypi'],
+  [/^Go$/, 'golang'],
+  [/^Maven$/, 'maven'],
+  [/^crates\.io$/, 'cargo'],
+  [/^RubyGems$/, 'gem'],
+  [/^NuGet$/, 'nuget'],
+  [/^Packagist$/, 'composer'],
+];
+
+/** The index key of an OSV (ecosystem, name); undefined for ecosystems images cannot hold. */
+export function indexKeyOfOsvPackage(ecosystem: string, name: string): { type: string; name: string } | undefined {
+  const hit = OSV_ECOSYSTEM_TYPES.find(([re]) => re.test(ecosystem));
+  return hit ? { type: hit[1], name: indexName(hit[1], name) } : undefined;
+}
+
 /** The rows of the package index: what a new advisory is looked up by. */
 export function packageIndexRows(result: ScanResult): IndexedPackage[] {
   return result.packages.map((p) => ({
     type: p.type,
-    name: p.namespace ? `${p.namespace}/${p.name}` : p.name,
+    name: indexName(p.type, p.name, p.namespace),
     version: p.version,
     purl: p.purl,
     sourceName: p.sourceName ?? null,

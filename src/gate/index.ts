@@ -5,3 +5,4 @@ export * from './referrers.js';
 export * from './service.js';
 export * from './verdicts.js';
 export * from './vulndb-handle.js';
+export * from './webhooks.js';

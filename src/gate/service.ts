@@ -5,7 +5,7 @@ import { RegistryError, type PushedManifest, type RegistryExtensions, type Serve
 import { renderResult } from '../sbom/render.js';
 import type { BlobStore, RegistryMetadata } from '../store/index.js';
 import { withVulnerabilities } from '../vulndb/index.js';
-import { analyseStoredImage, decodeFacts, encodeFacts, packageIndexRows } from './facts.js';
+import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, packageIndexRows } from './facts.js';
 import { deniedPullMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
@@ -32,7 +32,15 @@ export type GateEvent =
   | { type: 'analysed'; repository: string; digest: string; status: string; ms: number }
   | ({ type: 'verdict_changed' } & Omit<VerdictChange, 'verdict'> & { reasons: string[] })
   | { type: 'pull_denied'; repository: string; digest: string; principal: string; status: string }
-  | { type: 'blocked_pull_allowed'; repository: string; digest: string; principal: string; status: string };
+  | { type: 'blocked_pull_allowed'; repository: string; digest: string; principal: string; status: string }
+  | {
+      type: 'new_advisory_affects';
+      advisory: string;
+      aliases: string[];
+      severity: string;
+      fixAvailable: boolean;
+      artifacts: { repository: string; digest: string; package: string; installedVersion: string; fixedVersions: string[] }[];
+    };
 
 export interface GateOptions {
   metadata: RegistryMetadata;
@@ -199,7 +207,116 @@ export class Gate {
     return verdict;
   }
 
-  close(): void {
+  /**
+   * Artifacts an advisory affects now: its packages looked up in the index, each candidate matched
+   * against the current database (read-only: no verdict is stored by a search).
+   */
+  async artifactsAffectedBy(advisory: string): Promise<{ repository: string; digest: string; package: string; installedVersion: string; fixedVersions: string[]; severity: string }[]> {
+    const { store } = this.vulndb.get();
+    if (!store) return [];
+    const id = advisory.toUpperCase();
+    const artifacts = this.options.metadata.artifacts;
+    const digests = new Set<string>();
+    for (const p of store.packagesOfRecord(advisory)) {
+      const key = indexKeyOfOsvPackage(p.ecosystem, p.name);
+      if (key) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) digests.add(d);
+    }
+    const out: { repository: string; digest: string; package: string; installedVersion: string; fixedVersions: string[]; severity: string }[] = [];
+    for (const digest of [...digests].sort()) {
+      const facts = await artifacts.getFacts(digest);
+      if (!facts?.facts) continue;
+      const matched = withVulnerabilities(decodeFacts(facts.facts), store);
+      const hits = (matched.vulnerabilities ?? []).filter((f) => f.id.toUpperCase() === id || f.aliases.some((a) => a.toUpperCase() === id));
+      if (hits.length === 0) continue;
+      for (const v of await artifacts.verdictsForDigest(digest)) {
+        for (const f of hits) {
+          out.push({ repository: v.repository, digest, package: f.package.name, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions, severity: f.severity });
+        }
+      }
+    }
+    return out;
+  }
+
+  private monitorTimer: NodeJS.Timeout | undefined;
+  private monitoring: Promise<unknown> | undefined;
+  private seenVersion: string | undefined;
+  private seenGeneration = 0;
+
+  /**
+   * Watches the vulnerability database (`db update`/`db import` from any process replace it): on a
+   * new version, re-evaluates the images that hold a package the new or changed advisories name
+   * (found through the package index, no layer read), so verdict_changed and
+   * new_advisory_affects go out within about a second of the import.
+   */
+  startMonitor(intervalMs = 500, onError?: (err: unknown) => void): void {
+    try {
+      const { store, version } = this.vulndb.get();
+      this.seenVersion = version;
+      this.seenGeneration = store?.generation() ?? 0;
+    } catch (err) {
+      onError?.(err);
+    }
+    this.monitorTimer = setInterval(() => {
+      this.monitoring ??= this.checkDatabase()
+        .catch((err: unknown) => onError?.(err))
+        .finally(() => {
+          this.monitoring = undefined;
+        });
+    }, intervalMs);
+    this.monitorTimer.unref();
+  }
+
+  /** One look at the database; returns how many verdicts were computed again. */
+  async checkDatabase(): Promise<number> {
+    const version = this.vulndb.version();
+    if (version === this.seenVersion) return 0;
+    const { store } = this.vulndb.get();
+    this.seenVersion = version;
+    if (!store) return 0;
+    const artifacts = this.options.metadata.artifacts;
+    const changes = store.changesSince(this.seenGeneration);
+    this.seenGeneration = store.generation();
+    let digests: string[];
+    if (changes === null) {
+      // The log does not reach back far enough: everything may have changed.
+      digests = await artifacts.analysedDigests();
+    } else {
+      const found = new Set<string>();
+      for (const p of changes.packages) {
+        const key = indexKeyOfOsvPackage(p.ecosystem, p.name);
+        if (key) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) found.add(d);
+      }
+      digests = [...found];
+    }
+    const changed = new Set(changes?.records ?? []);
+    const affects = new Map<string, Extract<GateEvent, { type: 'new_advisory_affects' }>>();
+    let evaluated = 0;
+    for (const digest of digests) {
+      for (const v of await artifacts.verdictsForDigest(digest)) {
+        const r = await this.verdicts.evaluateWithFindings(v.repository, digest);
+        evaluated++;
+        // Without a change log there is no telling which advisories are new: verdicts only.
+        for (const f of changes === null ? [] : (r?.result?.vulnerabilities ?? [])) {
+          if (!changed.has(f.id) && !f.aliases.some((a) => changed.has(a))) continue;
+          let event = affects.get(f.id);
+          if (!event) {
+            event = { type: 'new_advisory_affects', advisory: f.id, aliases: f.aliases, severity: f.severity, fixAvailable: false, artifacts: [] };
+            affects.set(f.id, event);
+          }
+          event.fixAvailable ||= f.fixedVersions.length > 0;
+          event.artifacts.push({ repository: v.repository, digest, package: f.package.name, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions });
+        }
+        // Long re-evaluations must not starve requests.
+        if (evaluated % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+    }
+    for (const event of affects.values()) this.emit(event);
+    return evaluated;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.monitorTimer);
+    await this.monitoring;
     this.vulndb.close();
   }
 }

@@ -60,6 +60,12 @@ export class VerdictService {
 
   /** Matches, evaluates and stores the verdict; null when the digest has not been analysed yet. */
   async evaluate(repository: string, digest: string): Promise<StoredVerdict | null> {
+    return (await this.evaluateWithFindings(repository, digest))?.stored ?? null;
+  }
+
+  /** `evaluate`, also giving the matched scan result (for events that name the findings). */
+  async evaluateWithFindings(repository: string, digest: string): Promise<{ stored: StoredVerdict; result: ScanResult | null } | null> {
+    let matched: ScanResult | null = null;
     const facts = await this.options.metadata.artifacts.getFacts(digest);
     if (!facts) return null;
     const now = this.now();
@@ -79,6 +85,7 @@ export class VerdictService {
     } else {
       let result: ScanResult = decodeFacts(facts.facts);
       if (store) result = withVulnerabilities(result, store);
+      matched = result;
       const counts = {
         packages: result.packages.length,
         vulnerabilities: result.vulnerabilities?.length ?? 0,
@@ -118,7 +125,7 @@ export class VerdictService {
     if (this.cache.size >= 10_000) this.cache.clear();
     this.cache.set(`${repository}@${digest}`, stored);
     if (previous !== stored.status) this.options.onChange?.({ repository, digest, from: previous, to: stored.status, verdict: stored });
-    return stored;
+    return { stored, result: matched };
   }
 
   /** The verdict in force now: the stored one when still valid, else a fresh evaluation. */

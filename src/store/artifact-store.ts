@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable } from 'kysely';
+import { type Generated, type Kysely, type Selectable } from 'kysely';
 
 /**
  * What the registry learned about each stored artifact: the facts an analysis extracted (packages,
@@ -38,6 +38,14 @@ export interface VerdictRecord {
   evaluatedAt: string;
 }
 
+export interface EventRecord {
+  id: number;
+  type: string;
+  time: string;
+  /** The event document (JSON text). */
+  payload: string;
+}
+
 export interface ArtifactStore {
   putFacts(digest: string, facts: Buffer, packages: IndexedPackage[]): Promise<void>;
   putFailure(digest: string, error: string): Promise<void>;
@@ -49,12 +57,30 @@ export interface ArtifactStore {
   /** Digests of analysed artifacts holding a package of this type named `name` (or whose source package is `name`). */
   digestsWithPackage(type: string, name: string): Promise<string[]>;
   packagesOf(digest: string): Promise<IndexedPackage[]>;
+  /** Every verdict kept for a digest (one per repository holding it). */
+  verdictsForDigest(digest: string): Promise<VerdictRecord[]>;
+  /** Digests with stored facts (every analysed artifact). */
+  analysedDigests(): Promise<string[]>;
+  appendEvent(type: string, payload: string, time?: string): Promise<number>;
+  listEvents(query?: { after?: number; type?: string; limit?: number }): Promise<EventRecord[]>;
 }
 
 export interface ArtifactTables {
   artifact_facts: { digest: string; state: string; facts: Buffer | null; error: string | null; analysed_at: string };
   artifact_packages: { digest: string; type: string; name: string; version: string; purl: string; source_name: string | null };
   artifact_verdicts: { repository: string; digest: string; status: string; verdict: string; evaluated_at: string };
+  events: { id: Generated<number>; type: string; time: string; payload: string };
+}
+
+export async function createEventTables(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('events')
+    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('time', 'text', (c) => c.notNull())
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('events_type').on('events').columns(['type', 'id']).execute();
 }
 
 export async function createArtifactTables(db: Kysely<unknown>): Promise<void> {
@@ -173,6 +199,27 @@ export class SqliteArtifactStore implements ArtifactStore {
       .orderBy('digest')
       .execute();
     return rows.map((r) => r.digest);
+  }
+
+  async verdictsForDigest(digest: string): Promise<VerdictRecord[]> {
+    const rows = await this.db.selectFrom('artifact_verdicts').selectAll().where('digest', '=', digest).orderBy('repository').execute();
+    return rows.map(toVerdict);
+  }
+
+  async analysedDigests(): Promise<string[]> {
+    return (await this.db.selectFrom('artifact_facts').select('digest').orderBy('digest').execute()).map((r) => r.digest);
+  }
+
+  async appendEvent(type: string, payload: string, time = new Date().toISOString()): Promise<number> {
+    const row = await this.db.insertInto('events').values({ type, time, payload }).returning('id').executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  async listEvents(query: { after?: number; type?: string; limit?: number } = {}): Promise<EventRecord[]> {
+    let q = this.db.selectFrom('events').selectAll().orderBy('id').limit(Math.min(query.limit ?? 100, 10_000));
+    if (query.after !== undefined) q = q.where('id', '>', query.after);
+    if (query.type !== undefined) q = q.where('type', '=', query.type);
+    return (await q.execute()).map((r) => ({ id: Number(r.id), type: r.type, time: r.time, payload: r.payload }));
   }
 
   async packagesOf(digest: string): Promise<IndexedPackage[]> {

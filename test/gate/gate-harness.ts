@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { Gate, PolicySource, type GateEvent } from '../../src/gate/index.js';
+import { artifactRoutes } from '../../src/api/index.js';
+import { EventPublisher, Gate, PolicySource, WEBHOOK_JOB, type GateEvent, type WebhookTarget } from '../../src/gate/index.js';
 import { JobRunner } from '../../src/jobs/index.js';
 import { parsePolicyText } from '../../src/policy/index.js';
 import { projectOf } from '../../src/registry/access/index.js';
@@ -34,7 +35,10 @@ export interface GatedRegistry {
  * The registry with the gate as `portcullis serve` wires it (extensions, job runner, policy file
  * re-read on change), Basic auth with an admin and a non-admin user, in a temp data folder.
  */
-export async function startGatedRegistry(policyYaml: string, options: { startRunner?: boolean; pending?: 'deny' | 'allow' } = {}): Promise<GatedRegistry> {
+export async function startGatedRegistry(
+  policyYaml: string,
+  options: { startRunner?: boolean; pending?: 'deny' | 'allow'; webhooks?: WebhookTarget[] } = {},
+): Promise<GatedRegistry> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-gate-'));
   const policyFile = join(dataDir, 'policy.yaml');
   writeFileSync(policyFile, policyYaml);
@@ -49,6 +53,7 @@ export async function startGatedRegistry(policyYaml: string, options: { startRun
   );
   const events: GateEvent[] = [];
   const wake = { notify: () => {} };
+  const publisher = new EventPublisher(metadata, options.webhooks ?? [], () => wake.notify());
   const gate = new Gate({
     metadata,
     blobs,
@@ -57,14 +62,20 @@ export async function startGatedRegistry(policyYaml: string, options: { startRun
     projectOf,
     publicUrl: 'http://registry.test',
     pending: options.pending ?? 'deny',
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => {
+      events.push(e);
+      void publisher.publish(e);
+    },
     notify: () => wake.notify(),
   });
-  const runner = new JobRunner({ store: metadata.jobs, handlers: gate.handlers(), pollMs: 50, leaseMs: 5000 });
+  const runner = new JobRunner({ store: metadata.jobs, handlers: { ...gate.handlers(), [WEBHOOK_JOB]: publisher.handler(2000) }, pollMs: 50, leaseMs: 5000, retryBaseMs: 100 });
   wake.notify = () => runner.notify();
-  const app = await buildRegistry({ dataDir, metadata, blobs, auth: basicAuth(metadata), extensions: gate.extensions() });
+  const auth = basicAuth(metadata);
+  const app = await buildRegistry({ dataDir, metadata, blobs, auth, extensions: gate.extensions() });
+  await app.register(async (scope) => artifactRoutes(scope, { auth, metadata, gate }));
   await app.listen({ host: '127.0.0.1', port: 0 });
   if (options.startRunner !== false) runner.start();
+  gate.startMonitor(100);
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   return {
     app,
@@ -86,7 +97,7 @@ export async function startGatedRegistry(policyYaml: string, options: { startRun
     async stop() {
       await runner.stop();
       await app.close();
-      gate.close();
+      await gate.close();
       await metadata.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,4 +1,7 @@
+import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE } from '../../src/gate/index.js';
@@ -155,5 +158,61 @@ describe('the gate: analysis on push and the pull check', () => {
       return res.status === 403 && !errorOf(res.body).message.includes('still being analysed') ? res : undefined;
     });
     expect(errorOf(r.body).message).toMatch(new RegExp(`pull of team/app@${img.digest} refused by policy: the image could not be analysed: .*`));
+  });
+});
+
+describe('continuous monitoring', () => {
+  it('turns a stored image to fail within 2 s of an import that affects it, signs the webhook, and finds it by advisory', async () => {
+    const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const secret = 'a-webhook-secret-of-some-length';
+    try {
+      reg = await startGatedRegistry(withException('2999-01-01'), {
+        webhooks: [{ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, secret, format: 'json', events: ['verdict_changed', 'new_advisory_affects'] }],
+      });
+      await reg.importRecords(RECORDS);
+      const img = await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r0')]);
+      await waitFor('a pass under the exception', async () => (await pull(reg!, 'v1')).status === 200);
+      received.length = 0;
+
+      const started = Date.now();
+      await reg.importRecords([
+        {
+          id: 'ALPINE-CVE-2026-3000',
+          modified: '2026-06-01T00:00:00Z',
+          affected: [{ package: { ecosystem: 'Alpine:v3.20', name: 'zlib' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.3.1-r2' }] }] }],
+        },
+      ]);
+      const stored = await waitFor('the stored verdict to turn fail', async () => {
+        const v = await reg!.app.registry.metadata.artifacts.getVerdict('team/app', img.digest);
+        return v?.status === 'fail' ? v : undefined;
+      }, 2000);
+      expect(Date.parse(stored.evaluatedAt) - started).toBeLessThan(2000);
+
+      const hook = await waitFor('the webhook', async () => received.find((r) => r.headers['x-portcullis-event'] === 'verdict_changed'), 5000);
+      expect(hook.headers['x-portcullis-signature-256']).toBe(`sha256=${createHmac('sha256', secret).update(hook.body).digest('hex')}`);
+      expect(JSON.parse(hook.body)).toMatchObject({ type: 'verdict_changed', data: { repository: 'team/app', digest: img.digest, from: 'pass', to: 'fail', reasons: ['fixable'] } });
+      const affects = await waitFor('new_advisory_affects', async () => received.find((r) => r.headers['x-portcullis-event'] === 'new_advisory_affects'), 5000);
+      expect(JSON.parse(affects.body).data).toMatchObject({ advisory: 'ALPINE-CVE-2026-3000', fixAvailable: true, artifacts: [{ repository: 'team/app', digest: img.digest, package: 'zlib', installedVersion: '1.3.1-r1' }] });
+
+      const search = await reg.dev.call('GET', '/api/v1/search?advisory=ALPINE-CVE-2026-3000');
+      expect(search.status).toBe(200);
+      expect(JSON.parse(search.body.toString())).toMatchObject({ artifacts: [{ repository: 'team/app', digest: img.digest, package: 'zlib', fixedVersions: ['1.3.1-r2'] }] });
+      const byPackage = JSON.parse((await reg.dev.call('GET', '/api/v1/search?package=zlib&type=apk')).body.toString()) as { artifacts: { digest: string; versions: string[] }[] };
+      expect(byPackage.artifacts).toEqual([expect.objectContaining({ digest: img.digest, versions: ['1.3.1-r1'] })]);
+      expect((await reg.dev.call('GET', '/api/v1/search')).status).toBe(400);
+      const anonymous = await fetch(`${reg.base}/api/v1/search?advisory=ALPINE-CVE-2026-3000`);
+      expect(anonymous.status).toBe(401);
+    } finally {
+      receiver.close();
+    }
   });
 });

@@ -94,7 +94,7 @@ describe('OCI distribution spec: cross-repository mount with token authenticatio
     tmp = await mkdtemp(join(tmpdir(), 'portcullis-mount-'));
     const port = await freePort();
     server = await startServe(
-      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data') },
+      { listen: `127.0.0.1:${port}`, data: join(tmp, 'data'), gate: false },
       { ...process.env, PORTCULLIS_ADMIN_PASSWORD: password, PORTCULLIS_LOG_LEVEL: 'silent' },
     );
     base = `http://${server.address}`;
