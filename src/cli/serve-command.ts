@@ -28,6 +28,8 @@ export interface ServeFlags {
   gcGrace?: string;
   /** `--no-gate` sets false: serve without analysis on push and without the pull gate. */
   gate?: boolean;
+  /** Refuse failing images at push time, waiting up to this long (a duration) for the verdict. */
+  enforceOnPush?: string;
   /** The policy file the gate enforces (default: the config's `policy:`, else the built-in policy). */
   policy?: string;
 }
@@ -53,13 +55,15 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
         };
   if (gc && gc.everyMs < 60_000) throw new UsageError('FLAG_INVALID', `--gc-every ${every} is too often; use at least 1m`);
   const gate = flags.gate === false ? undefined : { pending: fileSettings.gate?.pending ?? 'deny', enabled: fileSettings.gate?.enabled ?? true };
+  const enforce = flags.enforceOnPush ?? fileSettings.gate?.enforceOnPush;
+  const enforceMs = enforce === undefined || enforce === '0' ? undefined : parseDuration(enforce);
   return {
     listen,
     tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
     trustProxy,
     gc,
     publicUrl: flags.publicUrl ?? fileSettings.publicUrl,
-    gate: gate?.enabled ? { pending: gate.pending } : undefined,
+    gate: gate?.enabled ? { pending: gate.pending, ...(enforceMs !== undefined ? { enforceOnPushMs: enforceMs } : {}) } : undefined,
   };
 }
 
@@ -125,7 +129,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   const audit = new AuditLog(metadata, { onError: (err) => logger.error({ err }, 'audit log write failed') });
   const { FsBlobStore, blobRoot } = await import('../store/index.js');
   const blobs = new FsBlobStore(blobRoot(dataDir));
-  const gate = settings.gate ? await startGate(flags, config, { dataDir, metadata, blobs, publicUrl, pending: settings.gate.pending, logger, audit }) : undefined;
+  const gate = settings.gate ? await startGate(flags, config, { dataDir, metadata, blobs, publicUrl, pending: settings.gate.pending, enforceOnPushMs: settings.gate.enforceOnPushMs, logger, audit }) : undefined;
   const access = await AccessControl.create(metadata, {
     audit,
     onError: (err, what) => logger.error({ err }, `access control: ${what} failed`),
@@ -248,7 +252,16 @@ export function scheduleGc(
 async function startGate(
   flags: ServeFlags,
   config: Config,
-  deps: { dataDir: string; metadata: RegistryMetadata; blobs: BlobStore; publicUrl: string; pending: 'deny' | 'allow'; logger: Logger; audit: AuditLog },
+  deps: {
+    dataDir: string;
+    metadata: RegistryMetadata;
+    blobs: BlobStore;
+    publicUrl: string;
+    pending: 'deny' | 'allow';
+    enforceOnPushMs: number | undefined;
+    logger: Logger;
+    audit: AuditLog;
+  },
 ) {
   const { EventPublisher, Gate, PolicySource, WEBHOOK_JOB } = await import('../gate/index.js');
   const { JobRunner } = await import('../jobs/index.js');
@@ -274,6 +287,7 @@ async function startGate(
     projectOf,
     publicUrl: deps.publicUrl,
     pending: deps.pending,
+    ...(deps.enforceOnPushMs !== undefined ? { enforceOnPush: { budgetMs: deps.enforceOnPushMs } } : {}),
     notify: () => wake.notify(),
     onEvent: (event) => {
       deps.logger.info({ event }, `gate: ${event.type}`);
@@ -342,6 +356,7 @@ export function addServeCommand(program: Command): Command {
     .option('--gc-every <duration>', 'collect garbage on this schedule, e.g. 24h (default off)')
     .option('--gc-grace <duration>', 'grace period for scheduled collections (default 1h)')
     .option('--policy <file>', 'policy the gate enforces (default: policy: in the config, else the built-in policy)')
+    .option('--enforce-on-push <duration>', 'refuse failing images at push time, waiting up to this long for the verdict (e.g. 30s)')
     .option('--no-gate', 'serve without analysis on push and without the pull gate (a plain registry)')
     .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
     .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')

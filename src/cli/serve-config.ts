@@ -38,7 +38,12 @@ export const ServeConfigSchema = z
       .optional(),
     /** The pull gate: `pending` says what happens to an image with no verdict yet (refused by default). */
     gate: z
-      .object({ enabled: z.boolean().default(true), pending: z.enum(['deny', 'allow']).default('deny') })
+      .object({
+        enabled: z.boolean().default(true),
+        pending: z.enum(['deny', 'allow']).default('deny'),
+        /** Refuse failing images at push time: the PUT waits up to this long for the verdict (e.g. 30s). */
+        enforceOnPush: z.string().min(1).optional(),
+      })
       .strict()
       .optional(),
     /**
@@ -52,7 +57,7 @@ export const ServeConfigSchema = z
             url: z.url({ protocol: /^https?$/ }),
             secret: z.string().min(16, 'a webhook secret needs at least 16 characters').optional(),
             secretEnv: z.string().min(1).optional(),
-            events: z.array(z.enum(['pushed', 'analysed', 'verdict_changed', 'pull_denied', 'new_advisory_affects', 'blocked_pull_allowed'])).optional(),
+            events: z.array(z.enum(['pushed', 'analysed', 'verdict_changed', 'pull_denied', 'push_denied', 'new_advisory_affects', 'blocked_pull_allowed'])).optional(),
             format: z.enum(['json', 'slack']).default('json'),
           })
           .strict(),

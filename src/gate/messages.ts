@@ -21,6 +21,12 @@ export function deniedPullMessage(repository: string, digest: string, v: StoredV
   return `${what}${source}: ${parts.join(' | ')}. Report: ${reportUrl}`;
 }
 
+/** The refusal of an enforced push: nothing was stored, so the developer fixes and pushes again. */
+export function deniedPushMessage(repository: string, tag: string | undefined, digest: string, v: StoredVerdict): string {
+  const pull = deniedPullMessage(repository, digest, v, '').replace(/\. Report: $/, '');
+  return `push of ${repository}${tag !== undefined ? `:${tag}` : ''} refused: ${pull.replace(/^pull of \S+ refused by policy/, 'the image fails the policy')}. Nothing was stored; fix the image and push again.`;
+}
+
 export function pendingPullMessage(repository: string, digest: string, reportUrl: string): string {
   return `pull of ${repository}@${digest} refused: the image is still being analysed and has no verdict yet; pull again in a few seconds. Status: ${reportUrl}`;
 }

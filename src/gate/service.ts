@@ -1,12 +1,12 @@
 import { PortcullisError } from '../errors.js';
 import type { JobHandler } from '../jobs/index.js';
 import { MediaType, isManifestMediaType } from '../oci/index.js';
-import { RegistryError, type PushedManifest, type RegistryExtensions, type ServedManifest } from '../registry/index.js';
+import { RegistryError, type IncomingManifest, type PushedManifest, type RegistryExtensions, type ServedManifest } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import type { BlobStore, RegistryMetadata } from '../store/index.js';
 import { withVulnerabilities } from '../vulndb/index.js';
 import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, packageIndexRows } from './facts.js';
-import { deniedPullMessage, pendingPullMessage } from './messages.js';
+import { deniedPullMessage, deniedPushMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
 import { VerdictService, type StoredVerdict, type VerdictChange } from './verdicts.js';
@@ -32,6 +32,7 @@ export type GateEvent =
   | { type: 'analysed'; repository: string; digest: string; status: string; ms: number }
   | ({ type: 'verdict_changed' } & Omit<VerdictChange, 'verdict'> & { reasons: string[] })
   | { type: 'pull_denied'; repository: string; digest: string; principal: string; status: string }
+  | { type: 'push_denied'; repository: string; digest: string; tag?: string; principal: string; status: string }
   | { type: 'blocked_pull_allowed'; repository: string; digest: string; principal: string; status: string }
   | {
       type: 'new_advisory_affects';
@@ -53,6 +54,11 @@ export interface GateOptions {
   /** Images without a verdict yet: refused (default, fails closed) or served. */
   pending?: 'deny' | 'allow';
   onEvent?: (event: GateEvent) => void;
+  /**
+   * Enforce on push: the manifest PUT waits up to `budgetMs` for the verdict and refuses a failing
+   * image before anything is stored; past the budget the image is stored as pending.
+   */
+  enforceOnPush?: { budgetMs: number };
   /** Tells the job runner that work was queued in this process. */
   notify?: () => void;
   now?: () => Date;
@@ -107,12 +113,54 @@ export class Gate {
 
   extensions(): RegistryExtensions {
     return {
+      beforeManifestRecorded: (m: IncomingManifest) => this.checkPush(m),
       manifestPushed: async (m: PushedManifest) => {
         this.emit({ type: 'pushed', repository: m.repository, digest: m.digest, ...(m.tag !== undefined ? { tag: m.tag } : {}), principal: m.principal });
         if (isImageManifest(m.mediaType, m.artifactType)) await this.enqueueAnalysis(m.repository, m.digest);
       },
       beforeManifestServed: (m: ServedManifest) => this.checkPull(m),
     };
+  }
+
+  /** Enforce on push: refuses a failing image within the time budget; otherwise lets it be stored. */
+  async checkPush(m: IncomingManifest): Promise<void> {
+    const budget = this.options.enforceOnPush?.budgetMs;
+    if (budget === undefined || !isImageManifest(m.mediaType, m.artifactType)) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), budget)));
+    const work = (async () => {
+      await this.ensureFacts(m.repository, m.digest, m.mediaType, m.manifest);
+      return this.verdicts.evaluate(m.repository, m.digest);
+    })();
+    // Past the budget the analysis goes on; the job queued after the push finds its facts.
+    const outcome = await Promise.race([work.catch(() => null), late]);
+    clearTimeout(timer);
+    if (outcome === 'late' || outcome === null || outcome.status === 'pass' || outcome.status === 'warn') return;
+    this.emit({ type: 'push_denied', repository: m.repository, digest: m.digest, ...(m.tag !== undefined ? { tag: m.tag } : {}), principal: m.principal, status: outcome.status });
+    throw new RegistryError('DENIED', deniedPushMessage(m.repository, m.tag, m.digest, outcome), {
+      detail: { repository: m.repository, digest: m.digest, verdict: outcome.status },
+    });
+  }
+
+  /** Extracts and stores the facts of a digest unless they are known; failures to analyse are recorded. */
+  private async ensureFacts(repository: string, digest: string, mediaType: string, manifest?: Buffer): Promise<void> {
+    const { metadata, blobs, dataDir } = this.options;
+    if (await metadata.artifacts.getFacts(digest)) return;
+    let bytes = manifest;
+    if (!bytes) {
+      const chunks: Buffer[] = [];
+      for await (const c of await blobs.open(digest)) chunks.push(c as Buffer);
+      bytes = Buffer.concat(chunks);
+    }
+    try {
+      const result = await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
+      await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result));
+    } catch (err) {
+      // Content that cannot be analysed (a bomb, a corrupt layer) will not improve on retry:
+      // record why, and the gate refuses it with that reason. Anything else is retried.
+      if (!(err instanceof PortcullisError)) throw err;
+      await metadata.artifacts.putFailure(digest, err.message);
+    }
   }
 
   /** The pull gate: throws DENIED unless the image's current verdict allows it. */
@@ -170,28 +218,12 @@ export class Gate {
 
   /** Extracts facts (once per digest), evaluates, and attaches the SBOM and report as referrers. */
   async analyse(repository: string, digest: string): Promise<StoredVerdict | null> {
-    const { metadata, blobs, dataDir } = this.options;
+    const { metadata, blobs } = this.options;
     const record = await metadata.getManifest(repository, digest);
     if (!record) return null; // deleted since the push
     const started = Date.now();
-    let facts = await metadata.artifacts.getFacts(digest);
-    if (!facts) {
-      const chunks: Buffer[] = [];
-      for await (const c of await blobs.open(digest)) chunks.push(c as Buffer);
-      try {
-        const result = await analyseStoredImage(
-          { repository, digest, mediaType: record.mediaType, manifest: Buffer.concat(chunks), openBlob: (d) => blobs.open(d) },
-          dataDir,
-        );
-        await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result));
-      } catch (err) {
-        // Content that cannot be analysed (a bomb, a corrupt layer) will not improve on retry:
-        // record why, and the gate refuses it with that reason. Anything else is retried.
-        if (!(err instanceof PortcullisError)) throw err;
-        await metadata.artifacts.putFailure(digest, err.message);
-      }
-      facts = await metadata.artifacts.getFacts(digest);
-    }
+    await this.ensureFacts(repository, digest, record.mediaType);
+    const facts = await metadata.artifacts.getFacts(digest);
     const verdict = await this.verdicts.evaluate(repository, digest);
     if (verdict && facts?.facts) {
       const subject = { digest, mediaType: record.mediaType, size: record.size };

@@ -41,6 +41,8 @@ export function slackText(e: StoredEvent): string {
         .slice(0, 5)
         .map((a) => `${a.repository}@${short(a.digest)} (${a.package} ${a.installedVersion})`)
         .join(', ')}`;
+    case 'push_denied':
+      return `:lock: push of ${ev.repository}${ev.tag ? `:${ev.tag}` : ''}@${short(ev.digest)} by ${ev.principal} refused (${ev.status})`;
     case 'pull_denied':
       return `:lock: pull of ${ev.repository}@${short(ev.digest)} by ${ev.principal} refused (${ev.status})`;
     case 'analysed':

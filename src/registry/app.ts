@@ -675,6 +675,16 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
             });
           }
         }
+        // Outside the repository lock: an enforcing gate may analyse the image here for seconds.
+        await extensions.beforeManifestRecorded({
+          repository: name,
+          digest,
+          mediaType: parsed.mediaType,
+          artifactType: parsed.artifactType,
+          manifest: bytes,
+          tag: byDigest ? undefined : reference,
+          principal: principal.name,
+        });
         return repoLocks.run(name, async () => {
           if (!byDigest) {
             const rule = immutableRuleFor(await metadata.getProject(projectOf(name)), name, reference);

@@ -12,6 +12,17 @@ export interface PushedManifest {
   principal: string;
 }
 
+/** A manifest about to be recorded: its blobs are uploaded, nothing refers to it yet. */
+export interface IncomingManifest {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  manifest: Buffer;
+  tag: string | undefined;
+  principal: string;
+}
+
 /** A manifest about to be served to a client (GET, not HEAD). */
 export interface ServedManifest {
   repository: string;
@@ -32,11 +43,14 @@ export interface ServedManifest {
  * where the security gate sits.
  */
 export interface RegistryExtensions {
+  /** May refuse a push (throw DENIED) before anything is stored: enforce-on-push. */
+  beforeManifestRecorded(manifest: IncomingManifest): Promise<void>;
   manifestPushed(manifest: PushedManifest): Promise<void>;
   beforeManifestServed(manifest: ServedManifest): Promise<void>;
 }
 
 export const NO_EXTENSIONS: RegistryExtensions = {
+  async beforeManifestRecorded() {},
   async manifestPushed() {},
   async beforeManifestServed() {},
 };

@@ -37,7 +37,7 @@ export interface GatedRegistry {
  */
 export async function startGatedRegistry(
   policyYaml: string,
-  options: { startRunner?: boolean; pending?: 'deny' | 'allow'; webhooks?: WebhookTarget[] } = {},
+  options: { startRunner?: boolean; pending?: 'deny' | 'allow'; webhooks?: WebhookTarget[]; enforceOnPushMs?: number } = {},
 ): Promise<GatedRegistry> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-gate-'));
   const policyFile = join(dataDir, 'policy.yaml');
@@ -62,6 +62,7 @@ export async function startGatedRegistry(
     projectOf,
     publicUrl: 'http://registry.test',
     pending: options.pending ?? 'deny',
+    ...(options.enforceOnPushMs !== undefined ? { enforceOnPush: { budgetMs: options.enforceOnPushMs } } : {}),
     onEvent: (e) => {
       events.push(e);
       void publisher.publish(e);

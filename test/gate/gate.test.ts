@@ -216,3 +216,31 @@ describe('continuous monitoring', () => {
     }
   });
 });
+
+describe('enforce on push', () => {
+  it('refuses a failing image at the manifest PUT with the reasons and stores nothing; a passing one is stored with its verdict', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY, { enforceOnPushMs: 10_000 });
+    await reg.importRecords(RECORDS);
+    const before = await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r1')]);
+    // The verdict was computed during the PUT: no waiting for the queue.
+    expect((await reg.gate.verdicts.current('team/app', before.digest))?.status).toBe('pass');
+
+    const err = await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r0')]).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    const body = (err as Error).message.replace(/^push team\/app:v1: 403 /, '');
+    const refusal = errorOf(Buffer.from(body));
+    expect(refusal.code).toBe('DENIED');
+    expect(refusal.message).toMatch(/^push of team\/app:v1 refused: the image fails the policy .*ALPINE-CVE-2026-2000 .*fixed in 1\.2\.5-r1.*Nothing was stored; fix the image and push again\.$/);
+    // The tag still points at the good image.
+    expect((await reg.dev.call('HEAD', '/v2/team/app/manifests/v1')).headers.get('docker-content-digest')).toBe(before.digest);
+    expect(reg.events).toContainEqual(expect.objectContaining({ type: 'push_denied', repository: 'team/app', tag: 'v1', status: 'fail' }));
+  });
+
+  it('stores an image as pending when its analysis outlasts the budget', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY, { enforceOnPushMs: 1 });
+    await reg.importRecords(RECORDS);
+    const img = await pushTestImage(reg.admin, 'team/app', 'slow', [ALPINE('1.2.5-r0')]);
+    expect((await reg.dev.call('HEAD', '/v2/team/app/manifests/slow')).headers.get('docker-content-digest')).toBe(img.digest);
+    await waitFor('the verdict from the queue', async () => (await reg!.gate.verdicts.current('team/app', img.digest))?.status === 'fail');
+  });
+});
