@@ -9,7 +9,7 @@ export interface JobRunnerOptions {
   handlers: Record<string, JobHandler>;
   /** Jobs run at once (default 1: analysis is CPU-bound and this process also serves requests). */
   concurrency?: number;
-  /** A claimed job is this worker's for this long, renewed while it runs (default 60 s). */
+  /** A claimed job is this worker's for this long, renewed while it runs (default 15 s: a crashed worker's job waits no longer). */
   leaseMs?: number;
   /** How often an idle runner looks for work that another process queued (default 1 s). */
   pollMs?: number;
@@ -77,7 +77,7 @@ export class JobRunner {
   }
 
   private async loop(): Promise<void> {
-    const leaseMs = this.options.leaseMs ?? 60_000;
+    const leaseMs = this.options.leaseMs ?? 15_000;
     while (!this.stopping) {
       let job: JobRecord | null = null;
       try {
