@@ -28,6 +28,8 @@ export interface ServeFlags {
   gcGrace?: string;
   /** `--no-gate` sets false: serve without analysis on push and without the pull gate. */
   gate?: boolean;
+  /** Run `db update` inside the server this often (a duration such as 6h). */
+  dbUpdateEvery?: string;
   /** Refuse failing images at push time, waiting up to this long (a duration) for the verdict. */
   enforceOnPush?: string;
   /** The policy file the gate enforces (default: the config's `policy:`, else the built-in policy). */
@@ -54,6 +56,12 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
           keepUntagged: fileSettings.gc?.keepUntagged ?? false,
         };
   if (gc && gc.everyMs < 60_000) throw new UsageError('FLAG_INVALID', `--gc-every ${every} is too often; use at least 1m`);
+  const dbEvery = flags.dbUpdateEvery ?? fileSettings.vulndb?.updateEvery;
+  const dbUpdate =
+    dbEvery === undefined || dbEvery === '0'
+      ? undefined
+      : { everyMs: parseDuration(dbEvery), baseUrl: fileSettings.vulndb?.baseUrl, ecosystems: fileSettings.vulndb?.ecosystems };
+  if (dbUpdate && dbUpdate.everyMs < 10 * 60_000) throw new UsageError('FLAG_INVALID', `--db-update-every ${dbEvery} is too often for the OSV bucket; use at least 10m`);
   const gate = flags.gate === false ? undefined : { pending: fileSettings.gate?.pending ?? 'deny', enabled: fileSettings.gate?.enabled ?? true };
   const enforce = flags.enforceOnPush ?? fileSettings.gate?.enforceOnPush;
   const enforceMs = enforce === undefined || enforce === '0' ? undefined : parseDuration(enforce);
@@ -62,6 +70,7 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
     tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
     trustProxy,
     gc,
+    dbUpdate,
     publicUrl: flags.publicUrl ?? fileSettings.publicUrl,
     gate: gate?.enabled ? { pending: gate.pending, ...(enforceMs !== undefined ? { enforceOnPushMs: enforceMs } : {}) } : undefined,
   };
@@ -195,6 +204,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   }
   gate?.start();
   const stopGc = settings.gc ? scheduleGc(app.registry, settings.gc, logger) : async () => {};
+  const stopDbUpdate = settings.dbUpdate ? scheduleDbUpdate(dataDir, settings.dbUpdate, logger, env) : async () => {};
   const bound = app.server.address();
   const address = bound && typeof bound === 'object' ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : `${host}:${port}`;
   logger.info({ dataDir, listen: address, tls: tls !== undefined, publicUrl, trustProxy: settings.trustProxy, gcEveryMs: settings.gc?.everyMs ?? null }, 'registry listening');
@@ -203,6 +213,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     async close() {
       logger.info('shutting down: finishing in-flight requests');
       await stopGc();
+      await stopDbUpdate();
       await app.close();
       await gate?.stop();
       await access.close();
@@ -327,6 +338,42 @@ function webhookTargets(hooks: NonNullable<ServeConfig['webhooks']>, env: NodeJS
   });
 }
 
+/**
+ * Runs `db update` on a schedule inside the server: the ecosystems the stored images need (or the
+ * configured ones) from the OSV bucket or a mirror. The import replaces the database atomically, so
+ * a failed download keeps the previous data, and the gate notices the new file by itself.
+ */
+export function scheduleDbUpdate(
+  dataDir: string,
+  options: { everyMs: number; baseUrl?: string | undefined; ecosystems?: string[] | undefined },
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const run = () => {
+    running ??= (async () => {
+      const { ALL_ECOSYSTEMS, DEFAULT_ECOSYSTEMS, DEFAULT_OSV_BASE_URL, readSeenEcosystems, updateOsv } = await import('../vulndb/index.js');
+      let ecosystems = options.ecosystems ?? readSeenEcosystems(dataDir);
+      if (ecosystems.includes('all')) ecosystems = ALL_ECOSYSTEMS;
+      if (ecosystems.length === 0) ecosystems = DEFAULT_ECOSYSTEMS;
+      const baseUrl = options.baseUrl ?? env.PORTCULLIS_OSV_BASE_URL ?? DEFAULT_OSV_BASE_URL;
+      const started = Date.now();
+      const summary = await updateOsv(dataDir, { ecosystems, baseUrl });
+      logger.info({ ecosystems, baseUrl, records: summary.records, unchanged: summary.unchanged, ms: Date.now() - started }, 'scheduled vulnerability database update finished');
+    })()
+      .catch((err: unknown) => logger.error({ err }, 'scheduled vulnerability database update failed; the previous database stays in use'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const timer = setInterval(run, options.everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
 /** Runs until SIGTERM or SIGINT, then closes gracefully (in-flight requests finish). */
 export async function runServe(flags: ServeFlags): Promise<void> {
   const server = await startServe(flags);
@@ -356,6 +403,7 @@ export function addServeCommand(program: Command): Command {
     .option('--gc-every <duration>', 'collect garbage on this schedule, e.g. 24h (default off)')
     .option('--gc-grace <duration>', 'grace period for scheduled collections (default 1h)')
     .option('--policy <file>', 'policy the gate enforces (default: policy: in the config, else the built-in policy)')
+    .option('--db-update-every <duration>', 'run `db update` inside the server on this schedule, e.g. 6h (default off)')
     .option('--enforce-on-push <duration>', 'refuse failing images at push time, waiting up to this long for the verdict (e.g. 30s)')
     .option('--no-gate', 'serve without analysis on push and without the pull gate (a plain registry)')
     .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')

@@ -63,6 +63,15 @@ export const ServeConfigSchema = z
           .strict(),
       )
       .optional(),
+    /** Refresh the vulnerability database inside the server (same as `portcullis db update`). */
+    vulndb: z
+      .object({
+        updateEvery: z.string().min(1),
+        baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+        ecosystems: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .optional(),
     /** Collect garbage on a schedule inside the server (same safety as `portcullis gc`). */
     gc: z
       .object({

@@ -4,7 +4,7 @@ import { MediaType, isManifestMediaType } from '../oci/index.js';
 import { RegistryError, type IncomingManifest, type PushedManifest, type RegistryExtensions, type ServedManifest } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import type { BlobStore, RegistryMetadata } from '../store/index.js';
-import { withVulnerabilities } from '../vulndb/index.js';
+import { recordSeenEcosystems, withVulnerabilities } from '../vulndb/index.js';
 import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, packageIndexRows } from './facts.js';
 import { deniedPullMessage, deniedPushMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
@@ -155,6 +155,8 @@ export class Gate {
     try {
       const result = await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
       await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result));
+      // What `db update` fetches by default: the ecosystems stored images need.
+      recordSeenEcosystems(dataDir, [result]);
     } catch (err) {
       // Content that cannot be analysed (a bomb, a corrupt layer) will not improve on retry:
       // record why, and the gate refuses it with that reason. Anything else is retried.

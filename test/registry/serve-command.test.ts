@@ -1,14 +1,17 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { strToU8, zipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/cli/config.js';
-import { addServeCommand, parseListen, resolveServeSettings, scheduleGc, startServe } from '../../src/cli/serve-command.js';
+import { addServeCommand, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 
 describe('portcullis serve', () => {
@@ -189,3 +192,48 @@ describe('scheduled garbage collection', () => {
     expect(logged.join('')).toMatch(/scheduled garbage collection finished/);
   });
 });
+
+describe('scheduled vulnerability database update', () => {
+  it('downloads the configured ecosystems from a mirror on its schedule and keeps the old database when a download fails', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-db-schedule-'));
+    const record = { id: 'ALPINE-CVE-2026-7', modified: '2026-01-01T00:00:00Z', affected: [{ package: { ecosystem: 'Alpine:v3.20', name: 'musl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '2' }] }] }] };
+    let fail = false;
+    const mirror = createServer((req, res) => {
+      if (fail || req.url !== '/osv/Alpine/all.zip') {
+        res.statusCode = 500;
+        res.end();
+        return;
+      }
+      res.end(Buffer.from(zipSync({ 'ALPINE-CVE-2026-7.json': strToU8(JSON.stringify(record)) })));
+    });
+    await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
+    const logged: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
+    const base = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}/osv`;
+    const stop = scheduleDbUpdate(data, { everyMs: 100, baseUrl: base, ecosystems: ['Alpine'] }, logger);
+    try {
+      await waitUntil(() => logged.some((l) => l.includes('scheduled vulnerability database update finished')));
+      const { AdvisoryStore } = await import('../../src/vulndb/index.js');
+      const store = AdvisoryStore.open(data);
+      expect(store.advisoriesFor('Alpine:v3.20', 'musl').map((a) => a.record.id)).toEqual(['ALPINE-CVE-2026-7']);
+      store.close();
+      fail = true;
+      await waitUntil(() => logged.some((l) => l.includes('the previous database stays in use')));
+      const after = AdvisoryStore.open(data);
+      expect(after.advisoriesFor('Alpine:v3.20', 'musl')).toHaveLength(1);
+      after.close();
+    } finally {
+      await stop();
+      mirror.close();
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+});
+
+async function waitUntil(ok: () => boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
