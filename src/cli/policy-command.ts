@@ -66,11 +66,15 @@ export async function loadPolicyInForce(flags: PolicySourceFlags): Promise<Loade
   return { policy: builtinPolicy(), source: BUILTIN_POLICY_SOURCE, builtin: true };
 }
 
-/** A repository's project is its first path segment (`team/app/api` → `team`), as in the registry. */
+/**
+ * A repository's project is its first path segment (`team/app/api` → `team`; a one-segment name is
+ * its own project), exactly as the registry's gate decides it, so CI and the registry apply the
+ * same per-project overrides and exceptions.
+ */
 export function projectOfRepository(repository: string | undefined): string | undefined {
-  if (repository === undefined) return undefined;
+  if (repository === undefined || repository === '') return undefined;
   const i = repository.indexOf('/');
-  return i > 0 ? repository.slice(0, i) : undefined;
+  return i < 0 ? repository : repository.slice(0, i);
 }
 
 async function repositoryOf(imageText: string): Promise<string | undefined> {
