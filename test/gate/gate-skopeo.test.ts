@@ -112,4 +112,27 @@ describe.skipIf(skipReason !== undefined)(`the gate with skopeo and the fixture 
     }, 10_000);
     expect(refused.output).toMatch(/\[critical\].*ALPINE-CVE-2022-37434 \(critical\) in zlib 1\.2\.11-r3/);
   });
+
+  it('gives the same verdict as portcullis policy test in CI for the same image and policy', async () => {
+    writeFileSync(policyFile, FIXABLE);
+    const digest = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--creds', `admin:${ADMIN_PW}`, `docker://${host}/library/alpine:3.11`])).stdout).Digest as string;
+    type V = { status: string; reasons: { ruleId: string; findings: { id: string }[] }[] };
+    // The server re-reads the policy file within a second.
+    const gate = await waitFor('the new policy', async () => {
+      const api = await fetch(`http://${host}/api/v1/repositories/library/alpine/artifacts/${digest}`, {
+        headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PW}`).toString('base64')}` },
+      });
+      const v = ((await api.json()) as { verdict: { verdict: V } }).verdict.verdict;
+      return v.reasons[0]?.ruleId === 'fixable' ? v : undefined;
+    }, 10_000);
+    const ci = await run(process.execPath, [
+      join(REPO_ROOT, 'bin', 'portcullis.js'), 'policy', 'test', `oci-archive:${fixtureImage('alpine-3.11.tar')}`,
+      '--policy', policyFile, '--repository', 'library/alpine', '--data', data, '--format', 'json', '--no-cache',
+    ]);
+    expect(ci.code, ci.stderr).toBe(1);
+    const cli = JSON.parse(ci.stdout) as V;
+    const shape = (v: V) => ({ status: v.status, reasons: v.reasons.map((r) => [r.ruleId, r.findings.map((f) => f.id)]) });
+    expect(shape(cli)).toEqual(shape(gate));
+    expect(shape(gate)).toEqual({ status: 'fail', reasons: [['fixable', ['ALPINE-CVE-2022-37434']]] });
+  });
 });
