@@ -2,6 +2,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
 import { hashPassword } from '../../src/registry/index.js';
@@ -27,6 +30,16 @@ describe.skipIf(skipReason !== undefined)(`the gate with skopeo and the fixture 
   let policyFile: string;
   let server: RunningServer;
   let host: string;
+  const hooks: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      hooks.push({ headers: req.headers, body });
+      res.end();
+    });
+  });
+  const HOOK_SECRET = 'gate-skopeo-webhook-secret';
 
   const skopeo = (args: string[]) => run('skopeo', ['--insecure-policy', ...args]);
   const pullAsDev = (ref: string) => skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', `dev:${DEV_PW}`, `docker://${host}/${ref}`]);
@@ -49,7 +62,14 @@ describe.skipIf(skipReason !== undefined)(`the gate with skopeo and the fixture 
     writeFileSync(policyFile, FIXABLE);
     await importOsv(data, [join(FIXTURES, 'vulndb', 'Alpine', 'all.zip')]);
     host = `127.0.0.1:${await freePort()}`;
-    server = await startServe({ listen: host, data, policy: policyFile }, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'silent' });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const config = join(root, 'portcullis.yaml');
+    writeFileSync(
+      config,
+      `serve:\n  webhooks:\n    - url: http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook\n      secretEnv: GATE_TEST_HOOK_SECRET\n      events: [verdict_changed, new_advisory_affects]\n`,
+    );
+    process.env.GATE_TEST_HOOK_SECRET = HOOK_SECRET;
+    server = await startServe({ listen: host, data, policy: policyFile, config }, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'silent' });
     const meta = await SqliteRegistryMetadata.open(data);
     try {
       await meta.putUser({ name: 'dev', passwordHash: await hashPassword(DEV_PW), admin: false });
@@ -61,6 +81,7 @@ describe.skipIf(skipReason !== undefined)(`the gate with skopeo and the fixture 
   }, 60_000);
   afterAll(async () => {
     await server?.close();
+    receiver.close();
     await rm(root, { recursive: true, force: true });
   });
 
@@ -134,5 +155,44 @@ describe.skipIf(skipReason !== undefined)(`the gate with skopeo and the fixture 
     const shape = (v: V) => ({ status: v.status, reasons: v.reasons.map((r) => [r.ruleId, r.findings.map((f) => f.id)]) });
     expect(shape(cli)).toEqual(shape(gate));
     expect(shape(gate)).toEqual({ status: 'fail', reasons: [['fixable', ['ALPINE-CVE-2022-37434']]] });
+  });
+
+  it('with that exception in place, turns alpine-3.11 to fail within 2 s of a new advisory, signs the webhook and finds it by advisory', async () => {
+    await setPolicy(FIXABLE + exception('2999-12-31'), true);
+    const digest = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--creds', `admin:${ADMIN_PW}`, `docker://${host}/library/alpine:3.11`])).stdout).Digest as string;
+    await waitFor('the pass to be stored', async () => (await verdictOf('library/alpine', digest)) === 'pass', 10_000);
+    hooks.length = 0;
+    const osv = join(root, 'new-advisory');
+    mkdirSync(osv);
+    writeFileSync(
+      join(osv, 'ALPINE-CVE-2026-9999.json'),
+      JSON.stringify({
+        id: 'ALPINE-CVE-2026-9999',
+        modified: '2026-12-01T00:00:00Z',
+        summary: 'written for the gate test',
+        affected: [{ package: { ecosystem: 'Alpine:v3.11', name: 'musl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.1.24-r99' }] }] }],
+      }),
+    );
+    const imported = await run(process.execPath, [join(REPO_ROOT, 'bin', 'portcullis.js'), 'db', 'import', osv, '--data', data]);
+    expect(imported.code, imported.output).toBe(0);
+    const importedAt = Date.now();
+    const meta = await SqliteRegistryMetadata.open(data);
+    try {
+      const stored = await waitFor('the stored verdict to turn fail', async () => {
+        const v = await meta.artifacts.getVerdict('library/alpine', digest);
+        return v?.status === 'fail' ? v : undefined;
+      }, 2000);
+      expect(Date.parse(stored.evaluatedAt) - importedAt).toBeLessThan(2000);
+    } finally {
+      await meta.close();
+    }
+    const hook = await waitFor('verdict_changed at the receiver', async () => hooks.find((h) => h.headers['x-portcullis-event'] === 'verdict_changed'), 5000);
+    expect(hook.headers['x-portcullis-signature-256']).toBe(`sha256=${createHmac('sha256', HOOK_SECRET).update(hook.body).digest('hex')}`);
+    expect(JSON.parse(hook.body).data).toMatchObject({ repository: 'library/alpine', digest, from: 'pass', to: 'fail' });
+    const search = await fetch(`http://${host}/api/v1/search?advisory=ALPINE-CVE-2026-9999`, {
+      headers: { authorization: `Basic ${Buffer.from(`dev:${DEV_PW}`).toString('base64')}` },
+    });
+    const found = (await search.json()) as { artifacts: { repository: string; digest: string; package: string }[] };
+    expect(found.artifacts).toContainEqual(expect.objectContaining({ repository: 'library/alpine', digest, package: 'musl' }));
   });
 });
