@@ -81,7 +81,7 @@ export function formatSize(bytes: number): string {
 export function quotaError(project: string, used: number, quota: number, adding: number): RegistryError {
   return new RegistryError(
     'DENIED',
-    `project ${project} is over its storage quota: ${formatSize(used)} used of ${formatSize(quota)}, and this push needs ${formatSize(adding)} more; ` +
+    `this push would exceed the storage quota of project ${project}: ${formatSize(used)} used of ${formatSize(quota)}, and it needs ${formatSize(adding)} more; ` +
       'delete images you no longer need (space returns after `portcullis gc`) or ask an administrator to raise it with `portcullis project set ' +
       `${project} --quota SIZE\``,
     { detail: { project, used, quota, adding } },

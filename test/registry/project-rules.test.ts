@@ -113,7 +113,7 @@ describe('registry: project rules on the wire', () => {
     expect(refused.status).toBe(403);
     const err = errorOf(refused.body);
     expect(err.code).toBe('DENIED');
-    expect(err.message).toMatch(/project small is over its storage quota: .* used of 48\.8 KiB.*portcullis project set small --quota/);
+    expect(err.message).toMatch(/this push would exceed the storage quota of project small: .* used of 48\.8 KiB.*portcullis project set small --quota/);
     expect((await client.call('HEAD', `/v2/small/a/blobs/${sha256(tooBig)}`)).status).toBe(404);
     expect(await meta.projectUsage('small')).toBeLessThan(50_000);
 
