@@ -171,10 +171,10 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       // and robots) still accepted on /v2 for simple clients.
       auth,
     });
-    if (gate) {
-      const { artifactRoutes } = await import('../api/index.js');
-      await app.register(async (scope) => artifactRoutes(scope, { auth, metadata, gate: gate.gate }));
-    }
+    // The REST API on the registry's own auth hook: the same users, roles, robots and tokens.
+    // Without the gate it still serves projects, repositories, events and the audit log.
+    const { apiRoutes } = await import('../api/index.js');
+    await apiRoutes(app, { auth, metadata, audit, ...(gate ? { gate: gate.gate, policy: gate.policy } : {}) });
     await app.register(async (scope) => {
       // Carries the client address to the credential check and grant decision for the audit log.
       scope.addHook('onRequest', (req, _reply, done) => access.requests.run({ ip: req.ip }, done));
@@ -317,6 +317,7 @@ async function startGate(
   wake.notify = () => runner.notify();
   return {
     gate,
+    policy,
     start: () => {
       runner.start();
       gate.startMonitor(500, (err) => deps.logger.error({ err }, 'gate: watching the vulnerability database failed'));

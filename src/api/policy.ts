@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { effectiveAsDocument, globMatches, resolvePolicy, type ExceptionScope, type PolicyDocument, type ScopedException } from '../policy/index.js';
+import { projectOf } from '../registry/access/index.js';
+import type { ApiContext } from './context.js';
+import { policyInForce } from './context.js';
+import type { ApiRouter } from './router.js';
+import { exceptionListSchema, policySchema, projectParam } from './schemas.js';
+
+/** A bare date expires at 00:00 UTC that day, as the policy evaluation reads it. */
+function expiryTime(expires: string): number {
+  return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T00:00:00Z` : expires);
+}
+
+/** Whether an exception with this scope could apply to an artifact of `project`. */
+function scopeTouches(scope: ExceptionScope, project: string): boolean {
+  if (scope === 'global') return true;
+  if (scope.project !== undefined && !globMatches(scope.project, project)) return false;
+  // A repository pattern's first segment is its project; `*` there may cover any project.
+  if (scope.repository !== undefined && !globMatches(projectOf(scope.repository), project) && !scope.repository.startsWith('*')) return false;
+  return true;
+}
+
+/** Every exception the document holds: top-level ones, then each project override's (scoped to it by default). */
+function allExceptions(doc: PolicyDocument): ScopedException[] {
+  const out: ScopedException[] = doc.exceptions.map((e, i) => ({ ...e, origin: `exceptions[${i}]` }));
+  for (const [pattern, override] of Object.entries(doc.projects)) {
+    for (const [i, e] of override.exceptions.entries()) out.push({ ...e, scope: e.scope ?? { project: pattern }, origin: `projects.${pattern}.exceptions[${i}]` });
+  }
+  return out;
+}
+
+/**
+ * `/api/v1/policy` and `/api/v1/exceptions`: the policy the gate enforces, read-only. Exceptions
+ * are written in the policy file (reviewed like code); the server re-reads it within a second.
+ */
+export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
+  const projectQuery = z.object({ project: projectParam.optional().describe('A project name: its effective policy / the exceptions that can apply to it.') });
+
+  router.get(
+    {
+      path: '/api/v1/policy',
+      operationId: 'getPolicy',
+      summary: 'The policy in force',
+      description: 'Where it comes from, its hash and the document (defaults filled in). With `project=`, also the effective policy for that project (its `projects:` overrides applied). Read-only: edit the policy file.',
+      tags: ['policy'],
+      auth: 'user',
+      query: projectQuery,
+      responses: { 200: { description: 'The policy.', schema: policySchema }, 503: { description: 'No gate, or the policy file is invalid (then every gated pull is refused).' } },
+    },
+    async ({ req, query }) => {
+      await ctx.access.user(req);
+      const policy = await policyInForce(ctx.deps);
+      const out = { source: policy.source, hash: policy.hash, document: policy.policy as unknown as Record<string, unknown> & { version: 1 } };
+      if (query.project === undefined) return out;
+      const effective = resolvePolicy(policy.policy, query.project);
+      return { ...out, effective: { project: query.project, appliedOverrides: effective.appliedOverrides, document: effectiveAsDocument(effective) as Record<string, unknown> & { version: 1 } } };
+    },
+  );
+
+  router.get(
+    {
+      path: '/api/v1/exceptions',
+      operationId: 'listExceptions',
+      summary: "The policy's exceptions",
+      description:
+        'Every exception with its scope, reason, author, expiry and whether it has expired (an expired one no longer applies; the verdict lists it under expiredExceptions). ' +
+        'With `project=`, those that can apply to that project. Read-only: exceptions are added, changed and removed in the policy file, which the server re-reads on change.',
+      tags: ['policy'],
+      auth: 'user',
+      query: projectQuery,
+      responses: { 200: { description: 'The exceptions, in policy order.', schema: exceptionListSchema }, 503: { description: 'No gate, or the policy file is invalid.' } },
+    },
+    async ({ req, query }) => {
+      await ctx.access.user(req);
+      const policy = await policyInForce(ctx.deps);
+      const now = ctx.now().getTime();
+      const exceptions = allExceptions(policy.policy)
+        .filter((e) => query.project === undefined || scopeTouches(e.scope, query.project))
+        .map((e) => ({
+          id: e.id,
+          scope: e.scope,
+          reason: e.reason,
+          author: e.author ?? null,
+          expires: e.expires ?? null,
+          expired: e.expires !== undefined && now >= expiryTime(e.expires),
+          origin: e.origin,
+        }));
+      return { source: policy.source, exceptions };
+    },
+  );
+}
