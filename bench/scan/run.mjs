@@ -4,7 +4,11 @@
 // scans, cold and warm in-process scans, and cdxgen on the same archive. See BENCHMARKS.md.
 //
 //   npm run build && npm run bench [-- --only NAME] [--runs N] [--skip-cdxgen] [--no-large]
-//                                   [--cdxgen-runs N (default: --runs)]
+//                                   [--cdxgen-runs N (default: --runs)] [--cold-only]
+//
+// --cold-only measures only what the cold/floor target needs: the floor, the cold CLI and the
+// in-process calls (first call, and no-cache calls in a process that has scanned before).
+// No warm CLI runs and no cdxgen.
 //
 // Results: a table on stdout and .bench-tmp/scan/results.json.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -37,16 +41,19 @@ const { values: opts } = parseArgs({
     'cdxgen-runs': { type: 'string' },
     'skip-cdxgen': { type: 'boolean', default: false },
     'no-large': { type: 'boolean', default: false },
+    'cold-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large]
-  NAME is a fixture file name without .tar (e.g. alpine-3.20) or "large" for the generated image.`);
+  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only]
+  NAME is a fixture file name without .tar (e.g. alpine-3.20) or "large" for the generated image.
+  --cold-only: floor, cold CLI and in-process cold calls only (no warm CLI, no cdxgen).`);
   process.exit(0);
 }
 const RUNS = Math.max(1, Number.parseInt(opts.runs, 10) || 3);
+const COLD_ONLY = opts['cold-only'];
 const CDXGEN_RUNS =
   opts['cdxgen-runs'] === undefined ? RUNS : Math.max(1, Number.parseInt(opts['cdxgen-runs'], 10) || 1);
 
@@ -235,7 +242,13 @@ async function scanInProcess(archive) {
   try {
     const m = await measure(
       NODE,
-      [join(ROOT, 'bench/scan/inprocess.mjs'), `oci-archive:${archive}`, cacheDir, String(RUNS)],
+      [
+        join(ROOT, 'bench/scan/inprocess.mjs'),
+        `oci-archive:${archive}`,
+        cacheDir,
+        String(COLD_ONLY ? 0 : RUNS),
+        String(RUNS),
+      ],
       {
         cwd: ROOT,
         stdoutFile: outFile,
@@ -247,6 +260,8 @@ async function scanInProcess(archive) {
       coldMs: r.coldMs,
       warmMs: median(r.warmMs),
       warmRuns: r.warmMs,
+      coldAgainMs: median(r.coldAgainMs ?? []),
+      coldAgainRuns: r.coldAgainMs ?? [],
       packages: r.packages,
       warmPackages: r.warmPackages,
       rssMb: m.rssMb,
@@ -265,6 +280,7 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     archiveMb: statSync(archive).size / MiB,
     layers: layers.length,
     large: isLarge,
+    loadAvgAtStart: os.loadavg().map((x) => +x.toFixed(2)),
   };
 
   const floors = [];
@@ -285,14 +301,14 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     const cacheDir = await mkdtemp(join(os.tmpdir(), 'bench-cache-'));
     try {
       cold.push(await scanCli(archive, cacheDir, join(WORK, `${name}.cold.json`)));
-      warm.push(await scanCli(archive, cacheDir, join(WORK, `${name}.warm.json`)));
+      if (!COLD_ONLY) warm.push(await scanCli(archive, cacheDir, join(WORK, `${name}.warm.json`)));
     } finally {
       await rm(cacheDir, { recursive: true, force: true });
     }
     const c = cold.at(-1);
     const w = warm.at(-1);
     log(
-      `${name}: run ${i + 1}/${RUNS} cold ${fmtMs(c.ms)} ${fmtMb(c.rssMb)}${c.error ? ` FAILED: ${c.error}` : ''}; warm ${fmtMs(w.ms)} ${fmtMb(w.rssMb)}${w.error ? ` FAILED: ${w.error}` : ''}`,
+      `${name}: run ${i + 1}/${RUNS} cold ${fmtMs(c.ms)} ${fmtMb(c.rssMb)}${c.error ? ` FAILED: ${c.error}` : ''}${w ? `; warm ${fmtMs(w.ms)} ${fmtMb(w.rssMb)}${w.error ? ` FAILED: ${w.error}` : ''}` : ''}`,
     );
   }
   const summarise = (runs) => {
@@ -300,7 +316,7 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     return {
       ms: median(ok.map((r) => r.ms)),
       rssMb: median(ok.map((r) => r.rssMb)),
-      maxRssMb: Math.max(...ok.map((r) => r.rssMb)),
+      maxRssMb: ok.length ? Math.max(...ok.map((r) => r.rssMb)) : NaN,
       packages: ok[0]?.packages ?? null,
       runs,
       error: ok.length === runs.length ? undefined : runs.find((r) => r.error)?.error,
@@ -311,10 +327,10 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
 
   result.inProcess = await scanInProcess(archive);
   log(
-    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
+    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}, cold again ${fmtMs(result.inProcess.coldAgainMs)}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
   );
 
-  if (cdx?.bin && !isLarge) {
+  if (cdx?.bin && !isLarge && !COLD_ONLY) {
     log(`${name}: cdxgen ...`);
     result.cdxgen = await runCdxgen(cdx, archive);
     log(
@@ -322,9 +338,11 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     );
   }
 
+  result.loadAvgAtEnd = os.loadavg().map((x) => +x.toFixed(2));
   result.ratios = {
     coldOverFloor: result.cold.ms / result.floor.ms,
     inProcessColdOverFloor: result.inProcess.coldMs / result.floor.ms,
+    inProcessColdAgainOverFloor: result.inProcess.coldAgainMs / result.floor.ms,
     cdxgenOverCold: result.cdxgen ? result.cdxgen.ms / result.cold.ms : null,
   };
   return result;
@@ -367,6 +385,7 @@ function report(results, baselines, cdx) {
         'warm CLI',
         'warm RSS',
         'cold API',
+        'cold again API',
         'warm API',
         'pkgs',
         'cdxgen',
@@ -384,6 +403,7 @@ function report(results, baselines, cdx) {
         r.warm.error && !Number.isFinite(r.warm.ms) ? 'FAILED' : fmtMs(r.warm.ms),
         fmtMb(r.warm.rssMb),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldMs),
+        r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldAgainMs),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.warmMs),
         r.cold.packages ?? '-',
         r.cdxgen ? (r.cdxgen.error ? 'FAILED' : fmtMs(r.cdxgen.ms)) : '-',
@@ -401,20 +421,24 @@ function report(results, baselines, cdx) {
       [
         'image',
         `cold/floor (<= ${TARGETS.coldOverFloor})`,
-        'API cold/floor (info)',
+        'API cold/floor',
+        'API cold again/floor',
         `cdxgen/cold (>= ${TARGETS.cdxgenOverCold})`,
         `warm API (< ${TARGETS.warmInProcessMs} ms)`,
         `peak RSS cold${results.some((r) => r.large) ? ` (large < ${TARGETS.largeRssMb} MB)` : ''}`,
+        'load (1 min) start-end',
       ],
       results.map((r) => [
         r.name,
         `${fmtX(r.ratios.coldOverFloor)}${mark(Number.isFinite(r.ratios.coldOverFloor) ? r.ratios.coldOverFloor <= TARGETS.coldOverFloor : null)}`,
         fmtX(r.ratios.inProcessColdOverFloor),
+        fmtX(r.ratios.inProcessColdAgainOverFloor),
         r.ratios.cdxgenOverCold === null || !Number.isFinite(r.ratios.cdxgenOverCold)
           ? '-'
           : `${fmtX(r.ratios.cdxgenOverCold)}${mark(r.ratios.cdxgenOverCold >= TARGETS.cdxgenOverCold)}`,
         `${fmtMs(r.inProcess.warmMs)}${mark(Number.isFinite(r.inProcess.warmMs) ? r.inProcess.warmMs < TARGETS.warmInProcessMs : null)}`,
         `${fmtMb(r.cold.maxRssMb)}${r.large ? mark(r.cold.maxRssMb < TARGETS.largeRssMb) : ''}`,
+        `${r.loadAvgAtStart[0].toFixed(2)}-${r.loadAvgAtEnd[0].toFixed(2)}`,
       ]),
     ),
   );
@@ -458,7 +482,7 @@ if (wanted.length === 0) {
 }
 
 let cdx = null;
-if (!opts['skip-cdxgen'] && wanted.some((i) => !i.isLarge)) {
+if (!opts['skip-cdxgen'] && !COLD_ONLY && wanted.some((i) => !i.isLarge)) {
   cdx = ensureCdxgen();
   if (cdx.error) log(`cdxgen will not run: ${cdx.error}`);
 }
