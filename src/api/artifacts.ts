@@ -46,7 +46,7 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       query: z.object({
         ...pageQuery,
         last: digestParam.optional().describe('Continue after this digest.'),
-        referrers: z.enum(['true', 'false']).default('false').describe('Include manifests that refer to another (SBOM, report, signature).'),
+        referrers: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').describe('Include manifests that refer to another (SBOM, report, signature).'),
       }),
       responses: {
         200: {
@@ -180,7 +180,7 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       tags: ['artifacts'],
       auth: 'pull',
       params: repoDigest,
-      query: z.object({ format: z.enum(['cyclonedx', 'spdx']).default('cyclonedx').describe('cyclonedx (default) or spdx.') }),
+      query: z.object({ format: z.enum(['cyclonedx', 'spdx'], { error: 'must be cyclonedx or spdx' }).default('cyclonedx').describe('cyclonedx (default) or spdx.') }),
       responses: {
         200: {
           description: 'The SBOM document.',

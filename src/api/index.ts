@@ -15,6 +15,8 @@ export type { ApiDeps } from './context.js';
 export { ApiError } from './http.js';
 export { ApiRouter, openApiDocument, type RouteSpec } from './router.js';
 
+const API_PREFIX = '/api/v1';
+
 /** Every `/api/v1` route, declared (not yet mounted): what `apiRoutes` serves and the OpenAPI document describes. */
 export function buildApiRouter(deps: ApiDeps): ApiRouter {
   const router = new ApiRouter();
@@ -47,7 +49,7 @@ export function buildApiRouter(deps: ApiDeps): ApiRouter {
  */
 export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const router = buildApiRouter(deps);
-  await app.register(async (scope) => router.mount(scope));
+  await app.register(async (scope) => router.mount(scope, API_PREFIX), { prefix: API_PREFIX });
 }
 
 /** The earlier name of `apiRoutes` (it served only the artifact and search routes). */

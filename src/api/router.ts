@@ -99,8 +99,18 @@ export class ApiRouter {
     return spec.path.replace(/\{([a-z]+)\}/g, ':$1');
   }
 
-  /** Registers the routes on `app` (an encapsulated scope: the error handler is the API's own). */
-  mount(app: FastifyInstance): void {
+  /**
+   * Registers the routes on `app`, a scope registered with `prefix` (its error and not-found
+   * handlers are the API's own, so every answer under the prefix has the API's error shape).
+   */
+  mount(app: FastifyInstance, prefix = ''): void {
+    const local = (url: string) => {
+      if (!url.startsWith(prefix)) throw new Error(`${url} is outside ${prefix}`);
+      return url.slice(prefix.length);
+    };
+    app.setNotFoundHandler((req, reply) => {
+      sendError(reply, new ApiError(404, 'NOT_FOUND', `no API route ${req.method} ${req.url.split('?')[0]}; see /api/v1/openapi.json`));
+    });
     app.setErrorHandler((err: unknown, req, reply) => {
       if (err instanceof ApiError) return sendError(reply, err);
       const status = (err as { statusCode?: number }).statusCode;
@@ -118,12 +128,12 @@ export class ApiRouter {
         wildcards.set(r.match.prefix, list);
         continue;
       }
-      app.get(this.fastifyUrl(r.spec), async (req, reply) => this.run(r, req, reply, (req.params ?? {}) as Record<string, string>));
+      app.get(local(this.fastifyUrl(r.spec)), async (req, reply) => this.run(r, req, reply, (req.params ?? {}) as Record<string, string>));
     }
-    for (const [prefix, list] of wildcards) {
+    for (const [start, list] of wildcards) {
       // More literal text first, so `/artifacts/{digest}/sbom` is tried before `/artifacts/{digest}`.
       list.sort((a, b) => b.match!.re.source.length - a.match!.re.source.length);
-      app.get(`${prefix}*`, async (req, reply) => {
+      app.get(local(`${start}*`), async (req, reply) => {
         const rest = (req.params as { '*': string })['*'];
         for (const r of list) {
           const m = r.match!.re.exec(rest);

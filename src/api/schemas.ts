@@ -32,7 +32,7 @@ export const projectParam = z.string().regex(PROJECT_NAME_RE, 'not a project nam
 /** `n` and `last`, as the registry pages tags and the catalog. */
 export const pageQuery = {
   n: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100).describe('Page size (1–1000, default 100).'),
-  last: z.string().min(1).max(512).optional().describe('Continue after this item (the `last` of the `Link: rel="next"` header).'),
+  last: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional().describe('Continue after this item (the `last` of the `Link: rel="next"` header).'),
 };
 
 // ---- responses ----------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ export function searchRoutes(router: ApiRouter, ctx: ApiContext): void {
       query: z
         .object({
           advisory: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be an advisory id such as CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx').optional().describe('Advisory id or alias.'),
-          package: z.string().min(1).max(256).optional().describe('Package name (as its ecosystem spells it: npm `@scope/name`, Maven `group:artifact`).'),
-          type: z.enum(PACKAGE_TYPES).optional().describe('Package type, with `package`; all types by default.'),
+          package: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional().describe('Package name (as its ecosystem spells it: npm `@scope/name`, Maven `group:artifact`).'),
+          type: z.enum(PACKAGE_TYPES, { error: `must be one of ${PACKAGE_TYPES.join(', ')}` }).optional().describe('Package type, with `package`; all types by default.'),
         })
         .refine((q) => (q.advisory === undefined) !== (q.package === undefined), 'give either advisory=ID or package=NAME (with an optional type=apk|deb|npm|...)'),
       responses: { 200: { description: 'The matching artifacts, one entry per repository holding each.', schema: searchResultSchema }, 503: { description: '' } },

@@ -416,9 +416,11 @@ describe('artifacts', () => {
     expect((await get('/api/v1/repositories/team/app/artifacts?n=abc', AS.dev)).status).toBe(400);
     expect((await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}/sbom?format=xml`, AS.dev)).status).toBe(400);
     expect((await get('/api/v1/projects/Not_A_Project', AS.dev)).status).toBe(400);
-    const unknown = await get('/api/v1/repositories/team/app/whatever', AS.dev);
-    expect(unknown.status).toBe(404);
-    expect(unknown.body.error).toMatchObject({ code: 'NOT_FOUND' });
+    for (const path of ['/api/v1/repositories/team/app/whatever', '/api/v1/nothing', '/api/v1/projects/team/nothing']) {
+      const unknown = await get(path, AS.dev);
+      expect(unknown.status, path).toBe(404);
+      expect(unknown.body.error, path).toMatchObject({ code: 'NOT_FOUND' });
+    }
   });
 });
 
