@@ -26,9 +26,14 @@ export class ApiAccess {
   async user(req: FastifyRequest): Promise<Principal> {
     const principal = await this.auth.authenticate(req);
     if (!principal || isAnonymous(principal)) {
-      throw new ApiError(401, 'UNAUTHORIZED', 'authentication required: HTTP Basic (user or robot) or a Bearer token from /token', {
-        headers: { 'www-authenticate': this.auth.challenge(undefined, []) },
-      });
+      throw new ApiError(
+        401,
+        'UNAUTHORIZED',
+        'authentication required: HTTP Basic (user or robot) or a Bearer token from /token',
+        {
+          headers: { 'www-authenticate': this.auth.challenge(undefined, []) },
+        },
+      );
     }
     return principal;
   }
@@ -38,12 +43,21 @@ export class ApiAccess {
     const principal = await this.auth.authenticate(req);
     if (principal && this.auth.authorize(principal, repo, ['pull'])) return principal;
     if (!principal || isAnonymous(principal)) {
-      throw new ApiError(401, 'UNAUTHORIZED', 'authentication required', { headers: { 'www-authenticate': this.auth.challenge(repo, ['pull']) } });
+      throw new ApiError(401, 'UNAUTHORIZED', 'authentication required', {
+        headers: { 'www-authenticate': this.auth.challenge(repo, ['pull']) },
+      });
     }
     if (this.auth.mayWiden?.(principal, repo, ['pull'])) {
-      throw new ApiError(401, 'UNAUTHORIZED', `the token does not grant pull on ${repo}; request a token with the challenged scope`, {
-        headers: { 'www-authenticate': this.auth.challenge(repo, ['pull'], { error: 'insufficient_scope' }) },
-      });
+      throw new ApiError(
+        401,
+        'UNAUTHORIZED',
+        `the token does not grant pull on ${repo}; request a token with the challenged scope`,
+        {
+          headers: {
+            'www-authenticate': this.auth.challenge(repo, ['pull'], { error: 'insufficient_scope' }),
+          },
+        },
+      );
     }
     throw new ApiError(403, 'DENIED', `${principal.name} may not read ${repo}`);
   }
@@ -56,7 +70,9 @@ export class ApiAccess {
     const principal = await this.auth.authenticate(req);
     if (principal && this.listable(principal)(name)) return principal;
     if (!principal || isAnonymous(principal)) {
-      throw new ApiError(401, 'UNAUTHORIZED', 'authentication required', { headers: { 'www-authenticate': this.auth.challenge(name, ['pull']) } });
+      throw new ApiError(401, 'UNAUTHORIZED', 'authentication required', {
+        headers: { 'www-authenticate': this.auth.challenge(name, ['pull']) },
+      });
     }
     throw new ApiError(403, 'DENIED', `${principal.name} may not read project ${name}`);
   }
@@ -65,7 +81,9 @@ export class ApiAccess {
   listable(principal: Principal | null): (repo: string) => boolean {
     if (!principal) return () => false;
     const { canList } = this.auth;
-    return canList ? (repo) => canList(principal, repo) : (repo) => this.auth.authorize(principal, repo, ['pull']);
+    return canList
+      ? (repo) => canList(principal, repo)
+      : (repo) => this.auth.authorize(principal, repo, ['pull']);
   }
 
   /**
@@ -79,7 +97,8 @@ export class ApiAccess {
 
   async admin(req: FastifyRequest): Promise<Principal> {
     const principal = await this.user(req);
-    if (!(await this.isAdmin(principal))) throw new ApiError(403, 'DENIED', `${principal.name} is not a system administrator`);
+    if (!(await this.isAdmin(principal)))
+      throw new ApiError(403, 'DENIED', `${principal.name} is not a system administrator`);
     return principal;
   }
 }

@@ -6,7 +6,14 @@ import type { ApiContext } from './context.js';
 import { requireGate } from './context.js';
 import { ApiError, setNextLink } from './http.js';
 import type { ApiRouter } from './router.js';
-import { artifactListSchema, artifactSchema, digestParam, findingsSchema, pageQuery, repositoryParam } from './schemas.js';
+import {
+  artifactListSchema,
+  artifactSchema,
+  digestParam,
+  findingsSchema,
+  pageQuery,
+  repositoryParam,
+} from './schemas.js';
 
 const repoDigest = z.object({ repository: repositoryParam, digest: digestParam });
 
@@ -27,8 +34,18 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
   async function analysedFacts(repository: string, digest: string) {
     await manifestOf(repository, digest);
     const facts = await metadata.artifacts.getFacts(digest);
-    if (!facts) throw new ApiError(404, 'NOT_ANALYSED', `${repository}@${digest} has not been analysed (yet); GET the artifact for the analysis state`);
-    if (!facts.facts) throw new ApiError(404, 'NOT_ANALYSED', `${repository}@${digest} could not be analysed: ${facts.error ?? 'unknown error'}`);
+    if (!facts)
+      throw new ApiError(
+        404,
+        'NOT_ANALYSED',
+        `${repository}@${digest} has not been analysed (yet); GET the artifact for the analysis state`,
+      );
+    if (!facts.facts)
+      throw new ApiError(
+        404,
+        'NOT_ANALYSED',
+        `${repository}@${digest} could not be analysed: ${facts.error ?? 'unknown error'}`,
+      );
     return { ...facts, facts: facts.facts };
   }
 
@@ -46,7 +63,10 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       query: z.object({
         ...pageQuery,
         last: digestParam.optional().describe('Continue after this digest.'),
-        referrers: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').describe('Include manifests that refer to another (SBOM, report, signature).'),
+        referrers: z
+          .enum(['true', 'false'], { error: 'must be true or false' })
+          .default('false')
+          .describe('Include manifests that refer to another (SBOM, report, signature).'),
       }),
       responses: {
         200: {
@@ -61,22 +81,40 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
     async ({ req, reply, params, query }) => {
       const { repository } = params;
       await ctx.access.pull(req, repository);
-      if (!(await metadata.repositoryExists(repository))) throw new ApiError(404, 'NAME_UNKNOWN', `no repository ${repository}`);
-      const all = (await metadata.listManifests(repository)).filter((m) => query.referrers === 'true' || m.subjectDigest === null);
+      if (!(await metadata.repositoryExists(repository)))
+        throw new ApiError(404, 'NAME_UNKNOWN', `no repository ${repository}`);
+      const all = (await metadata.listManifests(repository)).filter(
+        (m) => query.referrers === 'true' || m.subjectDigest === null,
+      );
       const after = query.last === undefined ? all : all.filter((m) => m.digest > query.last!);
       const page = after.slice(0, query.n);
-      if (after.length > query.n) setNextLink(reply, `/api/v1/repositories/${repository}/artifacts`, query.n, page[page.length - 1]!.digest, query.referrers === 'true' ? { referrers: 'true' } : {});
+      if (after.length > query.n)
+        setNextLink(
+          reply,
+          `/api/v1/repositories/${repository}/artifacts`,
+          query.n,
+          page[page.length - 1]!.digest,
+          query.referrers === 'true' ? { referrers: 'true' } : {},
+        );
       const tags = new Map<string, string[]>();
-      for (const t of await metadata.listTagTargets(repository)) tags.set(t.digest, [...(tags.get(t.digest) ?? []), t.tag]);
-      const verdicts = new Map((await metadata.artifacts.listVerdicts({ repository })).map((v) => [v.digest, v]));
+      for (const t of await metadata.listTagTargets(repository))
+        tags.set(t.digest, [...(tags.get(t.digest) ?? []), t.tag]);
+      const verdicts = new Map(
+        (await metadata.artifacts.listVerdicts({ repository })).map((v) => [v.digest, v]),
+      );
       const artifacts = [];
       for (const m of page) {
         const v = verdicts.get(m.digest);
-        let analysis: 'analysed' | 'failed' | 'pending' | 'not-analysed' | 'not-applicable' = 'not-applicable';
+        let analysis: 'analysed' | 'failed' | 'pending' | 'not-analysed' | 'not-applicable' =
+          'not-applicable';
         if (isImageManifest(m.mediaType, m.artifactType)) {
           const facts = await metadata.artifacts.getFacts(m.digest);
           const job = facts ? null : await metadata.jobs.latestByKey(analysisJobKey(repository, m.digest));
-          analysis = facts ? facts.state : job && job.state !== 'failed' && job.state !== 'done' ? 'pending' : 'not-analysed';
+          analysis = facts
+            ? facts.state
+            : job && job.state !== 'failed' && job.state !== 'done'
+              ? 'pending'
+              : 'not-analysed';
         }
         artifacts.push({
           digest: m.digest,
@@ -100,21 +138,28 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       operationId: 'getArtifact',
       summary: "An artifact's verdict",
       description:
-        'The verdict in force (recomputed when the policy, the vulnerability database or an exception\'s expiry made the stored one stale) with its reasons, remedies and exceptions, and the state of the analysis. ' +
-        'The address a refused pull\'s message points at.',
+        "The verdict in force (recomputed when the policy, the vulnerability database or an exception's expiry made the stored one stale) with its reasons, remedies and exceptions, and the state of the analysis. " +
+        "The address a refused pull's message points at.",
       tags: ['artifacts'],
       auth: 'pull',
       params: repoDigest,
-      responses: { 200: { description: 'The artifact.', schema: artifactSchema }, 403: { description: '' }, 404: { description: '' } },
+      responses: {
+        200: { description: 'The artifact.', schema: artifactSchema },
+        403: { description: '' },
+        404: { description: '' },
+      },
     },
     async ({ req, params }) => {
       const { repository, digest } = params;
       await ctx.access.pull(req, repository);
       const manifest = await manifestOf(repository, digest);
       const facts = await metadata.artifacts.getFacts(digest);
-      const verdict = facts && ctx.deps.gate ? await ctx.deps.gate.verdicts.current(repository, digest) : null;
+      const verdict =
+        facts && ctx.deps.gate ? await ctx.deps.gate.verdicts.current(repository, digest) : null;
       const job = facts ? null : await metadata.jobs.latestByKey(analysisJobKey(repository, digest));
-      const tags = (await metadata.listTagTargets(repository)).filter((t) => t.digest === digest).map((t) => t.tag);
+      const tags = (await metadata.listTagTargets(repository))
+        .filter((t) => t.digest === digest)
+        .map((t) => t.tag);
       return {
         repository,
         digest,
@@ -122,7 +167,11 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
         tags,
         analysis: facts
           ? { state: facts.state, analysedAt: facts.analysedAt, error: facts.error }
-          : { state: job ? job.state : 'not-analysed', attempts: job?.attempts ?? 0, error: job?.lastError ?? null },
+          : {
+              state: job ? job.state : 'not-analysed',
+              attempts: job?.attempts ?? 0,
+              error: job?.lastError ?? null,
+            },
         verdict,
       };
     },
@@ -162,7 +211,12 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
         digest,
         analysedAt: facts.analysedAt,
         database: { available: store !== null, version },
-        counts: { packages: result.packages.length, vulnerabilities: vulnerabilities.length, secrets: secrets.length, misconfigurations: misconfigurations.length },
+        counts: {
+          packages: result.packages.length,
+          vulnerabilities: vulnerabilities.length,
+          secrets: secrets.length,
+          misconfigurations: misconfigurations.length,
+        },
         vulnerabilities,
         secrets,
         misconfigurations,
@@ -176,17 +230,35 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       path: '/api/v1/repositories/{repository}/artifacts/{digest}/sbom',
       operationId: 'getArtifactSbom',
       summary: "An artifact's SBOM",
-      description: 'CycloneDX 1.6 JSON (with the vulnerabilities section, matched against the current database), or SPDX 2.3 JSON with `format=spdx`. The same writers as `portcullis sbom`.',
+      description:
+        'CycloneDX 1.6 JSON (with the vulnerabilities section, matched against the current database), or SPDX 2.3 JSON with `format=spdx`. The same writers as `portcullis sbom`.',
       tags: ['artifacts'],
       auth: 'pull',
       params: repoDigest,
-      query: z.object({ format: z.enum(['cyclonedx', 'spdx'], { error: 'must be cyclonedx or spdx' }).default('cyclonedx').describe('cyclonedx (default) or spdx.') }),
+      query: z.object({
+        format: z
+          .enum(['cyclonedx', 'spdx'], { error: 'must be cyclonedx or spdx' })
+          .default('cyclonedx')
+          .describe('cyclonedx (default) or spdx.'),
+      }),
       responses: {
         200: {
           description: 'The SBOM document.',
           content: {
-            'application/vnd.cyclonedx+json': { schema: { type: 'object', description: 'CycloneDX 1.6 (https://cyclonedx.org/docs/1.6/json/)', required: ['bomFormat', 'specVersion'] } },
-            'application/spdx+json': { schema: { type: 'object', description: 'SPDX 2.3 JSON (https://spdx.github.io/spdx-spec/v2.3/)', required: ['spdxVersion'] } },
+            'application/vnd.cyclonedx+json': {
+              schema: {
+                type: 'object',
+                description: 'CycloneDX 1.6 (https://cyclonedx.org/docs/1.6/json/)',
+                required: ['bomFormat', 'specVersion'],
+              },
+            },
+            'application/spdx+json': {
+              schema: {
+                type: 'object',
+                description: 'SPDX 2.3 JSON (https://spdx.github.io/spdx-spec/v2.3/)',
+                required: ['spdxVersion'],
+              },
+            },
           },
         },
         403: { description: '' },
@@ -203,7 +275,12 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       const base = decodeFacts(facts.facts);
       const result = store ? withVulnerabilities(base, store) : base;
       const text = await renderResult(result, query.format);
-      return reply.header('content-type', query.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json').send(text);
+      return reply
+        .header(
+          'content-type',
+          query.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json',
+        )
+        .send(text);
     },
   );
 }

@@ -23,19 +23,32 @@ export function auditRoutes(router: ApiRouter, ctx: ApiContext): void {
       path: '/api/v1/audit',
       operationId: 'listAudit',
       summary: 'The audit log (system administrators)',
-      description: 'Logins, token grants, pushes, pulls and deletions (refused ones too), newest first, as `portcullis audit` shows them. Names and addresses, never credentials.',
+      description:
+        'Logins, token grants, pushes, pulls and deletions (refused ones too), newest first, as `portcullis audit` shows them. Names and addresses, never credentials.',
       tags: ['audit'],
       auth: 'user',
       query: z.object({
         since: since.optional(),
-        limit: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100).describe('At most this many entries (1–1000, default 100).'),
+        limit: z.coerce
+          .number({ error: 'must be a whole number' })
+          .int('must be a whole number')
+          .min(1, 'must be at least 1')
+          .max(1000, 'must be at most 1000')
+          .default(100)
+          .describe('At most this many entries (1–1000, default 100).'),
       }),
-      responses: { 200: { description: 'The entries, newest first.', schema: auditListSchema }, 403: { description: 'The caller is not a system administrator.' } },
+      responses: {
+        200: { description: 'The entries, newest first.', schema: auditListSchema },
+        403: { description: 'The caller is not a system administrator.' },
+      },
     },
     async ({ req, query }) => {
       await ctx.access.admin(req);
       await ctx.deps.audit?.flush();
-      const rows = await ctx.deps.metadata.listAudit({ limit: query.limit, ...(query.since !== undefined ? { since: parseSince(query.since, ctx.now().getTime()) } : {}) });
+      const rows = await ctx.deps.metadata.listAudit({
+        limit: query.limit,
+        ...(query.since !== undefined ? { since: parseSince(query.since, ctx.now().getTime()) } : {}),
+      });
       return { entries: rows.map((r) => ({ ...r, id: r.id ?? 0 })) };
     },
   );

@@ -25,16 +25,30 @@ export interface ApiContext {
 }
 
 export function requireGate(deps: ApiDeps): Gate {
-  if (!deps.gate) throw new ApiError(503, 'GATE_DISABLED', 'the server runs without the gate (serve --no-gate): no analysis, verdicts or findings');
+  if (!deps.gate)
+    throw new ApiError(
+      503,
+      'GATE_DISABLED',
+      'the server runs without the gate (serve --no-gate): no analysis, verdicts or findings',
+    );
   return deps.gate;
 }
 
 export async function policyInForce(deps: ApiDeps) {
-  if (!deps.policy) throw new ApiError(503, 'GATE_DISABLED', 'the server runs without the gate (serve --no-gate): no policy is enforced');
+  if (!deps.policy)
+    throw new ApiError(
+      503,
+      'GATE_DISABLED',
+      'the server runs without the gate (serve --no-gate): no policy is enforced',
+    );
   try {
     return await deps.policy.get();
   } catch (err) {
     // The gate refuses every pull while this lasts; say why.
-    throw new ApiError(503, 'POLICY_INVALID', `the policy cannot be loaded, so every gated pull is refused: ${(err as Error).message}`);
+    throw new ApiError(
+      503,
+      'POLICY_INVALID',
+      `the policy cannot be loaded, so every gated pull is refused: ${(err as Error).message}`,
+    );
   }
 }

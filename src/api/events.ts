@@ -20,9 +20,23 @@ export function eventRoutes(router: ApiRouter, ctx: ApiContext): void {
       tags: ['events'],
       auth: 'user',
       query: z.object({
-        after: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, 'must not be negative').optional().describe('Only events with a greater id.'),
-        type: z.enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` }).optional().describe('Only events of this type.'),
-        limit: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100).describe('At most this many events (1–1000, default 100).'),
+        after: z.coerce
+          .number({ error: 'must be a whole number' })
+          .int('must be a whole number')
+          .min(0, 'must not be negative')
+          .optional()
+          .describe('Only events with a greater id.'),
+        type: z
+          .enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` })
+          .optional()
+          .describe('Only events of this type.'),
+        limit: z.coerce
+          .number({ error: 'must be a whole number' })
+          .int('must be a whole number')
+          .min(1, 'must be at least 1')
+          .max(1000, 'must be at most 1000')
+          .default(100)
+          .describe('At most this many events (1–1000, default 100).'),
       }),
       responses: { 200: { description: 'The events.', schema: eventListSchema } },
     },
@@ -35,7 +49,11 @@ export function eventRoutes(router: ApiRouter, ctx: ApiContext): void {
       let last: number | null = null;
       // Filtering may drop events: read on until the page is full or the log ends.
       for (;;) {
-        const batch = await ctx.deps.metadata.artifacts.listEvents({ limit: query.limit, ...(cursor !== undefined ? { after: cursor } : {}), ...(query.type !== undefined ? { type: query.type } : {}) });
+        const batch = await ctx.deps.metadata.artifacts.listEvents({
+          limit: query.limit,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+          ...(query.type !== undefined ? { type: query.type } : {}),
+        });
         for (const e of batch) {
           last = e.id;
           let data = JSON.parse(e.payload) as GateEvent;

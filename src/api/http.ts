@@ -20,7 +20,12 @@ export class ApiError extends PortcullisError {
 /** Zod issues as one readable line per problem: `n: must be at most 1000`. */
 export function describeIssues(where: 'query' | 'path', error: z.ZodError): ApiError {
   const details = error.issues.map((i) => `${i.path.length > 0 ? `${i.path.join('.')}: ` : ''}${i.message}`);
-  return new ApiError(400, where === 'query' ? 'QUERY_INVALID' : 'PATH_INVALID', `invalid ${where === 'query' ? 'query parameter' : 'path'}: ${details.join('; ')}`, { details });
+  return new ApiError(
+    400,
+    where === 'query' ? 'QUERY_INVALID' : 'PATH_INVALID',
+    `invalid ${where === 'query' ? 'query parameter' : 'path'}: ${details.join('; ')}`,
+    { details },
+  );
 }
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
@@ -28,11 +33,23 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply
     .code(err.status)
     .header('content-type', 'application/json')
-    .send({ error: { code: err.code, message: err.message, ...(err.extra.details ? { details: err.extra.details } : {}) } });
+    .send({
+      error: {
+        code: err.code,
+        message: err.message,
+        ...(err.extra.details ? { details: err.extra.details } : {}),
+      },
+    });
 }
 
 /** `Link: <path?n=N&last=L>; rel="next"`, as the registry's tag list and catalog page. */
-export function setNextLink(reply: FastifyReply, path: string, n: number, last: string, extra: Record<string, string> = {}): void {
+export function setNextLink(
+  reply: FastifyReply,
+  path: string,
+  n: number,
+  last: string,
+  extra: Record<string, string> = {},
+): void {
   const q = new URLSearchParams({ ...extra, n: String(n), last });
   void reply.header('link', `<${path}?${q.toString()}>; rel="next"`);
 }

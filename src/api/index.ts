@@ -20,7 +20,11 @@ const API_PREFIX = '/api/v1';
 /** Every `/api/v1` route, declared (not yet mounted): what `apiRoutes` serves and the OpenAPI document describes. */
 export function buildApiRouter(deps: ApiDeps): ApiRouter {
   const router = new ApiRouter();
-  const ctx: ApiContext = { deps, access: new ApiAccess(deps.auth, deps.metadata), now: deps.now ?? (() => new Date()) };
+  const ctx: ApiContext = {
+    deps,
+    access: new ApiAccess(deps.auth, deps.metadata),
+    now: deps.now ?? (() => new Date()),
+  };
   projectRoutes(router, ctx);
   artifactRoutesOf(router, ctx);
   searchRoutes(router, ctx);
@@ -33,7 +37,8 @@ export function buildApiRouter(deps: ApiDeps): ApiRouter {
       path: '/api/v1/openapi.json',
       operationId: 'getOpenApi',
       summary: 'This document',
-      description: 'The OpenAPI 3.1 description of every /api/v1 route, generated from the same schemas that validate requests.',
+      description:
+        'The OpenAPI 3.1 description of every /api/v1 route, generated from the same schemas that validate requests.',
       tags: ['meta'],
       auth: 'none',
       responses: { 200: { description: 'The OpenAPI document.', schema: openApiSchema } },

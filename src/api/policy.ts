@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { effectiveAsDocument, globMatches, resolvePolicy, type ExceptionScope, type PolicyDocument, type ScopedException } from '../policy/index.js';
+import {
+  effectiveAsDocument,
+  globMatches,
+  resolvePolicy,
+  type ExceptionScope,
+  type PolicyDocument,
+  type ScopedException,
+} from '../policy/index.js';
 import { projectOf } from '../registry/access/index.js';
 import type { ApiContext } from './context.js';
 import { policyInForce } from './context.js';
@@ -16,7 +23,12 @@ function scopeTouches(scope: ExceptionScope, project: string): boolean {
   if (scope === 'global') return true;
   if (scope.project !== undefined && !globMatches(scope.project, project)) return false;
   // A repository pattern's first segment is its project; `*` there may cover any project.
-  if (scope.repository !== undefined && !globMatches(projectOf(scope.repository), project) && !scope.repository.startsWith('*')) return false;
+  if (
+    scope.repository !== undefined &&
+    !globMatches(projectOf(scope.repository), project) &&
+    !scope.repository.startsWith('*')
+  )
+    return false;
   return true;
 }
 
@@ -24,7 +36,12 @@ function scopeTouches(scope: ExceptionScope, project: string): boolean {
 function allExceptions(doc: PolicyDocument): ScopedException[] {
   const out: ScopedException[] = doc.exceptions.map((e, i) => ({ ...e, origin: `exceptions[${i}]` }));
   for (const [pattern, override] of Object.entries(doc.projects)) {
-    for (const [i, e] of override.exceptions.entries()) out.push({ ...e, scope: e.scope ?? { project: pattern }, origin: `projects.${pattern}.exceptions[${i}]` });
+    for (const [i, e] of override.exceptions.entries())
+      out.push({
+        ...e,
+        scope: e.scope ?? { project: pattern },
+        origin: `projects.${pattern}.exceptions[${i}]`,
+      });
   }
   return out;
 }
@@ -34,26 +51,45 @@ function allExceptions(doc: PolicyDocument): ScopedException[] {
  * are written in the policy file (reviewed like code); the server re-reads it within a second.
  */
 export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
-  const projectQuery = z.object({ project: projectParam.optional().describe('A project name: its effective policy / the exceptions that can apply to it.') });
+  const projectQuery = z.object({
+    project: projectParam
+      .optional()
+      .describe('A project name: its effective policy / the exceptions that can apply to it.'),
+  });
 
   router.get(
     {
       path: '/api/v1/policy',
       operationId: 'getPolicy',
       summary: 'The policy in force',
-      description: 'Where it comes from, its hash and the document (defaults filled in). With `project=`, also the effective policy for that project (its `projects:` overrides applied). Read-only: edit the policy file.',
+      description:
+        'Where it comes from, its hash and the document (defaults filled in). With `project=`, also the effective policy for that project (its `projects:` overrides applied). Read-only: edit the policy file.',
       tags: ['policy'],
       auth: 'user',
       query: projectQuery,
-      responses: { 200: { description: 'The policy.', schema: policySchema }, 503: { description: 'No gate, or the policy file is invalid (then every gated pull is refused).' } },
+      responses: {
+        200: { description: 'The policy.', schema: policySchema },
+        503: { description: 'No gate, or the policy file is invalid (then every gated pull is refused).' },
+      },
     },
     async ({ req, query }) => {
       await ctx.access.user(req);
       const policy = await policyInForce(ctx.deps);
-      const out = { source: policy.source, hash: policy.hash, document: policy.policy as unknown as Record<string, unknown> & { version: 1 } };
+      const out = {
+        source: policy.source,
+        hash: policy.hash,
+        document: policy.policy as unknown as Record<string, unknown> & { version: 1 },
+      };
       if (query.project === undefined) return out;
       const effective = resolvePolicy(policy.policy, query.project);
-      return { ...out, effective: { project: query.project, appliedOverrides: effective.appliedOverrides, document: effectiveAsDocument(effective) as Record<string, unknown> & { version: 1 } } };
+      return {
+        ...out,
+        effective: {
+          project: query.project,
+          appliedOverrides: effective.appliedOverrides,
+          document: effectiveAsDocument(effective) as Record<string, unknown> & { version: 1 },
+        },
+      };
     },
   );
 
@@ -68,7 +104,10 @@ export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
       tags: ['policy'],
       auth: 'user',
       query: projectQuery,
-      responses: { 200: { description: 'The exceptions, in policy order.', schema: exceptionListSchema }, 503: { description: 'No gate, or the policy file is invalid.' } },
+      responses: {
+        200: { description: 'The exceptions, in policy order.', schema: exceptionListSchema },
+        503: { description: 'No gate, or the policy file is invalid.' },
+      },
     },
     async ({ req, query }) => {
       await ctx.access.user(req);

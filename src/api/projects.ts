@@ -4,7 +4,13 @@ import type { ProjectRecord, ProjectRole } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { ApiError, setNextLink } from './http.js';
 import type { ApiRouter } from './router.js';
-import { pageQuery, projectDetailSchema, projectListSchema, projectParam, repositoryListSchema } from './schemas.js';
+import {
+  pageQuery,
+  projectDetailSchema,
+  projectListSchema,
+  projectParam,
+  repositoryListSchema,
+} from './schemas.js';
 
 async function roleOf(ctx: ApiContext, project: string, principal: Principal): Promise<ProjectRole | null> {
   if (principal.kind !== 'user') return null;
@@ -12,7 +18,13 @@ async function roleOf(ctx: ApiContext, project: string, principal: Principal): P
   return members.find((m) => m.user === principal.name)?.role ?? null;
 }
 
-const summary = (p: ProjectRecord, role: ProjectRole | null) => ({ name: p.name, public: p.public, createdBy: p.createdBy, createdAt: p.createdAt, role });
+const summary = (p: ProjectRecord, role: ProjectRole | null) => ({
+  name: p.name,
+  public: p.public,
+  createdBy: p.createdBy,
+  createdAt: p.createdAt,
+  role,
+});
 
 /** `/api/v1/projects`, `/api/v1/projects/{name}` and the project's repositories. */
 export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
@@ -23,7 +35,8 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       path: '/api/v1/projects',
       operationId: 'listProjects',
       summary: 'Projects the caller can see',
-      description: 'Member projects and public ones; system administrators see every project, a robot its own.',
+      description:
+        'Member projects and public ones; system administrators see every project, a robot its own.',
       tags: ['projects'],
       auth: 'user',
       responses: { 200: { description: 'The projects, by name.', schema: projectListSchema } },
@@ -33,7 +46,9 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       const admin = await ctx.access.isAdmin(principal);
       const listable = ctx.access.listable(principal);
       const roles = new Map<string, ProjectRole>();
-      if (principal.kind === 'user') for (const m of await metadata.listProjectMembers()) if (m.user === principal.name) roles.set(m.project, m.role);
+      if (principal.kind === 'user')
+        for (const m of await metadata.listProjectMembers())
+          if (m.user === principal.name) roles.set(m.project, m.role);
       const projects = (await metadata.listProjects()).filter((p) => admin || listable(p.name));
       return { projects: projects.map((p) => summary(p, roles.get(p.name) ?? null)) };
     },
@@ -45,7 +60,7 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       operationId: 'getProject',
       summary: "A project's settings",
       description:
-        'Visibility, tag immutability rules, quota and usage. Members and robots are listed for the project\'s administrators and system administrators only (never a secret or hash). ' +
+        "Visibility, tag immutability rules, quota and usage. Members and robots are listed for the project's administrators and system administrators only (never a secret or hash). " +
         'Callers who cannot see the project get 403 whether or not it exists.',
       tags: ['projects'],
       auth: 'pull',
@@ -68,7 +83,10 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
         quota: { limitBytes: project.quotaBytes, usedBytes: await metadata.projectUsage(project.name) },
       };
       if (!manages) return detail;
-      const members = (await metadata.listProjectMembers(project.name)).map((m) => ({ user: m.user, role: m.role }));
+      const members = (await metadata.listProjectMembers(project.name)).map((m) => ({
+        user: m.user,
+        role: m.role,
+      }));
       // Picked field by field: the secret's hash must never reach a response.
       const robots = (await metadata.listRobots(project.name)).map((r) => ({
         name: r.name,
@@ -87,7 +105,8 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       path: '/api/v1/projects/{name}/repositories',
       operationId: 'listProjectRepositories',
       summary: "A project's repositories",
-      description: 'By name, paged like the registry catalog: `n` per page and a `Link: rel="next"` header while more remain.',
+      description:
+        'By name, paged like the registry catalog: `n` per page and a `Link: rel="next"` header while more remain.',
       tags: ['projects'],
       auth: 'pull',
       params: z.object({ name: projectParam }),
@@ -96,7 +115,13 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
         200: {
           description: 'One page of repositories.',
           schema: repositoryListSchema,
-          headers: { Link: { description: 'Present while more pages remain: `</api/v1/projects/P/repositories?n=N&last=R>; rel="next"`.', schema: { type: 'string' } } },
+          headers: {
+            Link: {
+              description:
+                'Present while more pages remain: `</api/v1/projects/P/repositories?n=N&last=R>; rel="next"`.',
+              schema: { type: 'string' },
+            },
+          },
         },
         403: { description: '' },
         404: { description: '' },
@@ -108,12 +133,17 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       if (!(await metadata.getProject(name))) throw new ApiError(404, 'NOT_FOUND', `no project ${name}`);
       const prefix = `${name}/`;
       if (query.last !== undefined && query.last !== name && !query.last.startsWith(prefix)) {
-        throw new ApiError(400, 'QUERY_INVALID', `last "${query.last}" is not a repository of project ${name}`);
+        throw new ApiError(
+          400,
+          'QUERY_INVALID',
+          `last "${query.last}" is not a repository of project ${name}`,
+        );
       }
       const listable = ctx.access.listable(principal);
       const names: string[] = [];
       // A repository named like the project itself sorts before every `project/...` one.
-      if (query.last === undefined && (await metadata.repositoryExists(name)) && listable(name)) names.push(name);
+      if (query.last === undefined && (await metadata.repositoryExists(name)) && listable(name))
+        names.push(name);
       let cursor = query.last === undefined || query.last === name ? prefix : query.last;
       while (names.length <= query.n) {
         const batch = await metadata.listRepositories({ n: 500, last: cursor });
@@ -123,10 +153,15 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
         cursor = batch[batch.length - 1]!;
       }
       const page = names.slice(0, query.n);
-      if (names.length > query.n) setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, page[page.length - 1]!);
+      if (names.length > query.n)
+        setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, page[page.length - 1]!);
       const repositories = [];
       for (const repo of page) {
-        repositories.push({ name: repo, tags: (await metadata.listTagTargets(repo)).length, manifests: (await metadata.listManifests(repo)).length });
+        repositories.push({
+          name: repo,
+          tags: (await metadata.listTagTargets(repo)).length,
+          manifests: (await metadata.listManifests(repo)).length,
+        });
       }
       return { project: name, repositories };
     },

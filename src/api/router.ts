@@ -71,7 +71,10 @@ export class ApiRouter {
 
   get<P extends AnyObject, Q extends AnyObject>(spec: RouteSpec<P, Q>, handler: Handler<P, Q>): void {
     const at = spec.path.indexOf(REPOSITORY_PARAM);
-    const entry: Registered = { spec: spec as unknown as RouteSpec, handler: handler as unknown as Handler<AnyObject, AnyObject> };
+    const entry: Registered = {
+      spec: spec as unknown as RouteSpec,
+      handler: handler as unknown as Handler<AnyObject, AnyObject>,
+    };
     if (at >= 0) {
       // Repository names have slashes, so these routes share one wildcard per prefix and are told
       // apart by a regex over the rest (the repository part is greedy: `a/artifacts/artifacts`
@@ -109,7 +112,14 @@ export class ApiRouter {
       return url.slice(prefix.length);
     };
     app.setNotFoundHandler((req, reply) => {
-      sendError(reply, new ApiError(404, 'NOT_FOUND', `no API route ${req.method} ${req.url.split('?')[0]}; see /api/v1/openapi.json`));
+      sendError(
+        reply,
+        new ApiError(
+          404,
+          'NOT_FOUND',
+          `no API route ${req.method} ${req.url.split('?')[0]}; see /api/v1/openapi.json`,
+        ),
+      );
     });
     app.setErrorHandler((err: unknown, req, reply) => {
       if (err instanceof ApiError) return sendError(reply, err);
@@ -118,7 +128,10 @@ export class ApiRouter {
         return sendError(reply, new ApiError(status, 'BAD_REQUEST', (err as Error).message));
       }
       req.log.error({ err }, 'api request failed');
-      return sendError(reply, new ApiError(500, 'INTERNAL', 'the server could not answer; the log has the details'));
+      return sendError(
+        reply,
+        new ApiError(500, 'INTERNAL', 'the server could not answer; the log has the details'),
+      );
     });
     const wildcards = new Map<string, Registered[]>();
     for (const r of this.routes) {
@@ -128,7 +141,9 @@ export class ApiRouter {
         wildcards.set(r.match.prefix, list);
         continue;
       }
-      app.get(local(this.fastifyUrl(r.spec)), async (req, reply) => this.run(r, req, reply, (req.params ?? {}) as Record<string, string>));
+      app.get(local(this.fastifyUrl(r.spec)), async (req, reply) =>
+        this.run(r, req, reply, (req.params ?? {}) as Record<string, string>),
+      );
     }
     for (const [start, list] of wildcards) {
       // More literal text first, so `/artifacts/{digest}/sbom` is tried before `/artifacts/{digest}`.
@@ -141,15 +156,26 @@ export class ApiRouter {
           const params = Object.fromEntries(r.match!.names.map((n, i) => [n, m[i + 1]!]));
           return this.run(r, req, reply, params);
         }
-        throw new ApiError(404, 'NOT_FOUND', `no API route matches ${req.url.split('?')[0]}; see /api/v1/openapi.json`);
+        throw new ApiError(
+          404,
+          'NOT_FOUND',
+          `no API route matches ${req.url.split('?')[0]}; see /api/v1/openapi.json`,
+        );
       });
     }
   }
 
-  private async run(r: Registered, req: FastifyRequest, reply: FastifyReply, rawParams: Record<string, string>): Promise<unknown> {
+  private async run(
+    r: Registered,
+    req: FastifyRequest,
+    reply: FastifyReply,
+    rawParams: Record<string, string>,
+  ): Promise<unknown> {
     const params = r.spec.params ? r.spec.params.safeParse(rawParams) : { success: true as const, data: {} };
     if (!params.success) throw describeIssues('path', params.error);
-    const query = r.spec.query ? r.spec.query.safeParse(req.query ?? {}) : { success: true as const, data: {} };
+    const query = r.spec.query
+      ? r.spec.query.safeParse(req.query ?? {})
+      : { success: true as const, data: {} };
     if (!query.success) throw describeIssues('query', query.error);
     const out = await r.handler({ req, reply, params: params.data, query: query.data });
     if (out === reply) return reply;
@@ -171,7 +197,10 @@ function stripMeta(schema: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** The OpenAPI 3.1 document for the routes of `router`. */
-export function openApiDocument(router: ApiRouter, info: { version: string; errorSchema: z.ZodType }): Record<string, unknown> {
+export function openApiDocument(
+  router: ApiRouter,
+  info: { version: string; errorSchema: z.ZodType },
+): Record<string, unknown> {
   const uri = (id: string) => `#/components/schemas/${id}`;
   const { schemas } = z.toJSONSchema(apiSchemas, { uri, io: 'output', unrepresentable: 'any' });
   const refOf = (schema: z.ZodType) => {
@@ -187,7 +216,10 @@ export function openApiDocument(router: ApiRouter, info: { version: string; erro
       ['query', spec.query],
     ] as const) {
       if (!obj) continue;
-      const json = z.toJSONSchema(obj, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+      const json = z.toJSONSchema(obj, { io: 'input', unrepresentable: 'any' }) as {
+        properties?: Record<string, Record<string, unknown>>;
+        required?: string[];
+      };
       for (const [name, schema] of Object.entries(json.properties ?? {})) {
         const { description, ...rest } = schema;
         parameters.push({
@@ -201,23 +233,43 @@ export function openApiDocument(router: ApiRouter, info: { version: string; erro
     }
     const responses: Record<string, unknown> = {};
     for (const [status, r] of Object.entries(spec.responses)) {
-      const content: Record<string, unknown> = { ...(r.schema ? { 'application/json': { schema: refOf(r.schema) } } : {}), ...(r.content ?? {}) };
-      responses[status] = { description: r.description, ...(r.headers ? { headers: r.headers } : {}), ...(Object.keys(content).length > 0 ? { content } : {}) };
+      const content: Record<string, unknown> = {
+        ...(r.schema ? { 'application/json': { schema: refOf(r.schema) } } : {}),
+        ...(r.content ?? {}),
+      };
+      responses[status] = {
+        description: r.description,
+        ...(r.headers ? { headers: r.headers } : {}),
+        ...(Object.keys(content).length > 0 ? { content } : {}),
+      };
     }
     const implied = [...(spec.params || spec.query ? [400] : []), ...(spec.auth !== 'none' ? [401] : [])];
     for (const status of implied) {
       responses[String(status)] ??= {
         description: ERROR_RESPONSES[status],
-        ...(status === 401 ? { headers: { 'WWW-Authenticate': { description: 'The registry challenge', schema: { type: 'string' } } } } : {}),
+        ...(status === 401
+          ? {
+              headers: {
+                'WWW-Authenticate': { description: 'The registry challenge', schema: { type: 'string' } },
+              },
+            }
+          : {}),
         content: { 'application/json': { schema: refOf(info.errorSchema) } },
       };
     }
     for (const [status, r] of Object.entries(responses)) {
       const entry = r as { description?: string; content?: unknown };
-      if (Number(status) >= 400 && entry.content === undefined) entry.content = { 'application/json': { schema: refOf(info.errorSchema) } };
-      if (entry.description === '' && ERROR_RESPONSES[Number(status)]) entry.description = ERROR_RESPONSES[Number(status)];
+      if (Number(status) >= 400 && entry.content === undefined)
+        entry.content = { 'application/json': { schema: refOf(info.errorSchema) } };
+      if (entry.description === '' && ERROR_RESPONSES[Number(status)])
+        entry.description = ERROR_RESPONSES[Number(status)];
     }
-    const security = spec.auth === 'none' ? [] : spec.auth === 'pull' ? [{ basicAuth: [] }, { bearerAuth: [] }, {}] : [{ basicAuth: [] }, { bearerAuth: [] }];
+    const security =
+      spec.auth === 'none'
+        ? []
+        : spec.auth === 'pull'
+          ? [{ basicAuth: [] }, { bearerAuth: [] }, {}]
+          : [{ basicAuth: [] }, { bearerAuth: [] }];
     (paths[spec.path] ??= {}).get = {
       operationId: spec.operationId,
       summary: spec.summary,
@@ -234,8 +286,8 @@ export function openApiDocument(router: ApiRouter, info: { version: string; erro
       title: 'Portcullis API',
       version: info.version,
       description:
-        'The curated registry\'s REST API: projects, repositories, artifacts with their verdicts, findings and SBOMs, search, the policy and its exceptions, events and the audit log. ' +
-        'It uses the registry\'s own users, roles, robots and tokens: HTTP Basic, or a Bearer token from `GET /token`. Everything is read-only; exceptions live in the policy file.',
+        "The curated registry's REST API: projects, repositories, artifacts with their verdicts, findings and SBOMs, search, the policy and its exceptions, events and the audit log. " +
+        "It uses the registry's own users, roles, robots and tokens: HTTP Basic, or a Bearer token from `GET /token`. Everything is read-only; exceptions live in the policy file.",
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     servers: [{ url: '/' }],
@@ -250,15 +302,22 @@ export function openApiDocument(router: ApiRouter, info: { version: string; erro
     ],
     paths,
     components: {
-      schemas: Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, stripMeta(s as Record<string, unknown>)])),
+      schemas: Object.fromEntries(
+        Object.entries(schemas).map(([id, s]) => [id, stripMeta(s as Record<string, unknown>)]),
+      ),
       securitySchemes: {
-        basicAuth: { type: 'http', scheme: 'basic', description: 'A registry user (name and password) or a robot (`robot$project+name` and its secret).' },
+        basicAuth: {
+          type: 'http',
+          scheme: 'basic',
+          description:
+            'A registry user (name and password) or a robot (`robot$project+name` and its secret).',
+        },
         bearerAuth: {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description:
-            'A registry token from `GET /token` (Basic credentials, `service` and optional `scope=repository:NAME:pull`). Listings follow the account\'s roles; reading one repository needs a token whose scope grants pull on it (else 401 `insufficient_scope` names the scope to ask for).',
+            "A registry token from `GET /token` (Basic credentials, `service` and optional `scope=repository:NAME:pull`). Listings follow the account's roles; reading one repository needs a token whose scope grants pull on it (else 401 `insufficient_scope` names the scope to ask for).",
         },
       },
     },

@@ -20,19 +20,39 @@ export const repositoryParam = z.preprocess(
   decoded,
   z
     .string()
-    .refine(isValidRepositoryName, 'not a repository name: lowercase components [a-z0-9] joined by "/", with ".", "_", "__" or "-" inside a component')
+    .refine(
+      isValidRepositoryName,
+      'not a repository name: lowercase components [a-z0-9] joined by "/", with ".", "_", "__" or "-" inside a component',
+    )
     .describe('Repository name; its slashes may be sent as they are (`team/app`) or encoded (`team%2Fapp`).'),
 );
 
 export const DIGEST_RE = /^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/;
-export const digestParam = z.string().regex(DIGEST_RE, 'must be a digest: sha256:<64 lowercase hex> or sha512:<128 lowercase hex>').describe('Manifest digest, e.g. `sha256:…`.');
+export const digestParam = z
+  .string()
+  .regex(DIGEST_RE, 'must be a digest: sha256:<64 lowercase hex> or sha512:<128 lowercase hex>')
+  .describe('Manifest digest, e.g. `sha256:…`.');
 
-export const projectParam = z.string().regex(PROJECT_NAME_RE, 'not a project name: lowercase letters and digits, with ".", "_" or "-" inside').describe('Project name (the first segment of its repositories\' names).');
+export const projectParam = z
+  .string()
+  .regex(PROJECT_NAME_RE, 'not a project name: lowercase letters and digits, with ".", "_" or "-" inside')
+  .describe("Project name (the first segment of its repositories' names).");
 
 /** `n` and `last`, as the registry pages tags and the catalog. */
 export const pageQuery = {
-  n: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100).describe('Page size (1–1000, default 100).'),
-  last: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional().describe('Continue after this item (the `last` of the `Link: rel="next"` header).'),
+  n: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .default(100)
+    .describe('Page size (1–1000, default 100).'),
+  last: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(512, 'must be at most 512 characters')
+    .optional()
+    .describe('Continue after this item (the `last` of the `Link: rel="next"` header).'),
 };
 
 // ---- responses ----------------------------------------------------------------------------------
@@ -41,7 +61,11 @@ export const errorSchema = named(
   'Error',
   z.object({
     error: z.object({
-      code: z.string().describe('Stable machine code: UNAUTHORIZED, DENIED, NOT_FOUND, QUERY_INVALID, PATH_INVALID, GATE_DISABLED, ...'),
+      code: z
+        .string()
+        .describe(
+          'Stable machine code: UNAUTHORIZED, DENIED, NOT_FOUND, QUERY_INVALID, PATH_INVALID, GATE_DISABLED, ...',
+        ),
       message: z.string(),
       details: z.array(z.string()).optional(),
     }),
@@ -60,7 +84,11 @@ export const projectSummarySchema = named(
     public: z.boolean(),
     createdBy: z.string(),
     createdAt: time,
-    role: projectRole.nullable().describe("The caller's role in the project; null when they see it as public, as an administrator or as its robot."),
+    role: projectRole
+      .nullable()
+      .describe(
+        "The caller's role in the project; null when they see it as public, as an administrator or as its robot.",
+      ),
   }),
 );
 
@@ -74,8 +102,13 @@ export const projectDetailSchema = named(
     createdBy: z.string(),
     createdAt: time,
     role: projectRole.nullable(),
-    immutableTags: z.array(z.string()).describe('Tag immutability rules: `TAG_GLOB` or `REPO_GLOB:TAG_GLOB`.'),
-    quota: z.object({ limitBytes: z.number().int().nullable().describe('null: no quota'), usedBytes: z.number().int() }),
+    immutableTags: z
+      .array(z.string())
+      .describe('Tag immutability rules: `TAG_GLOB` or `REPO_GLOB:TAG_GLOB`.'),
+    quota: z.object({
+      limitBytes: z.number().int().nullable().describe('null: no quota'),
+      usedBytes: z.number().int(),
+    }),
     members: z
       .array(z.object({ user: z.string(), role: projectRole }))
       .optional()
@@ -100,7 +133,9 @@ export const repositoryListSchema = named(
   'RepositoryList',
   z.object({
     project: z.string(),
-    repositories: z.array(z.object({ name: z.string(), tags: z.number().int(), manifests: z.number().int() })),
+    repositories: z.array(
+      z.object({ name: z.string(), tags: z.number().int(), manifests: z.number().int() }),
+    ),
   }),
 );
 
@@ -112,7 +147,10 @@ export const artifactSummarySchema = named(
     digest: z.string(),
     mediaType: z.string(),
     artifactType: z.string().nullable(),
-    subjectDigest: z.string().nullable().describe('Set for referrers (SBOM, report, signatures): the manifest they describe.'),
+    subjectDigest: z
+      .string()
+      .nullable()
+      .describe('Set for referrers (SBOM, report, signatures): the manifest they describe.'),
     size: z.number().int(),
     createdAt: time,
     tags: z.array(z.string()),
@@ -120,11 +158,16 @@ export const artifactSummarySchema = named(
       .object({ status: verdictStatus, evaluatedAt: time })
       .nullable()
       .describe('The stored verdict; the artifact route gives the verdict in force (recomputed when stale).'),
-    analysis: z.enum(['analysed', 'failed', 'pending', 'not-analysed', 'not-applicable']).describe('not-applicable: indexes and non-image artifacts are not analysed.'),
+    analysis: z
+      .enum(['analysed', 'failed', 'pending', 'not-analysed', 'not-applicable'])
+      .describe('not-applicable: indexes and non-image artifacts are not analysed.'),
   }),
 );
 
-export const artifactListSchema = named('ArtifactList', z.object({ repository: z.string(), artifacts: z.array(artifactSummarySchema) }));
+export const artifactListSchema = named(
+  'ArtifactList',
+  z.object({ repository: z.string(), artifacts: z.array(artifactSummarySchema) }),
+);
 
 const findingRef = z.looseObject({
   kind: z.string(),
@@ -136,7 +179,11 @@ const findingRef = z.looseObject({
 
 const exceptionScope = z.union([
   z.literal('global'),
-  z.object({ project: z.string().optional(), repository: z.string().optional(), digest: z.string().optional() }),
+  z.object({
+    project: z.string().optional(),
+    repository: z.string().optional(),
+    digest: z.string().optional(),
+  }),
 ]);
 
 const exceptionReport = z.looseObject({
@@ -153,8 +200,17 @@ export const policyVerdictSchema = named(
   'PolicyVerdict',
   z.object({
     status: z.enum(['pass', 'warn', 'fail']),
-    policy: z.object({ name: z.string().optional(), defaultAction: z.enum(['fail', 'warn', 'ignore']), overrides: z.array(z.string()) }),
-    context: z.object({ project: z.string().optional(), repository: z.string().optional(), digest: z.string().optional(), evaluatedAt: time }),
+    policy: z.object({
+      name: z.string().optional(),
+      defaultAction: z.enum(['fail', 'warn', 'ignore']),
+      overrides: z.array(z.string()),
+    }),
+    context: z.object({
+      project: z.string().optional(),
+      repository: z.string().optional(),
+      digest: z.string().optional(),
+      evaluatedAt: time,
+    }),
     reasons: z.array(
       z.object({
         ruleId: z.string(),
@@ -177,12 +233,22 @@ export const storedVerdictSchema = named(
   z.object({
     status: verdictStatus,
     verdict: policyVerdictSchema.optional(),
-    error: z.string().optional().describe('Why there is no policy verdict (analysis failed, policy not answerable): the gate refuses the image.'),
+    error: z
+      .string()
+      .optional()
+      .describe(
+        'Why there is no policy verdict (analysis failed, policy not answerable): the gate refuses the image.',
+      ),
     policyHash: z.string().nullable(),
     policySource: z.string().nullable(),
     dbVersion: z.string(),
     staleAt: time.nullable(),
-    counts: z.object({ packages: z.number().int(), vulnerabilities: z.number().int(), secrets: z.number().int(), misconfigurations: z.number().int() }),
+    counts: z.object({
+      packages: z.number().int(),
+      vulnerabilities: z.number().int(),
+      secrets: z.number().int(),
+      misconfigurations: z.number().int(),
+    }),
     evaluatedAt: time,
   }),
 );
@@ -195,7 +261,9 @@ export const artifactSchema = named(
     mediaType: z.string(),
     tags: z.array(z.string()),
     analysis: z.object({
-      state: z.string().describe('analysed, failed, or the analysis job\'s state (queued, running, ...), or not-analysed'),
+      state: z
+        .string()
+        .describe("analysed, failed, or the analysis job's state (queued, running, ...), or not-analysed"),
       analysedAt: time.optional(),
       attempts: z.number().int().optional(),
       error: z.string().nullable(),
@@ -204,7 +272,12 @@ export const artifactSchema = named(
   }),
 );
 
-const packageRef = z.looseObject({ type: z.string(), name: z.string(), version: z.string(), purl: z.string() });
+const packageRef = z.looseObject({
+  type: z.string(),
+  name: z.string(),
+  version: z.string(),
+  purl: z.string(),
+});
 
 export const findingsSchema = named(
   'Findings',
@@ -212,8 +285,15 @@ export const findingsSchema = named(
     repository: z.string(),
     digest: z.string(),
     analysedAt: time,
-    database: z.object({ available: z.boolean(), version: z.string() }).describe('The vulnerability database the findings were matched against (the current one).'),
-    counts: z.object({ packages: z.number().int(), vulnerabilities: z.number().int(), secrets: z.number().int(), misconfigurations: z.number().int() }),
+    database: z
+      .object({ available: z.boolean(), version: z.string() })
+      .describe('The vulnerability database the findings were matched against (the current one).'),
+    counts: z.object({
+      packages: z.number().int(),
+      vulnerabilities: z.number().int(),
+      secrets: z.number().int(),
+      misconfigurations: z.number().int(),
+    }),
     vulnerabilities: z.array(
       z.looseObject({
         id: z.string(),
@@ -231,10 +311,21 @@ export const findingsSchema = named(
         severity,
         location: z.enum(['file', 'config', 'history']),
         target: z.string(),
-        redacted: z.string().describe('The first 4 characters and the length; the secret itself is never stored.'),
+        redacted: z
+          .string()
+          .describe('The first 4 characters and the length; the secret itself is never stored.'),
       }),
     ),
-    misconfigurations: z.array(z.looseObject({ id: z.string(), title: z.string(), severity, message: z.string(), remedy: z.string(), target: z.string() })),
+    misconfigurations: z.array(
+      z.looseObject({
+        id: z.string(),
+        title: z.string(),
+        severity,
+        message: z.string(),
+        remedy: z.string(),
+        target: z.string(),
+      }),
+    ),
     warnings: z.array(z.string()),
   }),
 );
@@ -247,20 +338,33 @@ const advisoryHit = z.object({
   fixedVersions: z.array(z.string()),
   severity,
 });
-const packageHit = z.object({ repository: z.string(), digest: z.string(), type: z.string(), name: z.string(), versions: z.array(z.string()) });
+const packageHit = z.object({
+  repository: z.string(),
+  digest: z.string(),
+  type: z.string(),
+  name: z.string(),
+  versions: z.array(z.string()),
+});
 
 export const searchResultSchema = named(
   'SearchResult',
-  z.union([z.object({ advisory: z.string(), artifacts: z.array(advisoryHit) }), z.object({ package: z.string(), artifacts: z.array(packageHit) })]),
+  z.union([
+    z.object({ advisory: z.string(), artifacts: z.array(advisoryHit) }),
+    z.object({ package: z.string(), artifacts: z.array(packageHit) }),
+  ]),
 );
 
-const policyDocument = z.looseObject({ version: z.literal(1) }).describe('A policy document (docs/policy.md).');
+const policyDocument = z
+  .looseObject({ version: z.literal(1) })
+  .describe('A policy document (docs/policy.md).');
 
 export const policySchema = named(
   'Policy',
   z.object({
     source: z.string().describe('Where the policy comes from: a file, `FILE: policy`, or `built-in policy`.'),
-    hash: z.string().describe('Changes whenever the policy does; verdicts record the hash they were computed under.'),
+    hash: z
+      .string()
+      .describe('Changes whenever the policy does; verdicts record the hash they were computed under.'),
     document: policyDocument,
     effective: z
       .object({ project: z.string(), appliedOverrides: z.array(z.string()), document: policyDocument })
@@ -287,13 +391,34 @@ export const exceptionListSchema = named(
   }),
 );
 
-export const EVENT_TYPES = ['pushed', 'analysed', 'verdict_changed', 'pull_denied', 'push_denied', 'blocked_pull_allowed', 'new_advisory_affects'] as const;
+export const EVENT_TYPES = [
+  'pushed',
+  'analysed',
+  'verdict_changed',
+  'pull_denied',
+  'push_denied',
+  'blocked_pull_allowed',
+  'new_advisory_affects',
+] as const;
 
 export const eventListSchema = named(
   'EventList',
   z.object({
-    events: z.array(z.object({ id: z.number().int(), type: z.enum(EVENT_TYPES), time, data: z.looseObject({ type: z.enum(EVENT_TYPES) }) })),
-    last: z.number().int().nullable().describe('The last event id examined: pass it as `after` to poll for newer ones (null: nothing newer than `after`).'),
+    events: z.array(
+      z.object({
+        id: z.number().int(),
+        type: z.enum(EVENT_TYPES),
+        time,
+        data: z.looseObject({ type: z.enum(EVENT_TYPES) }),
+      }),
+    ),
+    last: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'The last event id examined: pass it as `after` to poll for newer ones (null: nothing newer than `after`).',
+      ),
   }),
 );
 

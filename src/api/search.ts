@@ -5,7 +5,19 @@ import { requireGate } from './context.js';
 import type { ApiRouter } from './router.js';
 import { searchResultSchema } from './schemas.js';
 
-const PACKAGE_TYPES = ['apk', 'deb', 'rpm', 'npm', 'pypi', 'maven', 'golang', 'gem', 'cargo', 'composer', 'nuget'] as const;
+const PACKAGE_TYPES = [
+  'apk',
+  'deb',
+  'rpm',
+  'npm',
+  'pypi',
+  'maven',
+  'golang',
+  'gem',
+  'cargo',
+  'composer',
+  'nuget',
+] as const;
 
 /** `/api/v1/search`: which stored artifacts an advisory affects now, or which hold a package. */
 export function searchRoutes(router: ApiRouter, ctx: ApiContext): void {
@@ -23,28 +35,71 @@ export function searchRoutes(router: ApiRouter, ctx: ApiContext): void {
       auth: 'user',
       query: z
         .object({
-          advisory: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be an advisory id such as CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx').optional().describe('Advisory id or alias.'),
-          package: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional().describe('Package name (as its ecosystem spells it: npm `@scope/name`, Maven `group:artifact`).'),
-          type: z.enum(PACKAGE_TYPES, { error: `must be one of ${PACKAGE_TYPES.join(', ')}` }).optional().describe('Package type, with `package`; all types by default.'),
+          advisory: z
+            .string()
+            .regex(
+              /^[A-Za-z0-9._:-]{1,128}$/,
+              'must be an advisory id such as CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx',
+            )
+            .optional()
+            .describe('Advisory id or alias.'),
+          package: z
+            .string()
+            .min(1, 'must not be empty')
+            .max(256, 'must be at most 256 characters')
+            .optional()
+            .describe(
+              'Package name (as its ecosystem spells it: npm `@scope/name`, Maven `group:artifact`).',
+            ),
+          type: z
+            .enum(PACKAGE_TYPES, { error: `must be one of ${PACKAGE_TYPES.join(', ')}` })
+            .optional()
+            .describe('Package type, with `package`; all types by default.'),
         })
-        .refine((q) => (q.advisory === undefined) !== (q.package === undefined), 'give either advisory=ID or package=NAME (with an optional type=apk|deb|npm|...)'),
-      responses: { 200: { description: 'The matching artifacts, one entry per repository holding each.', schema: searchResultSchema }, 503: { description: '' } },
+        .refine(
+          (q) => (q.advisory === undefined) !== (q.package === undefined),
+          'give either advisory=ID or package=NAME (with an optional type=apk|deb|npm|...)',
+        ),
+      responses: {
+        200: {
+          description: 'The matching artifacts, one entry per repository holding each.',
+          schema: searchResultSchema,
+        },
+        503: { description: '' },
+      },
     },
     async ({ req, query }) => {
       const principal = await ctx.access.user(req);
       const visible = ctx.access.listable(principal);
       if (query.advisory !== undefined) {
-        const hits = (await requireGate(ctx.deps).artifactsAffectedBy(query.advisory)).filter((h) => visible(h.repository));
+        const hits = (await requireGate(ctx.deps).artifactsAffectedBy(query.advisory)).filter((h) =>
+          visible(h.repository),
+        );
         return { advisory: query.advisory, artifacts: hits };
       }
       const asked = query.package!;
-      const artifacts: { repository: string; digest: string; type: string; name: string; versions: string[] }[] = [];
+      const artifacts: {
+        repository: string;
+        digest: string;
+        type: string;
+        name: string;
+        versions: string[];
+      }[] = [];
       for (const type of query.type !== undefined ? [query.type] : PACKAGE_TYPES) {
         const name = indexName(type, asked);
         for (const digest of await metadata.artifacts.digestsWithPackage(type, name)) {
-          const versions = (await metadata.artifacts.packagesOf(digest)).filter((p) => p.type === type && (p.name === name || p.sourceName === name)).map((p) => p.version);
+          const versions = (await metadata.artifacts.packagesOf(digest))
+            .filter((p) => p.type === type && (p.name === name || p.sourceName === name))
+            .map((p) => p.version);
           for (const v of await metadata.artifacts.verdictsForDigest(digest)) {
-            if (visible(v.repository)) artifacts.push({ repository: v.repository, digest, type, name, versions: [...new Set(versions)] });
+            if (visible(v.repository))
+              artifacts.push({
+                repository: v.repository,
+                digest,
+                type,
+                name,
+                versions: [...new Set(versions)],
+              });
           }
         }
       }

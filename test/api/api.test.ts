@@ -16,7 +16,10 @@ import { pushTestImage, waitFor, type PushedImage } from '../gate/gate-harness.j
 import { freePort } from '../helpers/docker-registry.js';
 import { PushClient } from '../registry/push-client.js';
 
-const TOKEN = `ghp_${randomBytes(27).toString('base64').replace(/[^A-Za-z0-9]/g, 'x').slice(0, 36)}`;
+const TOKEN = `ghp_${randomBytes(27)
+  .toString('base64')
+  .replace(/[^A-Za-z0-9]/g, 'x')
+  .slice(0, 36)}`;
 const ROBOT_SECRET = 'robot-secret-for-the-api-test';
 
 const POLICY = `version: 1
@@ -53,7 +56,12 @@ const RECORDS = [
     id: 'ALPINE-CVE-2026-2000',
     modified: '2026-01-01T00:00:00Z',
     aliases: ['CVE-2026-2000'],
-    affected: [{ package: { ecosystem: 'Alpine:v3.20', name: 'musl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.2.5-r1' }] }] }],
+    affected: [
+      {
+        package: { ecosystem: 'Alpine:v3.20', name: 'musl' },
+        ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.2.5-r1' }] }],
+      },
+    ],
   },
 ];
 
@@ -63,7 +71,16 @@ const ALPINE = (musl: string) => [
 ];
 
 interface Doc {
-  paths: Record<string, { get: { responses: Record<string, { content?: Record<string, { schema: unknown }> }>; parameters?: { name: string; in: string }[]; security: unknown[] } }>;
+  paths: Record<
+    string,
+    {
+      get: {
+        responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+        parameters?: { name: string; in: string }[];
+        security: unknown[];
+      };
+    }
+  >;
   components: { schemas: Record<string, unknown> };
 }
 
@@ -92,7 +109,11 @@ async function get(path: string, authorization?: string) {
   } catch {
     // not JSON
   }
-  return { status: res.status, headers: res.headers, body: body as Record<string, unknown> & { error?: { code: string; message: string } } };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: body as Record<string, unknown> & { error?: { code: string; message: string } },
+  };
 }
 
 /** Checks a response against the schema the OpenAPI document declares for `template` and its status. */
@@ -122,24 +143,41 @@ beforeAll(async () => {
   const meta = await SqliteRegistryMetadata.open(data);
   try {
     await meta.putUser({ name: 'admin', passwordHash: await hashPassword('admin-pw'), admin: true });
-    for (const u of ['dev', 'outsider', 'lead']) await meta.putUser({ name: u, passwordHash: await hashPassword(`${u}-pw`), admin: false });
+    for (const u of ['dev', 'outsider', 'lead'])
+      await meta.putUser({ name: u, passwordHash: await hashPassword(`${u}-pw`), admin: false });
     await meta.createProject({ name: 'team', public: false, createdBy: 'admin' }, 'lead');
     await meta.createProject({ name: 'pub', public: true, createdBy: 'admin' }, 'admin');
     await meta.createProject({ name: 'hidden', public: false, createdBy: 'admin' }, 'admin');
     await meta.putProjectMember('team', 'dev', 'reader');
     await meta.updateProject('team', { immutableTags: ['v*'], quotaBytes: 10_000_000 });
-    await meta.createRobot({ name: 'robot$team+ci', project: 'team', secretHash: await hashPassword(ROBOT_SECRET), actions: ['pull'], expiresAt: null, createdBy: 'lead' });
+    await meta.createRobot({
+      name: 'robot$team+ci',
+      project: 'team',
+      secretHash: await hashPassword(ROBOT_SECRET),
+      actions: ['pull'],
+      expiresAt: null,
+      createdBy: 'lead',
+    });
   } finally {
     await meta.close();
   }
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = await startServe({ listen: `127.0.0.1:${port}`, data, policy: policyFile, config }, { PORTCULLIS_LOG_LEVEL: 'silent' });
+  server = await startServe(
+    { listen: `127.0.0.1:${port}`, data, policy: policyFile, config },
+    { PORTCULLIS_LOG_LEVEL: 'silent' },
+  );
 
   const admin = PushClient.basic(base, 'admin', 'admin-pw');
-  images.bad = await pushTestImage(admin, 'team/app', 'bad', [ALPINE('1.2.5-r0'), [{ name: 'app/.env', content: `GITHUB_TOKEN=${TOKEN}\n` }]]);
+  images.bad = await pushTestImage(admin, 'team/app', 'bad', [
+    ALPINE('1.2.5-r0'),
+    [{ name: 'app/.env', content: `GITHUB_TOKEN=${TOKEN}\n` }],
+  ]);
   images.good = await pushTestImage(admin, 'team/app', 'good', [ALPINE('1.2.5-r1')]);
-  images.third = await pushTestImage(admin, 'team/app', 'third', [ALPINE('1.2.5-r1'), [{ name: 'x.txt', content: 'x' }]]);
+  images.third = await pushTestImage(admin, 'team/app', 'third', [
+    ALPINE('1.2.5-r1'),
+    [{ name: 'x.txt', content: 'x' }],
+  ]);
   images.pub = await pushTestImage(admin, 'pub/lib', '1', [ALPINE('1.2.5-r0')]);
   images.hidden = await pushTestImage(admin, 'hidden/x', '1', [ALPINE('1.2.5-r1')]);
   for (const r of ['team/a1', 'team/a2']) await admin.pushBlob(r, Buffer.from(r));
@@ -167,11 +205,14 @@ beforeAll(async () => {
   ajv.addSchema({ $id: 'https://portcullis.test/openapi', components: doc.components } as object);
   // Component references are document-relative: resolve them against the document added above.
   const compile = ajv.compile.bind(ajv);
-  ajv.compile = ((schema: object) => compile({ $id: `https://portcullis.test/op/${Math.random()}`, ...rebase(schema) })) as typeof ajv.compile;
+  ajv.compile = ((schema: object) =>
+    compile({ $id: `https://portcullis.test/op/${Math.random()}`, ...rebase(schema) })) as typeof ajv.compile;
 }, 120_000);
 
 function rebase(schema: unknown): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"https://portcullis.test/openapi#/components/')) as Record<string, unknown>;
+  return JSON.parse(
+    JSON.stringify(schema).replaceAll('"#/components/', '"https://portcullis.test/openapi#/components/'),
+  ) as Record<string, unknown>;
 }
 
 afterAll(async () => {
@@ -186,10 +227,19 @@ describe('the OpenAPI document', () => {
     expect(r.body.openapi).toBe('3.1.0');
     expectDeclared('/api/v1/openapi.json', 200, r.body);
     // The schema checks below are not vacuous: a wrong body fails them.
-    const artifact = ajv.compile(doc.paths['/api/v1/repositories/{repository}/artifacts/{digest}']!.get.responses['200']!.content!['application/json']!.schema as object);
+    const artifact = ajv.compile(
+      doc.paths['/api/v1/repositories/{repository}/artifacts/{digest}']!.get.responses['200']!.content![
+        'application/json'
+      ]!.schema as object,
+    );
     expect(artifact({ repository: 'a', digest: 1 })).toBe(false);
-    const schemes = (r.body.components as { securitySchemes: Record<string, { scheme: string }> }).securitySchemes;
-    expect(Object.values(schemes).map((s) => s.scheme).sort()).toEqual(['basic', 'bearer']);
+    const schemes = (r.body.components as { securitySchemes: Record<string, { scheme: string }> })
+      .securitySchemes;
+    expect(
+      Object.values(schemes)
+        .map((s) => s.scheme)
+        .sort(),
+    ).toEqual(['basic', 'bearer']);
 
     // The route list of an app with the API registered, as Fastify reports it.
     const app = Fastify();
@@ -225,7 +275,11 @@ describe('the OpenAPI document', () => {
     );
     // Every documented path answers (no route-level 404) and every operation declares its errors.
     for (const template of documented) {
-      const path = template.replace('{repository}', 'team/app').replace('{digest}', images.bad!.digest).replace('{name}', 'team') + (template.endsWith('/search') ? '?package=musl' : '');
+      const path =
+        template
+          .replace('{repository}', 'team/app')
+          .replace('{digest}', images.bad!.digest)
+          .replace('{name}', 'team') + (template.endsWith('/search') ? '?package=musl' : '');
       const res = await get(path, AS.admin);
       expect([200], `${path}: ${JSON.stringify(res.body).slice(0, 200)}`).toContain(res.status);
       const op = doc.paths[template]!.get;
@@ -237,10 +291,18 @@ describe('the OpenAPI document', () => {
 
 describe('authentication and authorisation', () => {
   it('answers 401 with the registry challenge without credentials, and with bad ones', async () => {
-    for (const path of ['/api/v1/projects', '/api/v1/events', '/api/v1/audit', '/api/v1/policy', '/api/v1/search?package=musl']) {
+    for (const path of [
+      '/api/v1/projects',
+      '/api/v1/events',
+      '/api/v1/audit',
+      '/api/v1/policy',
+      '/api/v1/search?package=musl',
+    ]) {
       const r = await get(path);
       expect(r.status, path).toBe(401);
-      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/token",service="127\.0\.0\.1:\d+"/);
+      expect(r.headers.get('www-authenticate')).toMatch(
+        /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/token",service="127\.0\.0\.1:\d+"/,
+      );
       expectDeclared(path.split('?')[0]!, 401, r.body);
     }
     const repo = await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}`);
@@ -261,7 +323,9 @@ describe('authentication and authorisation', () => {
     expect(missing.status).toBe(404);
     expectDeclared('/api/v1/projects/{name}', 404, missing.body);
     expect((await get('/api/v1/repositories/nosuch/app/artifacts', AS.admin)).status).toBe(404);
-    expect((await get(`/api/v1/repositories/team/app/artifacts/sha256:${'0'.repeat(64)}`, AS.dev)).status).toBe(404);
+    expect(
+      (await get(`/api/v1/repositories/team/app/artifacts/sha256:${'0'.repeat(64)}`, AS.dev)).status,
+    ).toBe(404);
     // Public projects are readable by any user; robots only reach their own project.
     expect((await get('/api/v1/repositories/pub/lib/artifacts', AS.outsider)).status).toBe(200);
     expect((await get('/api/v1/repositories/team/app/artifacts', AS.robot)).status).toBe(200);
@@ -276,7 +340,9 @@ describe('authentication and authorisation', () => {
       return `Bearer ${((await r.json()) as { token: string }).token}`;
     };
     const scoped = await tokenFor('repository:team/app:pull');
-    expect((await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}`, scoped)).status).toBe(200);
+    expect((await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}`, scoped)).status).toBe(
+      200,
+    );
     const narrow = await get('/api/v1/repositories/pub/lib/artifacts', scoped);
     expect(narrow.status).toBe(401);
     expect(narrow.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
@@ -293,7 +359,8 @@ describe('authentication and authorisation', () => {
 
 describe('projects and repositories', () => {
   it('lists the projects each caller can see, with their role', async () => {
-    const names = async (who: string) => ((await get('/api/v1/projects', who)).body.projects as { name: string }[]).map((p) => p.name);
+    const names = async (who: string) =>
+      ((await get('/api/v1/projects', who)).body.projects as { name: string }[]).map((p) => p.name);
     const dev = await get('/api/v1/projects', AS.dev);
     expectDeclared('/api/v1/projects', 200, dev.body);
     expect(dev.body.projects).toEqual([
@@ -309,15 +376,28 @@ describe('projects and repositories', () => {
     const dev = await get('/api/v1/projects/team', AS.dev);
     expect(dev.status).toBe(200);
     expectDeclared('/api/v1/projects/{name}', 200, dev.body);
-    expect(dev.body).toMatchObject({ name: 'team', public: false, role: 'reader', immutableTags: ['v*'], quota: { limitBytes: 10_000_000 } });
+    expect(dev.body).toMatchObject({
+      name: 'team',
+      public: false,
+      role: 'reader',
+      immutableTags: ['v*'],
+      quota: { limitBytes: 10_000_000 },
+    });
     expect((dev.body.quota as { usedBytes: number }).usedBytes).toBeGreaterThan(0);
     expect(dev.body.members).toBeUndefined();
     expect(dev.body.robots).toBeUndefined();
     const lead = await get('/api/v1/projects/team', AS.lead);
     expectDeclared('/api/v1/projects/{name}', 200, lead.body);
     expect(lead.body.role).toBe('admin');
-    expect(lead.body.members).toEqual(expect.arrayContaining([{ user: 'dev', role: 'reader' }, { user: 'lead', role: 'admin' }]));
-    expect(lead.body.robots).toEqual([expect.objectContaining({ name: 'robot$team+ci', actions: ['pull'], revoked: false })]);
+    expect(lead.body.members).toEqual(
+      expect.arrayContaining([
+        { user: 'dev', role: 'reader' },
+        { user: 'lead', role: 'admin' },
+      ]),
+    );
+    expect(lead.body.robots).toEqual([
+      expect.objectContaining({ name: 'robot$team+ci', actions: ['pull'], revoked: false }),
+    ]);
     const text = JSON.stringify(lead.body);
     expect(text).not.toContain('scrypt');
     expect(text).not.toContain('secretHash');
@@ -329,7 +409,10 @@ describe('projects and repositories', () => {
     const first = await get('/api/v1/projects/team/repositories?n=2', AS.dev);
     expect(first.status).toBe(200);
     expectDeclared('/api/v1/projects/{name}/repositories', 200, first.body);
-    expect(first.body.repositories).toEqual([expect.objectContaining({ name: 'team/a1', tags: 0, manifests: 0 }), expect.objectContaining({ name: 'team/a2' })]);
+    expect(first.body.repositories).toEqual([
+      expect.objectContaining({ name: 'team/a1', tags: 0, manifests: 0 }),
+      expect.objectContaining({ name: 'team/a2' }),
+    ]);
     const link = first.headers.get('link')!;
     expect(link).toBe('</api/v1/projects/team/repositories?n=2&last=team%2Fa2>; rel="next"');
     const second = await get(link.slice(1, link.indexOf('>')), AS.dev);
@@ -341,7 +424,8 @@ describe('projects and repositories', () => {
 
 describe('artifacts', () => {
   it('pages artifacts with tags, verdict status and analysis state; referrers only when asked', async () => {
-    const all: { digest: string; tags: string[]; verdict: { status: string } | null; analysis: string }[] = [];
+    const all: { digest: string; tags: string[]; verdict: { status: string } | null; analysis: string }[] =
+      [];
     let path: string | undefined = '/api/v1/repositories/team/app/artifacts?n=2';
     while (path) {
       const r = await get(path, AS.dev);
@@ -351,12 +435,19 @@ describe('artifacts', () => {
       const link = r.headers.get('link');
       path = link ? link.slice(1, link.indexOf('>')) : undefined;
     }
-    expect(all.map((a) => a.digest)).toEqual([images.bad!.digest, images.good!.digest, images.third!.digest].sort());
+    expect(all.map((a) => a.digest)).toEqual(
+      [images.bad!.digest, images.good!.digest, images.third!.digest].sort(),
+    );
     const bad = all.find((a) => a.digest === images.bad!.digest)!;
     expect(bad).toMatchObject({ tags: ['bad'], verdict: { status: 'fail' }, analysis: 'analysed' });
-    expect(all.find((a) => a.digest === images.good!.digest)).toMatchObject({ tags: ['good'], verdict: { status: 'warn' } });
+    expect(all.find((a) => a.digest === images.good!.digest)).toMatchObject({
+      tags: ['good'],
+      verdict: { status: 'warn' },
+    });
     const withReferrers = await get('/api/v1/repositories/team/app/artifacts?referrers=true&n=1000', AS.dev);
-    const referrers = (withReferrers.body.artifacts as { subjectDigest: string | null; analysis: string }[]).filter((a) => a.subjectDigest !== null);
+    const referrers = (
+      withReferrers.body.artifacts as { subjectDigest: string | null; analysis: string }[]
+    ).filter((a) => a.subjectDigest !== null);
     expect(referrers.length).toBeGreaterThanOrEqual(6);
     expect(referrers.every((a) => a.analysis === 'not-applicable')).toBe(true);
   });
@@ -365,8 +456,16 @@ describe('artifacts', () => {
     const r = await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}`, AS.dev);
     expect(r.status).toBe(200);
     expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}', 200, r.body);
-    const verdict = r.body.verdict as { status: string; verdict: { reasons: { ruleId: string; remedy: string }[]; exceptionsApplied: { id: string }[] } };
-    expect(r.body).toMatchObject({ repository: 'team/app', digest: images.bad!.digest, tags: ['bad'], analysis: { state: 'analysed' } });
+    const verdict = r.body.verdict as {
+      status: string;
+      verdict: { reasons: { ruleId: string; remedy: string }[]; exceptionsApplied: { id: string }[] };
+    };
+    expect(r.body).toMatchObject({
+      repository: 'team/app',
+      digest: images.bad!.digest,
+      tags: ['bad'],
+      analysis: { state: 'analysed' },
+    });
     expect(verdict.status).toBe('fail');
     // Fail reasons first; the team override's defaultAction turns the rest into warnings.
     expect(verdict.verdict.reasons.map((x) => x.ruleId)).toEqual(['fixable', 'default']);
@@ -374,15 +473,26 @@ describe('artifacts', () => {
     // The team override's exception covers the planted token.
     expect(verdict.verdict.exceptionsApplied.map((e) => e.id)).toEqual(['no-secrets']);
     // Encoded slashes address the same repository.
-    expect((await get(`/api/v1/repositories/team%2Fapp/artifacts/${images.bad!.digest}`, AS.dev)).status).toBe(200);
+    expect(
+      (await get(`/api/v1/repositories/team%2Fapp/artifacts/${images.bad!.digest}`, AS.dev)).status,
+    ).toBe(200);
   });
 
   it('lists findings: vulnerabilities matched now, redacted secrets, misconfigurations', async () => {
     const r = await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}/findings`, AS.dev);
     expect(r.status).toBe(200);
     expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}/findings', 200, r.body);
-    expect(r.body.vulnerabilities).toEqual([expect.objectContaining({ id: 'ALPINE-CVE-2026-2000', aliases: ['CVE-2026-2000'], installedVersion: '1.2.5-r0', fixedVersions: ['1.2.5-r1'] })]);
-    expect(r.body.secrets).toEqual([expect.objectContaining({ ruleId: expect.stringContaining('github') as string, target: 'app/.env' })]);
+    expect(r.body.vulnerabilities).toEqual([
+      expect.objectContaining({
+        id: 'ALPINE-CVE-2026-2000',
+        aliases: ['CVE-2026-2000'],
+        installedVersion: '1.2.5-r0',
+        fixedVersions: ['1.2.5-r1'],
+      }),
+    ]);
+    expect(r.body.secrets).toEqual([
+      expect.objectContaining({ ruleId: expect.stringContaining('github') as string, target: 'app/.env' }),
+    ]);
     expect(JSON.stringify(r.body)).not.toContain(TOKEN);
     expect(JSON.stringify(r.body)).toContain(TOKEN.slice(0, 4));
     expect(r.body.database).toMatchObject({ available: true });
@@ -395,12 +505,22 @@ describe('artifacts', () => {
     expect(cdx.status).toBe(200);
     expect(cdx.headers.get('content-type')).toContain('application/vnd.cyclonedx+json');
     expect(cdx.body).toMatchObject({ bomFormat: 'CycloneDX', specVersion: '1.6' });
-    expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}/sbom', 200, cdx.body, 'application/vnd.cyclonedx+json');
+    expectDeclared(
+      '/api/v1/repositories/{repository}/artifacts/{digest}/sbom',
+      200,
+      cdx.body,
+      'application/vnd.cyclonedx+json',
+    );
     expect(JSON.stringify(cdx.body)).toContain('pkg:apk/alpine/musl@1.2.5-r0');
     const spdx = await get(`${path}?format=spdx`, AS.dev);
     expect(spdx.headers.get('content-type')).toContain('application/spdx+json');
     expect(spdx.body.spdxVersion).toBe('SPDX-2.3');
-    expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}/sbom', 200, spdx.body, 'application/spdx+json');
+    expectDeclared(
+      '/api/v1/repositories/{repository}/artifacts/{digest}/sbom',
+      200,
+      spdx.body,
+      'application/spdx+json',
+    );
   });
 
   it('validates path and query parameters at the edge with 400s that say what is wrong', async () => {
@@ -409,14 +529,23 @@ describe('artifacts', () => {
     expect(badDigest.body.error).toMatchObject({ code: 'PATH_INVALID' });
     expect(badDigest.body.error!.message).toContain('digest');
     expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}', 400, badDigest.body);
-    expect((await get(`/api/v1/repositories/Team/App/artifacts/${images.bad!.digest}`, AS.dev)).body.error).toMatchObject({ code: 'PATH_INVALID' });
+    expect(
+      (await get(`/api/v1/repositories/Team/App/artifacts/${images.bad!.digest}`, AS.dev)).body.error,
+    ).toMatchObject({ code: 'PATH_INVALID' });
     const n = await get('/api/v1/repositories/team/app/artifacts?n=0', AS.dev);
     expect(n.status).toBe(400);
     expect(n.body.error).toMatchObject({ code: 'QUERY_INVALID', details: ['n: must be at least 1'] });
     expect((await get('/api/v1/repositories/team/app/artifacts?n=abc', AS.dev)).status).toBe(400);
-    expect((await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}/sbom?format=xml`, AS.dev)).status).toBe(400);
+    expect(
+      (await get(`/api/v1/repositories/team/app/artifacts/${images.bad!.digest}/sbom?format=xml`, AS.dev))
+        .status,
+    ).toBe(400);
     expect((await get('/api/v1/projects/Not_A_Project', AS.dev)).status).toBe(400);
-    for (const path of ['/api/v1/repositories/team/app/whatever', '/api/v1/nothing', '/api/v1/projects/team/nothing']) {
+    for (const path of [
+      '/api/v1/repositories/team/app/whatever',
+      '/api/v1/nothing',
+      '/api/v1/projects/team/nothing',
+    ]) {
       const unknown = await get(path, AS.dev);
       expect(unknown.status, path).toBe(404);
       expect(unknown.body.error, path).toMatchObject({ code: 'NOT_FOUND' });
@@ -429,10 +558,21 @@ describe('search, policy, exceptions', () => {
     const byAdvisory = await get('/api/v1/search?advisory=ALPINE-CVE-2026-2000', AS.dev);
     expect(byAdvisory.status).toBe(200);
     expectDeclared('/api/v1/search', 200, byAdvisory.body);
-    expect((byAdvisory.body.artifacts as { repository: string }[]).map((a) => a.repository).sort()).toEqual(['pub/lib', 'team/app']);
+    expect((byAdvisory.body.artifacts as { repository: string }[]).map((a) => a.repository).sort()).toEqual([
+      'pub/lib',
+      'team/app',
+    ]);
     const byPackage = await get('/api/v1/search?package=musl&type=apk', AS.outsider);
     expectDeclared('/api/v1/search', 200, byPackage.body);
-    expect(byPackage.body.artifacts).toEqual([{ repository: 'pub/lib', digest: images.pub!.digest, type: 'apk', name: 'musl', versions: ['1.2.5-r0'] }]);
+    expect(byPackage.body.artifacts).toEqual([
+      {
+        repository: 'pub/lib',
+        digest: images.pub!.digest,
+        type: 'apk',
+        name: 'musl',
+        versions: ['1.2.5-r0'],
+      },
+    ]);
     expect(((await get('/api/v1/search?package=musl', AS.admin)).body.artifacts as unknown[]).length).toBe(5);
     for (const q of ['', '?advisory=CVE-1&package=musl', '?package=musl&type=exe', '?advisory=bad%20id']) {
       const r = await get(`/api/v1/search${q}`, AS.dev);
@@ -446,11 +586,18 @@ describe('search, policy, exceptions', () => {
     expect(r.status).toBe(200);
     expectDeclared('/api/v1/policy', 200, r.body);
     expect(r.body.source).toMatch(/policy\.yaml$/);
-    expect((r.body.document as { rules: { id: string }[] }).rules.map((x) => x.id)).toEqual(['fixable', 'no-secrets']);
+    expect((r.body.document as { rules: { id: string }[] }).rules.map((x) => x.id)).toEqual([
+      'fixable',
+      'no-secrets',
+    ]);
     expect(r.body.effective).toBeUndefined();
     const team = await get('/api/v1/policy?project=team', AS.dev);
     expectDeclared('/api/v1/policy', 200, team.body);
-    expect(team.body.effective).toMatchObject({ project: 'team', appliedOverrides: ['team'], document: { defaultAction: 'warn' } });
+    expect(team.body.effective).toMatchObject({
+      project: 'team',
+      appliedOverrides: ['team'],
+      document: { defaultAction: 'warn' },
+    });
     expect((await get('/api/v1/policy?project=Bad!', AS.dev)).status).toBe(400);
   });
 
@@ -459,12 +606,38 @@ describe('search, policy, exceptions', () => {
     expect(r.status).toBe(200);
     expectDeclared('/api/v1/exceptions', 200, r.body);
     expect(r.body.exceptions).toEqual([
-      { id: 'ALPINE-CVE-2026-2000', scope: { project: 'pub' }, reason: 'musl is not reachable in the public library', author: 'sec@example.com', expires: '2099-01-01', expired: false, origin: 'exceptions[0]' },
-      { id: 'ALPINE-CVE-2026-2000', scope: { repository: 'other/old' }, reason: 'long gone', author: null, expires: '2020-01-01', expired: true, origin: 'exceptions[1]' },
-      { id: 'no-secrets', scope: { project: 'team' }, reason: 'test fixtures hold fake tokens', author: null, expires: '2099-06-30', expired: false, origin: 'projects.team.exceptions[0]' },
+      {
+        id: 'ALPINE-CVE-2026-2000',
+        scope: { project: 'pub' },
+        reason: 'musl is not reachable in the public library',
+        author: 'sec@example.com',
+        expires: '2099-01-01',
+        expired: false,
+        origin: 'exceptions[0]',
+      },
+      {
+        id: 'ALPINE-CVE-2026-2000',
+        scope: { repository: 'other/old' },
+        reason: 'long gone',
+        author: null,
+        expires: '2020-01-01',
+        expired: true,
+        origin: 'exceptions[1]',
+      },
+      {
+        id: 'no-secrets',
+        scope: { project: 'team' },
+        reason: 'test fixtures hold fake tokens',
+        author: null,
+        expires: '2099-06-30',
+        expired: false,
+        origin: 'projects.team.exceptions[0]',
+      },
     ]);
     const team = await get('/api/v1/exceptions?project=team', AS.dev);
-    expect((team.body.exceptions as { origin: string }[]).map((e) => e.origin)).toEqual(['projects.team.exceptions[0]']);
+    expect((team.body.exceptions as { origin: string }[]).map((e) => e.origin)).toEqual([
+      'projects.team.exceptions[0]',
+    ]);
   });
 });
 
@@ -512,7 +685,9 @@ describe('events and audit', () => {
     expectDeclared('/api/v1/audit', 403, denied.body);
     expect((await get('/api/v1/audit', AS.robot)).status).toBe(403);
     expect((await get('/api/v1/audit?since=yesterday-ish', AS.admin)).status).toBe(400);
-    expect(((await get('/api/v1/audit?since=2099-01-01', AS.admin)).body.entries as unknown[]).length).toBe(0);
+    expect(((await get('/api/v1/audit?since=2099-01-01', AS.admin)).body.entries as unknown[]).length).toBe(
+      0,
+    );
   });
 });
 
@@ -520,9 +695,13 @@ describe('without the gate (serve --no-gate)', () => {
   it('still serves projects and the document, and answers 503 where the gate is needed', async () => {
     const data = await mkdtemp(join(tmpdir(), 'portcullis-api-nogate-'));
     const port = await freePort();
-    const plain = await startServe({ listen: `127.0.0.1:${port}`, data, gate: false, config: join(root, 'portcullis.yaml') }, { PORTCULLIS_ADMIN_PASSWORD: 'admin-pw', PORTCULLIS_LOG_LEVEL: 'silent' });
+    const plain = await startServe(
+      { listen: `127.0.0.1:${port}`, data, gate: false, config: join(root, 'portcullis.yaml') },
+      { PORTCULLIS_ADMIN_PASSWORD: 'admin-pw', PORTCULLIS_LOG_LEVEL: 'silent' },
+    );
     try {
-      const call = (path: string) => fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: AS.admin } });
+      const call = (path: string) =>
+        fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: AS.admin } });
       expect((await call('/api/v1/projects')).status).toBe(200);
       expect((await call('/api/v1/openapi.json')).status).toBe(200);
       const policy = await call('/api/v1/policy');
