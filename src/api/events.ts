@@ -4,6 +4,8 @@ import type { ApiContext } from './context.js';
 import type { ApiRouter } from './router.js';
 import { EVENT_TYPES, eventListSchema } from './schemas.js';
 
+const MAX_SCANNED = 10_000;
+
 /**
  * `/api/v1/events`: the stored gate events, oldest first, for consumers that poll instead of
  * receiving webhooks. Non-administrators see only events about repositories they may pull.
@@ -47,8 +49,10 @@ export function eventRoutes(router: ApiRouter, ctx: ApiContext): void {
       const events: { id: number; type: string; time: string; data: GateEvent }[] = [];
       let cursor = query.after;
       let last: number | null = null;
-      // Filtering may drop events: read on until the page is full or the log ends.
-      for (;;) {
+      // Filtering may drop events: read on until the page is full or the log ends, but examine at
+      // most MAX_SCANNED per request (a caller who sees little must not make one request read the
+      // whole log); `last` then says where the next poll continues.
+      for (let scanned = 0; scanned < MAX_SCANNED;) {
         const batch = await ctx.deps.metadata.artifacts.listEvents({
           limit: query.limit,
           ...(cursor !== undefined ? { after: cursor } : {}),
@@ -68,8 +72,10 @@ export function eventRoutes(router: ApiRouter, ctx: ApiContext): void {
           if (events.length === query.limit) return { events, last };
         }
         if (batch.length < query.limit) return { events, last };
+        scanned += batch.length;
         cursor = batch[batch.length - 1]!.id;
       }
+      return { events, last };
     },
   );
 }
