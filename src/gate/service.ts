@@ -248,19 +248,22 @@ export class Gate {
   async artifactsAffectedBy(advisory: string): Promise<{ repository: string; digest: string; package: string; installedVersion: string; fixedVersions: string[]; severity: string }[]> {
     const { store } = this.vulndb.get();
     if (!store) return [];
-    const id = advisory.toUpperCase();
     const artifacts = this.options.metadata.artifacts;
     const digests = new Set<string>();
-    for (const p of store.packagesOfRecord(advisory)) {
-      const key = indexKeyOfOsvPackage(p.ecosystem, p.name);
-      if (key) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) digests.add(d);
+    const named = [...new Set([advisory, ...store.recordsNaming(advisory)])];
+    const records = new Set(named.map((r) => r.toUpperCase()));
+    for (const record of named) {
+      for (const p of store.packagesOfRecord(record)) {
+        const key = indexKeyOfOsvPackage(p.ecosystem, p.name);
+        if (key) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) digests.add(d);
+      }
     }
     const out: { repository: string; digest: string; package: string; installedVersion: string; fixedVersions: string[]; severity: string }[] = [];
     for (const digest of [...digests].sort()) {
       const facts = await artifacts.getFacts(digest);
       if (!facts?.facts) continue;
       const matched = withVulnerabilities(decodeFacts(facts.facts), store);
-      const hits = (matched.vulnerabilities ?? []).filter((f) => f.id.toUpperCase() === id || f.aliases.some((a) => a.toUpperCase() === id));
+      const hits = (matched.vulnerabilities ?? []).filter((f) => records.has(f.id.toUpperCase()) || f.aliases.some((a) => records.has(a.toUpperCase())));
       if (hits.length === 0) continue;
       for (const v of await artifacts.verdictsForDigest(digest)) {
         for (const f of hits) {

@@ -246,6 +246,19 @@ export class AdvisoryStore {
     return { generation, packages: [...packages.values()], records: [...records] };
   }
 
+  /**
+   * Ids of the records that are, or name, this advisory: the record itself, distro records built on
+   * it (`ALPINE-CVE-…` for `CVE-…`) and records that list it among their aliases or upstream ids.
+   * A scan of the records table: for searches, not for matching.
+   */
+  recordsNaming(advisory: string): string[] {
+    const id = advisory.toUpperCase();
+    const rows = this.db
+      .prepare("SELECT id FROM records WHERE upper(id) = ? OR upper(id) LIKE ? ESCAPE '\\' OR instr(upper(data), ?) > 0")
+      .all(id, `%-${id.replace(/[%_\\]/g, (c) => `\\${c}`)}`, `"${id}"`) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   /** The (ecosystem, name) pairs a record names. */
   packagesOfRecord(id: string): { ecosystem: string; name: string }[] {
     return this.db.prepare('SELECT DISTINCT ecosystem, name FROM affected WHERE record_id = ?').all(id) as { ecosystem: string; name: string }[];

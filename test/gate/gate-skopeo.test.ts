@@ -194,5 +194,11 @@ describe.skipIf(skipReason !== undefined)(`the gate with skopeo and the fixture 
     });
     const found = (await search.json()) as { artifacts: { repository: string; digest: string; package: string }[] };
     expect(found.artifacts).toContainEqual(expect.objectContaining({ repository: 'library/alpine', digest, package: 'musl' }));
+    // The CVE a distro advisory is built on finds the same image.
+    const byCve = await fetch(`http://${host}/api/v1/search?advisory=CVE-2022-37434`, {
+      headers: { authorization: `Basic ${Buffer.from(`dev:${DEV_PW}`).toString('base64')}` },
+    });
+    const cveHits = (await byCve.json()) as { artifacts: { repository: string; digest: string; package: string }[] };
+    expect(cveHits.artifacts).toContainEqual(expect.objectContaining({ repository: 'library/alpine', digest, package: 'zlib' }));
   });
 });
