@@ -190,14 +190,12 @@ export class SqliteArtifactStore implements ArtifactStore {
   }
 
   async digestsWithPackage(type: string, name: string): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('artifact_packages')
-      .select('digest')
-      .distinct()
-      .where('type', '=', type)
-      .where((eb) => eb.or([eb('name', '=', name), eb('source_name', '=', name)]))
-      .orderBy('digest')
-      .execute();
+    // Two indexed lookups joined by UNION (which also removes duplicates): with `name = ? OR
+    // source_name = ?` SQLite used only the type prefix of an index and read every package of
+    // that type, a quarter of a second per advisory at 10,000 stored images.
+    const byName = this.db.selectFrom('artifact_packages').select('digest').where('type', '=', type).where('name', '=', name);
+    const bySource = this.db.selectFrom('artifact_packages').select('digest').where('type', '=', type).where('source_name', '=', name);
+    const rows = await byName.union(bySource).orderBy('digest').execute();
     return rows.map((r) => r.digest);
   }
 
