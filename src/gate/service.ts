@@ -328,12 +328,12 @@ export class Gate {
     const changed = new Set(changes?.records ?? []);
     const affects = new Map<string, Extract<GateEvent, { type: 'new_advisory_affects' }>>();
     let evaluated = 0;
-    for (const digest of digests) {
-      for (const v of await artifacts.verdictsForDigest(digest)) {
-        const r = await this.verdicts.evaluateWithFindings(v.repository, digest);
-        evaluated++;
+    let batch: { repository: string; digest: string }[] = [];
+    const flush = async () => {
+      const results = await this.verdicts.evaluateMany(batch);
+      batch.forEach(({ repository, digest }, i) => {
         // Without a change log there is no telling which advisories are new: verdicts only.
-        for (const f of changes === null ? [] : (r?.result?.vulnerabilities ?? [])) {
+        for (const f of changes === null ? [] : (results[i]?.result?.vulnerabilities ?? [])) {
           if (!changed.has(f.id) && !f.aliases.some((a) => changed.has(a))) continue;
           let event = affects.get(f.id);
           if (!event) {
@@ -341,12 +341,27 @@ export class Gate {
             affects.set(f.id, event);
           }
           event.fixAvailable ||= f.fixedVersions.length > 0;
-          event.artifacts.push({ repository: v.repository, digest, package: f.package.name, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions });
+          event.artifacts.push({ repository, digest, package: f.package.name, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions });
         }
-        // Long re-evaluations must not starve requests.
-        if (evaluated % 20 === 0) await new Promise((r) => setImmediate(r));
+      });
+      batch = [];
+      // Long re-evaluations must not starve requests.
+      await new Promise((r) => setImmediate(r));
+    };
+    for (let i = 0; i < digests.length; i += 500) {
+      // Which repositories keep a verdict for each digest: the keys only, not the verdict documents.
+      const chunk = digests.slice(i, i + 500);
+      const repositories = await artifacts.verdictRepositories(chunk);
+      for (const digest of chunk) {
+        for (const repository of repositories.get(digest) ?? []) {
+          batch.push({ repository, digest });
+          evaluated++;
+          // Verdicts are written a batch per transaction, with a turn of the event loop between batches.
+          if (batch.length === 20) await flush();
+        }
       }
     }
+    if (batch.length > 0) await flush();
     for (const event of affects.values()) this.emit(event);
     return evaluated;
   }

@@ -65,6 +65,47 @@ export class VerdictService {
 
   /** `evaluate`, also giving the matched scan result (for events that name the findings). */
   async evaluateWithFindings(repository: string, digest: string): Promise<{ stored: StoredVerdict; result: ScanResult | null } | null> {
+    const computed = await this.compute(repository, digest);
+    if (!computed) return null;
+    const { stored } = computed;
+    const previous = await this.options.metadata.artifacts.putVerdict({ repository, digest, status: stored.status, verdict: JSON.stringify(stored), evaluatedAt: stored.evaluatedAt });
+    this.recorded(repository, digest, stored, previous, true);
+    return computed;
+  }
+
+  /**
+   * `evaluateWithFindings` for many images at once, as a database update needs: the verdicts are
+   * written in one transaction (a commit per image was a third of the time at 10,000 images), and
+   * a verdict is kept in the in-memory cache only when that image's was there already, so a bulk
+   * re-evaluation does not fill the cache with documents nobody pulls. Results are in input order.
+   */
+  async evaluateMany(items: { repository: string; digest: string }[]): Promise<({ stored: StoredVerdict; result: ScanResult | null } | null)[]> {
+    const out: ({ stored: StoredVerdict; result: ScanResult | null } | null)[] = [];
+    for (const { repository, digest } of items) out.push(await this.compute(repository, digest));
+    const written = items.flatMap((item, i) => {
+      const stored = out[i]?.stored;
+      return stored ? [{ ...item, stored }] : [];
+    });
+    if (written.length === 0) return out;
+    const previous = await this.options.metadata.artifacts.putVerdicts(
+      written.map(({ repository, digest, stored }) => ({ repository, digest, status: stored.status, verdict: JSON.stringify(stored), evaluatedAt: stored.evaluatedAt })),
+    );
+    written.forEach(({ repository, digest, stored }, i) => this.recorded(repository, digest, stored, previous[i] ?? null, false));
+    return out;
+  }
+
+  /** After a verdict was written: the cache, and the change event when the status moved. */
+  private recorded(repository: string, digest: string, stored: StoredVerdict, previous: VerdictStatus | null, addToCache: boolean): void {
+    const key = `${repository}@${digest}`;
+    if (addToCache || this.cache.has(key)) {
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(key, stored);
+    }
+    if (previous !== stored.status) this.options.onChange?.({ repository, digest, from: previous, to: stored.status, verdict: stored });
+  }
+
+  /** Matches and evaluates, without storing: null when the digest has not been analysed yet. */
+  private async compute(repository: string, digest: string): Promise<{ stored: StoredVerdict; result: ScanResult | null } | null> {
     let matched: ScanResult | null = null;
     const facts = await this.options.metadata.artifacts.getFacts(digest);
     if (!facts) return null;
@@ -115,16 +156,6 @@ export class VerdictService {
         stored = { ...base, status: 'error', error: `the policy cannot be loaded: ${(err as Error).message}`, policyHash: null, policySource: null, staleAt: null, counts };
       }
     }
-    const previous = await this.options.metadata.artifacts.putVerdict({
-      repository,
-      digest,
-      status: stored.status,
-      verdict: JSON.stringify(stored),
-      evaluatedAt: stored.evaluatedAt,
-    });
-    if (this.cache.size >= 10_000) this.cache.clear();
-    this.cache.set(`${repository}@${digest}`, stored);
-    if (previous !== stored.status) this.options.onChange?.({ repository, digest, from: previous, to: stored.status, verdict: stored });
     return { stored, result: matched };
   }
 

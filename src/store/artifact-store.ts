@@ -52,6 +52,8 @@ export interface ArtifactStore {
   getFacts(digest: string): Promise<ArtifactFacts | null>;
   /** Stores the verdict and returns the status it replaced (null when there was none). */
   putVerdict(record: VerdictRecord): Promise<VerdictStatus | null>;
+  /** `putVerdict` for many records in one transaction; the replaced statuses in input order. */
+  putVerdicts(records: VerdictRecord[]): Promise<(VerdictStatus | null)[]>;
   getVerdict(repository: string, digest: string): Promise<VerdictRecord | null>;
   listVerdicts(query?: { repository?: string; status?: VerdictStatus }): Promise<VerdictRecord[]>;
   /** Digests of analysed artifacts holding a package of this type named `name` (or whose source package is `name`). */
@@ -59,6 +61,8 @@ export interface ArtifactStore {
   packagesOf(digest: string): Promise<IndexedPackage[]>;
   /** Every verdict kept for a digest (one per repository holding it). */
   verdictsForDigest(digest: string): Promise<VerdictRecord[]>;
+  /** The repositories that keep a verdict for each of these digests (without the documents), by digest. */
+  verdictRepositories(digests: string[]): Promise<Map<string, string[]>>;
   /** Digests with stored facts (every analysed artifact). */
   analysedDigests(): Promise<string[]>;
   appendEvent(type: string, payload: string, time?: string): Promise<number>;
@@ -160,20 +164,29 @@ export class SqliteArtifactStore implements ArtifactStore {
   }
 
   async putVerdict(record: VerdictRecord): Promise<VerdictStatus | null> {
+    return (await this.putVerdicts([record]))[0] ?? null;
+  }
+
+  async putVerdicts(records: VerdictRecord[]): Promise<(VerdictStatus | null)[]> {
+    if (records.length === 0) return [];
     return this.db.transaction().execute(async (tx) => {
-      const previous = await tx
-        .selectFrom('artifact_verdicts')
-        .select('status')
-        .where('repository', '=', record.repository)
-        .where('digest', '=', record.digest)
-        .executeTakeFirst();
-      const values = { repository: record.repository, digest: record.digest, status: record.status, verdict: record.verdict, evaluated_at: record.evaluatedAt };
-      await tx
-        .insertInto('artifact_verdicts')
-        .values(values)
-        .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ status: values.status, verdict: values.verdict, evaluated_at: values.evaluated_at }))
-        .execute();
-      return previous ? (previous.status as VerdictStatus) : null;
+      const out: (VerdictStatus | null)[] = [];
+      for (const record of records) {
+        const previous = await tx
+          .selectFrom('artifact_verdicts')
+          .select('status')
+          .where('repository', '=', record.repository)
+          .where('digest', '=', record.digest)
+          .executeTakeFirst();
+        const values = { repository: record.repository, digest: record.digest, status: record.status, verdict: record.verdict, evaluated_at: record.evaluatedAt };
+        await tx
+          .insertInto('artifact_verdicts')
+          .values(values)
+          .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ status: values.status, verdict: values.verdict, evaluated_at: values.evaluated_at }))
+          .execute();
+        out.push(previous ? (previous.status as VerdictStatus) : null);
+      }
+      return out;
     });
   }
 
@@ -202,6 +215,26 @@ export class SqliteArtifactStore implements ArtifactStore {
   async verdictsForDigest(digest: string): Promise<VerdictRecord[]> {
     const rows = await this.db.selectFrom('artifact_verdicts').selectAll().where('digest', '=', digest).orderBy('repository').execute();
     return rows.map(toVerdict);
+  }
+
+  async verdictRepositories(digests: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    // Chunks keep each statement under SQLite's variable limit.
+    for (let i = 0; i < digests.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('artifact_verdicts')
+        .select(['digest', 'repository'])
+        .where('digest', 'in', digests.slice(i, i + 500))
+        .orderBy('digest')
+        .orderBy('repository')
+        .execute();
+      for (const r of rows) {
+        const list = out.get(r.digest);
+        if (list) list.push(r.repository);
+        else out.set(r.digest, [r.repository]);
+      }
+    }
+    return out;
   }
 
   async analysedDigests(): Promise<string[]> {

@@ -36,4 +36,17 @@ describe('the artifact store', () => {
     expect(await artifacts.digestsWithPackage('deb', 'absent')).toEqual([]);
   });
 
+  it('writes many verdicts at once and returns the status each replaced, in order', async () => {
+    const { artifacts } = await open();
+    const v = (repository: string, digest: string, status: 'pass' | 'fail') => ({ repository, digest, status, verdict: `{"status":"${status}"}`, evaluatedAt: '2026-01-01T00:00:00Z' });
+    expect(await artifacts.putVerdict(v('a/b', D(1), 'pass'))).toBeNull();
+    expect(await artifacts.putVerdicts([])).toEqual([]);
+    expect(await artifacts.putVerdicts([v('a/b', D(1), 'fail'), v('a/b', D(2), 'pass'), v('a/c', D(1), 'fail')])).toEqual(['pass', null, null]);
+    expect((await artifacts.listVerdicts()).map((r) => `${r.repository}@${r.digest}=${r.status}`)).toEqual([`a/b@${D(1)}=fail`, `a/b@${D(2)}=pass`, `a/c@${D(1)}=fail`]);
+    const repos = await artifacts.verdictRepositories([D(2), D(1), D(3)]);
+    expect([...repos]).toEqual([
+      [D(1), ['a/b', 'a/c']],
+      [D(2), ['a/b']],
+    ]);
+  });
 });

@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeFacts, packageIndexRows, type StoredVerdict } from '../../src/gate/index.js';
+import type { ScanResult } from '../../src/sbom/result.js';
+import { startGatedRegistry, waitFor, type GatedRegistry } from './gate-harness.js';
+
+const POLICY = `version: 1
+name: fixable
+defaultAction: ignore
+rules:
+  - id: fixable
+    action: fail
+    vulnerability: { severity: any, fixAvailable: true }
+`;
+
+const advisory = (id: string, name: string, fixed: string) => ({
+  id,
+  modified: '2026-01-01T00:00:00Z',
+  affected: [{ package: { ecosystem: 'Alpine:v3.20', name }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed }] }] }],
+});
+
+const layer = { index: 0, digest: `sha256:${'a'.repeat(64)}` };
+const apk = (name: string, version: string) => ({ type: 'apk' as const, namespace: 'alpine', name, version, sourceName: name, purl: `pkg:apk/alpine/${name}@${version}`, paths: ['lib/apk/db/installed'], licenses: [], layer, foundBy: 'apk' });
+
+function facts(digest: string, zlib: string): ScanResult {
+  return {
+    schemaVersion: 1,
+    generator: { name: 'portcullis', version: 'test' },
+    scannedAt: '2026-01-01T00:00:00Z',
+    image: { reference: digest, manifestDigest: digest, configDigest: digest, layers: [layer] },
+    os: { family: 'alpine', version: '3.20.3' },
+    packages: [apk('musl', '1.2.5-r1'), apk('zlib', zlib)],
+    warnings: [],
+    secrets: [],
+    misconfigurations: [],
+  };
+}
+
+let reg: GatedRegistry | undefined;
+afterEach(async () => {
+  await reg?.stop();
+  reg = undefined;
+});
+
+describe('re-evaluation after a database import', () => {
+  it('re-evaluates every image holding a changed package in batches: each gets the new database version, only those whose status moved emit verdict_changed', async () => {
+    reg = await startGatedRegistry(POLICY, { startRunner: false });
+    await reg.importRecords([advisory('ALPINE-CVE-2026-2000', 'musl', '1.2.5-r1')]);
+    const { artifacts } = reg.app.registry.metadata;
+    // 45 images (more than one batch), 30 with the zlib the coming advisory affects; one digest is in two repositories.
+    const images: { repository: string; digest: string; affected: boolean }[] = [];
+    for (let i = 0; i < 45; i++) {
+      const digest = `sha256:${i.toString(16).padStart(64, '0')}`;
+      const result = facts(digest, i < 30 ? '1.3.1-r1' : '1.3.1-r2');
+      await artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result));
+      images.push({ repository: `team/app${i % 4}`, digest, affected: i < 30 });
+      if (i === 0) images.push({ repository: 'other/app', digest, affected: true });
+    }
+    for (const img of images) expect((await reg.gate.verdicts.evaluate(img.repository, img.digest))?.status).toBe('pass');
+    reg.events.length = 0;
+
+    await reg.importRecords([advisory('ALPINE-CVE-2026-3000', 'zlib', '1.3.1-r2')]);
+    const version = reg.gate.vulndb.version();
+    await waitFor('the re-evaluation', async () => {
+      for (const img of images) {
+        const row = await artifacts.getVerdict(img.repository, img.digest);
+        if ((JSON.parse(row!.verdict) as StoredVerdict).dbVersion !== version) return false;
+      }
+      return reg!.events.some((e) => e.type === 'new_advisory_affects');
+    });
+
+    for (const img of images) {
+      const row = await artifacts.getVerdict(img.repository, img.digest);
+      expect(row?.status).toBe(img.affected ? 'fail' : 'pass');
+      expect((await reg.gate.verdicts.current(img.repository, img.digest))?.status).toBe(row?.status);
+    }
+    const changed = reg.events.filter((e) => e.type === 'verdict_changed');
+    expect(changed).toHaveLength(31);
+    expect(changed.every((e) => e.type === 'verdict_changed' && e.from === 'pass' && e.to === 'fail' && e.reasons[0] === 'fixable')).toBe(true);
+    expect(new Set(changed.map((e) => (e.type === 'verdict_changed' ? `${e.repository}@${e.digest}` : '')))).toEqual(
+      new Set(images.filter((i) => i.affected).map((i) => `${i.repository}@${i.digest}`)),
+    );
+    const affects = reg.events.filter((e) => e.type === 'new_advisory_affects');
+    expect(affects).toHaveLength(1);
+    expect(affects[0]).toMatchObject({ advisory: 'ALPINE-CVE-2026-3000', fixAvailable: true });
+    expect(affects[0]?.type === 'new_advisory_affects' && affects[0].artifacts).toHaveLength(31);
+  });
+});
