@@ -319,10 +319,13 @@ export class Gate {
       digests = await artifacts.analysedDigests();
     } else {
       const found = new Set<string>();
+      // One lookup per index key: a Debian advisory names its package once per release (Debian:11, 12, 13).
+      const keys = new Map<string, { type: string; name: string }>();
       for (const p of changes.packages) {
         const key = indexKeyOfOsvPackage(p.ecosystem, p.name);
-        if (key) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) found.add(d);
+        if (key) keys.set(`${key.type}\0${key.name}`, key);
       }
+      for (const key of keys.values()) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) found.add(d);
       digests = [...found];
     }
     const changed = new Set(changes?.records ?? []);
