@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   effectiveAsDocument,
+  expiryTime,
   globMatches,
   resolvePolicy,
   type ExceptionScope,
@@ -12,11 +13,6 @@ import type { ApiContext } from './context.js';
 import { policyInForce } from './context.js';
 import type { ApiRouter } from './router.js';
 import { exceptionListSchema, policySchema, projectParam } from './schemas.js';
-
-/** A bare date expires at 00:00 UTC that day, as the policy evaluation reads it. */
-function expiryTime(expires: string): number {
-  return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T00:00:00Z` : expires);
-}
 
 /** Whether an exception with this scope could apply to an artifact of `project`. */
 function scopeTouches(scope: ExceptionScope, project: string): boolean {

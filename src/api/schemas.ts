@@ -1,3 +1,4 @@
+import { GATE_EVENT_TYPES as EVENT_TYPES } from '../gate/event-types.js';
 import { z } from 'zod';
 import { PROJECT_NAME_RE } from '../registry/access/index.js';
 import { isValidRepositoryName } from '../registry/index.js';
@@ -391,15 +392,7 @@ export const exceptionListSchema = named(
   }),
 );
 
-export const EVENT_TYPES = [
-  'pushed',
-  'analysed',
-  'verdict_changed',
-  'pull_denied',
-  'push_denied',
-  'blocked_pull_allowed',
-  'new_advisory_affects',
-] as const;
+export { EVENT_TYPES };
 
 export const eventListSchema = named(
   'EventList',

@@ -1,23 +1,11 @@
 import { z } from 'zod';
 import { indexName } from '../gate/index.js';
+import { PACKAGE_TYPES } from '../sbom/model.js';
 import type { ApiContext } from './context.js';
 import { requireGate } from './context.js';
 import type { ApiRouter } from './router.js';
 import { searchResultSchema } from './schemas.js';
 
-const PACKAGE_TYPES = [
-  'apk',
-  'deb',
-  'rpm',
-  'npm',
-  'pypi',
-  'maven',
-  'golang',
-  'gem',
-  'cargo',
-  'composer',
-  'nuget',
-] as const;
 
 /** `/api/v1/search`: which stored artifacts an advisory affects now, or which hold a package. */
 export function searchRoutes(router: ApiRouter, ctx: ApiContext): void {

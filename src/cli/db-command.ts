@@ -64,11 +64,9 @@ export function addDbCommands(program: Command): void {
     .option('--data <dir>', 'data folder')
     .option('--config <file>', 'configuration file')
     .action(async (flags: { ecosystem?: string[]; baseUrl: string; data?: string; config?: string }) => {
-      const { ALL_ECOSYSTEMS, DEFAULT_ECOSYSTEMS, readSeenEcosystems, updateOsv } = await vulndb();
+      const { ecosystemsToUpdate, updateOsv } = await vulndb();
       const data = dataDirFrom(flags);
-      let ecosystems = flags.ecosystem ?? readSeenEcosystems(data);
-      if (ecosystems.includes('all')) ecosystems = ALL_ECOSYSTEMS;
-      if (ecosystems.length === 0) ecosystems = DEFAULT_ECOSYSTEMS;
+      const ecosystems = ecosystemsToUpdate(data, flags.ecosystem);
       const progress = updateProgress();
       try {
         process.stderr.write(`updating ${ecosystems.join(', ')} from ${flags.baseUrl}\n`);

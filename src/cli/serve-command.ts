@@ -62,7 +62,7 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
       ? undefined
       : { everyMs: parseDuration(dbEvery), baseUrl: fileSettings.vulndb?.baseUrl, ecosystems: fileSettings.vulndb?.ecosystems };
   if (dbUpdate && dbUpdate.everyMs < 10 * 60_000) throw new UsageError('FLAG_INVALID', `--db-update-every ${dbEvery} is too often for the OSV bucket; use at least 10m`);
-  const gate = flags.gate === false ? undefined : { pending: fileSettings.gate?.pending ?? 'deny', enabled: fileSettings.gate?.enabled ?? true };
+  const gateOn = flags.gate !== false && fileSettings.gate?.enabled !== false;
   const enforce = flags.enforceOnPush ?? fileSettings.gate?.enforceOnPush;
   const enforceMs = enforce === undefined || enforce === '0' ? undefined : parseDuration(enforce);
   return {
@@ -72,7 +72,7 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
     gc,
     dbUpdate,
     publicUrl: flags.publicUrl ?? fileSettings.publicUrl,
-    gate: gate?.enabled ? { pending: gate.pending, ...(enforceMs !== undefined ? { enforceOnPushMs: enforceMs } : {}) } : undefined,
+    gate: gateOn ? { pending: fileSettings.gate?.pending ?? 'deny', ...(enforceMs !== undefined ? { enforceOnPushMs: enforceMs } : {}) } : undefined,
   };
 }
 
@@ -232,10 +232,9 @@ export function scheduleGc(
   options: { everyMs: number; graceMs: number; keepUntagged: boolean },
   logger: Logger,
 ): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = (async () => {
+  return runEvery(
+    options.everyMs,
+    async () => {
       const { gc } = await import('../store/gc.js');
       const started = Date.now();
       const r = await gc(stores, { gracePeriodMs: options.graceMs, deleteUntagged: !options.keepUntagged });
@@ -243,12 +242,24 @@ export function scheduleGc(
         { manifests: r.manifestsDeleted.length, blobs: r.blobsDeleted.length, bytesFreed: r.bytesFreed, uploads: r.uploadsRemoved, ms: Date.now() - started },
         'scheduled garbage collection finished',
       );
-    })()
-      .catch((err: unknown) => logger.error({ err }, 'scheduled garbage collection failed'))
+    },
+    (err) => logger.error({ err }, 'scheduled garbage collection failed'),
+  );
+}
+
+/**
+ * Runs `task` every `everyMs`, never two at once (a run still going when the next is due is not
+ * doubled); the returned function stops the schedule and waits for a run in progress.
+ */
+function runEvery(everyMs: number, task: () => Promise<void>, onError: (err: unknown) => void): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= task()
+      .catch(onError)
       .finally(() => {
         running = undefined;
       });
-  }, options.everyMs);
+  }, everyMs);
   timer.unref();
   return async () => {
     clearInterval(timer);
@@ -350,29 +361,18 @@ export function scheduleDbUpdate(
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
 ): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  const run = () => {
-    running ??= (async () => {
-      const { ALL_ECOSYSTEMS, DEFAULT_ECOSYSTEMS, DEFAULT_OSV_BASE_URL, readSeenEcosystems, updateOsv } = await import('../vulndb/index.js');
-      let ecosystems = options.ecosystems ?? readSeenEcosystems(dataDir);
-      if (ecosystems.includes('all')) ecosystems = ALL_ECOSYSTEMS;
-      if (ecosystems.length === 0) ecosystems = DEFAULT_ECOSYSTEMS;
+  return runEvery(
+    options.everyMs,
+    async () => {
+      const { DEFAULT_OSV_BASE_URL, ecosystemsToUpdate, updateOsv } = await import('../vulndb/index.js');
+      const ecosystems = ecosystemsToUpdate(dataDir, options.ecosystems);
       const baseUrl = options.baseUrl ?? env.PORTCULLIS_OSV_BASE_URL ?? DEFAULT_OSV_BASE_URL;
       const started = Date.now();
       const summary = await updateOsv(dataDir, { ecosystems, baseUrl });
       logger.info({ ecosystems, baseUrl, records: summary.records, unchanged: summary.unchanged, ms: Date.now() - started }, 'scheduled vulnerability database update finished');
-    })()
-      .catch((err: unknown) => logger.error({ err }, 'scheduled vulnerability database update failed; the previous database stays in use'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(run, options.everyMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+    },
+    (err) => logger.error({ err }, 'scheduled vulnerability database update failed; the previous database stays in use'),
+  );
 }
 
 /** Runs until SIGTERM or SIGINT, then closes gracefully (in-flight requests finish). */

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { GATE_EVENT_TYPES } from '../gate/event-types.js';
 
 /**
  * The `serve:` section of portcullis.yaml. Every key has a command-line flag of the same meaning
@@ -57,7 +58,7 @@ export const ServeConfigSchema = z
             url: z.url({ protocol: /^https?$/ }),
             secret: z.string().min(16, 'a webhook secret needs at least 16 characters').optional(),
             secretEnv: z.string().min(1).optional(),
-            events: z.array(z.enum(['pushed', 'analysed', 'verdict_changed', 'pull_denied', 'push_denied', 'new_advisory_affects', 'blocked_pull_allowed'])).optional(),
+            events: z.array(z.enum(GATE_EVENT_TYPES)).optional(),
             format: z.enum(['json', 'slack']).default('json'),
           })
           .strict(),

@@ -6,3 +6,4 @@ export * from './service.js';
 export * from './verdicts.js';
 export * from './vulndb-handle.js';
 export * from './webhooks.js';
+export * from './event-types.js';

@@ -3,8 +3,10 @@ import type { JobHandler } from '../jobs/index.js';
 import { MediaType, isManifestMediaType } from '../oci/index.js';
 import { RegistryError, type IncomingManifest, type PushedManifest, type RegistryExtensions, type ServedManifest } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
+import { listAllRepositories } from '../store/gc.js';
 import type { BlobStore, RegistryMetadata } from '../store/index.js';
 import { recordSeenEcosystems, withVulnerabilities } from '../vulndb/index.js';
+import type { GateEventType } from './event-types.js';
 import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, packageIndexRows } from './facts.js';
 import { deniedPullMessage, deniedPushMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
@@ -27,6 +29,7 @@ export function isImageManifest(mediaType: string, artifactType: string | null):
   return isManifestMediaType(mediaType) && artifactType !== null && IMAGE_CONFIG_TYPES.has(artifactType);
 }
 
+/** What the gate publishes; each `type` is one of GATE_EVENT_TYPES (checked below). */
 export type GateEvent =
   | { type: 'pushed'; repository: string; digest: string; tag?: string; principal: string }
   | { type: 'analysed'; repository: string; digest: string; status: string; ms: number }
@@ -42,6 +45,11 @@ export type GateEvent =
       fixAvailable: boolean;
       artifacts: { repository: string; digest: string; package: string; installedVersion: string; fixedVersions: string[] }[];
     };
+
+// A new event type must be listed in event-types.ts, where the config and the API read the names.
+type _EveryEventListed = GateEvent['type'] extends GateEventType ? (GateEventType extends GateEvent['type'] ? true : never) : never;
+const _everyEventListed: _EveryEventListed = true;
+void _everyEventListed;
 
 export interface GateOptions {
   metadata: RegistryMetadata;
@@ -192,20 +200,15 @@ export class Gate {
   async recover(): Promise<number> {
     const { metadata } = this.options;
     let queued = 0;
-    let last: string | undefined;
-    for (;;) {
-      const repos = await metadata.listRepositories({ n: 1000, ...(last !== undefined ? { last } : {}) });
-      for (const repository of repos) {
-        for (const m of await metadata.listManifests(repository)) {
-          if (!isImageManifest(m.mediaType, m.artifactType)) continue;
-          if (await metadata.artifacts.getVerdict(repository, m.digest)) continue;
-          await this.enqueueAnalysis(repository, m.digest);
-          queued++;
-        }
+    for (const repository of await listAllRepositories(metadata)) {
+      for (const m of await metadata.listManifests(repository)) {
+        if (!isImageManifest(m.mediaType, m.artifactType)) continue;
+        if (await metadata.artifacts.getVerdict(repository, m.digest)) continue;
+        await this.enqueueAnalysis(repository, m.digest);
+        queued++;
       }
-      if (repos.length < 1000) return queued;
-      last = repos[repos.length - 1];
     }
+    return queued;
   }
 
   /** The job handlers this gate runs. */

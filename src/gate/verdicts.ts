@@ -1,4 +1,4 @@
-import { evaluate, type Verdict } from '../policy/index.js';
+import { evaluate, expiryTime, type Verdict } from '../policy/index.js';
 import type { ScanResult } from '../sbom/result.js';
 import type { RegistryMetadata, VerdictStatus } from '../store/index.js';
 import { withVulnerabilities } from '../vulndb/index.js';
@@ -36,10 +36,6 @@ export interface VerdictServiceOptions {
   projectOf: (repository: string) => string;
   now?: () => Date;
   onChange?: (change: VerdictChange) => void;
-}
-
-function expiryTime(expires: string): number {
-  return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T00:00:00Z` : expires);
 }
 
 /**

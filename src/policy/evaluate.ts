@@ -117,7 +117,7 @@ function severityAtLeast(severity: Severity, threshold: SeverityThreshold | unde
 const anyGlob = (patterns: readonly string[], value: string) => patterns.some((p) => globMatches(p, value));
 
 /** Expiry instant: a bare date expires at 00:00 UTC that day (as in .portcullisignore). */
-function expiryTime(expires: string): number {
+export function expiryTime(expires: string): number {
   return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T00:00:00Z` : expires);
 }
 

@@ -69,6 +69,7 @@ export { BUILTIN_POLICY_SOURCE, BUILTIN_POLICY_YAML, builtinPolicy } from './bui
 export {
   BASE_NAME_KEY,
   evaluate,
+  expiryTime,
   normaliseImageName,
   type EvaluationContext,
   type ExceptionReport,

@@ -29,7 +29,7 @@ import { LineCounter, isCollection, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 
 import { SEVERITY_ORDER, type Severity } from '../sbom/finding.js';
-import type { PackageType } from '../sbom/model.js';
+import { PACKAGE_TYPES } from '../sbom/model.js';
 import { PolicyError, isValidDate, readPolicyFile } from './ignore.js';
 
 export const RULE_ACTIONS = ['fail', 'warn'] as const;
@@ -54,19 +54,6 @@ export const RULE_KINDS = [
 ] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
-const PACKAGE_TYPES: readonly PackageType[] = [
-  'apk',
-  'deb',
-  'rpm',
-  'npm',
-  'pypi',
-  'maven',
-  'golang',
-  'gem',
-  'cargo',
-  'composer',
-  'nuget',
-];
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
@@ -110,7 +97,7 @@ const misconfigurationCondition = z.strictObject({
 const packageCondition = z.strictObject({
   names: list('package name'),
   types: z
-    .array(z.enum(PACKAGE_TYPES as [PackageType, ...PackageType[]], { error: `must be one of ${PACKAGE_TYPES.join(', ')}` }))
+    .array(z.enum(PACKAGE_TYPES, { error: `must be one of ${PACKAGE_TYPES.join(', ')}` }))
     .min(1, 'list at least one package type')
     .optional(),
 });

@@ -10,7 +10,7 @@ import { toSpdx, type SpdxOptions } from './spdx.js';
 import { toTable } from './table.js';
 
 export type { LayerRef, OsInfo, Package, PackageRecord, PackageType } from './model.js';
-export { OS_PACKAGE_TYPES } from './model.js';
+export { OS_PACKAGE_TYPES, PACKAGE_TYPES } from './model.js';
 export type { ImageDescription, ScanResult } from './result.js';
 export type { Finding, Severity } from './finding.js';
 export { SEVERITY_ORDER, severityRank } from './finding.js';

@@ -2,18 +2,8 @@
  * The package model shared by analysers, SBOM writers and (later) the vulnerability matcher.
  * `PackageType` values are purl types, so a package's ecosystem and its purl never disagree.
  */
-export type PackageType =
-  | 'apk'
-  | 'deb'
-  | 'rpm'
-  | 'npm'
-  | 'pypi'
-  | 'maven'
-  | 'golang'
-  | 'gem'
-  | 'cargo'
-  | 'composer'
-  | 'nuget';
+export const PACKAGE_TYPES = ['apk', 'deb', 'rpm', 'npm', 'pypi', 'maven', 'golang', 'gem', 'cargo', 'composer', 'nuget'] as const;
+export type PackageType = (typeof PACKAGE_TYPES)[number];
 
 export const OS_PACKAGE_TYPES: ReadonlySet<PackageType> = new Set(['apk', 'deb', 'rpm']);
 

@@ -56,3 +56,13 @@ export const ALL_ECOSYSTEMS = [
 
 /** What a first `db update` fetches when no scan has run yet. */
 export const DEFAULT_ECOSYSTEMS = ['Alpine', 'Debian', 'Ubuntu', 'npm', 'PyPI', 'Go', 'Maven'];
+
+/**
+ * What `db update` fetches: the ecosystems asked for (`all` for every one), else those the scans
+ * and stored images of this data folder needed, else the common defaults.
+ */
+export function ecosystemsToUpdate(dataDir: string, requested?: string[]): string[] {
+  const wanted = requested ?? readSeenEcosystems(dataDir);
+  if (wanted.includes('all')) return ALL_ECOSYSTEMS;
+  return wanted.length > 0 ? wanted : DEFAULT_ECOSYSTEMS;
+}
