@@ -225,6 +225,8 @@ interface MatchCache {
   severities: Map<string, ReturnType<typeof resolveSeverity>>;
   cves: Map<string, StoredSeverity[] | undefined>;
   ecosystems?: string[];
+  /** The database with CVE severity lookups cached. */
+  source?: AdvisorySource;
 }
 const caches = new WeakMap<AdvisorySource, MatchCache>();
 
@@ -295,6 +297,73 @@ function buildTemplates(matched: Matched[], q: Query, cache: MatchCache, source:
   return out;
 }
 
+/** Every finding of one (ecosystems, name, version) query, computed once per database object. */
+function templatesFor(source: AdvisorySource, cache: MatchCache, q: Query, warn: (m: string) => void): FindingTemplate[] {
+  const verdictKey = `${q.ecosystems.join('|')}\u0000${q.name}\u0000${q.version}`;
+  const cached = cache.verdicts.get(verdictKey);
+  if (cached) return cached;
+  cache.source ??= {
+    advisoriesFor: (e, n) => source.advisoriesFor(e, n),
+    ecosystems: () => (cache.ecosystems ??= source.ecosystems()),
+    cveSeverity: (id) => {
+      if (cache.cves.has(id)) return cache.cves.get(id);
+      const v = source.cveSeverity(id);
+      cache.cves.set(id, v);
+      return v;
+    },
+  };
+  const matched: Matched[] = [];
+  for (const eco of q.ecosystems) {
+    const lookupKey = `${eco}\u0000${q.name}`;
+    let entries = cache.lookups.get(lookupKey);
+    if (!entries) {
+      entries = source.advisoriesFor(eco, q.name);
+      cache.lookups.set(lookupKey, entries);
+    }
+    for (const a of entries) {
+      // Ranges first: the record (and its withdrawn flag) is only read for entries that match.
+      const v = affects(q.version, a, eco, warn);
+      if (v.affected && !a.record.withdrawn) matched.push({ affected: a, fixed: v.fixed, ecosystem: eco });
+    }
+  }
+  const templates = buildTemplates(matched, q, cache, cache.source);
+  cache.verdicts.set(verdictKey, templates);
+  return templates;
+}
+
+/** A finding without the package instance: what every package with the same match key shares. */
+export type KeyFinding = Readonly<FindingTemplate>;
+
+/**
+ * What a package is looked up by, independent of the database: packages with equal keys have the
+ * same findings. The registry stores each image's keys, so a database update re-matches keys, not
+ * images. OS packages carry their release's ecosystem (`Debian:12`), which matches that ecosystem
+ * and its sub-ecosystems present in the database, exactly as `matchPackages` does.
+ */
+export interface MatchKey {
+  ecosystem: string;
+  os: boolean;
+  name: string;
+  version: string;
+}
+
+export function matchKeyOf(pkg: Package, os: OsInfo | null, options: MatchOptions = {}): MatchKey | undefined {
+  if (pkg.ownedBy && !options.matchOwnedLanguagePackages) return undefined;
+  const isOs = pkg.type === 'deb' || pkg.type === 'apk' || pkg.type === 'rpm';
+  const ecosystem = isOs ? osEcosystem(os) : LANGUAGE_ECOSYSTEM[pkg.type];
+  if (ecosystem === undefined) return undefined;
+  const q = queryFor(pkg, [ecosystem]);
+  return q ? { ecosystem, os: isOs, name: q.name, version: q.version } : undefined;
+}
+
+/** The findings of every package with this key (`matchPackages` gives each of them these). */
+export function findingsForKey(source: AdvisorySource, key: MatchKey): readonly KeyFinding[] {
+  const cache = cacheFor(source);
+  const known = (cache.ecosystems ??= source.ecosystems());
+  const ecosystems = key.os ? known.filter((e) => e === key.ecosystem || e.startsWith(`${key.ecosystem}:`)) : [key.ecosystem];
+  return templatesFor(source, cache, { ecosystems, name: key.name, version: key.version }, () => {});
+}
+
 /**
  * Matches every package against the database. OS packages are matched only against their own
  * release's advisories (vendor first), never against upstream ranges for the same name. Ids that
@@ -314,46 +383,12 @@ export function matchPackages(source: AdvisorySource, os: OsInfo | null, package
       warn(`${osEco} is not in the vulnerability database; OS packages were not checked (run: portcullis db update --ecosystem ${osEco.split(':')[0]})`);
     }
   }
-  const lookups = cache.lookups;
-  const cachedSource: AdvisorySource = {
-    advisoriesFor: (e, n) => source.advisoriesFor(e, n),
-    ecosystems: () => known,
-    cveSeverity: (id) => {
-      if (cache.cves.has(id)) return cache.cves.get(id);
-      const v = source.cveSeverity(id);
-      cache.cves.set(id, v);
-      return v;
-    },
-  };
-  const lookup = (eco: string, name: string) => {
-    const key = `${eco}\u0000${name}`;
-    let hit = lookups.get(key);
-    if (!hit) {
-      hit = source.advisoriesFor(eco, name);
-      lookups.set(key, hit);
-    }
-    return hit;
-  };
-
   const findings: Finding[] = [];
   for (const pkg of packages) {
     if (pkg.ownedBy && !options.matchOwnedLanguagePackages) continue;
     const q = queryFor(pkg, osEcosystems);
     if (!q) continue;
-    const verdictKey = `${q.ecosystems.join('|')}\u0000${q.name}\u0000${q.version}`;
-    let templates = cache.verdicts.get(verdictKey);
-    if (!templates) {
-      const matched: Matched[] = [];
-      for (const eco of q.ecosystems) {
-        for (const a of lookup(eco, q.name)) {
-          // Ranges first: the record (and its withdrawn flag) is only read for entries that match.
-          const v = affects(q.version, a, eco, warn);
-          if (v.affected && !a.record.withdrawn) matched.push({ affected: a, fixed: v.fixed, ecosystem: eco });
-        }
-      }
-      templates = buildTemplates(matched, q, cache, cachedSource);
-      cache.verdicts.set(verdictKey, templates);
-    }
+    const templates = templatesFor(source, cache, q, warn);
     if (templates.length === 0) continue;
     // Everything but the package is shared by every instance of the same (name, version), and
     // one package object serves all of that instance's findings.
