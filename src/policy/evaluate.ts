@@ -121,7 +121,7 @@ export function expiryTime(expires: string): number {
   return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T00:00:00Z` : expires);
 }
 
-function scopeApplies(scope: ExceptionScope, ctx: EvaluationContext, digest: string | undefined): boolean {
+export function scopeApplies(scope: ExceptionScope, ctx: EvaluationContext, digest: string | undefined): boolean {
   if (scope === 'global') return true;
   if (scope.project !== undefined && (ctx.project === undefined || !globMatches(scope.project, ctx.project))) return false;
   if (scope.repository !== undefined && (ctx.repository === undefined || !globMatches(scope.repository, ctx.repository)))
@@ -314,6 +314,28 @@ function need<T>(value: T | undefined, rule: PolicyRule, what: string, how: stri
   return value;
 }
 
+/** The parts of a vulnerability finding a rule looks at (a matched finding, or one shared by every package with the same match key). */
+export type VulnerabilityFacts = Pick<Finding, 'id' | 'aliases' | 'severity' | 'fixedVersions' | 'published'>;
+
+/**
+ * Whether a vulnerability rule's condition covers a finding; `undated` when only a missing
+ * published date kept it from being checked against olderThanDays (it does not match).
+ */
+export function vulnerabilityMatches(c: NonNullable<PolicyRule['vulnerability']>, f: VulnerabilityFacts, now: Date): boolean | 'undated' {
+  if (c.severities !== undefined ? !c.severities.includes(f.severity) : !severityAtLeast(f.severity, c.severity)) return false;
+  if (c.fixAvailable !== undefined && c.fixAvailable !== f.fixedVersions.length > 0) return false;
+  if (c.ids !== undefined) {
+    const names = [f.id, ...f.aliases].map((n) => n.toUpperCase());
+    if (!c.ids.some((id) => names.includes(id.toUpperCase()))) return false;
+  }
+  if (c.olderThanDays !== undefined) {
+    const published = f.published === undefined ? NaN : Date.parse(f.published);
+    if (Number.isNaN(published)) return 'undated';
+    if (now.getTime() - published < c.olderThanDays * DAY_MS) return false;
+  }
+  return true;
+}
+
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function evaluateRule(rule: PolicyRule, { result, ctx }: Inputs): RuleOutcome {
@@ -330,21 +352,9 @@ function evaluateRule(rule: PolicyRule, { result, ctx }: Inputs): RuleOutcome {
       );
       let undated = 0;
       const matched = findings.filter((f) => {
-        if (c.severities !== undefined ? !c.severities.includes(f.severity) : !severityAtLeast(f.severity, c.severity)) return false;
-        if (c.fixAvailable !== undefined && c.fixAvailable !== f.fixedVersions.length > 0) return false;
-        if (c.ids !== undefined) {
-          const names = [f.id, ...f.aliases].map((n) => n.toUpperCase());
-          if (!c.ids.some((id) => names.includes(id.toUpperCase()))) return false;
-        }
-        if (c.olderThanDays !== undefined) {
-          const published = f.published === undefined ? NaN : Date.parse(f.published);
-          if (Number.isNaN(published)) {
-            undated++;
-            return false;
-          }
-          if (ctx.now.getTime() - published < c.olderThanDays * DAY_MS) return false;
-        }
-        return true;
+        const hit = vulnerabilityMatches(c, f, ctx.now);
+        if (hit === 'undated') undated++;
+        return hit === true;
       });
       if (undated > 0) {
         notes.push(
