@@ -33,7 +33,7 @@ const FIXTURES = resolve(ROOT, '../shared/fixtures');
 const CLI = join(ROOT, 'bin/portcullis.js');
 const PARTS = ['reeval', 'rescan', 'push'];
 const TARGET_MS = 5000;
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
 
 function parseArgs(argv) {
   const o = { only: new Set(PARTS), images: 10_000, packages: 300, update: 1000, runs: 3, keep: false };
@@ -110,7 +110,7 @@ async function buildPristine() {
   mkdirSync(dir, { recursive: true });
   const data = join(dir, 'data');
   const { importOsv } = await dist('vulndb/import.js');
-  const { Gate, PolicySource, encodeFacts, packageIndexRows } = await dist('gate/index.js');
+  const { Gate, PolicySource, encodeFacts, matchKeyRows, packageIndexRows } = await dist('gate/index.js');
   const { SqliteRegistryMetadata, FsBlobStore, blobRoot } = await dist('store/index.js');
   const { builtinPolicy, BUILTIN_POLICY_SOURCE } = await dist('policy/index.js');
   const { projectOf } = await dist('registry/access/index.js');
@@ -132,7 +132,7 @@ async function buildPristine() {
     const facts = encodeFacts(img.result);
     factsBytes += facts.length;
     packages += img.result.packages.length;
-    await metadata.artifacts.putFacts(img.digest, facts, packageIndexRows(img.result));
+    await metadata.artifacts.putFacts(img.digest, facts, packageIndexRows(img.result), matchKeyRows(img.result));
     stored.push([img.repository, img.digest]);
     if (++n % 1000 === 0) log(`  ${n} (load ${la()})`);
   }

@@ -4,7 +4,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { analyseInput } from '../analyse/index.js';
 import { BlobCallbackSource } from '../oci/index.js';
 import type { ScanResult } from '../sbom/result.js';
-import type { IndexedPackage } from '../store/index.js';
+import type { IndexedPackage, MatchKeyRow } from '../store/index.js';
+import { matchKeyOf } from '../vulndb/index.js';
 
 /** What the analysis needs from the registry: the manifest bytes and a way to stream blobs. */
 export interface StoredImage {
@@ -83,4 +84,13 @@ export function packageIndexRows(result: ScanResult): IndexedPackage[] {
     purl: p.purl,
     sourceName: p.sourceName ?? null,
   }));
+}
+
+/**
+ * The image's match keys (what the matcher looks its packages up by, with the gate's matching
+ * options): a database update re-matches the keys it names, and decides each stored image from
+ * its key numbers, without reading its facts.
+ */
+export function matchKeyRows(result: ScanResult): MatchKeyRow[] {
+  return result.packages.flatMap((p) => matchKeyOf(p, result.os) ?? []);
 }

@@ -7,12 +7,13 @@ import { listAllRepositories } from '../store/gc.js';
 import type { BlobStore, RegistryMetadata } from '../store/index.js';
 import { recordSeenEcosystems, withVulnerabilities } from '../vulndb/index.js';
 import type { GateEventType } from './event-types.js';
-import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, packageIndexRows } from './facts.js';
+import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, matchKeyRows, packageIndexRows } from './facts.js';
 import { deniedPullMessage, deniedPushMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
 import { VerdictService, type StoredVerdict, type VerdictChange } from './verdicts.js';
 import { VulnDbHandle } from './vulndb-handle.js';
+import { reevaluateAfterUpdate } from './reevaluation.js';
 
 export const ANALYSE_JOB = 'analyse';
 /** A push is what a developer waits for: it runs before any bulk re-evaluation. */
@@ -162,7 +163,7 @@ export class Gate {
     }
     try {
       const result = await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
-      await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result));
+      await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result), matchKeyRows(result));
       // What `db update` fetches by default: the ecosystems stored images need.
       recordSeenEcosystems(dataDir, [result]);
     } catch (err) {
@@ -313,63 +314,22 @@ export class Gate {
     const { store } = this.vulndb.get();
     this.seenVersion = version;
     if (!store) return 0;
-    const artifacts = this.options.metadata.artifacts;
     const changes = store.changesSince(this.seenGeneration);
     this.seenGeneration = store.generation();
-    let digests: string[];
-    if (changes === null) {
-      // The log does not reach back far enough: everything may have changed.
-      digests = await artifacts.analysedDigests();
-    } else {
-      const found = new Set<string>();
-      // One lookup per index key: a Debian advisory names its package once per release (Debian:11, 12, 13).
-      const keys = new Map<string, { type: string; name: string }>();
-      for (const p of changes.packages) {
-        const key = indexKeyOfOsvPackage(p.ecosystem, p.name);
-        if (key) keys.set(`${key.type}\0${key.name}`, key);
-      }
-      for (const key of keys.values()) for (const d of await artifacts.digestsWithPackage(key.type, key.name)) found.add(d);
-      digests = [...found];
-    }
-    const changed = new Set(changes?.records ?? []);
-    const affects = new Map<string, Extract<GateEvent, { type: 'new_advisory_affects' }>>();
-    let evaluated = 0;
-    let batch: { repository: string; digest: string }[] = [];
-    const flush = async () => {
-      const results = await this.verdicts.evaluateMany(batch);
-      batch.forEach(({ repository, digest }, i) => {
-        // Without a change log there is no telling which advisories are new: verdicts only.
-        for (const f of changes === null ? [] : (results[i]?.result?.vulnerabilities ?? [])) {
-          if (!changed.has(f.id) && !f.aliases.some((a) => changed.has(a))) continue;
-          let event = affects.get(f.id);
-          if (!event) {
-            event = { type: 'new_advisory_affects', advisory: f.id, aliases: f.aliases, severity: f.severity, fixAvailable: false, artifacts: [] };
-            affects.set(f.id, event);
-          }
-          event.fixAvailable ||= f.fixedVersions.length > 0;
-          event.artifacts.push({ repository, digest, package: f.package.name, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions });
-        }
+    const { metadata, policy, projectOf } = this.options;
+    const report = await reevaluateAfterUpdate({ metadata, verdicts: this.verdicts, policy, projectOf, now: this.options.now ?? (() => new Date()) }, store, changes);
+    // Without a change log there is no telling which advisories are new: verdicts only.
+    for (const { finding, artifacts } of report.affects.values()) {
+      this.emit({
+        type: 'new_advisory_affects',
+        advisory: finding.id,
+        aliases: finding.aliases,
+        severity: finding.severity,
+        fixAvailable: artifacts.some((a) => a.fixedVersions.length > 0),
+        artifacts,
       });
-      batch = [];
-      // Long re-evaluations must not starve requests.
-      await new Promise((r) => setImmediate(r));
-    };
-    for (let i = 0; i < digests.length; i += 500) {
-      // Which repositories keep a verdict for each digest: the keys only, not the verdict documents.
-      const chunk = digests.slice(i, i + 500);
-      const repositories = await artifacts.verdictRepositories(chunk);
-      for (const digest of chunk) {
-        for (const repository of repositories.get(digest) ?? []) {
-          batch.push({ repository, digest });
-          evaluated++;
-          // Verdicts are written a batch per transaction, with a turn of the event loop between batches.
-          if (batch.length === 20) await flush();
-        }
-      }
     }
-    if (batch.length > 0) await flush();
-    for (const event of affects.values()) this.emit(event);
-    return evaluated;
+    return report.evaluated;
   }
 
   async close(): Promise<void> {

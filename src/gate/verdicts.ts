@@ -1,10 +1,23 @@
-import { evaluate, expiryTime, type Verdict } from '../policy/index.js';
+import { evaluate, expiryTime, staticBits, type Verdict } from '../policy/index.js';
 import type { ScanResult } from '../sbom/result.js';
-import type { RegistryMetadata, VerdictStatus } from '../store/index.js';
+import type { RegistryMetadata, VerdictRecord, VerdictStatus } from '../store/index.js';
 import { withVulnerabilities } from '../vulndb/index.js';
 import { decodeFacts } from './facts.js';
 import type { PolicySource } from './policy-source.js';
 import type { VulnDbHandle } from './vulndb-handle.js';
+
+function verdictRecord(repository: string, digest: string, stored: StoredVerdict): VerdictRecord {
+  return {
+    repository,
+    digest,
+    status: stored.status,
+    verdict: JSON.stringify(stored),
+    evaluatedAt: stored.evaluatedAt,
+    policyHash: stored.policyHash,
+    staticBits: stored.staticBits ?? null,
+    staleAt: stored.staleAt,
+  };
+}
 
 /** What is stored per repository and digest: the verdict and what it was computed from. */
 export interface StoredVerdict {
@@ -17,6 +30,8 @@ export interface StoredVerdict {
   dbVersion: string;
   /** The earliest expiry among the exceptions the verdict relied on: after it, evaluate again. */
   staleAt: string | null;
+  /** The actions of the reasons that do not depend on the vulnerability database (see `staticBits`). */
+  staticBits?: number;
   counts: { packages: number; vulnerabilities: number; secrets: number; misconfigurations: number };
   evaluatedAt: string;
 }
@@ -64,7 +79,7 @@ export class VerdictService {
     const computed = await this.compute(repository, digest);
     if (!computed) return null;
     const { stored } = computed;
-    const previous = await this.options.metadata.artifacts.putVerdict({ repository, digest, status: stored.status, verdict: JSON.stringify(stored), evaluatedAt: stored.evaluatedAt });
+    const previous = await this.options.metadata.artifacts.putVerdict(verdictRecord(repository, digest, stored));
     this.recorded(repository, digest, stored, previous, true);
     return computed;
   }
@@ -83,9 +98,7 @@ export class VerdictService {
       return stored ? [{ ...item, stored }] : [];
     });
     if (written.length === 0) return out;
-    const previous = await this.options.metadata.artifacts.putVerdicts(
-      written.map(({ repository, digest, stored }) => ({ repository, digest, status: stored.status, verdict: JSON.stringify(stored), evaluatedAt: stored.evaluatedAt })),
-    );
+    const previous = await this.options.metadata.artifacts.putVerdicts(written.map(({ repository, digest, stored }) => verdictRecord(repository, digest, stored)));
     written.forEach(({ repository, digest, stored }, i) => this.recorded(repository, digest, stored, previous[i] ?? null, false));
     return out;
   }
@@ -141,6 +154,7 @@ export class VerdictService {
             policyHash: policy.hash,
             policySource: policy.source,
             staleAt: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
+            staticBits: staticBits(verdict),
             counts,
           };
         } catch (err) {

@@ -36,6 +36,37 @@ export interface VerdictRecord {
   /** The verdict document (JSON text). */
   verdict: string;
   evaluatedAt: string;
+  /** What a re-evaluation needs without reading the document (null when not known). */
+  policyHash?: string | null;
+  staticBits?: number | null;
+  staleAt?: string | null;
+}
+
+/** A verdict without its document: what a bulk re-evaluation reads. */
+export interface VerdictSummary {
+  repository: string;
+  digest: string;
+  status: VerdictStatus;
+  policyHash: string | null;
+  /** The actions of the verdict's reasons that do not depend on the vulnerability database. */
+  staticBits: number | null;
+  staleAt: string | null;
+}
+
+/**
+ * What a package is looked up by in the vulnerability database (the matcher's MatchKey): every
+ * package with the same key has the same findings. Keys are stored once and numbered; each image
+ * keeps the numbers of its keys.
+ */
+export interface MatchKeyRow {
+  ecosystem: string;
+  os: boolean;
+  name: string;
+  version: string;
+}
+
+export interface StoredMatchKey extends MatchKeyRow {
+  id: number;
 }
 
 export interface EventRecord {
@@ -47,7 +78,19 @@ export interface EventRecord {
 }
 
 export interface ArtifactStore {
-  putFacts(digest: string, facts: Buffer, packages: IndexedPackage[]): Promise<void>;
+  /** Stores the facts, the package index rows and (when given) the image's match keys, in one transaction. */
+  putFacts(digest: string, facts: Buffer, packages: IndexedPackage[], matchKeys?: MatchKeyRow[]): Promise<void>;
+  putMatchKeys(digest: string, matchKeys: MatchKeyRow[]): Promise<void>;
+  /** Analysed digests whose match keys are not stored (analysed before keys were kept). */
+  digestsWithoutMatchKeys(): Promise<string[]>;
+  /** Every stored match key, by number. */
+  matchKeys(): Promise<Map<number, StoredMatchKey>>;
+  /** The numbers of the keys named `name` in any of these ecosystems. */
+  matchKeyIds(ecosystems: string[], name: string): Promise<number[]>;
+  /** Every image's key numbers (sorted, distinct). */
+  imageMatchKeys(): Promise<Array<{ digest: string; ids: Uint32Array }>>;
+  /** The verdicts kept for these digests, without their documents. */
+  verdictSummaries(digests: string[]): Promise<VerdictSummary[]>;
   putFailure(digest: string, error: string): Promise<void>;
   getFacts(digest: string): Promise<ArtifactFacts | null>;
   /** Stores the verdict and returns the status it replaced (null when there was none). */
@@ -72,7 +115,18 @@ export interface ArtifactStore {
 export interface ArtifactTables {
   artifact_facts: { digest: string; state: string; facts: Buffer | null; error: string | null; analysed_at: string };
   artifact_packages: { digest: string; type: string; name: string; version: string; purl: string; source_name: string | null };
-  artifact_verdicts: { repository: string; digest: string; status: string; verdict: string; evaluated_at: string };
+  artifact_verdicts: {
+    repository: string;
+    digest: string;
+    status: string;
+    verdict: string;
+    evaluated_at: string;
+    policy_hash: string | null;
+    static_bits: number | null;
+    stale_at: string | null;
+  };
+  match_keys: { id: Generated<number>; ecosystem: string; os: number; name: string; version: string };
+  artifact_match_keys: { digest: string; ids: Buffer };
   events: { id: Generated<number>; type: string; time: string; payload: string };
 }
 
@@ -120,14 +174,55 @@ export async function createArtifactTables(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('artifact_verdicts_digest').on('artifact_verdicts').column('digest').execute();
 }
 
+export async function createMatchKeyTables(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('match_keys')
+    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('ecosystem', 'text', (c) => c.notNull())
+    .addColumn('os', 'integer', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addUniqueConstraint('match_keys_unique', ['name', 'ecosystem', 'version', 'os'])
+    .execute();
+  await db.schema.createTable('artifact_match_keys').addColumn('digest', 'text', (c) => c.primaryKey()).addColumn('ids', 'blob', (c) => c.notNull()).execute();
+  // Read by a bulk re-evaluation instead of the documents (hundreds of kilobytes each).
+  await db.schema.alterTable('artifact_verdicts').addColumn('policy_hash', 'text').execute();
+  await db.schema.alterTable('artifact_verdicts').addColumn('static_bits', 'integer').execute();
+  await db.schema.alterTable('artifact_verdicts').addColumn('stale_at', 'text').execute();
+}
+
+/** Key numbers as stored: little-endian unsigned 32-bit integers, sorted, each once. */
+function encodeIds(ids: Iterable<number>): Buffer {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const out = Buffer.alloc(sorted.length * 4);
+  sorted.forEach((id, i) => out.writeUInt32LE(id, i * 4));
+  return out;
+}
+
+function decodeIds(bytes: Uint8Array): Uint32Array {
+  const out = new Uint32Array(bytes.length >>> 2);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true);
+  return out;
+}
+
 function toVerdict(row: Selectable<ArtifactTables['artifact_verdicts']>): VerdictRecord {
-  return { repository: row.repository, digest: row.digest, status: row.status as VerdictStatus, verdict: row.verdict, evaluatedAt: row.evaluated_at };
+  return {
+    repository: row.repository,
+    digest: row.digest,
+    status: row.status as VerdictStatus,
+    verdict: row.verdict,
+    evaluatedAt: row.evaluated_at,
+    policyHash: row.policy_hash,
+    staticBits: row.static_bits,
+    staleAt: row.stale_at,
+  };
 }
 
 export class SqliteArtifactStore implements ArtifactStore {
   constructor(private readonly db: Kysely<ArtifactTables>) {}
 
-  async putFacts(digest: string, facts: Buffer, packages: IndexedPackage[]): Promise<void> {
+  async putFacts(digest: string, facts: Buffer, packages: IndexedPackage[], matchKeys?: MatchKeyRow[]): Promise<void> {
     const t = new Date().toISOString();
     await this.db.transaction().execute(async (tx) => {
       await tx
@@ -145,7 +240,80 @@ export class SqliteArtifactStore implements ArtifactStore {
           .values(rows.slice(i, i + 100).map((p) => ({ digest, type: p.type, name: p.name, version: p.version, purl: p.purl, source_name: p.sourceName })))
           .execute();
       }
+      if (matchKeys) await this.writeMatchKeys(tx, digest, matchKeys);
     });
+  }
+
+  async putMatchKeys(digest: string, matchKeys: MatchKeyRow[]): Promise<void> {
+    await this.db.transaction().execute((tx) => this.writeMatchKeys(tx, digest, matchKeys));
+  }
+
+  private async writeMatchKeys(tx: Kysely<ArtifactTables>, digest: string, matchKeys: MatchKeyRow[]): Promise<void> {
+    const ids: number[] = [];
+    const unique = new Map(matchKeys.map((k) => [`${k.ecosystem}\0${k.name}\0${k.version}\0${k.os ? 1 : 0}`, k]));
+    const rows = [...unique.values()];
+    for (let i = 0; i < rows.length; i += 100) {
+      const chunk = rows.slice(i, i + 100).map((k) => ({ ecosystem: k.ecosystem, os: k.os ? 1 : 0, name: k.name, version: k.version }));
+      // The no-op update makes RETURNING give the numbers of keys already stored too.
+      const returned = await tx
+        .insertInto('match_keys')
+        .values(chunk)
+        .onConflict((oc) => oc.columns(['name', 'ecosystem', 'version', 'os']).doUpdateSet({ os: (eb) => eb.ref('excluded.os') }))
+        .returning('id')
+        .execute();
+      for (const r of returned) ids.push(Number(r.id));
+    }
+    const bytes = encodeIds(ids);
+    await tx
+      .insertInto('artifact_match_keys')
+      .values({ digest, ids: bytes })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ ids: bytes }))
+      .execute();
+  }
+
+  async digestsWithoutMatchKeys(): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('artifact_facts')
+      .select('digest')
+      .where('state', '=', 'analysed')
+      .where('digest', 'not in', (eb) => eb.selectFrom('artifact_match_keys').select('digest'))
+      .orderBy('digest')
+      .execute();
+    return rows.map((r) => r.digest);
+  }
+
+  async matchKeys(): Promise<Map<number, StoredMatchKey>> {
+    const rows = await this.db.selectFrom('match_keys').selectAll().execute();
+    return new Map(rows.map((r) => [Number(r.id), { id: Number(r.id), ecosystem: r.ecosystem, os: r.os === 1, name: r.name, version: r.version }]));
+  }
+
+  async matchKeyIds(ecosystems: string[], name: string): Promise<number[]> {
+    if (ecosystems.length === 0) return [];
+    const rows = await this.db.selectFrom('match_keys').select('id').where('name', '=', name).where('ecosystem', 'in', ecosystems).execute();
+    return rows.map((r) => Number(r.id));
+  }
+
+  async imageMatchKeys(): Promise<Array<{ digest: string; ids: Uint32Array }>> {
+    const rows = await this.db.selectFrom('artifact_match_keys').selectAll().execute();
+    return rows.map((r) => ({ digest: r.digest, ids: decodeIds(r.ids) }));
+  }
+
+  async verdictSummaries(digests: string[]): Promise<VerdictSummary[]> {
+    const out: VerdictSummary[] = [];
+    // Chunks keep each statement under SQLite's variable limit.
+    for (let i = 0; i < digests.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('artifact_verdicts')
+        .select(['repository', 'digest', 'status', 'policy_hash', 'static_bits', 'stale_at'])
+        .where('digest', 'in', digests.slice(i, i + 500))
+        .orderBy('digest')
+        .orderBy('repository')
+        .execute();
+      for (const r of rows) {
+        out.push({ repository: r.repository, digest: r.digest, status: r.status as VerdictStatus, policyHash: r.policy_hash, staticBits: r.static_bits, staleAt: r.stale_at });
+      }
+    }
+    return out;
   }
 
   async putFailure(digest: string, error: string): Promise<void> {
@@ -178,11 +346,18 @@ export class SqliteArtifactStore implements ArtifactStore {
           .where('repository', '=', record.repository)
           .where('digest', '=', record.digest)
           .executeTakeFirst();
-        const values = { repository: record.repository, digest: record.digest, status: record.status, verdict: record.verdict, evaluated_at: record.evaluatedAt };
+        const update = {
+          status: record.status,
+          verdict: record.verdict,
+          evaluated_at: record.evaluatedAt,
+          policy_hash: record.policyHash ?? null,
+          static_bits: record.staticBits ?? null,
+          stale_at: record.staleAt ?? null,
+        };
         await tx
           .insertInto('artifact_verdicts')
-          .values(values)
-          .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ status: values.status, verdict: values.verdict, evaluated_at: values.evaluated_at }))
+          .values({ repository: record.repository, digest: record.digest, ...update })
+          .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet(update))
           .execute();
         out.push(previous ? (previous.status as VerdictStatus) : null);
       }

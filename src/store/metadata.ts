@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
-import { SqliteArtifactStore, createArtifactTables, createEventTables, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
+import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
 
 /** One manifest as the registry serves it; the bytes live in the blob store under `digest`. */
@@ -500,6 +500,11 @@ const MIGRATIONS: Record<string, Migration> = {
   '007_events': {
     async up(db: Kysely<unknown>) {
       await createEventTables(db);
+    },
+  },
+  '008_match_keys': {
+    async up(db: Kysely<unknown>) {
+      await createMatchKeyTables(db);
     },
   },
 };

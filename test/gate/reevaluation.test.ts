@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFacts, packageIndexRows, type StoredVerdict } from '../../src/gate/index.js';
+import { encodeFacts, matchKeyRows, packageIndexRows, type StoredVerdict } from '../../src/gate/index.js';
 import type { ScanResult } from '../../src/sbom/result.js';
 import { startGatedRegistry, waitFor, type GatedRegistry } from './gate-harness.js';
 
@@ -42,7 +42,7 @@ afterEach(async () => {
 });
 
 describe('re-evaluation after a database import', () => {
-  it('re-evaluates every image holding a changed package in batches: each gets the new database version, only those whose status moved emit verdict_changed', async () => {
+  it('decides again every image holding a changed package: the statuses follow the new database, only those whose status moved get a new document and emit verdict_changed', async () => {
     reg = await startGatedRegistry(POLICY, { startRunner: false });
     await reg.importRecords([advisory('ALPINE-CVE-2026-2000', 'musl', '1.2.5-r1')]);
     const { artifacts } = reg.app.registry.metadata;
@@ -60,18 +60,18 @@ describe('re-evaluation after a database import', () => {
 
     await reg.importRecords([advisory('ALPINE-CVE-2026-3000', 'zlib', '1.3.1-r2')]);
     const version = reg.gate.vulndb.version();
-    await waitFor('the re-evaluation', async () => {
-      for (const img of images) {
-        const row = await artifacts.getVerdict(img.repository, img.digest);
-        if ((JSON.parse(row!.verdict) as StoredVerdict).dbVersion !== version) return false;
-      }
-      return reg!.events.some((e) => e.type === 'new_advisory_affects');
-    });
+    await waitFor('the re-evaluation', async () => reg!.events.some((e) => e.type === 'new_advisory_affects'));
 
     for (const img of images) {
       const row = await artifacts.getVerdict(img.repository, img.digest);
       expect(row?.status).toBe(img.affected ? 'fail' : 'pass');
-      expect((await reg.gate.verdicts.current(img.repository, img.digest))?.status).toBe(row?.status);
+      // A changed status comes with a new document; an unchanged one keeps its document, which is
+      // evaluated again on the new database when it is read.
+      const stored = JSON.parse(row!.verdict) as StoredVerdict;
+      expect(stored.dbVersion === version).toBe(img.affected);
+      const current = await reg.gate.verdicts.current(img.repository, img.digest);
+      expect(current?.status).toBe(row?.status);
+      expect(current?.dbVersion).toBe(version);
     }
     const changed = reg.events.filter((e) => e.type === 'verdict_changed');
     expect(changed).toHaveLength(31);
@@ -83,5 +83,43 @@ describe('re-evaluation after a database import', () => {
     expect(affects).toHaveLength(1);
     expect(affects[0]).toMatchObject({ advisory: 'ALPINE-CVE-2026-3000', fixAvailable: true });
     expect(affects[0]?.type === 'new_advisory_affects' && affects[0].artifacts).toHaveLength(31);
+  });
+
+  it('decides from stored match keys what a full evaluation decides, exceptions and projects included', async () => {
+    const policy = `${POLICY}exceptions:
+  - id: ALPINE-CVE-2026-3000
+    scope: { repository: team/app1 }
+    reason: not reachable
+  - id: ALPINE-CVE-2026-3000
+    scope: { project: other }
+    reason: accepted for now
+    expires: 2020-01-01
+`;
+    reg = await startGatedRegistry(policy, { startRunner: false });
+    await reg.importRecords([advisory('ALPINE-CVE-2026-2000', 'musl', '1.2.5-r1')]);
+    const { artifacts } = reg.app.registry.metadata;
+    const images: { repository: string; digest: string }[] = [];
+    for (let i = 0; i < 24; i++) {
+      const digest = `sha256:${(i + 100).toString(16).padStart(64, '0')}`;
+      const result = facts(digest, ['1.3.1-r0', '1.3.1-r1', '1.3.1-r2'][i % 3]!);
+      await artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result), matchKeyRows(result));
+      images.push({ repository: i % 4 === 3 ? 'other/app' : `team/app${i % 4}`, digest });
+    }
+    for (const img of images) await reg.gate.verdicts.evaluate(img.repository, img.digest);
+    reg.events.length = 0;
+
+    await reg.importRecords([advisory('ALPINE-CVE-2026-3000', 'zlib', '1.3.1-r2')]);
+    await waitFor('the re-evaluation', async () => reg!.events.some((e) => e.type === 'new_advisory_affects'));
+    const decided = new Map<string, string>();
+    for (const img of images) decided.set(`${img.repository}@${img.digest}`, (await artifacts.getVerdict(img.repository, img.digest))!.status);
+    // A full evaluation of each, from its facts: the same statuses.
+    for (const img of images) {
+      const full = await reg.gate.verdicts.evaluate(img.repository, img.digest);
+      expect(decided.get(`${img.repository}@${img.digest}`), `${img.repository}@${img.digest}`).toBe(full?.status);
+    }
+    const statuses = [...decided.entries()].map(([k, v]) => `${k.split('@')[0]} ${v}`);
+    expect(statuses.filter((s) => s.endsWith('fail')).length).toBeGreaterThan(0);
+    expect(statuses.filter((s) => s.startsWith('team/app1')).every((s) => s.endsWith('pass'))).toBe(true);
+    expect(statuses.filter((s) => s.startsWith('other/app') && s.endsWith('fail')).length).toBeGreaterThan(0);
   });
 });

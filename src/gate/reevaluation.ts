@@ -1,0 +1,206 @@
+import {
+  VulnerabilityStatusPlan,
+  resolvePolicy,
+  statusOfBits,
+  type EffectivePolicy,
+} from '../policy/index.js';
+import type { MatchKeyRow, RegistryMetadata, StoredMatchKey, VerdictSummary } from '../store/index.js';
+import { findingsForKey, packageKey, type AdvisoryStore, type KeyFinding } from '../vulndb/index.js';
+import { decodeFacts, matchKeyRows } from './facts.js';
+import type { PolicySource } from './policy-source.js';
+import type { VerdictService } from './verdicts.js';
+
+/** What a database update changed (the store's change log), or null when everything may have. */
+export type DatabaseChanges = { packages: { ecosystem: string; name: string }[]; records: string[] } | null;
+
+export interface AffectedArtifact {
+  repository: string;
+  digest: string;
+  /** The package as the advisory names it (for distro packages, the source package). */
+  package: string;
+  installedVersion: string;
+  fixedVersions: string[];
+}
+
+export interface ReevaluationReport {
+  /** Verdicts decided again (one per repository and digest). */
+  evaluated: number;
+  /** Of those, how many needed a full evaluation (status changed, or no summary to start from). */
+  fullyEvaluated: number;
+  /** The changed advisories and the stored artifacts they affect now. */
+  affects: Map<string, { finding: KeyFinding; artifacts: AffectedArtifact[] }>;
+}
+
+export interface ReevaluationDeps {
+  metadata: RegistryMetadata;
+  verdicts: VerdictService;
+  policy: PolicySource;
+  projectOf: (repository: string) => string;
+  now: () => Date;
+}
+
+/** A turn of the event loop: long re-evaluations must not starve requests. */
+const yieldToRequests = () => new Promise((r) => setImmediate(r));
+
+/**
+ * Re-decides the verdicts of the stored images a database update affects. Each image is known by
+ * the numbers of its match keys, so finding the affected images is a scan of small integer lists,
+ * and each distinct key is matched against the new database once for the whole fleet. An image's
+ * status is its last full verdict's database-independent part combined with the vulnerability
+ * part decided per key (`VulnerabilityStatusPlan`, the policy engine's own rule predicate). Only
+ * an image whose status moves, or that has no usable summary (another policy, an expired
+ * exception, an error), gets a full evaluation and a new verdict document; for the others the
+ * stored verdict stays, and is evaluated in full again when someone reads it (its database version
+ * is old).
+ */
+export async function reevaluateAfterUpdate(
+  deps: ReevaluationDeps,
+  store: AdvisoryStore,
+  changes: DatabaseChanges,
+): Promise<ReevaluationReport> {
+  const { metadata } = deps;
+  const artifacts = metadata.artifacts;
+  await backfillMatchKeys(metadata);
+  const keys = await artifacts.matchKeys();
+  let maxId = 0;
+  for (const id of keys.keys()) maxId = Math.max(maxId, id);
+  const changed = new Uint8Array(maxId + 1);
+  if (changes === null) changed.fill(1);
+  else {
+    for (const p of changes.packages) {
+      for (const id of await artifacts.matchKeyIds(
+        ecosystemPrefixes(p.ecosystem),
+        packageKey(p.ecosystem, p.name),
+      ))
+        changed[id] = 1;
+    }
+  }
+  const affectedImages = new Map<string, Uint32Array>();
+  for (const image of await artifacts.imageMatchKeys()) {
+    if (image.ids.some((id) => changed[id] === 1)) affectedImages.set(image.digest, image.ids);
+  }
+  const summaries = await artifacts.verdictSummaries([...affectedImages.keys()]);
+
+  const findingsOf = (id: number): readonly KeyFinding[] => {
+    const key = keys.get(id);
+    return key ? findingsForKey(store, key) : [];
+  };
+  const report: ReevaluationReport = { evaluated: 0, fullyEvaluated: 0, affects: new Map() };
+  const changedRecords = new Set(changes?.records ?? []);
+  const full: VerdictSummary[] = [];
+  const decide = await statusDecider(deps, findingsOf, maxId);
+  for (const [i, summary] of summaries.entries()) {
+    const ids = affectedImages.get(summary.digest)!;
+    report.evaluated++;
+    const status = decide(summary, ids);
+    if (status === undefined || status !== summary.status) full.push(summary);
+    if (changedRecords.size > 0)
+      recordAffects(report, summary, ids, changed, changedRecords, findingsOf, keys);
+    if (i % 500 === 499) await yieldToRequests();
+  }
+  for (let i = 0; i < full.length; i += 20) {
+    // Full evaluations write their verdicts a batch per transaction and emit verdict_changed.
+    await deps.verdicts.evaluateMany(
+      full.slice(i, i + 20).map(({ repository, digest }) => ({ repository, digest })),
+    );
+    report.fullyEvaluated += Math.min(20, full.length - i);
+    await yieldToRequests();
+  }
+  return report;
+}
+
+/** `Debian:12:security` is matched by keys of `Debian:12` and of `Debian` (the matcher's sub-ecosystem rule). */
+function ecosystemPrefixes(ecosystem: string): string[] {
+  const parts = ecosystem.split(':');
+  return parts.map((_, i) => parts.slice(0, i + 1).join(':'));
+}
+
+/**
+ * How the status of a stored verdict is decided again: undefined when its summary cannot be used
+ * (it must be evaluated in full). Per-key actions are computed once per plan signature.
+ */
+async function statusDecider(
+  deps: ReevaluationDeps,
+  findingsOf: (id: number) => readonly KeyFinding[],
+  maxId: number,
+): Promise<(summary: VerdictSummary, ids: Uint32Array) => VerdictSummary['status'] | undefined> {
+  let policy: Awaited<ReturnType<PolicySource['get']>> | undefined;
+  try {
+    policy = await deps.policy.get();
+  } catch {
+    policy = undefined; // every verdict is evaluated in full, which records why
+  }
+  const now = deps.now();
+  const effective = new Map<string, EffectivePolicy>();
+  const keyBits = new Map<string, Int8Array>();
+  return (summary, ids) => {
+    if (!policy || summary.policyHash !== policy.hash || summary.staticBits === null) return undefined;
+    if (summary.status === 'error') return undefined;
+    if (summary.staleAt !== null && now.getTime() >= Date.parse(summary.staleAt)) return undefined;
+    const project = deps.projectOf(summary.repository);
+    let resolved = effective.get(project);
+    if (!resolved) {
+      resolved = resolvePolicy(policy.policy, project);
+      effective.set(project, resolved);
+    }
+    const plan = new VulnerabilityStatusPlan(resolved, {
+      project,
+      repository: summary.repository,
+      digest: summary.digest,
+      now,
+    });
+    let memo = keyBits.get(plan.signature);
+    if (!memo) {
+      memo = new Int8Array(maxId + 1).fill(-1);
+      keyBits.set(plan.signature, memo);
+    }
+    let bits = summary.staticBits;
+    for (const id of ids) {
+      let b = memo[id]!;
+      if (b < 0) {
+        b = plan.bitsOf(findingsOf(id));
+        memo[id] = b;
+      }
+      bits |= b;
+    }
+    return statusOfBits(bits);
+  };
+}
+
+function recordAffects(
+  report: ReevaluationReport,
+  summary: VerdictSummary,
+  ids: Uint32Array,
+  changed: Uint8Array,
+  records: Set<string>,
+  findingsOf: (id: number) => readonly KeyFinding[],
+  keys: Map<number, StoredMatchKey>,
+): void {
+  for (const id of ids) {
+    if (changed[id] !== 1) continue;
+    for (const f of findingsOf(id)) {
+      if (!records.has(f.id) && !f.aliases.some((a) => records.has(a))) continue;
+      let entry = report.affects.get(f.id);
+      if (!entry) {
+        entry = { finding: f, artifacts: [] };
+        report.affects.set(f.id, entry);
+      }
+      entry.artifacts.push({
+        repository: summary.repository,
+        digest: summary.digest,
+        package: keys.get(id)?.name ?? f.matchedName,
+        installedVersion: f.installedVersion,
+        fixedVersions: f.fixedVersions,
+      });
+    }
+  }
+}
+
+/** Images analysed before match keys were kept get theirs from their stored facts, once. */
+async function backfillMatchKeys(metadata: RegistryMetadata): Promise<void> {
+  for (const digest of await metadata.artifacts.digestsWithoutMatchKeys()) {
+    const facts = await metadata.artifacts.getFacts(digest);
+    const rows: MatchKeyRow[] = facts?.facts ? matchKeyRows(decodeFacts(facts.facts)) : [];
+    await metadata.artifacts.putMatchKeys(digest, rows);
+  }
+}
