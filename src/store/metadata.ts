@@ -734,6 +734,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
         .where('repository', '=', repository)
         .where('manifest_digest', '=', digest)
         .execute();
+      // A deleted image has no verdict: a database update must not re-decide it or announce it.
+      await tx.deleteFrom('artifact_verdicts').where('repository', '=', repository).where('digest', '=', digest).execute();
       return true;
     });
   }
@@ -1246,6 +1248,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       if (touched) return false;
       await db.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).execute();
       await db.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest_digest', '=', digest).execute();
+      await db.deleteFrom('artifact_verdicts').where('repository', '=', repository).where('digest', '=', digest).execute();
       return true;
     });
   }

@@ -26,8 +26,13 @@ export function metadataSuite(name: string, setup: () => Promise<MetadataHarness
       expect(await m.listTags('a/b')).toEqual(['v1', 'v2', 'v3']);
       expect(await m.listTags('a/b', { n: 1, last: 'v1' })).toEqual(['v2']);
       expect(await m.manifestRefs('a/b', d('1'))).toEqual([{ digest: d('c'), kind: 'blob' }]);
+      const verdict = (repository: string) => ({ repository, digest: d('1'), status: 'fail' as const, verdict: '{}', evaluatedAt: '2026-01-01T00:00:00Z' });
+      await m.artifacts.putVerdicts([verdict('a/b'), verdict('other/b')]);
       expect(await m.deleteManifest('a/b', d('1'))).toBe(true);
       expect(await m.listTags('a/b')).toEqual(['v2']);
+      // Its verdict goes with it (a database update must not re-decide a deleted image); another repository's stays.
+      expect(await m.artifacts.getVerdict('a/b', d('1'))).toBeNull();
+      expect((await m.artifacts.getVerdict('other/b', d('1')))?.status).toBe('fail');
       expect(await m.deleteManifest('a/b', d('1'))).toBe(false);
       expect(await m.listRepositories()).toEqual(['a/b']);
       await m.close();
