@@ -4,7 +4,7 @@ import {
   statusOfBits,
   type EffectivePolicy,
 } from '../policy/index.js';
-import type { MatchKeyRow, RegistryMetadata, StoredMatchKey, VerdictSummary } from '../store/index.js';
+import type { MatchKeyRow, RegistryMetadata, VerdictSummary } from '../store/index.js';
 import { findingsForKey, packageKey, type AdvisoryStore, type KeyFinding } from '../vulndb/index.js';
 import { decodeFacts, matchKeyRows } from './facts.js';
 import type { PolicySource } from './policy-source.js';
@@ -89,13 +89,23 @@ export async function reevaluateAfterUpdate(
   const changedRecords = new Set(changes?.records ?? []);
   const full: VerdictSummary[] = [];
   const decide = await statusDecider(deps, findingsOf, maxId);
+  // The findings of changed keys that name a changed record, once per key.
+  const newFindings = new Map<number, readonly KeyFinding[]>();
+  const newFindingsOf = (id: number): readonly KeyFinding[] => {
+    if (changed[id] !== 1) return [];
+    let list = newFindings.get(id);
+    if (!list) {
+      list = findingsOf(id).filter((f) => changedRecords.has(f.id) || f.aliases.some((a) => changedRecords.has(a)));
+      newFindings.set(id, list);
+    }
+    return list;
+  };
   for (const [i, summary] of summaries.entries()) {
     const ids = affectedImages.get(summary.digest)!;
     report.evaluated++;
     const status = decide(summary, ids);
     if (status === undefined || status !== summary.status) full.push(summary);
-    if (changedRecords.size > 0)
-      recordAffects(report, summary, ids, changed, changedRecords, findingsOf, keys);
+    if (changedRecords.size > 0) recordAffects(report, summary, ids, newFindingsOf);
     if (i % 500 === 499) await yieldToRequests();
   }
   for (let i = 0; i < full.length; i += 20) {
@@ -167,31 +177,15 @@ async function statusDecider(
   };
 }
 
-function recordAffects(
-  report: ReevaluationReport,
-  summary: VerdictSummary,
-  ids: Uint32Array,
-  changed: Uint8Array,
-  records: Set<string>,
-  findingsOf: (id: number) => readonly KeyFinding[],
-  keys: Map<number, StoredMatchKey>,
-): void {
+function recordAffects(report: ReevaluationReport, summary: VerdictSummary, ids: Uint32Array, newFindingsOf: (id: number) => readonly KeyFinding[]): void {
   for (const id of ids) {
-    if (changed[id] !== 1) continue;
-    for (const f of findingsOf(id)) {
-      if (!records.has(f.id) && !f.aliases.some((a) => records.has(a))) continue;
+    for (const f of newFindingsOf(id)) {
       let entry = report.affects.get(f.id);
       if (!entry) {
         entry = { finding: f, artifacts: [] };
         report.affects.set(f.id, entry);
       }
-      entry.artifacts.push({
-        repository: summary.repository,
-        digest: summary.digest,
-        package: keys.get(id)?.name ?? f.matchedName,
-        installedVersion: f.installedVersion,
-        fixedVersions: f.fixedVersions,
-      });
+      entry.artifacts.push({ repository: summary.repository, digest: summary.digest, package: f.matchedName, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions });
     }
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
-import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
+import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, createGateStateTable, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
 
 /** One manifest as the registry serves it; the bytes live in the blob store under `digest`. */
@@ -507,6 +507,11 @@ const MIGRATIONS: Record<string, Migration> = {
       await createMatchKeyTables(db);
     },
   },
+  '009_gate_state': {
+    async up(db: Kysely<unknown>) {
+      await createGateStateTable(db);
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
@@ -736,6 +741,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
         .execute();
       // A deleted image has no verdict: a database update must not re-decide it or announce it.
       await tx.deleteFrom('artifact_verdicts').where('repository', '=', repository).where('digest', '=', digest).execute();
+      await tx.deleteFrom('artifact_verdict_summaries').where('repository', '=', repository).where('digest', '=', digest).execute();
       return true;
     });
   }
@@ -1249,6 +1255,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       await db.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).execute();
       await db.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest_digest', '=', digest).execute();
       await db.deleteFrom('artifact_verdicts').where('repository', '=', repository).where('digest', '=', digest).execute();
+      await db.deleteFrom('artifact_verdict_summaries').where('repository', '=', repository).where('digest', '=', digest).execute();
       return true;
     });
   }
