@@ -16,6 +16,12 @@ import { VulnDbHandle } from './vulndb-handle.js';
 import { reevaluateAfterUpdate } from './reevaluation.js';
 
 export const ANALYSE_JOB = 'analyse';
+/** Where the gate keeps how far it has followed the vulnerability database's change log. */
+const DATABASE_CHECKPOINT = 'vulndb-checkpoint';
+interface DatabaseCheckpoint {
+  lineage: string;
+  generation: number;
+}
 /** A push is what a developer waits for: it runs before any bulk re-evaluation. */
 export const PUSH_PRIORITY = 10;
 
@@ -281,19 +287,19 @@ export class Gate {
   private monitorTimer: NodeJS.Timeout | undefined;
   private monitoring: Promise<unknown> | undefined;
   private seenVersion: string | undefined;
-  private seenGeneration = 0;
+  /** The database's generation when the monitor started: where to begin when no checkpoint is stored yet. */
+  private startGeneration = 0;
 
   /**
    * Watches the vulnerability database (`db update`/`db import` from any process replace it): on a
    * new version, re-evaluates the images that hold a package the new or changed advisories name
-   * (found through the package index, no layer read), so verdict_changed and
-   * new_advisory_affects go out within about a second of the import.
+   * (found through their match keys, no layer read), so verdict_changed and new_advisory_affects
+   * go out within about a second of the import. The first look compares with the stored
+   * checkpoint, so updates made while the server was down are caught up at start.
    */
   startMonitor(intervalMs = 500, onError?: (err: unknown) => void): void {
     try {
-      const { store, version } = this.vulndb.get();
-      this.seenVersion = version;
-      this.seenGeneration = store?.generation() ?? 0;
+      this.startGeneration = this.vulndb.get().store?.generation() ?? 0;
     } catch (err) {
       onError?.(err);
     }
@@ -307,15 +313,32 @@ export class Gate {
     this.monitorTimer.unref();
   }
 
-  /** One look at the database; returns how many verdicts were computed again. */
+  /**
+   * One look at the database; returns how many verdicts were decided again. The stored checkpoint
+   * (database lineage and generation) says how far the registry has followed the change log; a
+   * server moves it forward with a compare-and-set before it does the work, so with several
+   * replicas only one re-decides and announces each update. A crash during that work loses its
+   * events, not correctness: a verdict on an older database is evaluated again when it is read.
+   */
   async checkDatabase(): Promise<number> {
     const version = this.vulndb.version();
     if (version === this.seenVersion) return 0;
     const { store } = this.vulndb.get();
     this.seenVersion = version;
     if (!store) return 0;
-    const changes = store.changesSince(this.seenGeneration);
-    this.seenGeneration = store.generation();
+    const artifacts = this.options.metadata.artifacts;
+    const lineage = store.lineage();
+    const generation = store.generation();
+    const saved = await artifacts.getGateState(DATABASE_CHECKPOINT);
+    const from = saved !== null ? (JSON.parse(saved) as DatabaseCheckpoint) : { lineage, generation: this.startGeneration };
+    const next = JSON.stringify({ lineage, generation } satisfies DatabaseCheckpoint);
+    if (from.lineage === lineage && from.generation >= generation) {
+      if (saved === null) await artifacts.compareAndSetGateState(DATABASE_CHECKPOINT, null, next);
+      return 0;
+    }
+    if (!(await artifacts.compareAndSetGateState(DATABASE_CHECKPOINT, saved, next))) return 0;
+    // Another database (deleted and imported again): its log says nothing about what changed since.
+    const changes = from.lineage === lineage ? store.changesSince(from.generation) : null;
     const { metadata, policy, projectOf } = this.options;
     const report = await reevaluateAfterUpdate({ metadata, verdicts: this.verdicts, policy, projectOf, now: this.options.now ?? (() => new Date()) }, store, changes);
     // Without a change log there is no telling which advisories are new: verdicts only.

@@ -222,6 +222,14 @@ export class AdvisoryStore {
     }
   }
 
+  /**
+   * Which database this is: its creation time, kept by every import that updates it. A database
+   * deleted and imported again has another lineage, so its generations start over.
+   */
+  lineage(): string {
+    return this.meta('created_at') ?? '';
+  }
+
   /** How many imports built this database (0 before the change log existed). */
   generation(): number {
     return Number(this.meta('generation') ?? '0');

@@ -37,9 +37,20 @@ export interface GatedRegistry {
  */
 export async function startGatedRegistry(
   policyYaml: string,
-  options: { startRunner?: boolean; pending?: 'deny' | 'allow'; webhooks?: WebhookTarget[]; enforceOnPushMs?: number } = {},
+  options: {
+    startRunner?: boolean;
+    pending?: 'deny' | 'allow';
+    webhooks?: WebhookTarget[];
+    enforceOnPushMs?: number;
+    /** Start on this data folder (a restart) instead of a new one. */
+    dataDir?: string;
+    /** Leave the data folder behind on stop, for a restart. */
+    keepData?: boolean;
+    /** The database monitor's interval; false: no monitor (the test calls checkDatabase). */
+    monitorMs?: number | false;
+  } = {},
 ): Promise<GatedRegistry> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-gate-'));
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'portcullis-gate-')));
   const policyFile = join(dataDir, 'policy.yaml');
   writeFileSync(policyFile, policyYaml);
   const metadata = await SqliteRegistryMetadata.open(dataDir);
@@ -76,7 +87,7 @@ export async function startGatedRegistry(
   await app.register(async (scope) => artifactRoutes(scope, { auth, metadata, gate }));
   await app.listen({ host: '127.0.0.1', port: 0 });
   if (options.startRunner !== false) runner.start();
-  gate.startMonitor(100);
+  if (options.monitorMs !== false) gate.startMonitor(options.monitorMs ?? 100);
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   return {
     app,
@@ -88,21 +99,24 @@ export async function startGatedRegistry(
     events,
     admin: PushClient.basic(base, 'admin', 'admin-pw'),
     dev: PushClient.basic(base, 'dev', 'dev-pw'),
-    async importRecords(records) {
-      const dir = await mkdtemp(join(tmpdir(), 'portcullis-osv-'));
-      mkdirSync(dir, { recursive: true });
-      records.forEach((r, i) => writeFileSync(join(dir, `r${i}.json`), JSON.stringify(r)));
-      await importOsv(dataDir, [dir]);
-      await rm(dir, { recursive: true, force: true });
-    },
+    importRecords: (records) => importRecordsInto(dataDir, records),
     async stop() {
       await runner.stop();
       await app.close();
       await gate.close();
       await metadata.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!options.keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** `db import` of these OSV records into a data folder (as another process would, server running or not). */
+export async function importRecordsInto(dataDir: string, records: unknown[]): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-osv-'));
+  mkdirSync(dir, { recursive: true });
+  records.forEach((r, i) => writeFileSync(join(dir, `r${i}.json`), JSON.stringify(r)));
+  await importOsv(dataDir, [dir]);
+  await rm(dir, { recursive: true, force: true });
 }
 
 export interface PushedImage {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFacts, matchKeyRows, packageIndexRows, type StoredVerdict } from '../../src/gate/index.js';
 import type { ScanResult } from '../../src/sbom/result.js';
-import { startGatedRegistry, waitFor, type GatedRegistry } from './gate-harness.js';
+import { rm } from 'node:fs/promises';
+import { importRecordsInto, startGatedRegistry, waitFor, type GatedRegistry } from './gate-harness.js';
 
 const POLICY = `version: 1
 name: fixable
@@ -121,5 +122,45 @@ describe('re-evaluation after a database import', () => {
     expect(statuses.filter((s) => s.endsWith('fail')).length).toBeGreaterThan(0);
     expect(statuses.filter((s) => s.startsWith('team/app1')).every((s) => s.endsWith('pass'))).toBe(true);
     expect(statuses.filter((s) => s.startsWith('other/app') && s.endsWith('fail')).length).toBeGreaterThan(0);
+  });
+
+  it('catches up at start with an update imported while the server was down, once, even with a second server on the same data', async () => {
+    reg = await startGatedRegistry(POLICY, { startRunner: false, keepData: true });
+    const dataDir = reg.dataDir;
+    try {
+      await reg.importRecords([advisory('ALPINE-CVE-2026-2000', 'musl', '1.2.5-r1')]);
+      const { artifacts } = reg.app.registry.metadata;
+      const digests: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const digest = `sha256:${(i + 200).toString(16).padStart(64, '0')}`;
+        const result = facts(digest, '1.3.1-r1');
+        await artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result), matchKeyRows(result));
+        expect((await reg.gate.verdicts.evaluate('team/app', digest))?.status).toBe('pass');
+        digests.push(digest);
+      }
+      // The monitor has recorded how far it followed the database.
+      await waitFor('the checkpoint', async () => JSON.parse((await artifacts.getGateState('vulndb-checkpoint')) ?? '{"generation":0}').generation === 1);
+      await reg.stop();
+      reg = undefined;
+
+      await importRecordsInto(dataDir, [advisory('ALPINE-CVE-2026-3000', 'zlib', '1.3.1-r2')]);
+      // Two servers on the same data folder, as two replicas looking at once: only one re-decides and announces.
+      reg = await startGatedRegistry(POLICY, { startRunner: false, dataDir, keepData: true, monitorMs: false });
+      const second = await startGatedRegistry(POLICY, { startRunner: false, dataDir, keepData: true, monitorMs: false });
+      try {
+        const decided = await Promise.all([reg.gate.checkDatabase(), second.gate.checkDatabase()]);
+        expect(decided.sort()).toEqual([0, 3]);
+        const all = [...reg.events, ...second.events];
+        expect(all.filter((e) => e.type === 'new_advisory_affects')).toHaveLength(1);
+        expect(all.filter((e) => e.type === 'verdict_changed')).toHaveLength(3);
+        for (const digest of digests) expect((await reg.app.registry.metadata.artifacts.getVerdict('team/app', digest))?.status).toBe('fail');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await reg?.stop();
+      reg = undefined;
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
