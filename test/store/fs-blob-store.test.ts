@@ -5,6 +5,7 @@ import { createServer, get as httpGet, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 import { blobStoreSuite } from './blob-store-suite.js';
@@ -112,5 +113,52 @@ describe('FsBlobStore serving into an HTTP response', () => {
     const chunks: Buffer[] = [];
     for await (const c of await store.open(digest, { start: 5, end: 2 * 1024 * 1024 + 5 })) chunks.push(c as Buffer);
     expect(Buffer.concat(chunks).equals(blob.subarray(5, 2 * 1024 * 1024 + 6))).toBe(true);
+  });
+});
+
+describe('FsBlobStore writing large blobs', () => {
+  // 64 KiB pieces (what a socket delivers) and odd sizes, over several 1 MiB batches and past the
+  // 8 MiB background flush, in more than one append.
+  const pieces = (buf: Buffer, size: number) => Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size));
+
+  it('writes every byte in order across batches, background flushes and appends', async () => {
+    const store = new FsBlobStore(blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-'))));
+    const blob = randomBytes(19 * 1024 * 1024 + 777);
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    const w = await store.writer();
+    const cut = 11 * 1024 * 1024 + 3;
+    expect(await w.append(Readable.from(pieces(blob.subarray(0, cut), 65_536)))).toBe(cut);
+    expect(await w.append(Readable.from(pieces(blob.subarray(cut), 100_003)))).toBe(blob.length - cut);
+    expect(await w.commit(digest, blob.length)).toEqual({ digest, size: blob.length });
+    const back: Buffer[] = [];
+    for await (const c of await store.open(digest)) back.push(c as Buffer);
+    expect(Buffer.concat(back).equals(blob)).toBe(true);
+  });
+
+  it('gives up on a source that fails mid-way, and the write resumes from the recorded offset', async () => {
+    const store = new FsBlobStore(blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-'))));
+    const first = randomBytes(3 * 1024 * 1024);
+    const w = await store.writer('failing-upload');
+    await w.append(Readable.from([first]));
+    const failing = new Readable({ read() {} });
+    failing.push(randomBytes(2 * 1024 * 1024));
+    setTimeout(() => failing.destroy(new Error('client went away')), 20);
+    await expect(w.append(failing)).rejects.toThrow('client went away');
+    await expect(w.append(Readable.from([Buffer.from('x')]))).rejects.toMatchObject({ code: 'BLOB_UPLOAD_INVALID' });
+    const again = await store.resume('failing-upload', first.length);
+    expect(again?.size).toBe(first.length);
+    const rest = randomBytes(1000);
+    await again!.append(Readable.from([rest]));
+    const whole = Buffer.concat([first, rest]);
+    const digest = `sha256:${createHash('sha256').update(whole).digest('hex')}`;
+    expect(await again!.commit(digest)).toEqual({ digest, size: whole.length });
+  });
+
+  it('stops a source past maxBytes after several batches and destroys it', async () => {
+    const store = new FsBlobStore(blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-'))));
+    const w = await store.writer();
+    const source = Readable.from(pieces(randomBytes(4 * 1024 * 1024), 65_536));
+    await expect(w.append(source, { maxBytes: 3 * 1024 * 1024 })).rejects.toMatchObject({ code: 'SIZE_INVALID' });
+    expect(source.destroyed).toBe(true);
   });
 });
