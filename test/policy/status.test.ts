@@ -5,6 +5,7 @@ import {
   evaluate,
   parsePolicyText,
   staticBits,
+  staticPart,
   statusOfBits,
   type EvaluationContext,
 } from '../../src/policy/index.js';
@@ -91,7 +92,8 @@ function policyText(p: GeneratedPolicy): string {
     if (r.ids !== undefined) condition.ids = r.ids;
     return { id: `r${i}`, action: r.action, vulnerability: condition };
   });
-  if (p.secretRule !== undefined) rules.push({ id: 'secrets', action: p.secretRule, secret: {} });
+  // Between the vulnerability rules, so failed reasons interleave by policy order.
+  if (p.secretRule !== undefined) rules.splice(Math.min(1, rules.length), 0, { id: 'secrets', action: p.secretRule, secret: {} });
   const exceptions = p.exceptions.map((e) => ({
     id: e.id,
     scope: e.scope,
@@ -141,7 +143,8 @@ describe('VulnerabilityStatusPlan', () => {
     fc.assert(
       fc.property(
         policyArb,
-        fc.array(findingArb, { maxLength: 12 }),
+        // The matcher gives a package each advisory once (aliases merged): unique by (id, package).
+        fc.uniqueArray(findingArb, { maxLength: 12, selector: (f) => `${f.id} ${f.package.name}` }),
         fc.boolean(),
         fc.boolean(),
         (p, findings, withSecret, withCheck) => {
@@ -157,8 +160,16 @@ describe('VulnerabilityStatusPlan', () => {
           expect(statusOfBits(staticBits(verdict) | plan.bitsOf(findings))).toBe(verdict.status);
           // Per package (what the gate does with match keys): the bits of the parts combine.
           let bits = staticBits(verdict);
-          for (const name of PACKAGES) bits |= plan.bitsOf(findings.filter((f) => f.package.name === name));
+          let mask = 0;
+          for (const name of PACKAGES) {
+            const part = findings.filter((f) => f.package.name === name);
+            bits |= plan.bitsOf(part);
+            mask |= plan.maskOf(part);
+          }
           expect(statusOfBits(bits)).toBe(verdict.status);
+          // The failed rules, in the order the verdict lists them (what verdict_changed names).
+          const failed = verdict.reasons.filter((r) => r.action === 'fail').map((r) => r.ruleId);
+          expect(plan.failReasons(mask, staticPart(verdict).failReasons)).toEqual(failed);
         },
       ),
       { numRuns: 3000 },
