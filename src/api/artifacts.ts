@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { analysisJobKey, decodeFacts, isImageManifest } from '../gate/index.js';
+import { analysisJobKey, decodeFacts, isImageManifest, publicVerdict } from '../gate/index.js';
 import { renderResult } from '../sbom/render.js';
 import { withVulnerabilities } from '../vulndb/index.js';
 import type { ApiContext } from './context.js';
@@ -172,7 +172,7 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
               attempts: job?.attempts ?? 0,
               error: job?.lastError ?? null,
             },
-        verdict,
+        verdict: verdict ? publicVerdict(verdict) : null,
       };
     },
   );

@@ -1,14 +1,9 @@
-import {
-  VulnerabilityStatusPlan,
-  resolvePolicy,
-  statusOfBits,
-  type EffectivePolicy,
-} from '../policy/index.js';
+import { VulnerabilityStatusPlan, resolvePolicy, statusOfBits, type EffectivePolicy, type StaticFailReason } from '../policy/index.js';
 import type { MatchKeyRow, RegistryMetadata, VerdictSummary } from '../store/index.js';
 import { findingsForKey, packageKey, type AdvisoryStore, type KeyFinding } from '../vulndb/index.js';
 import { decodeFacts, matchKeyRows } from './facts.js';
-import type { PolicySource } from './policy-source.js';
-import type { VerdictService } from './verdicts.js';
+import type { PolicyInForce, PolicySource } from './policy-source.js';
+import type { DeferredVerdict, VerdictService } from './verdicts.js';
 
 /** What a database update changed (the store's change log), or null when everything may have. */
 export type DatabaseChanges = { packages: { ecosystem: string; name: string }[]; records: string[] } | null;
@@ -25,8 +20,10 @@ export interface AffectedArtifact {
 export interface ReevaluationReport {
   /** Verdicts decided again (one per repository and digest). */
   evaluated: number;
-  /** Of those, how many needed a full evaluation (status changed, or no summary to start from). */
+  /** Of those, how many were evaluated in full because their summary could not be used. */
   fullyEvaluated: number;
+  /** Of those, how many changed status. */
+  changed: number;
   /** The changed advisories and the stored artifacts they affect now. */
   affects: Map<string, { finding: KeyFinding; artifacts: AffectedArtifact[] }>;
 }
@@ -47,17 +44,14 @@ const yieldToRequests = () => new Promise((r) => setImmediate(r));
  * the numbers of its match keys, so finding the affected images is a scan of small integer lists,
  * and each distinct key is matched against the new database once for the whole fleet. An image's
  * status is its last full verdict's database-independent part combined with the vulnerability
- * part decided per key (`VulnerabilityStatusPlan`, the policy engine's own rule predicate). Only
- * an image whose status moves, or that has no usable summary (another policy, an expired
- * exception, an error), gets a full evaluation and a new verdict document; for the others the
- * stored verdict stays, and is evaluated in full again when someone reads it (its database version
- * is old).
+ * part decided per key (`VulnerabilityStatusPlan`, the policy engine's own rule predicate).
+ *
+ * An image whose status moves gets a deferred verdict (status, failed rules, no document) and its
+ * verdict_changed; one whose status stays keeps its verdict. Either way the document is evaluated
+ * in full on the new database when someone reads it. Images without a usable summary (another
+ * policy, an expired exception, an error) are evaluated in full here.
  */
-export async function reevaluateAfterUpdate(
-  deps: ReevaluationDeps,
-  store: AdvisoryStore,
-  changes: DatabaseChanges,
-): Promise<ReevaluationReport> {
+export async function reevaluateAfterUpdate(deps: ReevaluationDeps, store: AdvisoryStore, changes: DatabaseChanges): Promise<ReevaluationReport> {
   const { metadata } = deps;
   const artifacts = metadata.artifacts;
   await backfillMatchKeys(metadata);
@@ -68,11 +62,7 @@ export async function reevaluateAfterUpdate(
   if (changes === null) changed.fill(1);
   else {
     for (const p of changes.packages) {
-      for (const id of await artifacts.matchKeyIds(
-        ecosystemPrefixes(p.ecosystem),
-        packageKey(p.ecosystem, p.name),
-      ))
-        changed[id] = 1;
+      for (const id of await artifacts.matchKeyIds(ecosystemPrefixes(p.ecosystem), packageKey(p.ecosystem, p.name))) changed[id] = 1;
     }
   }
   const affectedImages = new Map<string, Uint32Array>();
@@ -85,10 +75,8 @@ export async function reevaluateAfterUpdate(
     const key = keys.get(id);
     return key ? findingsForKey(store, key) : [];
   };
-  const report: ReevaluationReport = { evaluated: 0, fullyEvaluated: 0, affects: new Map() };
+  const report: ReevaluationReport = { evaluated: 0, fullyEvaluated: 0, changed: 0, affects: new Map() };
   const changedRecords = new Set(changes?.records ?? []);
-  const full: VerdictSummary[] = [];
-  const decide = await statusDecider(deps, findingsOf, maxId);
   // The findings of changed keys that name a changed record, once per key.
   const newFindings = new Map<number, readonly KeyFinding[]>();
   const newFindingsOf = (id: number): readonly KeyFinding[] => {
@@ -100,20 +88,45 @@ export async function reevaluateAfterUpdate(
     }
     return list;
   };
+
+  const full: VerdictSummary[] = [];
+  let deferred: DeferredVerdict[] = [];
+  const decider = await statusDecider(deps, findingsOf, maxId);
+  const dbVersion = deps.verdicts.databaseVersion();
   for (const [i, summary] of summaries.entries()) {
     const ids = affectedImages.get(summary.digest)!;
     report.evaluated++;
-    const status = decide(summary, ids);
-    if (status === undefined || status !== summary.status) full.push(summary);
+    const decided = decider?.(summary, ids);
+    if (decided === undefined) full.push(summary);
+    else if (decided.status !== summary.status) {
+      deferred.push({
+        repository: summary.repository,
+        digest: summary.digest,
+        from: summary.status,
+        status: decided.status,
+        failReasons: decided.failReasons,
+        policyHash: decider!.policy.hash,
+        policySource: decider!.policy.source,
+        dbVersion,
+        staleAt: decided.staleAt,
+        staticBits: summary.staticBits!,
+        staticFail: decided.staticFail,
+      });
+    }
     if (changedRecords.size > 0) recordAffects(report, summary, ids, newFindingsOf);
-    if (i % 500 === 499) await yieldToRequests();
+    if (i % 500 === 499) {
+      report.changed += await deps.verdicts.recordDeferred(deferred);
+      deferred = [];
+      await yieldToRequests();
+    }
   }
+  report.changed += await deps.verdicts.recordDeferred(deferred);
   for (let i = 0; i < full.length; i += 20) {
     // Full evaluations write their verdicts a batch per transaction and emit verdict_changed.
-    await deps.verdicts.evaluateMany(
-      full.slice(i, i + 20).map(({ repository, digest }) => ({ repository, digest })),
-    );
-    report.fullyEvaluated += Math.min(20, full.length - i);
+    const batch = full.slice(i, i + 20);
+    const results = await deps.verdicts.evaluateMany(batch.map(({ repository, digest }) => ({ repository, digest })));
+    report.changed += results.filter((r, j) => r && r.stored.status !== batch[j]!.status).length;
+    report.fullyEvaluated += batch.length;
     await yieldToRequests();
   }
   return report;
@@ -125,26 +138,33 @@ function ecosystemPrefixes(ecosystem: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join(':'));
 }
 
+interface Decided {
+  status: VerdictSummary['status'];
+  failReasons: string[];
+  staticFail: StaticFailReason[];
+  staleAt: string | null;
+}
+
+type Decider = ((summary: VerdictSummary, ids: Uint32Array) => Decided | undefined) & { policy: PolicyInForce };
+
 /**
  * How the status of a stored verdict is decided again: undefined when its summary cannot be used
- * (it must be evaluated in full). Per-key actions are computed once per plan signature.
+ * (it must be evaluated in full). Per-key rule masks are computed once per plan signature. No
+ * decider at all when the policy cannot be loaded (every verdict is then evaluated in full, which
+ * records why).
  */
-async function statusDecider(
-  deps: ReevaluationDeps,
-  findingsOf: (id: number) => readonly KeyFinding[],
-  maxId: number,
-): Promise<(summary: VerdictSummary, ids: Uint32Array) => VerdictSummary['status'] | undefined> {
-  let policy: Awaited<ReturnType<PolicySource['get']>> | undefined;
+async function statusDecider(deps: ReevaluationDeps, findingsOf: (id: number) => readonly KeyFinding[], maxId: number): Promise<Decider | undefined> {
+  let policy: PolicyInForce;
   try {
     policy = await deps.policy.get();
   } catch {
-    policy = undefined; // every verdict is evaluated in full, which records why
+    return undefined;
   }
   const now = deps.now();
   const effective = new Map<string, EffectivePolicy>();
-  const keyBits = new Map<string, Int8Array>();
-  return (summary, ids) => {
-    if (!policy || summary.policyHash !== policy.hash || summary.staticBits === null) return undefined;
+  const keyMasks = new Map<string, Int32Array>();
+  const decide = (summary: VerdictSummary, ids: Uint32Array): Decided | undefined => {
+    if (summary.policyHash !== policy.hash || summary.staticBits === null || summary.staticFail === null) return undefined;
     if (summary.status === 'error') return undefined;
     if (summary.staleAt !== null && now.getTime() >= Date.parse(summary.staleAt)) return undefined;
     const project = deps.projectOf(summary.repository);
@@ -153,28 +173,34 @@ async function statusDecider(
       resolved = resolvePolicy(policy.policy, project);
       effective.set(project, resolved);
     }
-    const plan = new VulnerabilityStatusPlan(resolved, {
-      project,
-      repository: summary.repository,
-      digest: summary.digest,
-      now,
-    });
-    let memo = keyBits.get(plan.signature);
+    const plan = new VulnerabilityStatusPlan(resolved, { project, repository: summary.repository, digest: summary.digest, now });
+    if (!plan.usable) return undefined;
+    let memo = keyMasks.get(plan.signature);
     if (!memo) {
-      memo = new Int8Array(maxId + 1).fill(-1);
-      keyBits.set(plan.signature, memo);
+      memo = new Int32Array(maxId + 1).fill(-1);
+      keyMasks.set(plan.signature, memo);
     }
-    let bits = summary.staticBits;
+    let mask = 0;
     for (const id of ids) {
-      let b = memo[id]!;
-      if (b < 0) {
-        b = plan.bitsOf(findingsOf(id));
-        memo[id] = b;
+      let m = memo[id]!;
+      if (m < 0) {
+        m = plan.maskOf(findingsOf(id));
+        memo[id] = m;
       }
-      bits |= b;
+      mask |= m;
     }
-    return statusOfBits(bits);
+    const staticFail = JSON.parse(summary.staticFail) as StaticFailReason[];
+    const status = statusOfBits(summary.staticBits | plan.bitsOfMask(mask));
+    const stale = [summary.staleAt !== null ? Date.parse(summary.staleAt) : Infinity, plan.validUntil ?? Infinity];
+    const staleAt = Math.min(...stale);
+    return {
+      status,
+      failReasons: status === 'fail' ? plan.failReasons(mask, staticFail) : [],
+      staticFail,
+      staleAt: Number.isFinite(staleAt) ? new Date(staleAt).toISOString() : null,
+    };
   };
+  return Object.assign(decide, { policy });
 }
 
 function recordAffects(report: ReevaluationReport, summary: VerdictSummary, ids: Uint32Array, newFindingsOf: (id: number) => readonly KeyFinding[]): void {
@@ -185,7 +211,13 @@ function recordAffects(report: ReevaluationReport, summary: VerdictSummary, ids:
         entry = { finding: f, artifacts: [] };
         report.affects.set(f.id, entry);
       }
-      entry.artifacts.push({ repository: summary.repository, digest: summary.digest, package: f.matchedName, installedVersion: f.installedVersion, fixedVersions: f.fixedVersions });
+      entry.artifacts.push({
+        repository: summary.repository,
+        digest: summary.digest,
+        package: f.matchedName,
+        installedVersion: f.installedVersion,
+        fixedVersions: f.fixedVersions,
+      });
     }
   }
 }

@@ -11,7 +11,7 @@ import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, mat
 import { deniedPullMessage, deniedPushMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
-import { VerdictService, type StoredVerdict, type VerdictChange } from './verdicts.js';
+import { VerdictService, publicVerdict, type StoredVerdict, type VerdictChange } from './verdicts.js';
 import { VulnDbHandle } from './vulndb-handle.js';
 import { reevaluateAfterUpdate } from './reevaluation.js';
 
@@ -104,7 +104,7 @@ export class Gate {
           digest: c.digest,
           from: c.from,
           to: c.to,
-          reasons: (c.verdict.verdict?.reasons ?? []).filter((r) => r.action === 'fail').map((r) => r.ruleId),
+          reasons: c.verdict.failReasons ?? (c.verdict.verdict?.reasons ?? []).filter((r) => r.action === 'fail').map((r) => r.ruleId),
         }),
     });
   }
@@ -244,7 +244,7 @@ export class Gate {
       const result = store ? withVulnerabilities(base, store) : base;
       const sbom = Buffer.from(await renderResult(result, 'cyclonedx'));
       await attachReferrer({ metadata, blobs }, repository, subject, SBOM_ARTIFACT_TYPE, sbom, 'sbom.cdx.json');
-      const report = Buffer.from(JSON.stringify({ subject: { repository, digest }, verdict }, null, 2));
+      const report = Buffer.from(JSON.stringify({ subject: { repository, digest }, verdict: publicVerdict(verdict) }, null, 2));
       await attachReferrer({ metadata, blobs }, repository, subject, REPORT_ARTIFACT_TYPE, report, 'portcullis-report.json');
     }
     this.emit({ type: 'analysed', repository, digest, status: verdict?.status ?? 'error', ms: Date.now() - started });

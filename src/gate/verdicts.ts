@@ -1,4 +1,4 @@
-import { evaluate, expiryTime, staticBits, type Verdict } from '../policy/index.js';
+import { evaluate, expiryTime, staticPart, type StaticFailReason, type Verdict } from '../policy/index.js';
 import type { ScanResult } from '../sbom/result.js';
 import type { RegistryMetadata, VerdictRecord, VerdictStatus } from '../store/index.js';
 import { withVulnerabilities } from '../vulndb/index.js';
@@ -15,8 +15,15 @@ function verdictRecord(repository: string, digest: string, stored: StoredVerdict
     evaluatedAt: stored.evaluatedAt,
     policyHash: stored.policyHash,
     staticBits: stored.staticBits ?? null,
+    staticFail: stored.staticFail ? JSON.stringify(stored.staticFail) : null,
     staleAt: stored.staleAt,
   };
+}
+
+/** A verdict as the API and the report show it: without what only re-evaluation reads. */
+export function publicVerdict(stored: StoredVerdict): Omit<StoredVerdict, 'staticBits' | 'staticFail' | 'deferred' | 'failReasons'> {
+  const { staticBits: _bits, staticFail: _fail, deferred: _deferred, failReasons: _reasons, ...rest } = stored;
+  return rest;
 }
 
 /** What is stored per repository and digest: the verdict and what it was computed from. */
@@ -30,8 +37,17 @@ export interface StoredVerdict {
   dbVersion: string;
   /** The earliest expiry among the exceptions the verdict relied on: after it, evaluate again. */
   staleAt: string | null;
-  /** The actions of the reasons that do not depend on the vulnerability database (see `staticBits`). */
+  /** The actions of the reasons that do not depend on the vulnerability database (see `staticPart`). */
   staticBits?: number;
+  /** Those reasons that fail. */
+  staticFail?: StaticFailReason[];
+  /**
+   * Decided by a bulk re-evaluation from the verdict's summary: the status and the failed rules
+   * are known, the document (`verdict`) is not; it is evaluated in full when read.
+   */
+  deferred?: boolean;
+  /** The failed rules of a deferred verdict. */
+  failReasons?: string[];
   counts: { packages: number; vulnerabilities: number; secrets: number; misconfigurations: number };
   evaluatedAt: string;
 }
@@ -42,6 +58,21 @@ export interface VerdictChange {
   from: VerdictStatus | null;
   to: VerdictStatus;
   verdict: StoredVerdict;
+}
+
+/** A status decided by a bulk re-evaluation, stored without its document (see StoredVerdict.deferred). */
+export interface DeferredVerdict {
+  repository: string;
+  digest: string;
+  from: VerdictStatus;
+  status: VerdictStatus;
+  failReasons: string[];
+  policyHash: string;
+  policySource: string;
+  dbVersion: string;
+  staleAt: string | null;
+  staticBits: number;
+  staticFail: StaticFailReason[];
 }
 
 export interface VerdictServiceOptions {
@@ -103,6 +134,47 @@ export class VerdictService {
     return out;
   }
 
+  /** The version of the vulnerability database verdicts are computed on now. */
+  databaseVersion(): string {
+    return this.options.vulndb.version();
+  }
+
+  /**
+   * Stores statuses a bulk re-evaluation decided, without documents, in one transaction, and
+   * announces each change; returns how many changed.
+   */
+  async recordDeferred(items: DeferredVerdict[]): Promise<number> {
+    if (items.length === 0) return 0;
+    const evaluatedAt = this.now().toISOString();
+    const stored = items.map(
+      (d): StoredVerdict => ({
+        status: d.status,
+        deferred: true,
+        failReasons: d.failReasons,
+        policyHash: d.policyHash,
+        policySource: d.policySource,
+        dbVersion: d.dbVersion,
+        staleAt: d.staleAt,
+        staticBits: d.staticBits,
+        staticFail: d.staticFail,
+        counts: { packages: 0, vulnerabilities: 0, secrets: 0, misconfigurations: 0 },
+        evaluatedAt,
+      }),
+    );
+    const previous = await this.options.metadata.artifacts.putVerdicts(items.map((d, i) => verdictRecord(d.repository, d.digest, stored[i]!)));
+    let changed = 0;
+    items.forEach((d, i) => {
+      // The cached document is outdated: the next read evaluates it in full.
+      this.cache.delete(`${d.repository}@${d.digest}`);
+      const before = previous[i] ?? null;
+      if (before !== d.status) {
+        changed++;
+        this.options.onChange?.({ repository: d.repository, digest: d.digest, from: before, to: d.status, verdict: stored[i]! });
+      }
+    });
+    return changed;
+  }
+
   /** After a verdict was written: the cache, and the change event when the status moved. */
   private recorded(repository: string, digest: string, stored: StoredVerdict, previous: VerdictStatus | null, addToCache: boolean): void {
     const key = `${repository}@${digest}`;
@@ -154,7 +226,8 @@ export class VerdictService {
             policyHash: policy.hash,
             policySource: policy.source,
             staleAt: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
-            staticBits: staticBits(verdict),
+            staticBits: staticPart(verdict).bits,
+            staticFail: staticPart(verdict).failReasons,
             counts,
           };
         } catch (err) {
@@ -177,7 +250,7 @@ export class VerdictService {
       if (!record) return this.evaluate(repository, digest);
       stored = JSON.parse(record.verdict) as StoredVerdict;
     }
-    if (await this.isStale(stored)) return this.evaluate(repository, digest);
+    if (stored.deferred || (await this.isStale(stored))) return this.evaluate(repository, digest);
     return stored;
   }
 

@@ -39,6 +39,8 @@ export interface VerdictRecord {
   /** What a re-evaluation needs without reading the document (null when not known). */
   policyHash?: string | null;
   staticBits?: number | null;
+  /** The failed database-independent reasons (JSON). */
+  staticFail?: string | null;
   staleAt?: string | null;
 }
 
@@ -50,6 +52,8 @@ export interface VerdictSummary {
   policyHash: string | null;
   /** The actions of the verdict's reasons that do not depend on the vulnerability database. */
   staticBits: number | null;
+  /** Those reasons that fail (JSON: rule id and kind, in verdict order). */
+  staticFail: string | null;
   staleAt: string | null;
 }
 
@@ -126,7 +130,14 @@ export interface ArtifactTables {
     verdict: string;
     evaluated_at: string;
   };
-  artifact_verdict_summaries: { repository: string; digest: string; policy_hash: string | null; static_bits: number | null; stale_at: string | null };
+  artifact_verdict_summaries: {
+    repository: string;
+    digest: string;
+    policy_hash: string | null;
+    static_bits: number | null;
+    static_fail: string | null;
+    stale_at: string | null;
+  };
   match_keys: { id: Generated<number>; ecosystem: string; os: number; name: string; version: string };
   artifact_match_keys: { digest: string; ids: Buffer };
   gate_state: { key: string; value: string };
@@ -197,6 +208,7 @@ export async function createMatchKeyTables(db: Kysely<unknown>): Promise<void> {
     .addColumn('digest', 'text', (c) => c.notNull())
     .addColumn('policy_hash', 'text')
     .addColumn('static_bits', 'integer')
+    .addColumn('static_fail', 'text')
     .addColumn('stale_at', 'text')
     .addPrimaryKeyConstraint('artifact_verdict_summaries_pk', ['repository', 'digest'])
     .execute();
@@ -331,13 +343,13 @@ export class SqliteArtifactStore implements ArtifactStore {
       const rows = await this.db
         .selectFrom('artifact_verdicts as v')
         .leftJoin('artifact_verdict_summaries as s', (j) => j.onRef('s.repository', '=', 'v.repository').onRef('s.digest', '=', 'v.digest'))
-        .select(['v.repository', 'v.digest', 'v.status', 's.policy_hash', 's.static_bits', 's.stale_at'])
+        .select(['v.repository', 'v.digest', 'v.status', 's.policy_hash', 's.static_bits', 's.static_fail', 's.stale_at'])
         .where('v.digest', 'in', digests.slice(i, i + 500))
         .orderBy('v.digest')
         .orderBy('v.repository')
         .execute();
       for (const r of rows) {
-        out.push({ repository: r.repository, digest: r.digest, status: r.status as VerdictStatus, policyHash: r.policy_hash, staticBits: r.static_bits, staleAt: r.stale_at });
+        out.push({ repository: r.repository, digest: r.digest, status: r.status as VerdictStatus, policyHash: r.policy_hash, staticBits: r.static_bits, staticFail: r.static_fail, staleAt: r.stale_at });
       }
     }
     return out;
@@ -380,7 +392,12 @@ export class SqliteArtifactStore implements ArtifactStore {
           .values({ ...key, ...update })
           .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet(update))
           .execute();
-        const summary = { policy_hash: record.policyHash ?? null, static_bits: record.staticBits ?? null, stale_at: record.staleAt ?? null };
+        const summary = {
+          policy_hash: record.policyHash ?? null,
+          static_bits: record.staticBits ?? null,
+          static_fail: record.staticFail ?? null,
+          stale_at: record.staleAt ?? null,
+        };
         await tx
           .insertInto('artifact_verdict_summaries')
           .values({ ...key, ...summary })

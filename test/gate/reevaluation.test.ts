@@ -66,13 +66,17 @@ describe('re-evaluation after a database import', () => {
     for (const img of images) {
       const row = await artifacts.getVerdict(img.repository, img.digest);
       expect(row?.status).toBe(img.affected ? 'fail' : 'pass');
-      // A changed status comes with a new document; an unchanged one keeps its document, which is
-      // evaluated again on the new database when it is read.
+      // A changed status is stored deferred (status and failed rules, no document); an unchanged
+      // one keeps its old document. Either is evaluated in full on the new database when read.
       const stored = JSON.parse(row!.verdict) as StoredVerdict;
       expect(stored.dbVersion === version).toBe(img.affected);
+      expect(stored.deferred === true).toBe(img.affected);
+      if (img.affected) expect([stored.verdict, stored.failReasons]).toEqual([undefined, ['fixable']]);
       const current = await reg.gate.verdicts.current(img.repository, img.digest);
       expect(current?.status).toBe(row?.status);
       expect(current?.dbVersion).toBe(version);
+      expect(current?.deferred).toBeUndefined();
+      expect(current?.verdict?.reasons[0]?.ruleId).toBe(img.affected ? 'fixable' : undefined);
     }
     const changed = reg.events.filter((e) => e.type === 'verdict_changed');
     expect(changed).toHaveLength(31);
