@@ -426,7 +426,12 @@ class BlobReadStream extends Readable {
   }
 
   private async pump(res: ServerResponse, end: boolean): Promise<void> {
-    const buffers = [Buffer.allocUnsafeSlow(STREAM_HWM), Buffer.allocUnsafeSlow(STREAM_HWM)];
+    // Buffers no bigger than what is to be sent, the second only once needed: most blobs a pull
+    // fetches (configs, small layers) are a few hundred bytes, and two fresh 1 MiB buffers per
+    // download cost more than sending them.
+    let last = this.end;
+    if (last === Number.POSITIVE_INFINITY) last = await this.fh.stat().then((s) => s.size - 1, () => last);
+    const buffers: (Buffer | undefined)[] = [undefined, undefined];
     const writing: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     // A response destroyed under a write may never call that write back; 'close' ends the wait.
     const gone = new Promise<void>((resolve) => {
@@ -441,12 +446,14 @@ class BlobReadStream extends Readable {
       for (let i = 0; ; i ^= 1) {
         await Promise.race([writing[i], gone]);
         if (this.destroyed || res.destroyed) return;
-        const want = Math.min(STREAM_HWM, this.end - this.pos + 1);
-        if (want <= 0) break;
-        const { bytesRead } = await this.fh.read(buffers[i]!, 0, want, this.pos);
+        const left = Math.min(this.end, last) - this.pos + 1;
+        if (left <= 0) break;
+        const buffer = (buffers[i] ??= Buffer.allocUnsafeSlow(Math.min(STREAM_HWM, left)));
+        const want = Math.min(buffer.length, left);
+        const { bytesRead } = await this.fh.read(buffer, 0, want, this.pos);
         if (bytesRead === 0) break;
         this.pos += bytesRead;
-        writing[i] = write(bytesRead === STREAM_HWM ? buffers[i]! : buffers[i]!.subarray(0, bytesRead));
+        writing[i] = write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
         writing[i]!.catch(() => undefined);
       }
       await Promise.race([Promise.all(writing), gone]);

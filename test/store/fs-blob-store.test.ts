@@ -162,3 +162,37 @@ describe('FsBlobStore writing large blobs', () => {
     expect(source.destroyed).toBe(true);
   });
 });
+
+describe('FsBlobStore serving small blobs into an HTTP response', () => {
+  it('sends tiny, empty and exactly-one-buffer blobs whole and as ranges', async () => {
+    const store = new FsBlobStore(blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-'))));
+    const blobs = [Buffer.from('{"architecture":"amd64"}'), Buffer.alloc(0), randomBytes(1024 * 1024), randomBytes(1024 * 1024 + 1)];
+    const digests: string[] = [];
+    for (const b of blobs) {
+      const d = `sha256:${createHash('sha256').update(b).digest('hex')}`;
+      await writeBlobBytes(store, b, d);
+      digests.push(d);
+    }
+    const server = createServer((req, res) => {
+      const [, index, start, end] = /^\/(\d+)(?:\/(\d+)-(\d+))?$/.exec(req.url ?? '') ?? [];
+      const range = start !== undefined ? { start: Number(start), end: Number(end) } : undefined;
+      void store.open(digests[Number(index)]!, range).then((stream) => {
+        stream.on('error', () => res.destroy());
+        stream.pipe(res);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (const [i, b] of blobs.entries()) {
+        expect(Buffer.from(await (await fetch(`${base}/${i}`)).arrayBuffer()).equals(b)).toBe(true);
+        if (b.length > 2) {
+          const got = Buffer.from(await (await fetch(`${base}/${i}/1-${b.length - 2}`)).arrayBuffer());
+          expect(got.equals(b.subarray(1, b.length - 1))).toBe(true);
+        }
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
