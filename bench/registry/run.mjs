@@ -213,28 +213,38 @@ async function transfer() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tiny images: N images pushed one after another (one skopeo process each), then pulled.
+// Tiny images: N images pushed one after another (one skopeo process each), then pulled. Both
+// servers run at once and take turns image by image (the order swapping every image), so load that
+// drifts during the part (other jobs on a shared machine) hits both alike; each server's wall time
+// and CPU are summed over its own copies only.
 async function tiny() {
   const set = tinyImages(join(TMP, 'images'), opts.tiny);
-  for (const name of SERVERS) {
-    const server = await START[name]();
-    try {
-      const c0 = cpuMs(server.pid);
-      const t0 = process.hrtime.bigint();
-      for (const tag of set.tags)
-        await skopeo([
+  const servers = {};
+  try {
+    for (const name of SERVERS) servers[name] = await START[name]();
+    const acc = Object.fromEntries(SERVERS.map((n) => [n, { pushMs: 0, pullMs: 0, pushCpu: 0, pullCpu: 0 }]));
+    const timed = async (name, what, args) => {
+      const c0 = cpuMs(servers[name].pid);
+      acc[name][`${what}Ms`] += await skopeo(args);
+      acc[name][`${what}Cpu`] += cpuMs(servers[name].pid) - c0;
+    };
+    const turns = (i) => (i % 2 ? [...SERVERS].reverse() : SERVERS);
+    for (const [i, tag] of set.tags.entries())
+      for (const name of turns(i)) {
+        const server = servers[name];
+        await timed(name, 'push', [
           'copy',
           '--quiet',
           ...server.destFlags,
           `oci:${set.dir}:${tag}`,
           `docker://${server.host}/bench/tiny:${tag}`,
         ]);
-      const pushMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      const c1 = cpuMs(server.pid);
-      const t1 = process.hrtime.bigint();
-      for (const tag of set.tags) {
+      }
+    for (const [i, tag] of set.tags.entries())
+      for (const name of turns(i)) {
+        const server = servers[name];
         const out = join(SCRATCH, `tiny-${name}-${tag}`);
-        await skopeo([
+        await timed(name, 'pull', [
           'copy',
           '--quiet',
           ...server.srcFlags,
@@ -243,25 +253,25 @@ async function tiny() {
         ]);
         rmSync(out, { recursive: true, force: true });
       }
-      const pullMs = Number(process.hrtime.bigint() - t1) / 1e6;
-      const c2 = cpuMs(server.pid);
-      const n = set.tags.length;
+    const n = set.tags.length;
+    for (const name of SERVERS) {
+      const a = acc[name];
       const row = {
         server: name,
         count: n,
-        pushMsPerImage: pushMs / n,
-        pullMsPerImage: pullMs / n,
-        pushCpuMsPerImage: (c1 - c0) / n,
-        pullCpuMsPerImage: (c2 - c1) / n,
+        pushMsPerImage: a.pushMs / n,
+        pullMsPerImage: a.pullMs / n,
+        pushCpuMsPerImage: a.pushCpu / n,
+        pullCpuMsPerImage: a.pullCpu / n,
         loadavg: la(),
       };
       results.tiny.push(row);
       log(
         `tiny ${name}: push ${row.pushMsPerImage.toFixed(1)} ms/image (server CPU ${row.pushCpuMsPerImage.toFixed(1)}), pull ${row.pullMsPerImage.toFixed(1)} ms/image (CPU ${row.pullCpuMsPerImage.toFixed(1)}); load ${la()}`,
       );
-    } finally {
-      await server.stop();
     }
+  } finally {
+    for (const server of Object.values(servers)) await server.stop();
   }
   // What one skopeo process costs with no registry work at all, for reading the figures above.
   const t0 = process.hrtime.bigint();
