@@ -5,18 +5,18 @@
 // update in a child process (as an operator or the scheduled update would), then times one
 // `gate.checkDatabase()`: the change log lookup, every affected image matched and evaluated again,
 // its verdict written, the events emitted. Prints one JSON line.
-//   node bench/gate/reeval-child.mjs ROOT DATA_DIR UPDATE_ZIP
+//   node bench/gate/reeval-child.mjs ROOT DATA_DIR UPDATE_ZIP [POLICY_FILE (empty: the built-in policy)]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
-const [root, dataDir, updateZip] = process.argv.slice(2);
+const [root, dataDir, updateZip, policyFile] = process.argv.slice(2);
 const dist = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 const { Gate, PolicySource } = await dist('gate/index.js');
 const { SqliteRegistryMetadata, FsBlobStore, blobRoot } = await dist('store/index.js');
-const { builtinPolicy, BUILTIN_POLICY_SOURCE } = await dist('policy/index.js');
+const { benchPolicy } = await import('./lib/policy.mjs');
 const { projectOf } = await dist('registry/access/index.js');
 
 const hwmKb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
@@ -29,7 +29,7 @@ const gate = new Gate({
   blobs: new FsBlobStore(blobRoot(dataDir)),
   dataDir,
   policy: new PolicySource(
-    async () => ({ policy: builtinPolicy(), source: BUILTIN_POLICY_SOURCE }),
+    () => benchPolicy(root, policyFile),
     () => [],
   ),
   projectOf,

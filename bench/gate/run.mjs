@@ -33,10 +33,10 @@ const FIXTURES = resolve(ROOT, '../shared/fixtures');
 const CLI = join(ROOT, 'bin/portcullis.js');
 const PARTS = ['reeval', 'rescan', 'push'];
 const TARGET_MS = 5000;
-const GENERATOR_VERSION = 3;
+const GENERATOR_VERSION = 5;
 
 function parseArgs(argv) {
-  const o = { only: new Set(PARTS), images: 10_000, packages: 300, update: 1000, runs: 3, keep: false };
+  const o = { only: new Set(PARTS), images: 10_000, packages: 300, update: 1000, runs: 3, keep: false, watch: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--only') {
@@ -48,9 +48,10 @@ function parseArgs(argv) {
     else if (a === '--update') o.update = Number(argv[++i]);
     else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--keep') o.keep = true;
+    else if (a === '--watch') o.watch = Number(argv[++i]);
     else if (a === '--help' || a === '-h') {
       console.log(
-        'node bench/gate/run.mjs [--only reeval,rescan,push] [--images N] [--packages N] [--update N] [--runs N] [--keep]',
+        'node bench/gate/run.mjs [--only reeval,rescan,push] [--images N] [--packages N] [--update N] [--runs N] [--keep] [--watch N]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -98,8 +99,9 @@ async function buildPristine() {
     images: opts.images,
     packages: opts.packages,
     update: opts.update,
+    watch: opts.watch,
   };
-  const name = `fleet-${opts.images}x${opts.packages}-u${opts.update}`;
+  const name = `fleet-${opts.images}x${opts.packages}-u${opts.update}${opts.watch > 0 ? `-w${opts.watch}` : ''}`;
   const dir = join(TMP, name);
   const specFile = join(dir, 'spec.json');
   if (existsSync(specFile) && readFileSync(specFile, 'utf8') === JSON.stringify(spec)) {
@@ -112,13 +114,18 @@ async function buildPristine() {
   const { importOsv } = await dist('vulndb/import.js');
   const { Gate, PolicySource, encodeFacts, matchKeyRows, packageIndexRows } = await dist('gate/index.js');
   const { SqliteRegistryMetadata, FsBlobStore, blobRoot } = await dist('store/index.js');
-  const { builtinPolicy, BUILTIN_POLICY_SOURCE } = await dist('policy/index.js');
+  const { benchPolicy } = await import('./lib/policy.mjs');
   const { projectOf } = await dist('registry/access/index.js');
 
   log('writing the advisories (base database and update)...');
   const baseZip = join(dir, 'base.zip');
   const updateZip = join(dir, 'update.zip');
   const adv = writeAdvisories(baseZip, updateZip, { update: opts.update });
+  // --watch N: instead of the built-in policy, one that fails on N of the update's new advisories
+  // (a watch list), so images move from warn to fail and the update changes verdicts.
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, opts.watch > 0 ? watchPolicy(adv.newIds.slice(0, opts.watch)) : '');
+  delete adv.newIds;
   log(`importing the base database (${adv.base.records} records)...`);
   await importOsv(data, [baseZip]);
   const metadata = await SqliteRegistryMetadata.open(data);
@@ -142,7 +149,7 @@ async function buildPristine() {
     blobs: new FsBlobStore(blobRoot(data)),
     dataDir: data,
     policy: new PolicySource(
-      async () => ({ policy: builtinPolicy(), source: BUILTIN_POLICY_SOURCE }),
+      () => benchPolicy(ROOT, policyFile),
       () => [],
     ),
     projectOf,
@@ -174,6 +181,19 @@ async function buildPristine() {
   return { dir, ...built };
 }
 
+function watchPolicy(ids) {
+  return [
+    'version: 1',
+    'name: watch-list',
+    'defaultAction: warn',
+    'rules:',
+    '  - id: watch-list',
+    '    action: fail',
+    `    vulnerability: { ids: [${ids.join(', ')}] }`,
+    '',
+  ].join('\n');
+}
+
 async function reeval() {
   const p = await buildPristine();
   results.fleet = p;
@@ -195,7 +215,7 @@ async function reeval() {
     log(`re-evaluation run ${i + 1}/${opts.runs} (load ${loadBefore})...`);
     const r = spawnSync(
       process.execPath,
-      [join(ROOT, 'bench/gate/reeval-child.mjs'), ROOT, work, join(p.dir, 'update.zip')],
+      [join(ROOT, 'bench/gate/reeval-child.mjs'), ROOT, work, join(p.dir, 'update.zip'), join(p.dir, 'policy.yaml')],
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],

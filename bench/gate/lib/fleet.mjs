@@ -342,6 +342,7 @@ export function writeAdvisories(basePath, updatePath, { update = 1000 } = {}) {
   const up = new ZipWriter(updatePath);
   const upCounts = { new: 0, changed: 0, deb: 0, apk: 0, npm: 0, pypi: 0 };
   const ids = new Set();
+  const newIds = [];
   while (upCounts.new + upCounts.changed < update) {
     let rec;
     let eco;
@@ -358,6 +359,7 @@ export function writeAdvisories(basePath, updatePath, { update = 1000 } = {}) {
       rec = record(r, ++seq, eco, skew(r, u[eco], 1.5));
       if (ids.has(rec.id)) continue;
       upCounts.new++;
+      newIds.push(rec.id);
     }
     ids.add(rec.id);
     rec.modified = '2026-12-01T00:00:00Z';
@@ -365,5 +367,5 @@ export function writeAdvisories(basePath, updatePath, { update = 1000 } = {}) {
     up.add(`${rec.id}.json`, Buffer.from(JSON.stringify(rec)));
   }
   up.close();
-  return { base: { records: stored.length, counts, zipBytes: baseSummary.bytes }, update: upCounts };
+  return { base: { records: stored.length, counts, zipBytes: baseSummary.bytes }, update: upCounts, newIds };
 }
