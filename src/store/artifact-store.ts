@@ -106,7 +106,8 @@ export interface ArtifactStore {
   /** `putVerdict` for many records in one transaction; the replaced statuses in input order. */
   putVerdicts(records: VerdictRecord[]): Promise<(VerdictStatus | null)[]>;
   getVerdict(repository: string, digest: string): Promise<VerdictRecord | null>;
-  listVerdicts(query?: { repository?: string; status?: VerdictStatus }): Promise<VerdictRecord[]>;
+  /** Statuses, without the documents (each can be hundreds of kilobytes). */
+  listVerdicts(query?: { repository?: string; status?: VerdictStatus }): Promise<Omit<VerdictRecord, 'verdict'>[]>;
   /** Digests of analysed artifacts holding a package of this type named `name` (or whose source package is `name`). */
   digestsWithPackage(type: string, name: string): Promise<string[]>;
   packagesOf(digest: string): Promise<IndexedPackage[]>;
@@ -414,11 +415,12 @@ export class SqliteArtifactStore implements ArtifactStore {
     return row ? toVerdict(row) : null;
   }
 
-  async listVerdicts(query: { repository?: string; status?: VerdictStatus } = {}): Promise<VerdictRecord[]> {
-    let q = this.db.selectFrom('artifact_verdicts').selectAll().orderBy('repository').orderBy('digest');
+  async listVerdicts(query: { repository?: string; status?: VerdictStatus } = {}): Promise<Omit<VerdictRecord, 'verdict'>[]> {
+    // The columns before the document only: SQLite then never reads its overflow pages.
+    let q = this.db.selectFrom('artifact_verdicts').select(['repository', 'digest', 'status', 'evaluated_at']).orderBy('repository').orderBy('digest');
     if (query.repository !== undefined) q = q.where('repository', '=', query.repository);
     if (query.status !== undefined) q = q.where('status', '=', query.status);
-    return (await q.execute()).map(toVerdict);
+    return (await q.execute()).map((r) => ({ repository: r.repository, digest: r.digest, status: r.status as VerdictStatus, evaluatedAt: r.evaluated_at }));
   }
 
   async digestsWithPackage(type: string, name: string): Promise<string[]> {
