@@ -4,7 +4,7 @@
 // distribution 2.8 (Debian's docker-registry, no auth), both on loopback with filesystem storage,
 // driven by skopeo and wrk/autocannon. Needs `npm run build` first. Usage:
 //   node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N]
-//                               [--duration S] [--connections N] [--cpu-prof]
+//                               [--duration S] [--connections N] [--cpu-prof] [--portcullis-root DIR]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -36,6 +36,7 @@ function parseArgs(argv) {
     duration: 10,
     connections: 32,
     cpuProf: false,
+    portcullisRoot: ROOT,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -49,9 +50,11 @@ function parseArgs(argv) {
     else if (a === '--duration') o.duration = Number(argv[++i]);
     else if (a === '--connections') o.connections = Number(argv[++i]);
     else if (a === '--cpu-prof') o.cpuProf = true;
+    // Another checkout (built) to run as the Portcullis side, e.g. an older commit for before/after.
+    else if (a === '--portcullis-root') o.portcullisRoot = resolve(argv[++i]);
     else if (a === '--help' || a === '-h') {
       console.log(
-        'node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N] [--duration S] [--connections N] [--cpu-prof]',
+        'node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N] [--duration S] [--connections N] [--cpu-prof] [--portcullis-root DIR]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -72,7 +75,8 @@ function onPath(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 }
 const missing = [];
-if (!existsSync(join(ROOT, 'dist/cli/index.js'))) missing.push('dist/ (run `npm run build` first)');
+if (!existsSync(join(opts.portcullisRoot, 'dist/cli/index.js')))
+  missing.push(`${join(opts.portcullisRoot, 'dist')}/ (run \`npm run build\` there first)`);
 if (!onPath('skopeo')) missing.push('skopeo (apt-get install skopeo)');
 if (!existsSync(DISTRIBUTION_BIN)) missing.push(`${DISTRIBUTION_BIN} (apt-get install docker-registry)`);
 if (missing.length) {
@@ -104,6 +108,7 @@ const version = (cmd, args) => {
 const results = {
   date: new Date().toISOString(),
   argv: process.argv.slice(2),
+  portcullisRoot: opts.portcullisRoot,
   facts: {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model?.trim(),
@@ -139,7 +144,7 @@ function skopeo(args) {
 }
 
 const START = {
-  portcullis: () => startPortcullis(ROOT, RUN, { cpuProfDir: PROF }),
+  portcullis: () => startPortcullis(opts.portcullisRoot, RUN, { cpuProfDir: PROF }),
   distribution: () => startDistribution(RUN),
 };
 const SERVERS = ['portcullis', 'distribution'];
@@ -493,7 +498,7 @@ function table() {
 }
 
 log(
-  `load average at start: ${results.facts.loadavgStart}; runs ${opts.runs}; parts ${[...opts.only].join(',')}${opts.large ? '' : '; --no-large'}`,
+  `load average at start: ${results.facts.loadavgStart}; runs ${opts.runs}; parts ${[...opts.only].join(',')}${opts.large ? '' : '; --no-large'}${opts.portcullisRoot === ROOT ? '' : `; Portcullis from ${opts.portcullisRoot}`}`,
 );
 try {
   if (opts.only.has('transfer')) await transfer();
