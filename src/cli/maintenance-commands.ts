@@ -76,7 +76,8 @@ export function addMaintenanceCommands(program: Command, setExitCode: (code: num
       const verb = r.dryRun ? 'would delete' : 'deleted';
       process.stdout.write(
         `${verb} ${r.manifestsDeleted.length} manifest(s), ${r.blobsDeleted.length} blob(s) (${formatBytes(r.bytesFreed)}), ` +
-          `${r.uploadsRemoved} stale upload(s), ${r.tempFilesRemoved} temp file(s) (${formatBytes(r.tempBytesFreed)}); kept ${r.blobsKept} blob(s)\n`,
+          `${r.uploadsRemoved} stale upload(s), ${r.tempFilesRemoved} temp file(s) (${formatBytes(r.tempBytesFreed)}), ` +
+          `${r.analysesRemoved} analysis record(s); kept ${r.blobsKept} blob(s)\n`,
       );
     });
 

@@ -34,6 +34,8 @@ export interface GcResult {
   tempBytesFreed: number;
   /** Deletions a crashed earlier run left behind and this run finished. */
   interruptedFinished: number;
+  /** Analyses (facts, package index) of images no repository holds any more. */
+  analysesRemoved: number;
 }
 
 export const DEFAULT_GRACE_MS = 60 * 60_000;
@@ -127,6 +129,7 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
     tempFilesRemoved: 0,
     tempBytesFreed: 0,
     interruptedFinished: 0,
+    analysesRemoved: 0,
   };
 
   // A run that died between deciding and deleting left rows here; nothing can link or reference
@@ -235,6 +238,7 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
     }
   }
 
+  if (!dryRun) result.analysesRemoved = await metadata.pruneAnalyses(cutoff);
   // Touches older than any sensible grace window protect nothing any more.
   if (!dryRun) await metadata.pruneTouches(new Date(start - Math.max(grace, DEFAULT_STALE_UPLOAD_MS)).toISOString());
   return result;

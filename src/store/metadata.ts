@@ -230,6 +230,11 @@ export interface RegistryMetadata {
   touchedSince(since: string): Promise<Set<string>>;
   /** Forgets touches older than `before`; returns how many went. */
   pruneTouches(before: string): Promise<number>;
+  /**
+   * Forgets the analyses (facts, package index, match keys) of digests no repository holds any
+   * more, analysed before `before`; returns how many went. (Verdicts go with their manifest.)
+   */
+  pruneAnalyses(before: string): Promise<number>;
   /** Like linkBlob, but refuses (false) while GC is deleting the digest. */
   linkBlobIfLive(repository: string, digest: string, size: number): Promise<boolean>;
   blobBeingDeleted(digest: string): Promise<boolean>;
@@ -1085,6 +1090,27 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   async pruneTouches(before: string): Promise<number> {
     const r = await this.db.deleteFrom('gc_activity').where('touched_at', '<', before).executeTakeFirst();
     return Number(r.numDeletedRows);
+  }
+
+  async pruneAnalyses(before: string): Promise<number> {
+    return this.immediate(async (db) => {
+      // The grace period covers an image analysed while its push is still being recorded (enforce on push).
+      const orphans = (
+        await db
+          .selectFrom('artifact_facts')
+          .select('digest')
+          .where('analysed_at', '<', before)
+          .where('digest', 'not in', (eb) => eb.selectFrom('manifests').select('digest'))
+          .execute()
+      ).map((r) => r.digest);
+      for (let i = 0; i < orphans.length; i += 500) {
+        const chunk = orphans.slice(i, i + 500);
+        await db.deleteFrom('artifact_packages').where('digest', 'in', chunk).execute();
+        await db.deleteFrom('artifact_match_keys').where('digest', 'in', chunk).execute();
+        await db.deleteFrom('artifact_facts').where('digest', 'in', chunk).execute();
+      }
+      return orphans.length;
+    });
   }
 
   async linkBlobIfLive(repository: string, digest: string, size: number): Promise<boolean> {

@@ -119,6 +119,27 @@ describe('gc: mark and sweep', () => {
     expect((await fsck({ metadata, blobs }, { verifyContent: true })).problems).toEqual([]);
   });
 
+  it('forgets the analyses and verdicts of images it removes, and keeps those of images still held', async () => {
+    const layer = await blob('lib/app', 'a layer');
+    const current = await manifest('lib/app', 'latest', [layer]);
+    const old = await manifest('lib/app', null, [layer, await blob('lib/app', 'old layer')]);
+    const key = { ecosystem: 'npm', os: false, name: 'left-pad', version: '1.0.0' };
+    const pkg = { type: 'npm', name: 'left-pad', version: '1.0.0', purl: 'pkg:npm/left-pad@1.0.0', sourceName: null };
+    for (const m of [current, old]) {
+      await metadata.artifacts.putFacts(m.digest, Buffer.from('{}'), [pkg], [key]);
+      await metadata.artifacts.putVerdict({ repository: 'lib/app', digest: m.digest, status: 'pass', verdict: '{}', evaluatedAt: new Date().toISOString() });
+    }
+    const r = await gc({ metadata, blobs }, { now: later });
+    expect(r.manifestsDeleted).toEqual([{ repository: 'lib/app', digest: old.digest }]);
+    expect(r.analysesRemoved).toBe(1);
+    expect(await metadata.artifacts.getFacts(old.digest)).toBeNull();
+    expect(await metadata.artifacts.getVerdict('lib/app', old.digest)).toBeNull();
+    expect(await metadata.artifacts.packagesOf(old.digest)).toEqual([]);
+    expect((await metadata.artifacts.imageMatchKeys()).map((i) => i.digest)).toEqual([current.digest]);
+    expect(await metadata.artifacts.getFacts(current.digest)).not.toBeNull();
+    expect((await metadata.artifacts.getVerdict('lib/app', current.digest))?.status).toBe('pass');
+  });
+
   it('keeps a layer shared with another repository when one repository drops it', async () => {
     const layer = await blob('lib/one', 'common layer');
     await metadata.linkBlob('lib/two', layer.digest, layer.size);
