@@ -26,7 +26,8 @@ const zodWithoutLocales = {
 // Chunk names are content hashes: without this, every build leaves the previous chunks behind.
 await rm(OUT, { recursive: true, force: true });
 await build({
-  entryPoints: { cli: 'dist/cli/index.js' },
+  // The gate's analysis worker is loaded by file name next to the bundle's chunks (gate/analysis-thread.ts).
+  entryPoints: { cli: 'dist/cli/index.js', 'analysis-worker': 'dist/gate/analysis-worker.js' },
   outdir: OUT,
   bundle: true,
   splitting: true,

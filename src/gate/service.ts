@@ -4,7 +4,7 @@ import { MediaType, isManifestMediaType } from '../oci/index.js';
 import { RegistryError, type IncomingManifest, type PushedManifest, type RegistryExtensions, type ServedManifest } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import { listAllRepositories } from '../store/gc.js';
-import type { BlobStore, RegistryMetadata } from '../store/index.js';
+import { FsBlobStore, type BlobStore, type RegistryMetadata } from '../store/index.js';
 import { recordSeenEcosystems, withVulnerabilities } from '../vulndb/index.js';
 import type { GateEventType } from './event-types.js';
 import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, matchKeyRows, packageIndexRows } from './facts.js';
@@ -13,6 +13,7 @@ import type { PolicySource } from './policy-source.js';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
 import { VerdictService, publicVerdict, type StoredVerdict, type VerdictChange } from './verdicts.js';
 import { VulnDbHandle } from './vulndb-handle.js';
+import { AnalysisThread, analysisWorkerFile } from './analysis-thread.js';
 import { reevaluateAfterUpdate } from './reevaluation.js';
 
 export const ANALYSE_JOB = 'analyse';
@@ -77,6 +78,11 @@ export interface GateOptions {
   /** Tells the job runner that work was queued in this process. */
   notify?: () => void;
   now?: () => Date;
+  /**
+   * Analyse on a worker thread (default, when the compiled worker is present and blobs are on the
+   * filesystem), so a large image does not stall requests; false: on the event loop.
+   */
+  analysisThread?: boolean;
 }
 
 /**
@@ -89,7 +95,11 @@ export class Gate {
   readonly vulndb: VulnDbHandle;
   readonly verdicts: VerdictService;
 
+  private readonly analysisThread: AnalysisThread | undefined;
+
   constructor(private readonly options: GateOptions) {
+    const workerFile = options.analysisThread === false || !(options.blobs instanceof FsBlobStore) ? null : analysisWorkerFile();
+    this.analysisThread = workerFile ? new AnalysisThread(workerFile) : undefined;
     this.vulndb = new VulnDbHandle(options.dataDir);
     this.verdicts = new VerdictService({
       metadata: options.metadata,
@@ -168,7 +178,10 @@ export class Gate {
       bytes = Buffer.concat(chunks);
     }
     try {
-      const result = await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
+      const result =
+        this.analysisThread && blobs instanceof FsBlobStore
+          ? await this.analysisThread.analyse({ repository, digest, mediaType, manifest: bytes, blobRoot: blobs.root, dataDir })
+          : await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
       await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result), matchKeyRows(result));
       // What `db update` fetches by default: the ecosystems stored images need.
       recordSeenEcosystems(dataDir, [result]);
@@ -358,6 +371,7 @@ export class Gate {
   async close(): Promise<void> {
     clearInterval(this.monitorTimer);
     await this.monitoring;
+    await this.analysisThread?.close();
     this.vulndb.close();
   }
 }
