@@ -50,6 +50,11 @@ export class AnalysisThread {
     });
   }
 
+  /** Starts the worker now, so the first push does not wait for it to load its modules. */
+  warm(): void {
+    this.start();
+  }
+
   private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.workerFile);

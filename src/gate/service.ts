@@ -100,6 +100,7 @@ export class Gate {
   constructor(private readonly options: GateOptions) {
     const workerFile = options.analysisThread === false || !(options.blobs instanceof FsBlobStore) ? null : analysisWorkerFile();
     this.analysisThread = workerFile ? new AnalysisThread(workerFile) : undefined;
+    this.analysisThread?.warm();
     this.vulndb = new VulnDbHandle(options.dataDir);
     this.verdicts = new VerdictService({
       metadata: options.metadata,
