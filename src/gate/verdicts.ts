@@ -21,8 +21,8 @@ function verdictRecord(repository: string, digest: string, stored: StoredVerdict
 }
 
 /** A verdict as the API and the report show it: without what only re-evaluation reads. */
-export function publicVerdict(stored: StoredVerdict): Omit<StoredVerdict, 'staticBits' | 'staticFail' | 'deferred' | 'failReasons'> {
-  const { staticBits: _bits, staticFail: _fail, deferred: _deferred, failReasons: _reasons, ...rest } = stored;
+export function publicVerdict(stored: StoredVerdict): Omit<StoredVerdict, 'staticBits' | 'staticFail' | 'failReasons'> {
+  const { staticBits: _bits, staticFail: _fail, failReasons: _reasons, ...rest } = stored;
   return rest;
 }
 
@@ -41,12 +41,7 @@ export interface StoredVerdict {
   staticBits?: number;
   /** Those reasons that fail. */
   staticFail?: StaticFailReason[];
-  /**
-   * Decided by a bulk re-evaluation from the verdict's summary: the status and the failed rules
-   * are known, the document (`verdict`) is not; it is evaluated in full when read.
-   */
-  deferred?: boolean;
-  /** The failed rules of a deferred verdict. */
+  /** The failed rules of a status a bulk re-evaluation decided without the document (verdict_changed names them). */
   failReasons?: string[];
   counts: { packages: number; vulnerabilities: number; secrets: number; misconfigurations: number };
   evaluatedAt: string;
@@ -149,7 +144,6 @@ export class VerdictService {
     const stored = items.map(
       (d): StoredVerdict => ({
         status: d.status,
-        deferred: true,
         failReasons: d.failReasons,
         policyHash: d.policyHash,
         policySource: d.policySource,
@@ -161,15 +155,22 @@ export class VerdictService {
         evaluatedAt,
       }),
     );
-    const previous = await this.options.metadata.artifacts.putVerdicts(items.map((d, i) => verdictRecord(d.repository, d.digest, stored[i]!)));
+    await this.options.metadata.artifacts.putDeferredVerdicts(
+      items.map((d) => ({
+        repository: d.repository,
+        digest: d.digest,
+        status: d.status,
+        staleAt: d.staleAt,
+        deferred: JSON.stringify({ failReasons: d.failReasons, dbVersion: d.dbVersion, evaluatedAt }),
+      })),
+    );
     let changed = 0;
     items.forEach((d, i) => {
       // The cached document is outdated: the next read evaluates it in full.
       this.cache.delete(`${d.repository}@${d.digest}`);
-      const before = previous[i] ?? null;
-      if (before !== d.status) {
+      if (d.from !== d.status) {
         changed++;
-        this.options.onChange?.({ repository: d.repository, digest: d.digest, from: before, to: d.status, verdict: stored[i]! });
+        this.options.onChange?.({ repository: d.repository, digest: d.digest, from: d.from, to: d.status, verdict: stored[i]! });
       }
     });
     return changed;
@@ -247,10 +248,11 @@ export class VerdictService {
     let stored = this.cache.get(`${repository}@${digest}`);
     if (!stored) {
       const record = await this.options.metadata.artifacts.getVerdict(repository, digest);
-      if (!record) return this.evaluate(repository, digest);
+      // A deferred status has no document yet: this read evaluates it.
+      if (!record || record.deferred) return this.evaluate(repository, digest);
       stored = JSON.parse(record.verdict) as StoredVerdict;
     }
-    if (stored.deferred || (await this.isStale(stored))) return this.evaluate(repository, digest);
+    if (await this.isStale(stored)) return this.evaluate(repository, digest);
     return stored;
   }
 

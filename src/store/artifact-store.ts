@@ -1,4 +1,4 @@
-import { type Generated, type Kysely, type Selectable } from 'kysely';
+import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
 
 /**
  * What the registry learned about each stored artifact: the facts an analysis extracted (packages,
@@ -42,6 +42,21 @@ export interface VerdictRecord {
   /** The failed database-independent reasons (JSON). */
   staticFail?: string | null;
   staleAt?: string | null;
+  /**
+   * Set when a bulk re-evaluation decided the status without a document (JSON, see
+   * putDeferredVerdicts): `verdict` is then the last full document, of an older status.
+   */
+  deferred?: string | null;
+}
+
+/** A status decided without a document: only the narrow summary row is written. */
+export interface DeferredVerdictRecord {
+  repository: string;
+  digest: string;
+  status: VerdictStatus;
+  staleAt: string | null;
+  /** What the deferred decision knows (JSON: failed rules, database version, time). */
+  deferred: string;
 }
 
 /** A verdict without its document: what a bulk re-evaluation reads. */
@@ -95,6 +110,12 @@ export interface ArtifactStore {
   imageMatchKeys(): Promise<Array<{ digest: string; ids: Uint32Array }>>;
   /** The verdicts kept for these digests, without their documents. */
   verdictSummaries(digests: string[]): Promise<VerdictSummary[]>;
+  /**
+   * Stores statuses decided without documents, in one transaction. Only the summary rows are
+   * written: replacing documents (hundreds of kilobytes each) made SQLite free and rewrite their
+   * overflow pages, most of the cost of an update that moved thousands of statuses.
+   */
+  putDeferredVerdicts(records: DeferredVerdictRecord[]): Promise<void>;
   /** A value the gate keeps across restarts (shared by replicas); null when never set. */
   getGateState(key: string): Promise<string | null>;
   /** Sets it only if it still holds `expected` (null: not set yet); false when someone else changed it first. */
@@ -134,6 +155,8 @@ export interface ArtifactTables {
   artifact_verdict_summaries: {
     repository: string;
     digest: string;
+    status: string;
+    deferred: string | null;
     policy_hash: string | null;
     static_bits: number | null;
     static_fail: string | null;
@@ -207,6 +230,9 @@ export async function createMatchKeyTables(db: Kysely<unknown>): Promise<void> {
     .createTable('artifact_verdict_summaries')
     .addColumn('repository', 'text', (c) => c.notNull())
     .addColumn('digest', 'text', (c) => c.notNull())
+    // The status in force; artifact_verdicts.status is its document's, older when deferred is set.
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('deferred', 'text')
     .addColumn('policy_hash', 'text')
     .addColumn('static_bits', 'integer')
     .addColumn('static_fail', 'text')
@@ -344,7 +370,7 @@ export class SqliteArtifactStore implements ArtifactStore {
       const rows = await this.db
         .selectFrom('artifact_verdicts as v')
         .leftJoin('artifact_verdict_summaries as s', (j) => j.onRef('s.repository', '=', 'v.repository').onRef('s.digest', '=', 'v.digest'))
-        .select(['v.repository', 'v.digest', 'v.status', 's.policy_hash', 's.static_bits', 's.static_fail', 's.stale_at'])
+        .select(['v.repository', 'v.digest', sql<string>`coalesce(s.status, v.status)`.as('status'), 's.policy_hash', 's.static_bits', 's.static_fail', 's.stale_at'])
         .where('v.digest', 'in', digests.slice(i, i + 500))
         .orderBy('v.digest')
         .orderBy('v.repository')
@@ -354,6 +380,26 @@ export class SqliteArtifactStore implements ArtifactStore {
       }
     }
     return out;
+  }
+
+  async putDeferredVerdicts(records: DeferredVerdictRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.db.transaction().execute(async (tx) => {
+      // Many rows per statement: at thousands of rows, per-statement overhead was the cost left.
+      for (let i = 0; i < records.length; i += 200) {
+        await tx
+          .insertInto('artifact_verdict_summaries')
+          .values(records.slice(i, i + 200).map((r) => ({ repository: r.repository, digest: r.digest, status: r.status, deferred: r.deferred, stale_at: r.staleAt, policy_hash: null, static_bits: null, static_fail: null })))
+          .onConflict((oc) =>
+            oc.columns(['repository', 'digest']).doUpdateSet({
+              status: (eb) => eb.ref('excluded.status'),
+              deferred: (eb) => eb.ref('excluded.deferred'),
+              stale_at: (eb) => eb.ref('excluded.stale_at'),
+            }),
+          )
+          .execute();
+      }
+    });
   }
 
   async putFailure(digest: string, error: string): Promise<void> {
@@ -381,10 +427,11 @@ export class SqliteArtifactStore implements ArtifactStore {
       const out: (VerdictStatus | null)[] = [];
       for (const record of records) {
         const previous = await tx
-          .selectFrom('artifact_verdicts')
-          .select('status')
-          .where('repository', '=', record.repository)
-          .where('digest', '=', record.digest)
+          .selectFrom('artifact_verdicts as v')
+          .leftJoin('artifact_verdict_summaries as s', (j) => j.onRef('s.repository', '=', 'v.repository').onRef('s.digest', '=', 'v.digest'))
+          .select(sql<string>`coalesce(s.status, v.status)`.as('status'))
+          .where('v.repository', '=', record.repository)
+          .where('v.digest', '=', record.digest)
           .executeTakeFirst();
         const key = { repository: record.repository, digest: record.digest };
         const update = { status: record.status, verdict: record.verdict, evaluated_at: record.evaluatedAt };
@@ -394,6 +441,8 @@ export class SqliteArtifactStore implements ArtifactStore {
           .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet(update))
           .execute();
         const summary = {
+          status: record.status,
+          deferred: null,
           policy_hash: record.policyHash ?? null,
           static_bits: record.staticBits ?? null,
           static_fail: record.staticFail ?? null,
@@ -411,15 +460,27 @@ export class SqliteArtifactStore implements ArtifactStore {
   }
 
   async getVerdict(repository: string, digest: string): Promise<VerdictRecord | null> {
-    const row = await this.db.selectFrom('artifact_verdicts').selectAll().where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
-    return row ? toVerdict(row) : null;
+    const row = await this.db
+      .selectFrom('artifact_verdicts as v')
+      .leftJoin('artifact_verdict_summaries as s', (j) => j.onRef('s.repository', '=', 'v.repository').onRef('s.digest', '=', 'v.digest'))
+      .select(['v.repository', 'v.digest', 'v.verdict', 'v.evaluated_at', sql<string>`coalesce(s.status, v.status)`.as('status'), 's.deferred'])
+      .where('v.repository', '=', repository)
+      .where('v.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { ...toVerdict(row), deferred: row.deferred } : null;
   }
 
   async listVerdicts(query: { repository?: string; status?: VerdictStatus } = {}): Promise<Omit<VerdictRecord, 'verdict'>[]> {
     // The columns before the document only: SQLite then never reads its overflow pages.
-    let q = this.db.selectFrom('artifact_verdicts').select(['repository', 'digest', 'status', 'evaluated_at']).orderBy('repository').orderBy('digest');
-    if (query.repository !== undefined) q = q.where('repository', '=', query.repository);
-    if (query.status !== undefined) q = q.where('status', '=', query.status);
+    const status = sql<string>`coalesce(s.status, v.status)`;
+    let q = this.db
+      .selectFrom('artifact_verdicts as v')
+      .leftJoin('artifact_verdict_summaries as s', (j) => j.onRef('s.repository', '=', 'v.repository').onRef('s.digest', '=', 'v.digest'))
+      .select(['v.repository', 'v.digest', status.as('status'), 'v.evaluated_at'])
+      .orderBy('v.repository')
+      .orderBy('v.digest');
+    if (query.repository !== undefined) q = q.where('v.repository', '=', query.repository);
+    if (query.status !== undefined) q = q.where(status, '=', query.status);
     return (await q.execute()).map((r) => ({ repository: r.repository, digest: r.digest, status: r.status as VerdictStatus, evaluatedAt: r.evaluated_at }));
   }
 
