@@ -33,7 +33,7 @@ const FIXTURES = resolve(ROOT, '../shared/fixtures');
 const CLI = join(ROOT, 'bin/portcullis.js');
 const PARTS = ['reeval', 'rescan', 'push'];
 const TARGET_MS = 5000;
-const GENERATOR_VERSION = 5;
+const GENERATOR_VERSION = 6;
 
 function parseArgs(argv) {
   const o = { only: new Set(PARTS), images: 10_000, packages: 300, update: 1000, runs: 3, keep: false, watch: 0 };
