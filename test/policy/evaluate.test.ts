@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Misconfiguration, SecretFinding } from '../../src/sbom/finding.js';
 import type { Package } from '../../src/sbom/model.js';
 import type { ScanResult } from '../../src/sbom/result.js';
 import { PolicyError, builtinPolicy, evaluate, parsePolicyText, type EvaluationContext } from '../../src/policy/index.js';
-import { finding } from './helpers.js';
+import { LAYER, check, finding, secret } from './helpers.js';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const DIGEST = `sha256:${'b'.repeat(64)}`;
-const LAYER = { index: 0, digest: `sha256:${'a'.repeat(64)}` };
 
 function pkg(over: Partial<Package> & { name: string }): Package {
   return {
@@ -22,27 +20,6 @@ function pkg(over: Partial<Package> & { name: string }): Package {
   };
 }
 
-const secret = (over: Partial<SecretFinding> = {}): SecretFinding => ({
-  ruleId: 'aws-access-key-id',
-  title: 'AWS access key ID',
-  severity: 'critical',
-  location: 'file',
-  target: 'app/.env',
-  line: 2,
-  layer: LAYER,
-  redacted: 'AKIA…(20 chars)',
-  ...over,
-});
-
-const check = (over: Partial<Misconfiguration> = {}): Misconfiguration => ({
-  id: 'PC-IMG-001',
-  title: 'Image runs as root',
-  severity: 'high',
-  message: 'the image sets no USER',
-  remedy: 'Add USER 10001 in the final stage.',
-  target: 'config.User',
-  ...over,
-});
 
 function scan(over: Partial<ScanResult> = {}): ScanResult {
   return {

@@ -1,4 +1,6 @@
-import type { Finding } from '../../src/sbom/finding.js';
+import type { Finding, Misconfiguration, SecretFinding } from '../../src/sbom/finding.js';
+
+export const LAYER = { index: 0, digest: `sha256:${'a'.repeat(64)}` };
 
 /** A minimal finding; override what a test cares about. */
 export function finding(
@@ -28,3 +30,27 @@ export function finding(
     },
   };
 }
+
+/** A secret found in a file; override what a test cares about. */
+export const secret = (over: Partial<SecretFinding> = {}): SecretFinding => ({
+  ruleId: 'aws-access-key-id',
+  title: 'AWS access key ID',
+  severity: 'critical',
+  location: 'file',
+  target: 'app/.env',
+  line: 2,
+  layer: LAYER,
+  redacted: 'AKIA…(20 chars)',
+  ...over,
+});
+
+/** A failed misconfiguration check; override what a test cares about. */
+export const check = (over: Partial<Misconfiguration> = {}): Misconfiguration => ({
+  id: 'PC-IMG-001',
+  title: 'Image runs as root',
+  severity: 'high',
+  message: 'the image sets no USER',
+  remedy: 'Add USER 10001 in the final stage.',
+  target: 'config.User',
+  ...over,
+});

@@ -9,9 +9,9 @@ import {
   statusOfBits,
   type EvaluationContext,
 } from '../../src/policy/index.js';
-import type { Finding, Misconfiguration, SecretFinding, Severity } from '../../src/sbom/finding.js';
+import type { Finding, Severity } from '../../src/sbom/finding.js';
 import type { ScanResult } from '../../src/sbom/result.js';
-import { finding } from './helpers.js';
+import { LAYER, check, finding, secret } from './helpers.js';
 
 // The gate re-decides thousands of stored images after a database update with
 // VulnerabilityStatusPlan (per match key) plus the database-independent part of the last verdict.
@@ -21,7 +21,6 @@ import { finding } from './helpers.js';
 const NOW = new Date('2025-06-01T12:00:00Z');
 const DIGEST = `sha256:${'b'.repeat(64)}`;
 const OTHER_DIGEST = `sha256:${'c'.repeat(64)}`;
-const LAYER = { index: 0, digest: `sha256:${'a'.repeat(64)}` };
 const SEVERITIES: Severity[] = ['critical', 'high', 'medium', 'low', 'unknown'];
 const IDS = ['CVE-2024-0001', 'CVE-2024-0002', 'GHSA-aaaa-bbbb-cccc', 'DSA-5001-1', 'ALPINE-CVE-2024-0003'];
 const PACKAGES = ['openssl', 'zlib', 'curl'];
@@ -104,24 +103,6 @@ function policyText(p: GeneratedPolicy): string {
   return JSON.stringify({ version: 1, defaultAction: p.defaultAction, rules, exceptions });
 }
 
-const secret: SecretFinding = {
-  ruleId: 'aws-access-key-id',
-  title: 'AWS access key ID',
-  severity: 'critical',
-  location: 'file',
-  target: 'app/.env',
-  line: 2,
-  layer: LAYER,
-  redacted: 'AKIA…',
-};
-const check: Misconfiguration = {
-  id: 'PC-IMG-001',
-  title: 'Image runs as root',
-  severity: 'high',
-  target: 'config.User',
-  message: 'no USER',
-  remedy: 'add USER',
-} as Misconfiguration;
 
 function scan(findings: Finding[], withSecret: boolean, withCheck: boolean): ScanResult {
   return {
@@ -133,8 +114,8 @@ function scan(findings: Finding[], withSecret: boolean, withCheck: boolean): Sca
     packages: [],
     warnings: [],
     vulnerabilities: findings,
-    secrets: withSecret ? [secret] : [],
-    misconfigurations: withCheck ? [check] : [],
+    secrets: withSecret ? [secret()] : [],
+    misconfigurations: withCheck ? [check()] : [],
   } as ScanResult;
 }
 
