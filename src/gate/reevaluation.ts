@@ -105,12 +105,8 @@ export async function reevaluateAfterUpdate(deps: ReevaluationDeps, store: Advis
         from: summary.status,
         status: decided.status,
         failReasons: decided.failReasons,
-        policyHash: decider!.policy.hash,
-        policySource: decider!.policy.source,
         dbVersion,
         staleAt: decided.staleAt,
-        staticBits: summary.staticBits!,
-        staticFail: decided.staticFail,
       });
     }
     if (changedRecords.size > 0) recordAffects(report, summary, ids, newFindingsOf);
@@ -141,11 +137,10 @@ function ecosystemPrefixes(ecosystem: string): string[] {
 interface Decided {
   status: VerdictSummary['status'];
   failReasons: string[];
-  staticFail: StaticFailReason[];
   staleAt: string | null;
 }
 
-type Decider = ((summary: VerdictSummary, ids: Uint32Array) => Decided | undefined) & { policy: PolicyInForce };
+type Decider = (summary: VerdictSummary, ids: Uint32Array) => Decided | undefined;
 
 /**
  * How the status of a stored verdict is decided again: undefined when its summary cannot be used
@@ -163,7 +158,7 @@ async function statusDecider(deps: ReevaluationDeps, findingsOf: (id: number) =>
   const now = deps.now();
   const effective = new Map<string, EffectivePolicy>();
   const keyMasks = new Map<string, Int32Array>();
-  const decide = (summary: VerdictSummary, ids: Uint32Array): Decided | undefined => {
+  return (summary, ids) => {
     if (summary.policyHash !== policy.hash || summary.staticBits === null || summary.staticFail === null) return undefined;
     if (summary.status === 'error') return undefined;
     if (summary.staleAt !== null && now.getTime() >= Date.parse(summary.staleAt)) return undefined;
@@ -189,18 +184,15 @@ async function statusDecider(deps: ReevaluationDeps, findingsOf: (id: number) =>
       }
       mask |= m;
     }
-    const staticFail = JSON.parse(summary.staticFail) as StaticFailReason[];
     const status = statusOfBits(summary.staticBits | plan.bitsOfMask(mask));
     const stale = [summary.staleAt !== null ? Date.parse(summary.staleAt) : Infinity, plan.validUntil ?? Infinity];
     const staleAt = Math.min(...stale);
     return {
       status,
-      failReasons: status === 'fail' ? plan.failReasons(mask, staticFail) : [],
-      staticFail,
+      failReasons: status === 'fail' ? plan.failReasons(mask, JSON.parse(summary.staticFail) as StaticFailReason[]) : [],
       staleAt: Number.isFinite(staleAt) ? new Date(staleAt).toISOString() : null,
     };
   };
-  return Object.assign(decide, { policy });
 }
 
 function recordAffects(report: ReevaluationReport, summary: VerdictSummary, ids: Uint32Array, newFindingsOf: (id: number) => readonly KeyFinding[]): void {

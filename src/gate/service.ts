@@ -41,7 +41,7 @@ export function isImageManifest(mediaType: string, artifactType: string | null):
 export type GateEvent =
   | { type: 'pushed'; repository: string; digest: string; tag?: string; principal: string }
   | { type: 'analysed'; repository: string; digest: string; status: string; ms: number }
-  | ({ type: 'verdict_changed' } & Omit<VerdictChange, 'verdict'> & { reasons: string[] })
+  | ({ type: 'verdict_changed' } & Omit<VerdictChange, 'failReasons'> & { reasons: string[] })
   | { type: 'pull_denied'; repository: string; digest: string; principal: string; status: string }
   | { type: 'push_denied'; repository: string; digest: string; tag?: string; principal: string; status: string }
   | { type: 'blocked_pull_allowed'; repository: string; digest: string; principal: string; status: string }
@@ -115,7 +115,7 @@ export class Gate {
           digest: c.digest,
           from: c.from,
           to: c.to,
-          reasons: c.verdict.failReasons ?? (c.verdict.verdict?.reasons ?? []).filter((r) => r.action === 'fail').map((r) => r.ruleId),
+          reasons: c.failReasons,
         }),
     });
   }

@@ -21,8 +21,8 @@ function verdictRecord(repository: string, digest: string, stored: StoredVerdict
 }
 
 /** A verdict as the API and the report show it: without what only re-evaluation reads. */
-export function publicVerdict(stored: StoredVerdict): Omit<StoredVerdict, 'staticBits' | 'staticFail' | 'failReasons'> {
-  const { staticBits: _bits, staticFail: _fail, failReasons: _reasons, ...rest } = stored;
+export function publicVerdict(stored: StoredVerdict): Omit<StoredVerdict, 'staticBits' | 'staticFail'> {
+  const { staticBits: _bits, staticFail: _fail, ...rest } = stored;
   return rest;
 }
 
@@ -41,8 +41,6 @@ export interface StoredVerdict {
   staticBits?: number;
   /** Those reasons that fail. */
   staticFail?: StaticFailReason[];
-  /** The failed rules of a status a bulk re-evaluation decided without the document (verdict_changed names them). */
-  failReasons?: string[];
   counts: { packages: number; vulnerabilities: number; secrets: number; misconfigurations: number };
   evaluatedAt: string;
 }
@@ -52,22 +50,19 @@ export interface VerdictChange {
   digest: string;
   from: VerdictStatus | null;
   to: VerdictStatus;
-  verdict: StoredVerdict;
+  /** The ids of the rules that fail now. */
+  failReasons: string[];
 }
 
-/** A status decided by a bulk re-evaluation, stored without its document (see StoredVerdict.deferred). */
+/** A status decided by a bulk re-evaluation, stored without its document (see putDeferredVerdicts). */
 export interface DeferredVerdict {
   repository: string;
   digest: string;
   from: VerdictStatus;
   status: VerdictStatus;
   failReasons: string[];
-  policyHash: string;
-  policySource: string;
   dbVersion: string;
   staleAt: string | null;
-  staticBits: number;
-  staticFail: StaticFailReason[];
 }
 
 export interface VerdictServiceOptions {
@@ -141,20 +136,6 @@ export class VerdictService {
   async recordDeferred(items: DeferredVerdict[]): Promise<number> {
     if (items.length === 0) return 0;
     const evaluatedAt = this.now().toISOString();
-    const stored = items.map(
-      (d): StoredVerdict => ({
-        status: d.status,
-        failReasons: d.failReasons,
-        policyHash: d.policyHash,
-        policySource: d.policySource,
-        dbVersion: d.dbVersion,
-        staleAt: d.staleAt,
-        staticBits: d.staticBits,
-        staticFail: d.staticFail,
-        counts: { packages: 0, vulnerabilities: 0, secrets: 0, misconfigurations: 0 },
-        evaluatedAt,
-      }),
-    );
     await this.options.metadata.artifacts.putDeferredVerdicts(
       items.map((d) => ({
         repository: d.repository,
@@ -165,14 +146,14 @@ export class VerdictService {
       })),
     );
     let changed = 0;
-    items.forEach((d, i) => {
+    for (const d of items) {
       // The cached document is outdated: the next read evaluates it in full.
       this.cache.delete(`${d.repository}@${d.digest}`);
       if (d.from !== d.status) {
         changed++;
-        this.options.onChange?.({ repository: d.repository, digest: d.digest, from: d.from, to: d.status, verdict: stored[i]! });
+        this.options.onChange?.({ repository: d.repository, digest: d.digest, from: d.from, to: d.status, failReasons: d.failReasons });
       }
-    });
+    }
     return changed;
   }
 
@@ -183,7 +164,10 @@ export class VerdictService {
       if (this.cache.size >= 10_000) this.cache.clear();
       this.cache.set(key, stored);
     }
-    if (previous !== stored.status) this.options.onChange?.({ repository, digest, from: previous, to: stored.status, verdict: stored });
+    if (previous !== stored.status) {
+      const failReasons = (stored.verdict?.reasons ?? []).filter((r) => r.action === 'fail').map((r) => r.ruleId);
+      this.options.onChange?.({ repository, digest, from: previous, to: stored.status, failReasons });
+    }
   }
 
   /** Matches and evaluates, without storing: null when the digest has not been analysed yet. */

@@ -79,4 +79,4 @@ export {
   type VerdictReason,
   type VerdictStatus,
 } from './evaluate.js';
-export { FAIL_BIT, VulnerabilityStatusPlan, WARN_BIT, staticBits, staticPart, statusOfBits, type StaticFailReason } from './status.js';
+export { FAIL_BIT, VulnerabilityStatusPlan, WARN_BIT, staticPart, statusOfBits, type StaticFailReason } from './status.js';

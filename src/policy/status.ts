@@ -49,11 +49,6 @@ export function staticPart(verdict: Verdict): { bits: number; failReasons: Stati
   return { bits, failReasons };
 }
 
-/** The bits of the reasons of a full verdict that are not about vulnerabilities. */
-export function staticBits(verdict: Verdict): number {
-  return staticPart(verdict).bits;
-}
-
 /** Rule masks have a bit per vulnerability rule and one for the default; more rules than this and the plan cannot be used. */
 const MAX_RULES = 30;
 const DEFAULT_BIT = 1 << MAX_RULES;

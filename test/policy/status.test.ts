@@ -4,7 +4,6 @@ import {
   VulnerabilityStatusPlan,
   evaluate,
   parsePolicyText,
-  staticBits,
   staticPart,
   statusOfBits,
   type EvaluationContext,
@@ -138,9 +137,9 @@ describe('VulnerabilityStatusPlan', () => {
           };
           const verdict = evaluate(scan(findings, withSecret, withCheck), policy, ctx);
           const plan = new VulnerabilityStatusPlan(policy, ctx);
-          expect(statusOfBits(staticBits(verdict) | plan.bitsOf(findings))).toBe(verdict.status);
+          expect(statusOfBits(staticPart(verdict).bits | plan.bitsOf(findings))).toBe(verdict.status);
           // Per package (what the gate does with match keys): the bits of the parts combine.
-          let bits = staticBits(verdict);
+          let bits = staticPart(verdict).bits;
           let mask = 0;
           for (const name of PACKAGES) {
             const part = findings.filter((f) => f.package.name === name);
