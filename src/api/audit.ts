@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseSince } from '../registry/access/index.js';
 import type { ApiContext } from './context.js';
 import type { ApiRouter } from './router.js';
-import { auditListSchema } from './schemas.js';
+import { auditListSchema, limitParam } from './schemas.js';
 
 const since = z
   .string()
@@ -29,13 +29,7 @@ export function auditRoutes(router: ApiRouter, ctx: ApiContext): void {
       auth: 'user',
       query: z.object({
         since: since.optional(),
-        limit: z.coerce
-          .number({ error: 'must be a whole number' })
-          .int('must be a whole number')
-          .min(1, 'must be at least 1')
-          .max(1000, 'must be at most 1000')
-          .default(100)
-          .describe('At most this many entries (1–1000, default 100).'),
+        limit: limitParam('At most this many entries'),
       }),
       responses: {
         200: { description: 'The entries, newest first.', schema: auditListSchema },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { GateEvent } from '../gate/index.js';
 import type { ApiContext } from './context.js';
 import type { ApiRouter } from './router.js';
-import { EVENT_TYPES, eventListSchema } from './schemas.js';
+import { EVENT_TYPES, eventListSchema, limitParam } from './schemas.js';
 
 const MAX_SCANNED = 10_000;
 
@@ -32,13 +32,7 @@ export function eventRoutes(router: ApiRouter, ctx: ApiContext): void {
           .enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` })
           .optional()
           .describe('Only events of this type.'),
-        limit: z.coerce
-          .number({ error: 'must be a whole number' })
-          .int('must be a whole number')
-          .min(1, 'must be at least 1')
-          .max(1000, 'must be at most 1000')
-          .default(100)
-          .describe('At most this many events (1–1000, default 100).'),
+        limit: limitParam('At most this many events'),
       }),
       responses: { 200: { description: 'The events.', schema: eventListSchema } },
     },

@@ -39,15 +39,20 @@ export const projectParam = z
   .regex(PROJECT_NAME_RE, 'not a project name: lowercase letters and digits, with ".", "_" or "-" inside')
   .describe("Project name (the first segment of its repositories' names).");
 
-/** `n` and `last`, as the registry pages tags and the catalog. */
-export const pageQuery = {
-  n: z.coerce
+/** A count from the query string: 1–1000, 100 when absent. */
+export function limitParam(description: string) {
+  return z.coerce
     .number({ error: 'must be a whole number' })
     .int('must be a whole number')
     .min(1, 'must be at least 1')
     .max(1000, 'must be at most 1000')
     .default(100)
-    .describe('Page size (1–1000, default 100).'),
+    .describe(`${description} (1–1000, default 100).`);
+}
+
+/** `n` and `last`, as the registry pages tags and the catalog. */
+export const pageQuery = {
+  n: limitParam('Page size'),
   last: z
     .string()
     .min(1, 'must not be empty')
