@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../src/errors.js';
 import { AnalysisRefused, AnalysisThread, analyseStoredImage } from '../../src/gate/index.js';
 import { FsBlobStore, blobRoot, writeBlobBytes } from '../../src/store/index.js';
-import { tarOf, type TestEntry } from '../helpers/image-builder.js';
+import type { TestEntry } from '../helpers/image-builder.js';
+import { buildTestImage } from './gate-harness.js';
 
 // The server analyses pushed images on a worker thread, from the compiled worker (`npm run build`,
 // which `npm test` runs first). Here the worker's answer is compared with an in-process analysis.
@@ -23,21 +24,12 @@ let dataDir: string;
 let blobs: FsBlobStore;
 let thread: AnalysisThread;
 
-async function storeImage(layers: Buffer[]): Promise<{ digest: string; manifest: Buffer }> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { User: '1000' }, rootfs: { type: 'layers', diff_ids: layers.map(sha256) } }));
-  for (const b of [...layers, config]) await writeBlobBytes(blobs, b, sha256(b));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: layers.map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(b), size: b.length })),
-    }),
-  );
-  return { digest: sha256(manifest), manifest };
+/** Builds an image the way the harness pushes one, and puts its blobs in the blob store. */
+async function storeImage(layers: TestEntry[][], rawLayer?: Buffer): Promise<{ digest: string; manifest: Buffer }> {
+  const image = await buildTestImage(layers, rawLayer ? { rawLayer } : {});
+  for (const b of image.blobs) await writeBlobBytes(blobs, b, sha256(b));
+  return image;
 }
-
-const layer = async (entries: TestEntry[]) => gzipSync(await tarOf(entries));
 
 describe.skipIf(!HAVE_WORKER)(`analysis on a worker thread${HAVE_WORKER ? '' : ' (skipped: dist/gate/analysis-worker.js is missing; run npm run build)'}`, () => {
   beforeAll(async () => {
@@ -52,11 +44,11 @@ describe.skipIf(!HAVE_WORKER)(`analysis on a worker thread${HAVE_WORKER ? '' : '
 
   it('gives the facts an in-process analysis gives', async () => {
     const image = await storeImage([
-      await layer([
+      [
         { name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.3\n' },
         { name: 'lib/apk/db/installed', content: APK_DB },
         { name: 'app/.env', content: 'AWS_ACCESS_KEY_ID=AKIAQWERTYUIOPASDFGH\n' },
-      ]),
+      ],
     ]);
     const req = { repository: 'team/app', digest: image.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', manifest: image.manifest };
     const viaWorker = await thread.analyse({ ...req, blobRoot: blobs.root, dataDir: join(dataDir, 'w') });
@@ -69,13 +61,13 @@ describe.skipIf(!HAVE_WORKER)(`analysis on a worker thread${HAVE_WORKER ? '' : '
 
   it('reports content it refuses as a PortcullisError (recorded, not retried), and keeps working', async () => {
     const corrupt = Buffer.concat([gzipSync(Buffer.alloc(600, 1)).subarray(0, 20), Buffer.from('not gzip at all')]);
-    const image = await storeImage([corrupt]);
+    const image = await storeImage([], corrupt);
     const err = await thread
       .analyse({ repository: 'team/bad', digest: image.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', manifest: image.manifest, blobRoot: blobs.root, dataDir })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AnalysisRefused);
     expect(err).toBeInstanceOf(PortcullisError);
-    const ok = await storeImage([await layer([{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.3\n' }])]);
+    const ok = await storeImage([[{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.3\n' }]]);
     const result = await thread.analyse({ repository: 'team/ok', digest: ok.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', manifest: ok.manifest, blobRoot: blobs.root, dataDir });
     expect(result.os?.family).toBe('alpine');
   });

@@ -132,6 +132,18 @@ export async function pushTestImage(
   layers: TestEntry[][],
   opts: { config?: Record<string, unknown>; rawLayer?: Buffer } = {},
 ): Promise<PushedImage> {
+  const image = await buildTestImage(layers, opts);
+  for (const b of image.blobs) await client.pushBlob(repo, b);
+  const r = await client.putManifest(repo, tag, image.manifest);
+  if (r.status !== 201) throw new Error(`push ${repo}:${tag}: ${r.status} ${r.body.toString()}`);
+  return { digest: image.digest, manifest: image.manifest };
+}
+
+/** A one-or-more-layer OCI image built from tar entries: its blobs (layers, then config) and manifest. */
+export async function buildTestImage(
+  layers: TestEntry[][],
+  opts: { config?: Record<string, unknown>; rawLayer?: Buffer } = {},
+): Promise<PushedImage & { blobs: Buffer[] }> {
   const blobs: Buffer[] = [];
   const diffIds: string[] = [];
   for (const entries of layers) {
@@ -144,7 +156,6 @@ export async function pushTestImage(
     diffIds.push(sha256(opts.rawLayer));
   }
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: opts.config ?? { User: '1000' }, rootfs: { type: 'layers', diff_ids: diffIds } }));
-  for (const b of [...blobs, config]) await client.pushBlob(repo, b);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -153,9 +164,7 @@ export async function pushTestImage(
       layers: blobs.map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(b), size: b.length })),
     }),
   );
-  const r = await client.putManifest(repo, tag, manifest);
-  if (r.status !== 201) throw new Error(`push ${repo}:${tag}: ${r.status} ${r.body.toString()}`);
-  return { digest: sha256(manifest), manifest };
+  return { digest: sha256(manifest), manifest, blobs: [...blobs, config] };
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
