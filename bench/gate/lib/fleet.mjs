@@ -7,12 +7,14 @@
 import { ZipWriter } from '../../vulndb/lib/zip-writer.mjs';
 import {
   alpineNames,
+  debPackage,
   alpineRecord,
   debianNames,
   debianRecord,
   hash,
   int,
   npmNames,
+  npmPackage,
   npmRecord,
   pick,
   rng,
@@ -89,22 +91,6 @@ const layer = (index, seed) => ({
   digest: `sha256:${hash(`l${seed}`).toString(16).padStart(8, '0').repeat(8)}`,
 });
 
-function debPackage(src, bin, version, l) {
-  return {
-    type: 'deb',
-    namespace: 'debian',
-    name: bin,
-    version,
-    sourceName: src,
-    sourceVersion: version,
-    arch: 'amd64',
-    purl: `pkg:deb/debian/${bin}@${encodeURIComponent(version)}?arch=amd64&distro=debian-12`,
-    paths: ['/var/lib/dpkg/status'],
-    licenses: [],
-    layer: l,
-    foundBy: 'dpkg',
-  };
-}
 function apkPackage(origin, name, version, l) {
   return {
     type: 'apk',
@@ -119,22 +105,6 @@ function apkPackage(origin, name, version, l) {
     layer: l,
     foundBy: 'apk',
   };
-}
-function npmPackage(full, version, l) {
-  const scoped = full.startsWith('@');
-  const [namespace, name] = scoped ? full.split('/') : [undefined, full];
-  const p = {
-    type: 'npm',
-    name,
-    version,
-    purl: `pkg:npm/${scoped ? `${encodeURIComponent(namespace)}/` : ''}${name}@${version}`,
-    paths: [`/app/node_modules/${full}/package.json`],
-    licenses: ['MIT'],
-    layer: l,
-    foundBy: 'npm',
-  };
-  if (namespace) p.namespace = namespace;
-  return p;
 }
 function pypiPackage(name, version, l) {
   return {

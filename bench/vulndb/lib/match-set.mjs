@@ -2,7 +2,7 @@
 // packages (350 deb binary packages from ~170 source packages, 150 npm packages) whose names and
 // versions are chosen so that many of them are affected, as in a real Debian-based Node.js image.
 import { ZipWriter } from './zip-writer.mjs';
-import { debianNames, debianRecord, hash, int, npmNames, npmRecord, pick, rng } from './osv-gen.mjs';
+import { debPackage, debianNames, debianRecord, hash, int, npmNames, npmPackage, npmRecord, pick, rng } from './osv-gen.mjs';
 
 export const DEB_SOURCES = 1200;
 export const NPM_NAMES = 1500;
@@ -81,40 +81,10 @@ export function writeMatchZip(path) {
 }
 
 const LAYER = { index: 0, digest: 'sha256:' + '0'.repeat(64) };
+const APP_LAYER = { index: 1, digest: 'sha256:' + '1'.repeat(64) };
 const BIN_SUFFIX = ['', '-common', '-bin', '-dev', '-data', '-utils'];
 
-function debPackage(src, bin, version) {
-  return {
-    type: 'deb',
-    namespace: 'debian',
-    name: bin,
-    version,
-    sourceName: src,
-    sourceVersion: version,
-    purl: `pkg:deb/debian/${bin}@${encodeURIComponent(version)}?arch=amd64&distro=debian-12`,
-    paths: ['/var/lib/dpkg/status'],
-    licenses: [],
-    layer: LAYER,
-    foundBy: 'dpkg',
-  };
-}
 
-function npmPackage(full, version) {
-  const scoped = full.startsWith('@');
-  const [namespace, name] = scoped ? full.split('/') : [undefined, full];
-  const p = {
-    type: 'npm',
-    name,
-    version,
-    purl: `pkg:npm/${scoped ? `${encodeURIComponent(namespace)}/` : ''}${name}@${version}`,
-    paths: [`/app/node_modules/${full}/package.json`],
-    licenses: ['MIT'],
-    layer: { index: 1, digest: 'sha256:' + '1'.repeat(64) },
-    foundBy: 'npm',
-  };
-  if (namespace) p.namespace = namespace;
-  return p;
-}
 
 /**
  * One image of exactly 500 packages. Image 0 is the single-image benchmark. Images share a common
@@ -142,14 +112,14 @@ export function imagePackages(set, index) {
     if (seen.has(bin)) continue;
     seen.add(bin);
     const variant = (hash(src) + index) % 3;
-    pkgs.push(debPackage(src, bin, debVersionsFor(src)[variant]));
+    pkgs.push(debPackage(src, bin, debVersionsFor(src)[variant], LAYER));
   }
   const npmSeen = new Set();
   while (pkgs.length < 500) {
     const name = r() < 0.75 ? skew(set.npmAdvised) : pick(r, set.npm);
     if (npmSeen.has(name)) continue;
     npmSeen.add(name);
-    pkgs.push(npmPackage(name, pick(r, npmVersions(name).installed)));
+    pkgs.push(npmPackage(name, pick(r, npmVersions(name).installed), APP_LAYER));
   }
   return pkgs;
 }

@@ -328,3 +328,38 @@ export function fillLarge(zip, targetBytes, { seed = 42, detailsMean = 3000, onP
   }
   return { records: seq, bytes, counts };
 }
+
+/** SBOM packages (the scanner's model) for the names and versions these records describe. */
+export function debPackage(src, bin, version, layer) {
+  return {
+    type: 'deb',
+    namespace: 'debian',
+    name: bin,
+    version,
+    sourceName: src,
+    sourceVersion: version,
+    arch: 'amd64',
+    purl: `pkg:deb/debian/${bin}@${encodeURIComponent(version)}?arch=amd64&distro=debian-12`,
+    paths: ['/var/lib/dpkg/status'],
+    licenses: [],
+    layer,
+    foundBy: 'dpkg',
+  };
+}
+
+export function npmPackage(full, version, layer) {
+  const scoped = full.startsWith('@');
+  const [namespace, name] = scoped ? full.split('/') : [undefined, full];
+  const p = {
+    type: 'npm',
+    name,
+    version,
+    purl: `pkg:npm/${scoped ? `${encodeURIComponent(namespace)}/` : ''}${name}@${version}`,
+    paths: [`/app/node_modules/${full}/package.json`],
+    licenses: ['MIT'],
+    layer,
+    foundBy: 'npm',
+  };
+  if (namespace) p.namespace = namespace;
+  return p;
+}
