@@ -206,7 +206,7 @@ export function addAdminCommands(program: Command): void {
     .option('--expires <when>', 'a duration (30d, 12h) or a date; default never')
     .action(async (projectName: string, name: string, flags: DataFlags & { actions: string; expires?: string }) => {
       const { robotName, parseActions, parseExpiry, generateSecret } = await access();
-      const { hashPassword } = await registry();
+      const { hashRobotSecret } = await registry();
       const full = robotName(projectName, name);
       const actions = parseActions(flags.actions);
       const expiresAt = flags.expires !== undefined ? parseExpiry(flags.expires) : null;
@@ -214,7 +214,7 @@ export function addAdminCommands(program: Command): void {
       await withMetadata(flags, async (metadata) => {
         if (!(await metadata.getProject(projectName))) throw new UsageError('FLAG_INVALID', `no project ${projectName}`);
         if (await metadata.getRobot(full)) throw new UsageError('FLAG_INVALID', `robot ${full} already exists`);
-        await metadata.createRobot({ name: full, project: projectName, secretHash: await hashPassword(secret), actions, expiresAt, createdBy: 'cli' });
+        await metadata.createRobot({ name: full, project: projectName, secretHash: hashRobotSecret(secret), actions, expiresAt, createdBy: 'cli' });
       });
       process.stderr.write(`created ${full} (${actions.join(',')}${expiresAt ? `, expires ${expiresAt}` : ''}); the secret is not shown again\n`);
       process.stdout.write(`name: ${full}\nsecret: ${secret}\n`);

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { RegistryMetadata } from '../store/index.js';
 import type { AuthRequest, Principal, RegistryAction, RegistryAuth } from './auth-hook.js';
 
@@ -25,6 +25,23 @@ export async function verifyPassword(password: string, stored: string): Promise<
   if (!Number.isSafeInteger(N) || !Number.isSafeInteger(r) || !Number.isSafeInteger(p) || expected.length === 0) return false;
   const actual = await scryptAsync(password, salt, expected.length, { N, r, p, maxmem: SCRYPT.maxmem });
   return timingSafeEqual(actual, expected);
+}
+
+/**
+ * A robot secret is 32 random bytes made by the server, never chosen by a person, so nothing about
+ * it can be guessed faster than by trying 2^256 values: a slow KDF would add no protection, only
+ * ~0.1 s of CPU and 32 MiB to every CI job's first login. One SHA-256 suffices, as for API tokens.
+ */
+export function hashRobotSecret(secret: string): string {
+  return `sha256$${createHash('sha256').update(secret).digest('base64')}`;
+}
+
+/** Checks a robot secret against `hashRobotSecret`'s form, or against scrypt for robots created before it. */
+export async function verifyRobotSecret(secret: string, stored: string): Promise<boolean> {
+  if (!stored.startsWith('sha256$')) return verifyPassword(secret, stored);
+  const expected = Buffer.from(stored.slice('sha256$'.length), 'base64');
+  const actual = createHash('sha256').update(secret).digest();
+  return expected.length === actual.length && timingSafeEqual(actual, expected);
 }
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
-import { verifyPassword } from '../../src/registry/index.js';
+import { verifyPassword, verifyRobotSecret } from '../../src/registry/index.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'portcullis.js');
@@ -100,7 +100,17 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     expect(cli(['robot', 'create', 'team', 'x', '--actions', 'pull,fly', ...d()]).code).toBe(2);
     const listed = cli(['robot', 'list', 'team', '--json', ...d()]).stdout;
     expect(listed).not.toContain(secret!);
-    expect(listed).not.toContain('scrypt$');
+    expect(listed).not.toContain('sha256$');
+    // Stored as one SHA-256 of the server-made secret: no per-login KDF cost for CI jobs.
+    const stored = await SqliteRegistryMetadata.open(data);
+    try {
+      const hash = (await stored.getRobot('robot$team+ci'))!.secretHash;
+      expect(hash).toMatch(/^sha256\$/);
+      expect(await verifyRobotSecret(secret!, hash)).toBe(true);
+      expect(await verifyRobotSecret(`${secret!}x`, hash)).toBe(false);
+    } finally {
+      await stored.close();
+    }
     expect(JSON.parse(listed)).toMatchObject([{ name: 'robot$team+ci', actions: ['pull'], revoked: false }]);
     expect(cli(['robot', 'revoke', 'robot$team+ci', ...d()]).code).toBe(0);
     expect(cli(['robot', 'list', ...d()]).stdout).toMatch(/robot\$team\+ci\tpull\trevoked/);

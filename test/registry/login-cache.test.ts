@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AccessControl } from '../../src/registry/access/index.js';
-import { hashPassword } from '../../src/registry/basic-auth.js';
+import { hashPassword, hashRobotSecret } from '../../src/registry/basic-auth.js';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
 
 // Counts the real scrypt checks, so a test can tell a cache hit from a fresh verification.
@@ -88,6 +88,22 @@ describe('the login cache', () => {
     expect(await access.verifyCredentials('robot$team+ci', 'robot-secret', 'token')).toMatchObject({ kind: 'robot' });
     await meta.revokeRobot('robot$team+ci');
     expect(await access.verifyCredentials('robot$team+ci', 'robot-secret', 'token')).toBeNull();
+  });
+
+  it('checks robot secrets by SHA-256, and still accepts robots hashed with scrypt before that', async () => {
+    await meta.createProject({ name: 'team', public: false, createdBy: 'alice' }, 'alice');
+    const robot = { project: 'team', actions: ['pull'], expiresAt: null, createdBy: 'alice' };
+    await meta.createRobot({ ...robot, name: 'robot$team+new', secretHash: hashRobotSecret('new-secret') });
+    await meta.createRobot({ ...robot, name: 'robot$team+old', secretHash: await hashPassword('old-secret') });
+    expect(await access.verifyCredentials('robot$team+new', 'new-secret', 'token')).toMatchObject({ kind: 'robot', name: 'robot$team+new' });
+    expect(await access.verifyCredentials('robot$team+new', 'new-secreT', 'token')).toBeNull();
+    expect(await access.verifyCredentials('robot$team+new', 'old-secret', 'token')).toBeNull();
+    expect(await access.verifyCredentials('robot$team+old', 'old-secret', 'token')).toMatchObject({ kind: 'robot', name: 'robot$team+old' });
+    expect(await access.verifyCredentials('robot$team+old', 'new-secret', 'token')).toBeNull();
+    expect(await access.verifyCredentials('robot$team+none', 'new-secret', 'token')).toBeNull();
+    // A user's password is never checked against the robot form, even if a row held one.
+    await meta.putUser({ name: 'odd', passwordHash: hashRobotSecret('odd-pw'), admin: false });
+    expect(await access.verifyCredentials('odd', 'odd-pw', 'token')).toBeNull();
   });
 
   it('forgets an entry after five minutes', async () => {

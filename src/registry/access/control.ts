@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { ProjectRole, RegistryMetadata } from '../../store/index.js';
 import type { Principal, RegistryAction, RegistryAuth } from '../auth-hook.js';
-import { verifyPassword } from '../basic-auth.js';
+import { hashRobotSecret, verifyPassword, verifyRobotSecret } from '../basic-auth.js';
 import type { AuditLog } from './audit.js';
 import { decide, emptySnapshot, projectOf, robotUsable, type AccessSnapshot } from './policy.js';
 import { isRobotName } from './robots.js';
@@ -30,6 +30,7 @@ const LOGIN_CACHE_MS = 5 * 60_000;
 const LOGIN_CACHE_MAX = 1000;
 // Same parameters as real hashes so a miss costs the same time as a wrong password.
 const DUMMY_HASH = `scrypt$${1 << 15}$8$1$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
+const DUMMY_ROBOT_HASH = hashRobotSecret(randomBytes(32).toString('base64url'));
 
 /**
  * Projects, roles and robots for the running server. Decisions come from an in-memory snapshot so
@@ -200,7 +201,7 @@ export class AccessControl {
     let principal: AccountPrincipal | null = null;
     let reason = 'bad credentials';
     if (isRobotName(username)) {
-      const ok = await verifyPassword(password, robot?.secretHash ?? DUMMY_HASH);
+      const ok = await verifyRobotSecret(password, robot?.secretHash ?? DUMMY_ROBOT_HASH);
       if (ok && robot) {
         if (robotUsable(robot, this.now())) principal = { name: robot.name, kind: 'robot' };
         else reason = robot.revoked ? 'robot revoked' : 'robot expired';
