@@ -183,18 +183,22 @@ class FsBlobWriter implements BlobWriter {
       if (left > 0) pending = skipBytes(pending, bytesWritten);
     }
     this.unflushed += bytes;
-    if (this.unflushed >= BACKGROUND_FLUSH_BYTES && this.flushing === null && this.flushError === null) {
-      this.unflushed = 0;
-      this.flushing = fh.datasync().then(
-        () => {
-          this.flushing = null;
-        },
-        (err: unknown) => {
-          this.flushing = null;
-          this.flushError = err;
-        },
-      );
-    }
+    if (this.unflushed >= BACKGROUND_FLUSH_BYTES) this.flushInBackground(fh);
+  }
+
+  /** Starts an `fdatasync` of what is written so far, unless one is already running. */
+  private flushInBackground(fh: FileHandle): void {
+    if (this.unflushed === 0 || this.flushing !== null || this.flushError !== null) return;
+    this.unflushed = 0;
+    this.flushing = fh.datasync().then(
+      () => {
+        this.flushing = null;
+      },
+      (err: unknown) => {
+        this.flushing = null;
+        this.flushError = err;
+      },
+    );
   }
 
   /**
@@ -281,6 +285,9 @@ class FsBlobWriter implements BlobWriter {
       throw err;
     }
     this.size += written;
+    // The client usually asks for the commit next: flushing now, while the response and that
+    // request travel, leaves the commit's own fsync (a 5 MB layer: about 6 ms) little to do.
+    this.flushInBackground(fh);
     return written;
   }
 
