@@ -5,6 +5,7 @@
 // driven by skopeo and wrk/autocannon. Needs `npm run build` first. Usage:
 //   node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N]
 //                               [--duration S] [--connections N] [--cpu-prof] [--portcullis-root DIR]
+//                               [--login robot|password] [--no-warm-up]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -37,6 +38,8 @@ function parseArgs(argv) {
     connections: 32,
     cpuProf: false,
     portcullisRoot: ROOT,
+    login: 'robot',
+    warmUp: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -52,9 +55,16 @@ function parseArgs(argv) {
     else if (a === '--cpu-prof') o.cpuProf = true;
     // Another checkout (built) to run as the Portcullis side, e.g. an older commit for before/after.
     else if (a === '--portcullis-root') o.portcullisRoot = resolve(argv[++i]);
+    // How skopeo logs in to Portcullis: a project robot (CI's way) or admin's password (scrypt).
+    else if (a === '--login') {
+      o.login = argv[++i];
+      if (!['robot', 'password'].includes(o.login)) throw new Error(`--login takes robot or password; got ${o.login}`);
+    }
+    // Measure each transfer on a server that has served nothing before (its first push, cold).
+    else if (a === '--no-warm-up') o.warmUp = false;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N] [--duration S] [--connections N] [--cpu-prof] [--portcullis-root DIR]',
+        'node bench/registry/run.mjs [--no-large] [--only transfer,tiny,load] [--runs N] [--tiny N] [--duration S] [--connections N] [--cpu-prof] [--portcullis-root DIR] [--login robot|password] [--no-warm-up]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -144,7 +154,7 @@ function skopeo(args) {
 }
 
 const START = {
-  portcullis: () => startPortcullis(opts.portcullisRoot, RUN, { cpuProfDir: PROF }),
+  portcullis: () => startPortcullis(opts.portcullisRoot, RUN, { cpuProfDir: PROF, login: opts.login }),
   distribution: () => startDistribution(RUN),
 };
 const SERVERS = ['portcullis', 'distribution'];
@@ -155,8 +165,30 @@ const median = (xs) => {
 
 // ---------------------------------------------------------------------------------------------
 // Transfers: a fresh server (empty storage, new port so skopeo's blob-info cache cannot skip
-// uploads) for every run; push from the OCI layout, then pull into a fresh OCI layout.
+// uploads) for every run; push from the OCI layout, then pull into a fresh OCI layout. Unless
+// --no-warm-up, each fresh server first takes WARM_UP pushes and pulls of other 5 MiB images that
+// share no blob with the measured one: a registry serves pushes for weeks, so the measured transfer
+// is what a running server does, not its process's first requests (a JIT-compiled server runs
+// those interpreted, and V8 optimises a function only after it has run a while). The first push
+// and pull of each fresh server are timed too and reported as rows of their own.
+const WARM_UP = 3;
+async function warmUp(server, img, r) {
+  const ref = `docker://${server.host}/bench/warm-up-${r}:v1`;
+  let c0 = cpuMs(server.pid);
+  const pushMs = await skopeo(['copy', '--quiet', ...server.destFlags, `oci:${img.dir}:v1`, ref]);
+  const pushCpuMs = cpuMs(server.pid) - c0;
+  const out = join(SCRATCH, `warm-up-${server.name}-${r}`);
+  c0 = cpuMs(server.pid);
+  const pullMs = await skopeo(['copy', '--quiet', ...server.srcFlags, ref, `oci:${out}:v1`]);
+  const pullCpuMs = cpuMs(server.pid) - c0;
+  rmSync(out, { recursive: true, force: true });
+  return { pushMs, pullMs, pushCpuMs, pullCpuMs };
+}
+
 async function transfer() {
+  const warm = [];
+  if (opts.warmUp) for (let i = 0; i < WARM_UP; i++) warm.push(await bigImage(join(TMP, 'images'), `warm-up-5m-${i}`, 5, 1));
+  const first = Object.fromEntries(SERVERS.map((n) => [n, []]));
   const sizes = [
     { name: 'img-5m', mib: 5, layers: 1 },
     { name: 'img-200m', mib: 200, layers: 4 },
@@ -175,6 +207,13 @@ async function transfer() {
       for (const name of r % 2 ? [...SERVERS].reverse() : SERVERS) {
         const server = await START[name]();
         try {
+          for (const [i, img] of warm.entries()) {
+            const w = await warmUp(server, img, i);
+            if (i === 0) first[name].push(w);
+            log(
+              `${s.name} ${name} run ${r + 1}: warm-up ${i + 1}/${warm.length}${i === 0 ? ' (the fresh server\'s first)' : ''}: push / pull of ${(img.bytes / 1e6).toFixed(1)} MB ${w.pushMs.toFixed(0)} / ${w.pullMs.toFixed(0)} ms, server CPU ${w.pushCpuMs.toFixed(0)} / ${w.pullCpuMs.toFixed(0)} ms`,
+            );
+          }
           const ref = `docker://${server.host}/bench/${s.name}:v1`;
           let c0 = cpuMs(server.pid);
           const pushMs = await skopeo(['copy', '--quiet', ...server.destFlags, `oci:${img.dir}:v1`, ref]);
@@ -215,6 +254,22 @@ async function transfer() {
     }
     results.transfer.push(row);
   }
+  if (warm.length)
+    results.firstPush = {
+      bytes: warm[0].bytes,
+      ...Object.fromEntries(
+        SERVERS.map((n) => [
+          n,
+          {
+            runs: first[n].length,
+            pushMs: median(first[n].map((x) => x.pushMs)),
+            pullMs: median(first[n].map((x) => x.pullMs)),
+            pushCpuMs: median(first[n].map((x) => x.pushCpuMs)),
+            pullCpuMs: median(first[n].map((x) => x.pullCpuMs)),
+          },
+        ]),
+      ),
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +479,22 @@ function table() {
         '',
       ]);
   }
+  const fp = results.firstPush;
+  if (fp) {
+    const p = fp.portcullis;
+    const d = fp.distribution;
+    const label = `${(fp.bytes / 1e6).toFixed(0)} MB image to a fresh server (median of ${p.runs})`;
+    rows.push([`first push of a ${label}, ms`, p.pushMs.toFixed(0), d.pushMs.toFixed(0), (p.pushMs / d.pushMs).toFixed(2), '', '']);
+    rows.push([`first pull from a fresh server, ms`, p.pullMs.toFixed(0), d.pullMs.toFixed(0), (p.pullMs / d.pullMs).toFixed(2), '', '']);
+    rows.push([
+      'server CPU first push / pull, ms',
+      `${p.pushCpuMs.toFixed(0)} / ${p.pullCpuMs.toFixed(0)}`,
+      `${d.pushCpuMs.toFixed(0)} / ${d.pullCpuMs.toFixed(0)}`,
+      '',
+      '',
+      '',
+    ]);
+  }
   const tp = results.tiny.find((r) => r.server === 'portcullis');
   const td = results.tiny.find((r) => r.server === 'distribution');
   if (tp && td) {
@@ -491,14 +562,14 @@ function table() {
         '',
       ]);
   }
-  const head = ['measure', 'Portcullis (auth on)', 'distribution 2.8 (no auth)', 'P/D', 'target', 'verdict'];
+  const head = ['measure', `Portcullis (auth on, ${opts.login === 'robot' ? 'robot' : 'admin password'})`, 'distribution 2.8 (no auth)', 'P/D', 'target', 'verdict'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 log(
-  `load average at start: ${results.facts.loadavgStart}; runs ${opts.runs}; parts ${[...opts.only].join(',')}${opts.large ? '' : '; --no-large'}${opts.portcullisRoot === ROOT ? '' : `; Portcullis from ${opts.portcullisRoot}`}`,
+  `load average at start: ${results.facts.loadavgStart}; runs ${opts.runs}; parts ${[...opts.only].join(',')}; login ${opts.login}${opts.warmUp ? '' : '; --no-warm-up'}${opts.large ? '' : '; --no-large'}${opts.portcullisRoot === ROOT ? '' : `; Portcullis from ${opts.portcullisRoot}`}`,
 );
 try {
   if (opts.only.has('transfer')) await transfer();

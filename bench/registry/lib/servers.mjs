@@ -70,7 +70,7 @@ async function waitReady(server, child, expectStatus, getLog) {
   }
 }
 
-function wrap(name, child, dir, host, { auth }) {
+function wrap(name, child, dir, host, { auth, creds }) {
   let log = '';
   child.stdout.on('data', (d) => {
     if (log.length < 200_000) log += d;
@@ -88,10 +88,10 @@ function wrap(name, child, dir, host, { auth }) {
     log: () => log,
     /** skopeo flags for pushing to / pulling from this server. */
     destFlags: auth
-      ? ['--dest-creds', `admin:${PASSWORD}`, '--dest-tls-verify=false']
+      ? ['--dest-creds', creds, '--dest-tls-verify=false']
       : ['--dest-no-creds', '--dest-tls-verify=false'],
     srcFlags: auth
-      ? ['--src-creds', `admin:${PASSWORD}`, '--src-tls-verify=false']
+      ? ['--src-creds', creds, '--src-tls-verify=false']
       : ['--src-no-creds', '--src-tls-verify=false'],
     async stop() {
       live.delete(server);
@@ -111,12 +111,38 @@ function wrap(name, child, dir, host, { auth }) {
   return server;
 }
 
-/** `node bin/portcullis.js serve` with token auth (Basic accepted), log level warn. */
-export async function startPortcullis(root, runDir, { cpuProfDir } = {}) {
+/**
+ * Creates project `bench` and a pull+push robot for it with the checkout's own CLI, before the server
+ * starts; returns the robot's `name:secret`, as a CI job would be given it.
+ */
+function benchRobot(root, dataDir) {
+  const cli = (args) => {
+    const r = spawnSync(process.execPath, [join(root, 'bin/portcullis.js'), ...args, '--data', dataDir], {
+      encoding: 'utf8',
+      env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'warn' },
+    });
+    if (r.status !== 0) throw new Error(`portcullis ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
+  };
+  cli(['project', 'create', 'bench']);
+  const out = cli(['robot', 'create', 'bench', 'ci', '--actions', 'pull,push']);
+  const name = /^name: (\S+)$/m.exec(out)?.[1];
+  const secret = /^secret: (\S+)$/m.exec(out)?.[1];
+  if (!name || !secret) throw new Error(`portcullis robot create printed no secret: ${out}`);
+  return `${name}:${secret}`;
+}
+
+/**
+ * `node bin/portcullis.js serve` with token auth (Basic accepted), log level warn. skopeo logs in
+ * as a robot of project `bench` (`login: 'robot'`, what CI uses) or as `admin` with its password
+ * (`login: 'password'`, a person: the first login of each server pays the password's scrypt).
+ */
+export async function startPortcullis(root, runDir, { cpuProfDir, login = 'robot' } = {}) {
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const dir = join(runDir, `portcullis-${port}`);
   mkdirSync(dir, { recursive: true });
+  const creds = login === 'password' ? `admin:${PASSWORD}` : benchRobot(root, join(dir, 'data'));
   const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
   const child = spawn(
     process.execPath,
@@ -130,7 +156,7 @@ export async function startPortcullis(root, runDir, { cpuProfDir } = {}) {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const server = wrap('portcullis', child, dir, host, { auth: true });
+  const server = wrap('portcullis', child, dir, host, { auth: true, creds });
   try {
     await waitReady(server, child, 401, server.log);
   } catch (err) {
