@@ -7,7 +7,7 @@ import { hashPassword } from '../../src/registry/index.js';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
 import { freePort } from '../helpers/docker-registry.js';
 import { sha256 } from './push-client.js';
-import { startTestRegistry, type TestRegistry } from './registry-harness.js';
+import { errorCode, registryCaller, startTestRegistry, type TestRegistry } from './registry-harness.js';
 
 // HTTP-level checks of OCI Distribution Specification v1.1 statements that the conformance suite
 // (opencontainers/distribution-spec, conformance/) exercises, run with authentication on.
@@ -16,27 +16,15 @@ const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 
 let reg: TestRegistry;
-let authHeader: string;
 
 beforeAll(async () => {
   reg = await startTestRegistry();
-  authHeader = `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`;
 });
 afterAll(async () => {
   await reg?.stop();
 });
 
-async function call(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string>; auth?: string | null } = {}) {
-  const headers: Record<string, string> = { ...(init.headers ?? {}) };
-  if (init.auth !== null) headers.authorization = init.auth ?? authHeader;
-  const res = await fetch(`${reg.base}${path}`, { method, headers, ...(init.body !== undefined ? { body: typeof init.body === 'string' ? init.body : new Uint8Array(init.body) } : {}) });
-  const body = Buffer.from(await res.arrayBuffer());
-  return { status: res.status, headers: res.headers, body, json: () => JSON.parse(body.toString('utf8')) as Record<string, unknown> };
-}
-
-function errorCode(r: { json(): Record<string, unknown> }): string {
-  return ((r.json().errors as { code: string }[])[0] ?? { code: '' }).code;
-}
+const call = registryCaller(() => reg);
 
 async function pushBlob(repo: string, bytes: string): Promise<string> {
   const digest = sha256(bytes);

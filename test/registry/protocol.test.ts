@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRegistry, type TestRegistry } from './registry-harness.js';
+import { errorCode, registryCaller, startTestRegistry, type TestRegistry } from './registry-harness.js';
 
 const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const sha512 = (b: Uint8Array | string) => `sha512:${createHash('sha512').update(b).digest('hex')}`;
@@ -19,17 +19,7 @@ afterAll(async () => {
   await reg?.stop();
 });
 
-async function call(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string>; auth?: string | null } = {}) {
-  const headers: Record<string, string> = { ...(init.headers ?? {}) };
-  if (init.auth !== null) headers.authorization = init.auth ?? authHeader;
-  const res = await fetch(`${reg.base}${path}`, { method, headers, ...(init.body !== undefined ? { body: typeof init.body === 'string' ? init.body : new Uint8Array(init.body) } : {}) });
-  const body = Buffer.from(await res.arrayBuffer());
-  return { status: res.status, headers: res.headers, body, json: () => JSON.parse(body.toString('utf8')) as Record<string, unknown> };
-}
-
-function errorCode(r: { json(): Record<string, unknown> }): string {
-  return ((r.json().errors as { code: string }[])[0] ?? { code: '' }).code;
-}
+const call = registryCaller(() => reg);
 
 /** Raw request line, untouched by URL normalisation (fetch would fold `a/../b` to `b`). */
 function rawRequest(method: string, path: string): Promise<{ status: number; body: string }> {

@@ -40,3 +40,38 @@ export async function startTestRegistry(password = 'test-admin-pw', idleTimeoutM
     },
   };
 }
+
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+  json(): Record<string, unknown>;
+}
+
+export interface CallInit {
+  body?: Uint8Array | string;
+  headers?: Record<string, string>;
+  /** An Authorization header; the default is admin's Basic, null sends none. */
+  auth?: string | null;
+}
+
+/**
+ * One request to a test registry with its whole body read. `registry` is a getter because tests
+ * start the registry in `beforeAll`, after their helpers are declared.
+ */
+export function registryCaller(registry: () => TestRegistry) {
+  return async (method: string, path: string, init: CallInit = {}): Promise<CallResult> => {
+    const reg = registry();
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    if (init.auth !== null) headers.authorization = init.auth ?? `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`;
+    const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : new Uint8Array(init.body);
+    const res = await fetch(`${reg.base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    return { status: res.status, headers: res.headers, body: bytes, json: () => JSON.parse(bytes.toString('utf8')) as Record<string, unknown> };
+  };
+}
+
+/** The first OCI error code of an error body ('' when there is none). */
+export function errorCode(r: { json(): Record<string, unknown> }): string {
+  return ((r.json().errors as { code: string }[])[0] ?? { code: '' }).code;
+}
