@@ -1,5 +1,6 @@
 import type { Finding, Severity } from '../sbom/finding.js';
 import type { OsInfo, Package } from '../sbom/model.js';
+import { PURL_TYPE_ECOSYSTEM } from './ecosystems.js';
 import { severityFromVectors, severityFromWord } from './severity.js';
 import type { StoredAffected, StoredRange, StoredRecord, StoredSeverity } from './store.js';
 import { compareSemverRangeVersions, orderingFor, type Compare } from './versions/index.js';
@@ -48,17 +49,6 @@ export function osEcosystem(os: OsInfo | null): string | undefined {
   }
 }
 
-const LANGUAGE_ECOSYSTEM: Partial<Record<Package['type'], string>> = {
-  npm: 'npm',
-  pypi: 'PyPI',
-  golang: 'Go',
-  maven: 'Maven',
-  cargo: 'crates.io',
-  gem: 'RubyGems',
-  nuget: 'NuGet',
-  composer: 'Packagist',
-};
-
 interface Query {
   ecosystems: string[];
   name: string;
@@ -80,7 +70,7 @@ function queryFor(pkg: Package, osEcosystems: string[]): Query | undefined {
     case 'rpm':
       return { ecosystems: osEcosystems, name: pkg.name, version: pkg.epoch ? `${pkg.epoch}:${pkg.version}` : pkg.version };
     default: {
-      const eco = LANGUAGE_ECOSYSTEM[pkg.type];
+      const eco = PURL_TYPE_ECOSYSTEM[pkg.type];
       if (!eco) return undefined;
       if (pkg.type === 'golang' && pkg.properties?.mainModule === 'true' && pkg.version === '(devel)') return undefined;
       let name = pkg.namespace ? `${pkg.namespace}/${pkg.name}` : pkg.name;
@@ -350,7 +340,7 @@ export interface MatchKey {
 export function matchKeyOf(pkg: Package, os: OsInfo | null, options: MatchOptions = {}): MatchKey | undefined {
   if (pkg.ownedBy && !options.matchOwnedLanguagePackages) return undefined;
   const isOs = pkg.type === 'deb' || pkg.type === 'apk' || pkg.type === 'rpm';
-  const ecosystem = isOs ? osEcosystem(os) : LANGUAGE_ECOSYSTEM[pkg.type];
+  const ecosystem = isOs ? osEcosystem(os) : PURL_TYPE_ECOSYSTEM[pkg.type];
   if (ecosystem === undefined) return undefined;
   const q = queryFor(pkg, [ecosystem]);
   return q ? { ecosystem, os: isOs, name: q.name, version: q.version } : undefined;

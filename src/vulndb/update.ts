@@ -10,6 +10,7 @@ import { importOsv, openZip, type ImportProgress, type ImportSummary } from './i
 import { VulnDbError, vulnDbDir } from './store.js';
 
 import { DEFAULT_OSV_BASE_URL } from './update-defaults.js';
+import { PURL_TYPE_ECOSYSTEM } from './ecosystems.js';
 
 export { DEFAULT_OSV_BASE_URL };
 
@@ -177,22 +178,6 @@ const OS_ECOSYSTEMS: Record<string, string> = {
   mageia: 'Mageia',
 };
 
-const PURL_ECOSYSTEMS: Record<string, string> = {
-  npm: 'npm',
-  pypi: 'PyPI',
-  golang: 'Go',
-  maven: 'Maven',
-  cargo: 'crates.io',
-  gem: 'RubyGems',
-  nuget: 'NuGet',
-  composer: 'Packagist',
-  hex: 'Hex',
-  pub: 'Pub',
-  hackage: 'Hackage',
-  cran: 'CRAN',
-  swift: 'SwiftURL',
-};
-
 /**
  * OSV bucket ecosystems a scan needs: one per detected OS family and per language package type
  * (purl type). Unknown families or types have no OSV data and are left out.
@@ -207,7 +192,7 @@ export function ecosystemsForScan(
     if (eco !== undefined) out.add(eco);
   }
   for (const type of languageTypes) {
-    const eco = PURL_ECOSYSTEMS[type.toLowerCase()];
+    const eco = PURL_TYPE_ECOSYSTEM[type.toLowerCase()];
     if (eco !== undefined) out.add(eco);
   }
   return [...out];
