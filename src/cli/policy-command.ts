@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import type { ScanResult } from '../sbom/result.js';
 import type { EffectivePolicy, PolicyDocument, Verdict } from '../policy/index.js';
 import { loadConfig } from './config.js';
-import { positiveInt, scanImage, type ScanFlags } from './scan-command.js';
+import { addImageReadingOptions, scanImage, type ScanFlags } from './scan-command.js';
 
 /** The policy modules (zod schemas, YAML, version orderings) load only when a policy command runs. */
 const policyModule = () => import('../policy/index.js');
@@ -248,27 +248,20 @@ export function addPolicyCommands(program: Command, setExitCode: (code: number) 
       process.stdout.write(await showPolicy(flags));
     });
 
-  policy
-    .command('test')
-    .description('scan an image and evaluate the policy: pass, warn or fail, with reasons and remedies')
-    .argument('<image>', 'oci-archive:FILE[:TAG] | oci:DIR[:TAG] | docker-archive:FILE[:TAG] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
-    .option('--policy <file>', 'policy file (default: policy: in portcullis.yaml, else the built-in policy)')
-    .option('--project <name>', 'project the image belongs to (default: the first segment of the repository)')
-    .option('--repository <name>', 'repository the image belongs to, for exception scopes (default: from a registry reference)')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('-o, --output <file>', 'write the verdict to FILE instead of standard output')
-    .option('--fail-on-warn', 'exit with 1 on a warn verdict too')
-    .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')
-    .option('--data <dir>', 'data folder with the vulnerability database (env PORTCULLIS_DATA; default ./data)')
-    .option('--cache-dir <dir>', 'layer cache folder (default DATA/cache)')
-    .option('--no-cache', 'do not read or write the layer cache')
-    .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')
-    .option('--insecure', 'use plain HTTP for the registry')
-    .option('--username <user>', 'registry user name')
-    .option('--password-stdin', 'read the registry password from standard input')
-    .option('--max-total-bytes <n>', 'largest total uncompressed size of an image', positiveInt)
-    .option('--max-entries <n>', 'most tar entries in an image', positiveInt)
-    .option('--max-file-bytes <n>', 'largest single file in a layer', positiveInt)
+  addImageReadingOptions(
+    policy
+      .command('test')
+      .description('scan an image and evaluate the policy: pass, warn or fail, with reasons and remedies')
+      .argument('<image>', 'oci-archive:FILE[:TAG] | oci:DIR[:TAG] | docker-archive:FILE[:TAG] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
+      .option('--policy <file>', 'policy file (default: policy: in portcullis.yaml, else the built-in policy)')
+      .option('--project <name>', 'project the image belongs to (default: the first segment of the repository)')
+      .option('--repository <name>', 'repository the image belongs to, for exception scopes (default: from a registry reference)')
+      .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
+      .option('-o, --output <file>', 'write the verdict to FILE instead of standard output')
+      .option('--fail-on-warn', 'exit with 1 on a warn verdict too')
+      .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')
+      .option('--data <dir>', 'data folder with the vulnerability database (env PORTCULLIS_DATA; default ./data)'),
+  )
     .option('--ignorefile <file>', 'ignore file applied before the policy (default ./.portcullisignore when present)')
     .option('--vex <file...>', 'OpenVEX documents; not_affected statements suppress findings before the policy')
     .option('--match-owned-language-packages', 'also match language packages an OS package installed against language advisories')

@@ -95,13 +95,20 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
 }
 
 export function addScanOptions(cmd: Command, defaultFormat: OutputFormat): Command {
+  return addImageReadingOptions(
+    cmd
+      .argument('<image>', 'oci-archive:FILE[:TAG] | oci:DIR[:TAG] | docker-archive:FILE[:TAG] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
+      .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'cyclonedx', 'spdx', 'sarif']).default(defaultFormat))
+      .option('-o, --output <file>', 'write the report to FILE instead of standard output')
+      .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')
+      .option('--all-platforms', 'scan every platform of a multi-arch image')
+      .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)'),
+  );
+}
+
+/** How an image is fetched and unpacked: cache, config, registry login, extraction limits. */
+export function addImageReadingOptions(cmd: Command): Command {
   return cmd
-    .argument('<image>', 'oci-archive:FILE[:TAG] | oci:DIR[:TAG] | docker-archive:FILE[:TAG] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'cyclonedx', 'spdx', 'sarif']).default(defaultFormat))
-    .option('-o, --output <file>', 'write the report to FILE instead of standard output')
-    .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')
-    .option('--all-platforms', 'scan every platform of a multi-arch image')
-    .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
     .option('--cache-dir <dir>', 'layer cache folder (default DATA/cache)')
     .option('--no-cache', 'do not read or write the layer cache')
     .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')
