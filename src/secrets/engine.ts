@@ -56,6 +56,57 @@ function prepare(re: RegExp): RegExp {
   return p;
 }
 
+/**
+ * The keyword prefilter, done in one pass over the text instead of one `includes` per keyword (49
+ * for the built-in rules, each a full scan of a file that usually contains none of them).
+ *
+ * The regex is every non-empty keyword, longest first, as one alternation. Restarting each search
+ * one character after the previous match start visits every position where some keyword starts
+ * and records the longest keyword starting there; any shorter keyword starting at that position
+ * is a prefix of it. So a keyword occurs in the text exactly when it is a substring of one of the
+ * recorded matches, which is what `keywordsIn` returns: the same answer as `lower.includes(k)`.
+ */
+interface KeywordIndex {
+  /** Undefined when no rule has a non-empty keyword. */
+  readonly regex: RegExp | undefined;
+  readonly keywords: readonly string[];
+}
+
+const keywordIndexes = new WeakMap<readonly SecretRule[], KeywordIndex>();
+
+function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
+  let index = keywordIndexes.get(rules);
+  if (index === undefined) {
+    const keywords = [...new Set(rules.flatMap((r) => r.keywords))].filter((k) => k !== '');
+    const source = [...keywords]
+      .sort((a, b) => b.length - a.length)
+      .map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+      .join('|');
+    index = { regex: keywords.length > 0 ? new RegExp(source, 'g') : undefined, keywords };
+    keywordIndexes.set(rules, index);
+  }
+  return index;
+}
+
+/** The keywords of `rules` that occur in `lower` (the empty keyword, which always occurs, included). */
+function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<string> {
+  const { regex, keywords } = keywordIndex(rules);
+  const found = new Set<string>();
+  if (regex !== undefined) {
+    regex.lastIndex = 0;
+    for (let m = regex.exec(lower); m !== null; m = regex.exec(lower)) {
+      found.add(m[0]);
+      regex.lastIndex = m.index + 1;
+    }
+  }
+  const present = new Set<string>(['']);
+  for (const k of keywords) {
+    if (found.has(k)) present.add(k);
+    else for (const f of found) if (f.includes(k)) { present.add(k); break; }
+  }
+  return present;
+}
+
 interface Candidate {
   rule: SecretRule;
   order: number;
@@ -119,10 +170,11 @@ export function scanText(
     return found;
   };
 
+  // The prefilter: which keywords occur in the shared lower-cased copy, found before any rule regex.
+  const present = keywordsIn(lower, set.rules);
   const candidates: Candidate[] = [];
   set.rules.forEach((rule, order) => {
-    // The prefilter: one indexOf per keyword on the shared lower-cased copy, before any regex.
-    if (rule.keywords.length > 0 && !rule.keywords.some((k) => lower.includes(k))) return;
+    if (rule.keywords.length > 0 && !rule.keywords.some((k) => present.has(k))) return;
     const re = prepare(rule.regex);
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
