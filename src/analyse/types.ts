@@ -8,6 +8,10 @@ export interface AnalyserFile {
   size: number;
   /** Unix permission bits (e.g. 0o755). */
   mode: number;
+  /**
+   * The whole file. Valid only until analyse() returns (or its promise settles): the walker reuses
+   * the memory of large files for the next one, so copy out anything kept (strings already are).
+   */
   content: Buffer;
 }
 
