@@ -70,6 +70,8 @@ interface KeywordIndex {
   /** Undefined when no rule has a non-empty keyword. */
   readonly regex: RegExp | undefined;
   readonly keywords: readonly string[];
+  /** Every rule has keywords, none of them empty: a text with no keyword at all yields nothing. */
+  readonly allNeedKeywords: boolean;
 }
 
 const keywordIndexes = new WeakMap<readonly SecretRule[], KeywordIndex>();
@@ -82,15 +84,23 @@ function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
       .sort((a, b) => b.length - a.length)
       .map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
       .join('|');
-    index = { regex: keywords.length > 0 ? new RegExp(source, 'g') : undefined, keywords };
+    index = {
+      regex: keywords.length > 0 ? new RegExp(source, 'g') : undefined,
+      keywords,
+      allNeedKeywords: rules.every((r) => r.keywords.length > 0 && !r.keywords.includes('')),
+    };
     keywordIndexes.set(rules, index);
   }
   return index;
 }
 
-/** The keywords of `rules` that occur in `lower` (the empty keyword, which always occurs, included). */
-function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<string> {
-  const { regex, keywords } = keywordIndex(rules);
+/**
+ * The keywords of `rules` that occur in `lower` (the empty keyword, which always occurs, included),
+ * or undefined when no rule can run: none of the keywords occurs and every rule needs one. That is
+ * most files, and they then cost one regex search and nothing else.
+ */
+function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<string> | undefined {
+  const { regex, keywords, allNeedKeywords } = keywordIndex(rules);
   const found = new Set<string>();
   if (regex !== undefined) {
     regex.lastIndex = 0;
@@ -99,6 +109,7 @@ function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<string> {
       regex.lastIndex = m.index + 1;
     }
   }
+  if (found.size === 0 && allNeedKeywords) return undefined;
   const present = new Set<string>(['']);
   for (const k of keywords) {
     if (found.has(k)) present.add(k);
@@ -172,6 +183,7 @@ export function scanText(
 
   // The prefilter: which keywords occur in the shared lower-cased copy, found before any rule regex.
   const present = keywordsIn(lower, set.rules);
+  if (present === undefined) return [];
   const candidates: Candidate[] = [];
   set.rules.forEach((rule, order) => {
     if (rule.keywords.length > 0 && !rule.keywords.some((k) => present.has(k))) return;
