@@ -97,9 +97,9 @@ function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
 /**
  * The keywords of `rules` that occur in `lower` (the empty keyword, which always occurs, included),
  * or undefined when no rule can run: none of the keywords occurs and every rule needs one. That is
- * most files, and they then cost one regex search and nothing else.
+ * most files, and they then cost one regex search and nothing else. Exported for its property test.
  */
-function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<string> | undefined {
+export function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<string> | undefined {
   const { regex, keywords, allNeedKeywords } = keywordIndex(rules);
   const found = new Set<string>();
   if (regex !== undefined) {

@@ -1,0 +1,38 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { keywordsIn } from '../../src/secrets/engine.js';
+import type { SecretRule } from '../../src/secrets/rules.js';
+
+// A few letters and regex metacharacters, so keywords overlap, nest as prefixes and need escaping.
+const CHARS = ['a', 'b', 'c', '.', '*', '$', '\\', '|'];
+const word = (max: number) => fc.array(fc.constantFrom(...CHARS), { maxLength: max }).map((cs) => cs.join(''));
+
+const rule = (keywords: string[], i: number): SecretRule => ({ id: `r${i}`, title: 't', severity: 'low', keywords, regex: /x/g });
+
+/** What the prefilter used to do: one `includes` per keyword. */
+function naive(text: string, rules: readonly SecretRule[]): Set<string> | undefined {
+  const present = new Set<string>(['']);
+  for (const r of rules) for (const k of r.keywords) if (text.includes(k)) present.add(k);
+  const runnable = rules.some((r) => r.keywords.length === 0 || r.keywords.some((k) => present.has(k)));
+  return runnable ? present : undefined;
+}
+
+describe('the secret keyword prefilter', () => {
+  it('finds exactly the keywords that one includes() per keyword finds', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(word(4), { maxLength: 4 }), { minLength: 1, maxLength: 6 }), word(40), (lists, text) => {
+        const rules = lists.map(rule);
+        const got = keywordsIn(text, rules);
+        const want = naive(text, rules);
+        if (want === undefined) {
+          // No rule can run: the fast path may say so, or list only keywords no rule needs.
+          if (got !== undefined) for (const r of rules) expect(r.keywords.length > 0 && !r.keywords.some((k) => got.has(k))).toBe(true);
+          return;
+        }
+        expect(got).toBeDefined();
+        for (const r of rules) for (const k of r.keywords) expect(got!.has(k), `keyword ${JSON.stringify(k)} in ${JSON.stringify(text)}`).toBe(want.has(k));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
