@@ -3,13 +3,17 @@
 // already loaded, cache empty); calls 2..N+1 are warm (cache filled by call 1). Then M calls with
 // no cache at all ("cold again"): every layer decompressed and analysed again in a process that
 // has scanned before, which is what a long-running registry worker does for each new image.
-// Usage: node bench/scan/inprocess.mjs IMAGE_INPUT CACHE_DIR WARM_RUNS [COLD_AGAIN_RUNS]
-// Prints one JSON line: { coldMs, warmMs: [...], coldAgainMs: [...], packages, hwmMb }
+// With STEADY_RUNS, another STEADY_WARM_UP uncached calls are made untimed and then STEADY_RUNS
+// timed ("steady"): the same work once V8 has compiled the hot paths, as in a worker that has
+// analysed many images.
+// Usage: node bench/scan/inprocess.mjs IMAGE_INPUT CACHE_DIR WARM_RUNS [COLD_AGAIN_RUNS] [STEADY_RUNS]
+// Prints one JSON line: { coldMs, warmMs: [...], coldAgainMs: [...], steadyMs: [...], packages, hwmMb }
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const [input, cacheDir, warmRunsText = '3', coldAgainRunsText = '0'] = process.argv.slice(2);
+const [input, cacheDir, warmRunsText = '3', coldAgainRunsText = '0', steadyRunsText = '0'] = process.argv.slice(2);
+const STEADY_WARM_UP = 15;
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const { analyseInput } = await import(pathToFileURL(resolve(root, 'dist/analyse/index.js')).href);
 const { parseImageInput } = await import(pathToFileURL(resolve(root, 'dist/oci/index.js')).href);
@@ -33,6 +37,11 @@ for (let i = 0; i < Number(warmRunsText); i++) {
 }
 const coldAgainMs = [];
 for (let i = 0; i < Number(coldAgainRunsText); i++) coldAgainMs.push((await timed(null)).ms);
+const steadyMs = [];
+if (Number(steadyRunsText) > 0) {
+  for (let i = 0; i < STEADY_WARM_UP; i++) await timed(null);
+  for (let i = 0; i < Number(steadyRunsText); i++) steadyMs.push((await timed(null)).ms);
+}
 const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
 const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
 process.stdout.write(
@@ -40,6 +49,7 @@ process.stdout.write(
     coldMs: cold.ms,
     warmMs,
     coldAgainMs,
+    steadyMs,
     packages: cold.packages,
     warmPackages,
     hwmMb: hwm ? Number(hwm[1]) / 1024 : null,

@@ -42,18 +42,21 @@ const { values: opts } = parseArgs({
     'skip-cdxgen': { type: 'boolean', default: false },
     'no-large': { type: 'boolean', default: false },
     'cold-only': { type: 'boolean', default: false },
+    steady: { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only]
+  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only] [--steady N]
   NAME is a fixture file name without .tar (e.g. alpine-3.20) or "large" for the generated image.
-  --cold-only: floor, cold CLI and in-process cold calls only (no warm CLI, no cdxgen).`);
+  --cold-only: floor, cold CLI and in-process cold calls only (no warm CLI, no cdxgen).
+  --steady N: also N in-process calls without cache after 15 untimed ones ("steady").`);
   process.exit(0);
 }
 const RUNS = Math.max(1, Number.parseInt(opts.runs, 10) || 3);
 const COLD_ONLY = opts['cold-only'];
+const STEADY_RUNS = Math.max(0, Number.parseInt(opts.steady, 10) || 0);
 const CDXGEN_RUNS =
   opts['cdxgen-runs'] === undefined ? RUNS : Math.max(1, Number.parseInt(opts['cdxgen-runs'], 10) || 1);
 
@@ -248,6 +251,7 @@ async function scanInProcess(archive) {
         cacheDir,
         String(COLD_ONLY ? 0 : RUNS),
         String(RUNS),
+        String(STEADY_RUNS),
       ],
       {
         cwd: ROOT,
@@ -262,6 +266,8 @@ async function scanInProcess(archive) {
       warmRuns: r.warmMs,
       coldAgainMs: median(r.coldAgainMs ?? []),
       coldAgainRuns: r.coldAgainMs ?? [],
+      steadyMs: median(r.steadyMs ?? []),
+      steadyRuns: r.steadyMs ?? [],
       packages: r.packages,
       warmPackages: r.warmPackages,
       rssMb: m.rssMb,
@@ -327,7 +333,7 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
 
   result.inProcess = await scanInProcess(archive);
   log(
-    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}, cold again ${fmtMs(result.inProcess.coldAgainMs)}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
+    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}, cold again ${fmtMs(result.inProcess.coldAgainMs)}${STEADY_RUNS ? `, steady ${fmtMs(result.inProcess.steadyMs)}` : ''}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
   );
 
   if (cdx?.bin && !isLarge && !COLD_ONLY) {
@@ -343,6 +349,7 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     coldOverFloor: result.cold.ms / result.floor.ms,
     inProcessColdOverFloor: result.inProcess.coldMs / result.floor.ms,
     inProcessColdAgainOverFloor: result.inProcess.coldAgainMs / result.floor.ms,
+    inProcessSteadyOverFloor: result.inProcess.steadyMs / result.floor.ms,
     cdxgenOverCold: result.cdxgen ? result.cdxgen.ms / result.cold.ms : null,
   };
   return result;
@@ -386,6 +393,7 @@ function report(results, baselines, cdx) {
         'warm RSS',
         'cold API',
         'cold again API',
+        'steady API',
         'warm API',
         'pkgs',
         'cdxgen',
@@ -404,6 +412,7 @@ function report(results, baselines, cdx) {
         fmtMb(r.warm.rssMb),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldMs),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldAgainMs),
+        r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.steadyMs),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.warmMs),
         r.cold.packages ?? '-',
         r.cdxgen ? (r.cdxgen.error ? 'FAILED' : fmtMs(r.cdxgen.ms)) : '-',
@@ -423,6 +432,7 @@ function report(results, baselines, cdx) {
         `cold/floor (<= ${TARGETS.coldOverFloor})`,
         'API cold/floor',
         'API cold again/floor',
+        'API steady/floor',
         `cdxgen/cold (>= ${TARGETS.cdxgenOverCold})`,
         `warm API (< ${TARGETS.warmInProcessMs} ms)`,
         `peak RSS cold${results.some((r) => r.large) ? ` (large < ${TARGETS.largeRssMb} MB)` : ''}`,
@@ -433,6 +443,7 @@ function report(results, baselines, cdx) {
         `${fmtX(r.ratios.coldOverFloor)}${mark(Number.isFinite(r.ratios.coldOverFloor) ? r.ratios.coldOverFloor <= TARGETS.coldOverFloor : null)}`,
         fmtX(r.ratios.inProcessColdOverFloor),
         fmtX(r.ratios.inProcessColdAgainOverFloor),
+        fmtX(r.ratios.inProcessSteadyOverFloor),
         r.ratios.cdxgenOverCold === null || !Number.isFinite(r.ratios.cdxgenOverCold)
           ? '-'
           : `${fmtX(r.ratios.cdxgenOverCold)}${mark(r.ratios.cdxgenOverCold >= TARGETS.cdxgenOverCold)}`,
