@@ -11,7 +11,8 @@ function verdictRecord(repository: string, digest: string, stored: StoredVerdict
     repository,
     digest,
     status: stored.status,
-    verdict: JSON.stringify(stored),
+    // The summary columns below hold staticBits/staticFail; the document does not repeat them.
+    verdict: JSON.stringify(publicVerdict(stored)),
     evaluatedAt: stored.evaluatedAt,
     policyHash: stored.policyHash,
     staticBits: stored.staticBits ?? null,
@@ -204,6 +205,7 @@ export class VerdictService {
         try {
           const verdict = evaluate(result, policy.policy, { project: this.options.projectOf(repository), repository, digest, now });
           const expiries = verdict.exceptionsApplied.flatMap((e) => (e.expires !== undefined ? [expiryTime(e.expires)] : [])).filter((t) => !Number.isNaN(t));
+          const fixed = staticPart(verdict);
           stored = {
             ...base,
             status: verdict.status,
@@ -211,8 +213,8 @@ export class VerdictService {
             policyHash: policy.hash,
             policySource: policy.source,
             staleAt: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
-            staticBits: staticPart(verdict).bits,
-            staticFail: staticPart(verdict).failReasons,
+            staticBits: fixed.bits,
+            staticFail: fixed.failReasons,
             counts,
           };
         } catch (err) {
