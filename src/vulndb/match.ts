@@ -1,5 +1,5 @@
 import type { Finding, Severity } from '../sbom/finding.js';
-import type { OsInfo, Package } from '../sbom/model.js';
+import { OS_PACKAGE_TYPES, type OsInfo, type Package } from '../sbom/model.js';
 import { PURL_TYPE_ECOSYSTEM } from './ecosystems.js';
 import { severityFromVectors, severityFromWord } from './severity.js';
 import type { StoredAffected, StoredRange, StoredRecord, StoredSeverity } from './store.js';
@@ -339,7 +339,7 @@ export interface MatchKey {
 
 export function matchKeyOf(pkg: Package, os: OsInfo | null, options: MatchOptions = {}): MatchKey | undefined {
   if (pkg.ownedBy && !options.matchOwnedLanguagePackages) return undefined;
-  const isOs = pkg.type === 'deb' || pkg.type === 'apk' || pkg.type === 'rpm';
+  const isOs = OS_PACKAGE_TYPES.has(pkg.type);
   const ecosystem = isOs ? osEcosystem(os) : PURL_TYPE_ECOSYSTEM[pkg.type];
   if (ecosystem === undefined) return undefined;
   const q = queryFor(pkg, [ecosystem]);
