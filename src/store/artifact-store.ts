@@ -134,10 +134,6 @@ export interface ArtifactStore {
   packagesOf(digest: string): Promise<IndexedPackage[]>;
   /** Every verdict kept for a digest (one per repository holding it). */
   verdictsForDigest(digest: string): Promise<VerdictRecord[]>;
-  /** The repositories that keep a verdict for each of these digests (without the documents), by digest. */
-  verdictRepositories(digests: string[]): Promise<Map<string, string[]>>;
-  /** Digests with stored facts (every analysed artifact). */
-  analysedDigests(): Promise<string[]>;
   appendEvent(type: string, payload: string, time?: string): Promise<number>;
   listEvents(query?: { after?: number; type?: string; limit?: number }): Promise<EventRecord[]>;
 }
@@ -145,13 +141,7 @@ export interface ArtifactStore {
 export interface ArtifactTables {
   artifact_facts: { digest: string; state: string; facts: Buffer | null; error: string | null; analysed_at: string };
   artifact_packages: { digest: string; type: string; name: string; version: string; purl: string; source_name: string | null };
-  artifact_verdicts: {
-    repository: string;
-    digest: string;
-    status: string;
-    verdict: string;
-    evaluated_at: string;
-  };
+  artifact_verdicts: { repository: string; digest: string; status: string; verdict: string; evaluated_at: string };
   artifact_verdict_summaries: {
     repository: string;
     digest: string;
@@ -261,13 +251,7 @@ export async function createGateStateTable(db: Kysely<unknown>): Promise<void> {
 }
 
 function toVerdict(row: Selectable<ArtifactTables['artifact_verdicts']>): VerdictRecord {
-  return {
-    repository: row.repository,
-    digest: row.digest,
-    status: row.status as VerdictStatus,
-    verdict: row.verdict,
-    evaluatedAt: row.evaluated_at,
-  };
+  return { repository: row.repository, digest: row.digest, status: row.status as VerdictStatus, verdict: row.verdict, evaluatedAt: row.evaluated_at };
 }
 
 export class SqliteArtifactStore implements ArtifactStore {
@@ -497,30 +481,6 @@ export class SqliteArtifactStore implements ArtifactStore {
   async verdictsForDigest(digest: string): Promise<VerdictRecord[]> {
     const rows = await this.db.selectFrom('artifact_verdicts').selectAll().where('digest', '=', digest).orderBy('repository').execute();
     return rows.map(toVerdict);
-  }
-
-  async verdictRepositories(digests: string[]): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    // Chunks keep each statement under SQLite's variable limit.
-    for (let i = 0; i < digests.length; i += 500) {
-      const rows = await this.db
-        .selectFrom('artifact_verdicts')
-        .select(['digest', 'repository'])
-        .where('digest', 'in', digests.slice(i, i + 500))
-        .orderBy('digest')
-        .orderBy('repository')
-        .execute();
-      for (const r of rows) {
-        const list = out.get(r.digest);
-        if (list) list.push(r.repository);
-        else out.set(r.digest, [r.repository]);
-      }
-    }
-    return out;
-  }
-
-  async analysedDigests(): Promise<string[]> {
-    return (await this.db.selectFrom('artifact_facts').select('digest').orderBy('digest').execute()).map((r) => r.digest);
   }
 
   async appendEvent(type: string, payload: string, time = new Date().toISOString()): Promise<number> {

@@ -43,10 +43,5 @@ describe('the artifact store', () => {
     expect(await artifacts.putVerdicts([])).toEqual([]);
     expect(await artifacts.putVerdicts([v('a/b', D(1), 'fail'), v('a/b', D(2), 'pass'), v('a/c', D(1), 'fail')])).toEqual(['pass', null, null]);
     expect((await artifacts.listVerdicts()).map((r) => `${r.repository}@${r.digest}=${r.status}`)).toEqual([`a/b@${D(1)}=fail`, `a/b@${D(2)}=pass`, `a/c@${D(1)}=fail`]);
-    const repos = await artifacts.verdictRepositories([D(2), D(1), D(3)]);
-    expect([...repos]).toEqual([
-      [D(1), ['a/b', 'a/c']],
-      [D(2), ['a/b']],
-    ]);
   });
 });
