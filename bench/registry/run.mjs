@@ -32,7 +32,9 @@ function parseArgs(argv) {
   const o = {
     large: true,
     only: new Set(PARTS),
-    runs: 3,
+    // Transfers only. Three runs per row were too few: the spread of one server's pulls of the
+    // same image (about ±15%) was wider than the differences the rows are read for.
+    runs: 9,
     tiny: 200,
     duration: 10,
     connections: 32,
@@ -135,23 +137,31 @@ const results = {
 
 // skopeo with no host policy, its temp files and blob-info cache kept inside the run folder.
 const SKOPEO_ENV = { ...process.env, TMPDIR: SCRATCH };
-function skopeo(args) {
+// Node cannot read a child's CPU time after it exits; GNU time (Debian's `time`) can. Where it is
+// installed, every skopeo run reports its user+system CPU, which shows whether a transfer row is
+// bound by the client rather than by the server.
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const CPU_MARK = 'skopeo-cpu-seconds:';
+/** Runs skopeo; resolves to its wall ms, with `.clientCpuMs` (user + system) when GNU time is installed. */
+function skopeoRun(args) {
   return new Promise((res, rej) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('skopeo', ['--insecure-policy', ...args], {
-      env: SKOPEO_ENV,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const argv = ['skopeo', '--insecure-policy', ...args];
+    const child = GNU_TIME
+      ? spawn(GNU_TIME, ['-f', `${CPU_MARK} %U %S`, ...argv], { env: SKOPEO_ENV, stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(argv[0], argv.slice(1), { env: SKOPEO_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('error', rej);
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (code !== 0) rej(new Error(`skopeo ${args.join(' ')} failed (${code}): ${err}`));
-      else res(ms);
+      if (code !== 0) return rej(new Error(`skopeo ${args.join(' ')} failed (${code}): ${err}`));
+      const cpu = new RegExp(`${CPU_MARK} ([\\d.]+) ([\\d.]+)`).exec(err);
+      res({ ms, clientCpuMs: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : undefined });
     });
   });
 }
+const skopeo = async (args) => (await skopeoRun(args)).ms;
 
 const START = {
   portcullis: () => startPortcullis(opts.portcullisRoot, RUN, { cpuProfDir: PROF, login: opts.login }),
@@ -161,6 +171,16 @@ const SERVERS = ['portcullis', 'distribution'];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** First and third quartiles (linear interpolation between the sorted values). */
+const quartiles = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => {
+    const i = (s.length - 1) * q;
+    const lo = Math.floor(i);
+    return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+  };
+  return [at(0.25), at(0.75)];
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +241,8 @@ async function transfer() {
           const rss = peakRssMb(server.pid);
           const out = join(SCRATCH, `pull-${name}-${s.name}-${r}`);
           c0 = cpuMs(server.pid);
-          const pullMs = await skopeo(['copy', '--quiet', ...server.srcFlags, ref, `oci:${out}:v1`]);
+          const pulled = await skopeoRun(['copy', '--quiet', ...server.srcFlags, ref, `oci:${out}:v1`]);
+          const pullMs = pulled.ms;
           const pullCpu = cpuMs(server.pid) - c0;
           rmSync(out, { recursive: true, force: true });
           const run = {
@@ -229,13 +250,14 @@ async function transfer() {
             pullMs,
             pushCpuMs: pushCpu,
             pullCpuMs: pullCpu,
+            pullClientCpuMs: pulled.clientCpuMs,
             peakRssMbAfterPush: rss,
             loadavg: la(),
           };
           row.runs[name].push(run);
           log(
             `${s.name} ${name} run ${r + 1}: push ${(img.bytes / 1e6 / (pushMs / 1000)).toFixed(1)} MB/s (${pushMs.toFixed(0)} ms, server CPU ${pushCpu.toFixed(0)} ms), ` +
-              `pull ${(img.bytes / 1e6 / (pullMs / 1000)).toFixed(1)} MB/s (${pullMs.toFixed(0)} ms, CPU ${pullCpu.toFixed(0)} ms), peak RSS ${rss.toFixed(0)} MB; load ${la()}`,
+              `pull ${(img.bytes / 1e6 / (pullMs / 1000)).toFixed(1)} MB/s (${pullMs.toFixed(0)} ms, CPU ${pullCpu.toFixed(0)} ms${pulled.clientCpuMs === undefined ? '' : `, skopeo CPU ${pulled.clientCpuMs.toFixed(0)} ms`}), peak RSS ${rss.toFixed(0)} MB; load ${la()}`,
           );
         } finally {
           await server.stop();
@@ -244,11 +266,17 @@ async function transfer() {
     }
     for (const name of SERVERS) {
       const runs = row.runs[name];
+      const mbs = (ms) => img.bytes / 1e6 / (ms / 1000);
+      const clientCpu = runs.map((x) => x.pullClientCpuMs).filter((x) => x !== undefined);
       row[name] = {
-        pushMBs: img.bytes / 1e6 / (median(runs.map((x) => x.pushMs)) / 1000),
-        pullMBs: img.bytes / 1e6 / (median(runs.map((x) => x.pullMs)) / 1000),
+        pushMBs: mbs(median(runs.map((x) => x.pushMs))),
+        pullMBs: mbs(median(runs.map((x) => x.pullMs))),
+        // Quartiles of the runs' own rates: the spread a median ratio has to be read against.
+        pushMBsQuartiles: quartiles(runs.map((x) => mbs(x.pushMs))),
+        pullMBsQuartiles: quartiles(runs.map((x) => mbs(x.pullMs))),
         pushCpuMs: median(runs.map((x) => x.pushCpuMs)),
         pullCpuMs: median(runs.map((x) => x.pullCpuMs)),
+        pullClientCpuMs: clientCpu.length ? median(clientCpu) : undefined,
         peakRssMb: Math.max(...runs.map((x) => x.peakRssMbAfterPush)),
       };
     }
@@ -432,22 +460,24 @@ function table() {
   const rows = [];
   const verdict = (ok) => (ok ? 'met' : '**missed**');
   const f1 = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  // "median (first–third quartile)" once there are enough runs for quartiles to mean something.
+  const spread = (x, q) => (q && opts.runs >= 4 ? `${f1(x)} (${f1(q[0])}–${f1(q[1])})` : f1(x));
   for (const t of results.transfer) {
     const p = t.portcullis;
     const d = t.distribution;
     const label = `${t.mib} MiB (${t.layers} layer${t.layers > 1 ? 's' : ''}, ${(t.bytes / 1e6).toFixed(0)} MB)`;
     rows.push([
       `push ${label}, MB/s`,
-      f1(p.pushMBs),
-      f1(d.pushMBs),
+      spread(p.pushMBs, p.pushMBsQuartiles),
+      spread(d.pushMBs, d.pushMBsQuartiles),
       (p.pushMBs / d.pushMBs).toFixed(2),
       '≥ distribution',
       verdict(p.pushMBs >= d.pushMBs),
     ]);
     rows.push([
       `pull ${label}, MB/s`,
-      f1(p.pullMBs),
-      f1(d.pullMBs),
+      spread(p.pullMBs, p.pullMBsQuartiles),
+      spread(d.pullMBs, d.pullMBsQuartiles),
       (p.pullMBs / d.pullMBs).toFixed(2),
       '≥ distribution',
       verdict(p.pullMBs >= d.pullMBs),
@@ -460,6 +490,15 @@ function table() {
       '',
       '',
     ]);
+    if (p.pullClientCpuMs !== undefined && d.pullClientCpuMs !== undefined)
+      rows.push([
+        'skopeo CPU per pull (user + system), ms',
+        p.pullClientCpuMs.toFixed(0),
+        d.pullClientCpuMs.toFixed(0),
+        '',
+        '',
+        '',
+      ]);
     if (t.mib === 500)
       rows.push([
         'peak RSS during 500 MiB push, MB',
