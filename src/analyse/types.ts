@@ -44,8 +44,11 @@ export interface FileFacts {
 export type FileAttribute = 'setuid' | 'setgid' | 'world-writable' | 'pm-cache';
 
 export interface AnalyserContext {
-  /** A folder the analyser may write scratch files to (e.g. to open an SQLite database). */
-  scratchDir: string;
+  /**
+   * A folder the analyser may write scratch files to (e.g. to open an SQLite database). The scanner
+   * creates it when this property is first read, so read it only when about to write there.
+   */
+  readonly scratchDir: string;
 }
 
 /**
