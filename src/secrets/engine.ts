@@ -72,6 +72,15 @@ interface KeywordIndex {
   readonly keywords: readonly string[];
   /** Every rule has keywords, none of them empty: a text with no keyword at all yields nothing. */
   readonly allNeedKeywords: boolean;
+  /**
+   * The same alternation, case-insensitive, for searching the original text before making the
+   * lower-cased copy (most files hold no keyword, and the copy is as large as the file). Only when
+   * every rule needs a keyword and every keyword is ASCII: then a keyword occurs in the lower-cased
+   * copy only where the text holds it in some mix of ASCII cases, or with U+212A KELVIN SIGN, the
+   * one other character that lower-cases to ASCII without changing the length (U+0130 lengthens
+   * it, and then only A-Z are lower-cased; see lowerSameLength).
+   */
+  readonly anyCase: RegExp | undefined;
 }
 
 const keywordIndexes = new WeakMap<readonly SecretRule[], KeywordIndex>();
@@ -84,14 +93,26 @@ function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
       .sort((a, b) => b.length - a.length)
       .map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
       .join('|');
+    const allNeedKeywords = rules.every((r) => r.keywords.length > 0 && !r.keywords.includes(''));
     index = {
       regex: keywords.length > 0 ? new RegExp(source, 'g') : undefined,
       keywords,
-      allNeedKeywords: rules.every((r) => r.keywords.length > 0 && !r.keywords.includes('')),
+      allNeedKeywords,
+      anyCase: keywords.length > 0 && allNeedKeywords && keywords.every((k) => /^[\x00-\x7f]+$/.test(k)) ? new RegExp(source, 'i') : undefined,
     };
     keywordIndexes.set(rules, index);
   }
   return index;
+}
+
+/**
+ * False when no rule can run on `text` because none of the keywords occurs in it in any case:
+ * decided on the original text, so the lower-cased copy is only made for texts that may need it.
+ * True means "maybe": keywordsIn on the copy gives the exact answer.
+ */
+export function mayHaveKeywords(text: string, rules: readonly SecretRule[]): boolean {
+  const { anyCase } = keywordIndex(rules);
+  return anyCase === undefined || anyCase.test(text) || text.includes('\u212a');
 }
 
 /**
@@ -167,7 +188,7 @@ export function scanText(
   rules?: RuleSet | readonly SecretRule[],
 ): RawSecret[] {
   const set = toRuleSet(rules);
-  if (text.length === 0 || set.allow.paths.matches(ctx.path)) return [];
+  if (text.length === 0 || set.allow.paths.matches(ctx.path) || !mayHaveKeywords(text, set.rules)) return [];
   const lower = lowerSameLength(text);
 
   const positions = new Map<string, number[]>();

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keywordsIn } from '../../src/secrets/engine.js';
+import { keywordsIn, mayHaveKeywords } from '../../src/secrets/engine.js';
+import { BUILTIN_RULES } from '../../src/secrets/rules.js';
 import type { SecretRule } from '../../src/secrets/rules.js';
 
 // A few letters and regex metacharacters, so keywords overlap, nest as prefixes and need escaping.
@@ -34,5 +35,23 @@ describe('the secret keyword prefilter', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('never skips a text whose lower-cased copy holds a keyword (any case, Kelvin sign, dotted I)', () => {
+    // Upper and lower case letters, U+212A (lower-cases to "k") and U+0130 (lower-cases to two units).
+    const MIXED = ['a', 'A', 'b', 'B', 'k', 'K', '\u212a', '\u0130', 'i', '.', '*', '$', '\\', '|'];
+    const lowerWord = (max: number) => fc.array(fc.constantFrom('a', 'b', 'k', 'i', '.', '*', '$', '\\', '|'), { minLength: 1, maxLength: max }).map((cs) => cs.join(''));
+    const mixed = fc.array(fc.constantFrom(...MIXED), { maxLength: 40 }).map((cs) => cs.join(''));
+    const lowerSameLength = (t: string) => (t.toLowerCase().length === t.length ? t.toLowerCase() : t.replace(/[A-Z]+/g, (x) => x.toLowerCase()));
+    fc.assert(
+      fc.property(fc.array(fc.array(lowerWord(4), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), mixed, (lists, text) => {
+        const rules = lists.map(rule);
+        if (keywordsIn(lowerSameLength(text), rules) !== undefined) expect(mayHaveKeywords(text, rules), JSON.stringify(text)).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(mayHaveKeywords('nothing to see', BUILTIN_RULES)).toBe(false);
+    expect(mayHaveKeywords('AKIA', BUILTIN_RULES)).toBe(true);
+    expect(mayHaveKeywords('a\u212aia', BUILTIN_RULES)).toBe(true);
   });
 });
