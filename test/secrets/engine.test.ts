@@ -141,6 +141,45 @@ describe('isProbablyBinary', () => {
     expect(isProbablyBinary(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00]))).toBe(true);
     expect(isProbablyBinary(Buffer.from('ab\x01\x02\x03\x04cd'))).toBe(true);
   });
+
+  /** The byte-at-a-time definition the word-at-a-time version must agree with. */
+  function reference(head: Buffer): boolean {
+    const n = Math.min(head.length, 8192);
+    if (n === 0) return false;
+    let control = 0;
+    for (let i = 0; i < n; i++) {
+      const b = head[i]!;
+      if (b === 0) return true;
+      if ((b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) || b === 0x7f) control++;
+    }
+    return control / n > 0.1;
+  }
+
+  it('agrees with the byte-at-a-time definition at every offset and length', () => {
+    // Mostly printable bytes with control bytes, 0x7f, high bytes and the odd NUL mixed in, around
+    // the 10 % line; sliced at any offset so the word loop sees every alignment.
+    const byte = fc.oneof(
+      { weight: 12, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) },
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: 0x1f }) },
+      { weight: 1, arbitrary: fc.constantFrom(0x7f, 0x80, 0x9f, 0xa0, 0xff, 0x09, 0x0a, 0x1b) },
+      { weight: 1, arbitrary: fc.constant(0) },
+    );
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 300 }), fc.nat({ max: 7 }), fc.boolean(), (bytes, offset, noNul) => {
+        const body = bytes.map((b) => (noNul && b === 0 ? 1 : b));
+        const backing = Buffer.alloc(offset + body.length);
+        Buffer.from(body).copy(backing, offset);
+        const head = backing.subarray(offset);
+        expect(isProbablyBinary(head)).toBe(reference(head));
+      }),
+      { numRuns: 5000 },
+    );
+    const long = Buffer.alloc(9000, 0x61);
+    for (let i = 0; i < 9000; i += 11) long[i] = 0x01; // 9.1 % control bytes
+    for (const end of [8192, 9000, 4097, 3]) expect(isProbablyBinary(long.subarray(1, end))).toBe(reference(long.subarray(1, end)));
+    long[8500] = 0; // past the 8192 bytes looked at
+    expect(isProbablyBinary(long)).toBe(reference(long));
+  });
 });
 
 describe('adversarial input (guard against catastrophic backtracking)', () => {
