@@ -1,5 +1,8 @@
 import { AnalyseError } from '../errors.js';
 
+/** An empty, `.` or `..` segment (a leading `/` counts as an empty first segment). */
+const SPECIAL_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /**
  * Normalises a tar entry name to a path relative to the image root. `./etc/x` and `etc/x/` are the
  * same file. Absolute names and `..` segments never occur in layers built by real tools; they are
@@ -9,6 +12,11 @@ export function normaliseEntryPath(name: string, subject: string): string {
   if (name.startsWith('/')) {
     throw new AnalyseError('UNSAFE_PATH', `${subject}: entry "${name}" has an absolute path; refusing the layer`);
   }
+  // Almost every name is already normal, or only starts with `./`: then it is its own answer
+  // (after the prefix), without splitting and joining it again. Called for every tar entry.
+  let rest = name;
+  while (rest.startsWith('./')) rest = rest.slice(2);
+  if (!SPECIAL_SEGMENT.test(rest)) return rest;
   const parts: string[] = [];
   for (const seg of name.split('/')) {
     if (seg === '' || seg === '.') continue;
