@@ -207,6 +207,35 @@ export function mayHaveKeywords(text: string, rules: readonly SecretRule[]): boo
   return anyCase === undefined || automatonFinds(anyCase, text);
 }
 
+/** U+212A KELVIN SIGN in UTF-8: the one non-ASCII character that lower-cases to an ASCII letter in place. */
+const KELVIN_UTF8 = Buffer.from('\u212a', 'utf8');
+
+/** automatonFinds over UTF-8 bytes: a byte from 0x80 up is in no keyword; U+212A is checked apart. */
+function automatonFindsInBytes(a: KeywordAutomaton, bytes: Uint8Array): boolean {
+  const { classOf, next, accepting } = a;
+  let state = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    state = next[state + (b < 128 ? classOf[b]! : 0)]!;
+    if (accepting[state] === 1) return true;
+  }
+  return false;
+}
+
+/**
+ * scanText for a file's bytes: the same findings as `scanText(content.toString('utf8'), ...)`, but
+ * a file that cannot hold any keyword is ruled out on its bytes, before it is decoded. Every ASCII
+ * character of the decoded text comes from one ASCII byte and no other byte decodes to ASCII, so
+ * ASCII keywords (in any case) occur in the bytes exactly where they occur in the text; U+212A is
+ * looked for in its UTF-8 form.
+ */
+export function scanContent(content: Buffer, ctx: { path: string }, rules?: RuleSet | readonly SecretRule[]): RawSecret[] {
+  const set = toRuleSet(rules);
+  const { anyCase } = keywordIndex(set.rules);
+  if (anyCase !== undefined && !automatonFindsInBytes(anyCase, content) && content.indexOf(KELVIN_UTF8) === -1) return [];
+  return scanText(content.toString('utf8'), ctx, set);
+}
+
 /**
  * The keywords of `rules` that occur in `lower` (the empty keyword, which always occurs, included),
  * or undefined when no rule can run: none of the keywords occurs and every rule needs one. That is

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keywordsIn, mayHaveKeywords } from '../../src/secrets/engine.js';
+import { keywordsIn, mayHaveKeywords, scanContent, scanText } from '../../src/secrets/engine.js';
 import { BUILTIN_RULES } from '../../src/secrets/rules.js';
 import type { SecretRule } from '../../src/secrets/rules.js';
 
@@ -53,5 +53,25 @@ describe('the secret keyword prefilter', () => {
     expect(mayHaveKeywords('nothing to see', BUILTIN_RULES)).toBe(false);
     expect(mayHaveKeywords('AKIA', BUILTIN_RULES)).toBe(true);
     expect(mayHaveKeywords('a\u212aia', BUILTIN_RULES)).toBe(true);
+  });
+
+  it('scanContent finds what scanText finds on the UTF-8 decoding, for any bytes', () => {
+    // Keyword letters in both cases, U+212A and U+0130 in UTF-8, broken sequences, text around.
+    const pieces = ['a', 'A', 'k', 'K', 'i', 'I', 'b', '=', ' ', '\n', '\u212a', '\u0130', 'é', 'ghp_', 'GHP_', 'aKia', 'npm_', 'x'.repeat(36)];
+    const piece = fc.oneof(
+      fc.constantFrom(...pieces).map((p) => Buffer.from(p, 'utf8')),
+      fc.constantFrom([0xff], [0xc3], [0xe2, 0x84], [0xe2], [0x84, 0xaa]).map((b) => Buffer.from(b)),
+    );
+    const content = fc.array(piece, { maxLength: 24 }).map((ps) => Buffer.concat(ps));
+    const userRules = fc
+      .array(fc.array(fc.constantFrom('ak', 'aki', 'kia', 'ghp_', 'npm', 'b=', 'i'), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 })
+      .map((lists) => lists.map((keywords, i): SecretRule => ({ id: `u${i}`, title: 't', severity: 'low', keywords, regex: /[A-Za-z\u212a]{2,}/g })));
+    fc.assert(
+      fc.property(content, fc.option(userRules, { nil: undefined }), (bytes, rules) => {
+        const want = scanText(bytes.toString('utf8'), { path: 'etc/app.conf' }, rules);
+        expect(scanContent(bytes, { path: 'etc/app.conf' }, rules), JSON.stringify(bytes.toString('latin1'))).toEqual(want);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

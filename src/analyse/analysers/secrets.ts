@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { shouldScanPath } from '../../secrets/allowlist.js';
-import { defaultRuleSet, isProbablyBinary, scanText, type RuleSet } from '../../secrets/engine.js';
+import { defaultRuleSet, isProbablyBinary, scanContent, type RuleSet } from '../../secrets/engine.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 
 /** Text files bigger than this are not searched: real credentials live in small config files. */
@@ -62,7 +62,7 @@ export function createSecretAnalyser(set: RuleSet = defaultRuleSet()): Analyser 
     sniff: (head) => !isProbablyBinary(head),
     analyse(file: AnalyserFile): FileFacts {
       const rules = THIRD_PARTY.test(file.path) ? strongOnly : set;
-      const found = scanText(file.content.toString('utf8'), { path: file.path }, rules);
+      const found = scanContent(file.content, { path: file.path }, rules);
       return found.length ? { secrets: found.map((s) => ({ ruleId: s.ruleId, title: s.title, severity: s.severity, line: s.line, redacted: s.redacted })) } : {};
     },
   };
