@@ -56,6 +56,54 @@ function prepare(re: RegExp): RegExp {
   return p;
 }
 
+const preparedSticky = new WeakMap<RegExp, RegExp>();
+function prepareSticky(re: RegExp): RegExp {
+  let p = preparedSticky.get(re);
+  if (p === undefined) {
+    const flags = [...new Set(re.flags.replace(/[gy]/g, '') + 'yd')].join('');
+    p = new RegExp(re.source, flags);
+    preparedSticky.set(re, p);
+  }
+  return p;
+}
+
+/**
+ * The global exec loop of runRules for a rule with `keywordLead` (see SecretRule), trying the
+ * regex only at the places where it can match. A global search from `from` returns the match at
+ * the smallest position at or after `from` where a sticky search succeeds, and the same match; a
+ * match starts at most `lead` characters before an occurrence of one of the rule's keywords. So
+ * trying sticky searches at those places, in increasing order and never before the end of the
+ * previous match (or one past an empty match), returns the same matches in the same order.
+ */
+function execNearKeywords(
+  rule: SecretRule,
+  lead: number,
+  text: string,
+  has: (keyword: string) => boolean,
+  positionsOf: (literal: string) => readonly number[],
+  take: (m: RegExpExecArray) => void,
+): void {
+  const lists = rule.keywords.filter(has).map(positionsOf);
+  const at = lists.length === 1 ? lists[0]! : Int32Array.from(lists.flat()).sort();
+  const re = prepareSticky(rule.regex);
+  let from = 0;
+  let tried = -1;
+  for (const p of at) {
+    let s = Math.max(p - lead, tried + 1, from);
+    while (s <= p) {
+      tried = s;
+      re.lastIndex = s;
+      const m = re.exec(text);
+      if (m === null || m[0].length === 0) s++; // the global loop skips an empty match, then goes on one further
+      else {
+        take(m);
+        from = s + m[0].length;
+        s = Math.max(s + 1, from);
+      }
+    }
+  }
+}
+
 /**
  * The keyword prefilter, done in one pass over the text instead of one `includes` per keyword (49
  * for the built-in rules, each a full scan of a file that usually contains none of them).
@@ -81,8 +129,8 @@ interface KeywordIndex {
    * see lowerSameLength). Undefined otherwise, or when the keywords make too large an automaton.
    */
   readonly anyCase: KeywordAutomaton | undefined;
-  /** For each rule, the indices in `keywords` of its keywords. */
-  readonly ruleKeywords: readonly (readonly number[])[];
+  /** Each keyword's index in `keywords`. */
+  readonly numberOf: ReadonlyMap<string, number>;
 }
 
 /**
@@ -209,7 +257,7 @@ function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
       keywords,
       allNeedKeywords,
       anyCase: keywords.length > 0 && allNeedKeywords && keywords.every((k) => /^[\x00-\x7f]+$/.test(k)) ? buildAutomaton(keywords) : undefined,
-      ruleKeywords: rules.map((r) => r.keywords.filter((k) => k !== '').map((k) => keywords.indexOf(k))),
+      numberOf: new Map(keywords.map((k, i) => [k, i])),
     };
     keywordIndexes.set(rules, index);
   }
@@ -278,7 +326,7 @@ export function scanContent(content: Buffer, ctx: { path: string }, rules?: Rule
   const found = automatonKeywordsInBytes(anyCase, content, index.keywords.length);
   // Every rule needs a keyword (anyCase is only built then), so no keyword means no rule runs.
   if (found === undefined || set.allow.paths.matches(ctx.path)) return [];
-  return runRules(content.toString('utf8'), undefined, set, (order) => index.ruleKeywords[order]!.some((k) => found[k] === 1));
+  return runRules(content.toString('utf8'), undefined, set, (k) => found[index.numberOf.get(k) ?? -1] === 1);
 }
 
 /**
@@ -370,20 +418,15 @@ export function scanText(
   // The prefilter: which keywords occur in the shared lower-cased copy, found before any rule regex.
   const present = keywordsIn(lower, set.rules);
   if (present === undefined) return [];
-  return runRules(text, lower, set, (_order, rule) => rule.keywords.length === 0 || rule.keywords.some((k) => present.has(k)));
+  return runRules(text, lower, set, (k) => present.has(k));
 }
 
 /**
- * The rest of scanText, for the rules `runs` picks (by index in set.rules): their regexes over
- * `text`, the validators, the overlap resolution and the line numbers. `lower` is
- * lowerSameLength(text), made here only if a validator asks for it.
+ * The rest of scanText, given which keywords occur in the lower-cased copy (`has`, exact): the
+ * regexes of the rules that have no keyword or one that occurs, the validators, the overlap
+ * resolution and the line numbers. `lower` is lowerSameLength(text), made here only if needed.
  */
-function runRules(
-  text: string,
-  knownLower: string | undefined,
-  set: RuleSet,
-  runs: (order: number, rule: SecretRule) => boolean,
-): RawSecret[] {
+function runRules(text: string, knownLower: string | undefined, set: RuleSet, has: (keyword: string) => boolean): RawSecret[] {
   let lower = knownLower;
   const lowerText = (): string => (lower ??= lowerSameLength(text));
   const positions = new Map<string, number[]>();
@@ -400,14 +443,8 @@ function runRules(
 
   const candidates: Candidate[] = [];
   set.rules.forEach((rule, order) => {
-    if (!runs(order, rule)) return;
-    const re = prepare(rule.regex);
-    re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      if (m[0].length === 0) {
-        re.lastIndex++; // a user regex that matches empty text must still advance
-        continue;
-      }
+    if (rule.keywords.length > 0 && !rule.keywords.some(has)) return;
+    const take = (m: RegExpExecArray): void => {
       const groups = m.groups ?? {};
       const secret = groups.secret ?? m[0];
       const span = m.indices?.groups?.secret ?? [m.index, m.index + m[0].length];
@@ -420,7 +457,7 @@ function runRules(
         groups,
         positionsOf,
       };
-      if (!accepted(rule, secret, context, set.allow)) continue;
+      if (!accepted(rule, secret, context, set.allow)) return;
       candidates.push({
         rule,
         order: order + (rule.fallback === true ? set.rules.length : 0),
@@ -428,6 +465,19 @@ function runRules(
         end: span[1],
         redacted: redact(secret),
       });
+    };
+    if (rule.keywordLead !== undefined && rule.keywords.length > 0 && !rule.keywords.includes('')) {
+      execNearKeywords(rule, rule.keywordLead, text, has, positionsOf, take);
+      return;
+    }
+    const re = prepare(rule.regex);
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (m[0].length === 0) {
+        re.lastIndex++; // a user regex that matches empty text must still advance
+        continue;
+      }
+      take(m);
     }
   });
   if (candidates.length === 0) return [];

@@ -84,6 +84,14 @@ export interface SecretRule {
   readonly validate?: (secret: string, context: MatchContext) => boolean;
   /** A catch-all rule: any specific rule matching an overlapping span wins over it. */
   readonly fallback?: boolean;
+  /**
+   * A promise about the regex that lets the engine try it only near keyword occurrences instead
+   * of searching the whole text: every match starts at most this many characters before a place
+   * where the lower-cased text holds one of `keywords` (0: every match starts with a keyword).
+   * Only for built-in rules, each with the argument written next to it; a wrong value loses
+   * findings.
+   */
+  readonly keywordLead?: number;
 }
 
 // Token boundaries: a token must not continue an identifier on either side, so `xghp_…` or a
@@ -215,6 +223,8 @@ export const BUILTIN_RULES: readonly SecretRule[] = [
     // Access key ids are base32 (A-Z, 2-7) after the 4-letter kind prefix.
     regex: /(?<![A-Za-z0-9])(?<secret>(?:AKIA|ASIA)[A-Z2-7]{16})(?![A-Za-z0-9])/g,
     validate: randomTail(4, 2.5),
+    // The lookbehind takes no characters: a match starts with AKIA or ASIA.
+    keywordLead: 0,
   },
   {
     id: 'aws-secret-access-key',
@@ -423,6 +433,8 @@ export const BUILTIN_RULES: readonly SecretRule[] = [
     regex:
       /(?<![A-Za-z0-9_-])(?<secret>eyJ[A-Za-z0-9_-]{10,1000}\.eyJ[A-Za-z0-9_-]{4,8000}\.[A-Za-z0-9_-]{16,1000})(?![A-Za-z0-9_.-])/g,
     validate: validJwt,
+    // The lookbehind takes no characters: a match starts with eyJ.
+    keywordLead: 0,
   },
   // --- Generic -------------------------------------------------------------------------------
   {
@@ -445,6 +457,10 @@ export const BUILTIN_RULES: readonly SecretRule[] = [
     regex: GENERIC_RE,
     validate: validGeneric,
     fallback: true,
+    // A match starts with the key, one of GENERIC_WORDS: under the i flag (without u) their
+    // letters match only ASCII letters, which the lower-cased text holds lower-cased in place.
+    // Each word starts with a keyword, except client[_-]?secret, whose "secret" is 6 or 7 in.
+    keywordLead: 7,
   },
 ];
 

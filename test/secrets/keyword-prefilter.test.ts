@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { keywordsIn, keywordsInContent, mayHaveKeywords, scanContent, scanText } from '../../src/secrets/engine.js';
 import { BUILTIN_RULES } from '../../src/secrets/rules.js';
 import type { SecretRule } from '../../src/secrets/rules.js';
+import { FAMILIES } from './corpus.js';
+import { Rng } from './gen.js';
 
 // A few letters and regex metacharacters, so keywords overlap, nest as prefixes and need escaping.
 const CHARS = ['a', 'b', 'c', '.', '*', '$', '\\', '|'];
@@ -107,5 +109,58 @@ describe('the secret keyword prefilter', () => {
       { numRuns: 5000 },
     );
     expect(keywordsInContent(Buffer.from('xx AKIA eyJ pwd'), BUILTIN_RULES)).toEqual(new Set(['', 'akia', 'eyj', 'pwd']));
+  });
+
+  // keywordLead: the rule's regex is tried only at the places its promise leaves open. These
+  // compare with the same rules searching the whole text (keywordLead removed).
+  const unanchored = (rules: readonly SecretRule[]) => rules.map((r) => ({ ...r, keywordLead: undefined }));
+
+  it('finds with keywordLead what a search through the whole text finds (rules that keep the promise)', () => {
+    const kw = fc.constantFrom('ab', 'ba', 'abc', 'c', 'bb');
+    const text = fc.array(fc.constantFrom('a', 'b', 'c', 'A', 'B', 'C', '.', ' ', '\n'), { maxLength: 60 }).map((cs) => cs.join(''));
+    const spec = fc.record({ keywords: fc.uniqueArray(kw, { minLength: 1, maxLength: 3 }), lead: fc.integer({ min: 0, max: 3 }), tail: fc.integer({ min: 0, max: 4 }), ci: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(spec, { minLength: 1, maxLength: 3 }), text, (specs, t) => {
+        // Up to `lead` characters, then a keyword: every match starts at most `lead` before one.
+        const rules = specs.map(
+          ({ keywords, lead, tail, ci }, i): SecretRule => ({
+            id: `k${i}`,
+            title: 't',
+            severity: 'low',
+            keywords,
+            regex: new RegExp(`[a-c. ]{0,${lead}}(?:${keywords.join('|')})[a-c.]{0,${tail}}`, ci ? 'gi' : 'g'),
+            keywordLead: lead,
+            validate: (secret) => secret.length % 3 !== 1,
+          }),
+        );
+        const want = scanText(t, { path: 'etc/app.conf' }, unanchored(rules));
+        expect(scanText(t, { path: 'etc/app.conf' }, rules), JSON.stringify(t)).toEqual(want);
+        expect(scanContent(Buffer.from(t), { path: 'etc/app.conf' }, rules), JSON.stringify(t)).toEqual(want);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('finds with the built-in keywordLead values what a search through the whole text finds', () => {
+    // Labelled corpus cases, joined, with key names re-cased and client_secret-style prefixes.
+    const rng = new Rng(0x1ead);
+    const cases = FAMILIES.flatMap((f) => [...f.positives(rng), ...f.negatives(rng)]).map((c) => c.text);
+    const recase = (t: string, seed: number) => t.replace(/[A-Za-z]/g, (c, i: number) => ((i * 7 + seed) % 5 === 0 ? (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) : c));
+    const piece = fc.oneof(
+      fc.constantFrom(...cases),
+      fc.tuple(fc.constantFrom(...cases), fc.nat()).map(([c, seed]) => recase(c, seed)),
+      fc.constantFrom('client_', 'Client-', 'CLIENT', 'x', 'secret', 'pwd', ' ', '\n', '=', ': "', 'eyJ', 'AKIA', 'api_', 'Access-'),
+    );
+    const all = unanchored(BUILTIN_RULES);
+    expect(BUILTIN_RULES.filter((r) => r.keywordLead !== undefined).length).toBeGreaterThan(0);
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 12 }), (pieces) => {
+        const t = pieces.join('');
+        const want = scanText(t, { path: 'etc/app.conf' }, all);
+        expect(scanText(t, { path: 'etc/app.conf' }), t).toEqual(want);
+        expect(scanContent(Buffer.from(t), { path: 'etc/app.conf' }), t).toEqual(want);
+      }),
+      { numRuns: 1500 },
+    );
   });
 });
