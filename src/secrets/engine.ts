@@ -157,6 +157,8 @@ interface KeywordAutomaton {
    */
   readonly outputStart: Int32Array;
   readonly outputs: Int32Array;
+  /** The longest keyword's length. */
+  readonly maxLength: number;
 }
 
 const MAX_AUTOMATON_CELLS = 1 << 20;
@@ -227,7 +229,8 @@ function buildAutomaton(keywords: readonly string[]): KeywordAutomaton | undefin
     outputStart[state * classes] = outputs.length;
     outputs.push(own[state]!.length, ...own[state]!);
   }
-  return { classOf, kelvinClass: classOf[0x6b]!, next, outputStart, outputs: Int32Array.from(outputs) };
+  const maxLength = Math.max(...keywords.map((k) => k.length));
+  return { classOf, kelvinClass: classOf[0x6b]!, next, outputStart, outputs: Int32Array.from(outputs), maxLength };
 }
 
 function automatonFinds(a: KeywordAutomaton, text: string): boolean {
@@ -279,31 +282,53 @@ const KELVIN_UTF8 = Buffer.from('\u212a', 'utf8');
 
 /**
  * The keywords that occur in UTF-8 `bytes` with A-Z read as a-z, as flags indexed like
- * KeywordIndex.keywords, or undefined when none does. The whole text is read (all matches, through
- * the output lists), not only up to the first keyword.
+ * KeywordIndex.keywords (with one more, set when any is), or undefined when none does. The whole
+ * text is read (all matches, through the output lists), not only up to the first keyword.
+ *
+ * One automaton walk is a chain of dependent table loads, so two walks go side by side, which
+ * the processor overlaps: one over the first half, one from `maxLength - 1` bytes before the
+ * middle to the end. A keyword ending in the first half is found by the first walk; one ending
+ * later starts at or after where the second walk starts, which finds it.
  */
 function automatonKeywordsInBytes(a: KeywordAutomaton, bytes: Uint8Array, count: number): Uint8Array | undefined {
   const { classOf, next } = a;
-  let found: Uint8Array | undefined;
-  let state = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const s = next[state + classOf[bytes[i]!]!]!;
-    if (s >= 0) state = s;
-    else {
-      state = ~s;
-      found = markOutputs(a, found, state, count);
+  const found = new Uint8Array(count + 1);
+  const n = bytes.length;
+  const mid = n >>> 1;
+  let j = Math.max(0, mid - a.maxLength + 1);
+  let first = 0;
+  let second = 0;
+  for (let i = 0; i < mid; i++, j++) {
+    let x = next[first + classOf[bytes[i]!]!]!;
+    let y = next[second + classOf[bytes[j]!]!]!;
+    // Negative: a keyword ends there. Decided outside the loop, which rarely needs it.
+    if ((x | y) < 0) {
+      x = markOutputs(a, found, x);
+      y = markOutputs(a, found, y);
     }
+    first = x;
+    second = y;
   }
-  return found;
+  for (; j < n; j++) {
+    let y = next[second + classOf[bytes[j]!]!]!;
+    if (y < 0) y = markOutputs(a, found, y);
+    second = y;
+  }
+  return found[count] === 1 ? found : undefined;
 }
 
-/** Flags the keywords that end at `state` (kept out of the scanning loop, which rarely needs it). */
-function markOutputs(a: KeywordAutomaton, found: Uint8Array | undefined, state: number, count: number): Uint8Array {
-  const flags = found ?? new Uint8Array(count);
+/**
+ * A next-table entry made a state: when negative, the keywords that end at the state it stands
+ * for are flagged in `found` (and its last flag, "any"), and that state is returned.
+ */
+function markOutputs(a: KeywordAutomaton, found: Uint8Array, entry: number): number {
+  if (entry >= 0) return entry;
+  const state = ~entry;
   const { outputStart, outputs } = a;
   const at = outputStart[state]!;
-  for (let j = at + 1, end = at + 1 + outputs[at]!; j < end; j++) flags[outputs[j]!] = 1;
-  return flags;
+  for (let k = at + 1, end = at + 1 + outputs[at]!; k < end; k++) found[outputs[k]!] = 1;
+  found[found.length - 1] = 1;
+  return state;
 }
 
 /**
