@@ -345,13 +345,23 @@ function markOutputs(a: KeywordAutomaton, found: Uint8Array, entry: number): num
  */
 export function scanContent(content: Buffer, ctx: { path: string }, rules?: RuleSet | readonly SecretRule[]): RawSecret[] {
   const set = toRuleSet(rules);
+  if (set.allow.paths.matches(ctx.path)) return [];
   const index = keywordIndex(set.rules);
-  const { anyCase } = index;
-  if (anyCase === undefined || content.indexOf(KELVIN_UTF8) !== -1) return scanText(content.toString('utf8'), ctx, set);
-  const found = automatonKeywordsInBytes(anyCase, content, index.keywords.length);
-  // Every rule needs a keyword (anyCase is only built then), so no keyword means no rule runs.
-  if (found === undefined || set.allow.paths.matches(ctx.path)) return [];
+  const found = byteKeywordFlags(content, index);
+  if (found === null) return scanText(content.toString('utf8'), ctx, set);
+  // Every rule needs a keyword (the automaton is only built then), so no keyword means no rule runs.
+  if (found === undefined) return [];
   return runRules(content.toString('utf8'), undefined, set, (k) => found[index.numberOf.get(k) ?? -1] === 1);
+}
+
+/**
+ * The byte prefilter shared by scanContent and its test: flags per keyword as
+ * automatonKeywordsInBytes gives them, or null where the bytes cannot decide (no automaton, or a
+ * U+212A in the content) and scanText must decide on the decoded text.
+ */
+function byteKeywordFlags(content: Buffer, index: KeywordIndex): Uint8Array | undefined | null {
+  if (index.anyCase === undefined || content.indexOf(KELVIN_UTF8) !== -1) return null;
+  return automatonKeywordsInBytes(index.anyCase, content, index.keywords.length);
 }
 
 /**
@@ -359,10 +369,9 @@ export function scanContent(content: Buffer, ctx: { path: string }, rules?: Rule
  * lower-cased decoding of `content`, or null where scanContent leaves the decision to scanText.
  */
 export function keywordsInContent(content: Buffer, rules: readonly SecretRule[]): Set<string> | undefined | null {
-  const { anyCase, keywords } = keywordIndex(rules);
-  if (anyCase === undefined || content.indexOf(KELVIN_UTF8) !== -1) return null;
-  const found = automatonKeywordsInBytes(anyCase, content, keywords.length);
-  return found && new Set(['', ...keywords.filter((_k, i) => found[i] === 1)]);
+  const index = keywordIndex(rules);
+  const found = byteKeywordFlags(content, index);
+  return found && new Set(['', ...index.keywords.filter((_k, i) => found[i] === 1)]);
 }
 
 /**
