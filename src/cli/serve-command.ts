@@ -152,7 +152,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       issuer: service,
       realm: `${publicUrl}/token`,
       rateLimiter,
-      basicFallback: (u, p) => access.verifyCredentials(u, p, 'basic'),
+      basicFallback: (u, p, ip) => access.verifyCredentials(u, p, 'basic', ip),
       authorizeBasic: (principal, repo, actions) => access.decide(principal, repo, actions),
     }),
   );
@@ -176,15 +176,13 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     const { apiRoutes } = await import('../api/index.js');
     await apiRoutes(app, { auth, metadata, audit, ...(gate ? { gate: gate.gate, policy: gate.policy } : {}) });
     await app.register(async (scope) => {
-      // Carries the client address to the credential check and grant decision for the audit log.
-      scope.addHook('onRequest', (req, _reply, done) => access.requests.run({ ip: req.ip }, done));
       await tokenRoutes(scope, {
         key,
         service,
         issuer: service,
         rateLimiter,
-        verifyCredentials: (u, p) => access.verifyCredentials(u, p, 'token'),
-        grantedActions: (principal, repo, requested) => access.grantedActions(principal, repo, requested),
+        verifyCredentials: (u, p, ip) => access.verifyCredentials(u, p, 'token', ip),
+        grantedActions: (principal, repo, requested, ip) => access.grantedActions(principal, repo, requested, ip),
       });
     });
   } catch (err) {

@@ -45,7 +45,7 @@ export interface BearerAuthOptions {
    * Accept `Authorization: Basic` on registry requests too, for clients that do not do the token
    * dance. Without it Basic credentials are ignored (the request is treated as anonymous).
    */
-  basicFallback?: (username: string, password: string) => Promise<Principal | null>;
+  basicFallback?: (username: string, password: string, clientIp: string | null) => Promise<Principal | null>;
   /** Decides for principals without a token (Basic or anonymous). Without it they may do nothing. */
   authorizeBasic?: (principal: Principal, repo: string, actions: RegistryAction[]) => boolean;
   /**
@@ -105,7 +105,7 @@ export function bearerAuth(options: BearerAuthOptions): BearerAuthProvider {
         if (limiter && !limiter.check(ip, auth.username).allowed) return null;
         let principal: Principal | null;
         try {
-          principal = await options.basicFallback(auth.username, auth.password);
+          principal = await options.basicFallback(auth.username, auth.password, req.ip ?? null);
         } catch {
           return null;
         }

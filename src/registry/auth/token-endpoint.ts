@@ -14,8 +14,11 @@ import {
 } from './types.js';
 
 export interface TokenRoutesOptions {
-  /** Checks a username and password; null when they are wrong. Should compare in constant time. */
-  verifyCredentials(username: string, password: string): Promise<Principal | null>;
+  /**
+   * Checks a username and password; null when they are wrong. Should compare in constant time.
+   * `clientIp` is the caller's address, for the audit log.
+   */
+  verifyCredentials(username: string, password: string, clientIp: string | null): Promise<Principal | null>;
   /**
    * The actions `principal` may have on `repo`, out of `requested` (a subset of pull, push, delete).
    * Anonymous callers come as a principal of kind `anonymous`. The answer is intersected with what
@@ -25,6 +28,7 @@ export interface TokenRoutesOptions {
     principal: Principal,
     repo: string,
     requested: RegistryAction[],
+    clientIp: string | null,
   ): RegistryAction[] | Promise<RegistryAction[]>;
   /**
    * Grants for scopes other than repositories (`registry:catalog:*`). Default: the catalog to
@@ -206,7 +210,7 @@ async function grant(
     }
     let verified: Principal | null;
     try {
-      verified = await options.verifyCredentials(username, password);
+      verified = await options.verifyCredentials(username, password, request.ip ?? null);
     } catch (err) {
       // Not counted as a failure: the store broke, the caller did nothing wrong.
       request.log.error({ err }, 'token endpoint: credential check failed');
@@ -228,7 +232,7 @@ async function grant(
   const access: AccessEntry[] = [];
   try {
     for (const scope of scopes) {
-      const actions = await grantedFor(options, principal, scope);
+      const actions = await grantedFor(options, principal, scope, request.ip ?? null);
       if (actions.length > 0) access.push({ type: scope.type, name: scope.name, actions });
     }
   } catch (err) {
@@ -257,6 +261,7 @@ async function grantedFor(
   options: TokenRoutesOptions,
   principal: Principal,
   scope: Scope,
+  clientIp: string | null,
 ): Promise<string[]> {
   if (scope.type === 'repository' && scope.class === undefined) {
     // `*` asks for everything; policy sees it as the three concrete actions.
@@ -264,7 +269,7 @@ async function grantedFor(
       (a) => scope.actions.includes(a) || scope.actions.includes('*'),
     );
     if (requested.length === 0) return [];
-    const allowed = await options.grantedActions(principal, scope.name, [...requested]);
+    const allowed = await options.grantedActions(principal, scope.name, [...requested], clientIp);
     return normaliseActions(requested.filter((a) => allowed.includes(a)));
   }
   const allowed = options.grantedResourceActions
