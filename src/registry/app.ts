@@ -785,7 +785,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         }
         reply.header('content-length', info.size);
         if (req.method === 'HEAD') return reply.send();
-        return reply.send(await blobs.open(digest));
+        // The size is known, so the stream need not ask the file for it: one filesystem round
+        // trip fewer on every blob a pull fetches.
+        return reply.send(await blobs.open(digest, { start: 0, end: info.size - 1 }));
       }
       case 'DELETE': {
         await guard(req, name, ['delete']);
