@@ -5,10 +5,15 @@
 //
 //   npm run build && npm run bench [-- --only NAME] [--runs N] [--skip-cdxgen] [--no-large]
 //                                   [--cdxgen-runs N (default: --runs)] [--cold-only]
+//                                   [--node-flags=FLAGS]
 //
 // --cold-only measures only what the cold/floor target needs: the floor, the cold CLI and the
 // in-process calls (first call, and no-cache calls in a process that has scanned before).
 // No warm CLI runs and no cdxgen.
+//
+// --node-flags=FLAGS passes Node/V8 flags (space-separated; write it with '=', e.g.
+// --node-flags=--initial-old-space-size=128) to the scanner's processes, CLI and in-process; the
+// floor is still measured in this process, without them.
 //
 // Results: a table on stdout and .bench-tmp/scan/results.json.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -43,20 +48,23 @@ const { values: opts } = parseArgs({
     'no-large': { type: 'boolean', default: false },
     'cold-only': { type: 'boolean', default: false },
     steady: { type: 'string', default: '0' },
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only] [--steady N]
+  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only] [--steady N] [--node-flags=FLAGS]
   NAME is a fixture file name without .tar (e.g. alpine-3.20) or "large" for the generated image.
   --cold-only: floor, cold CLI and in-process cold calls only (no warm CLI, no cdxgen).
-  --steady N: also N in-process calls without cache after 15 untimed ones ("steady").`);
+  --steady N: also N in-process calls without cache after 15 untimed ones ("steady").
+  --node-flags=FLAGS: Node/V8 flags for the scanner's processes (CLI and in-process), not the floor.`);
   process.exit(0);
 }
 const RUNS = Math.max(1, Number.parseInt(opts.runs, 10) || 3);
 const COLD_ONLY = opts['cold-only'];
 const STEADY_RUNS = Math.max(0, Number.parseInt(opts.steady, 10) || 0);
+const NODE_FLAGS = opts['node-flags'].split(/\s+/).filter(Boolean);
 const CDXGEN_RUNS =
   opts['cdxgen-runs'] === undefined ? RUNS : Math.max(1, Number.parseInt(opts['cdxgen-runs'], 10) || 1);
 
@@ -223,7 +231,7 @@ function packagesOf(outFile) {
 async function scanCli(archive, cacheDir, outFile) {
   const m = await measure(
     NODE,
-    [CLI, 'scan', `oci-archive:${archive}`, '--format', 'json', '--cache-dir', cacheDir],
+    [...NODE_FLAGS, CLI, 'scan', `oci-archive:${archive}`, '--format', 'json', '--cache-dir', cacheDir],
     {
       cwd: ROOT,
       stdoutFile: outFile,
@@ -246,6 +254,7 @@ async function scanInProcess(archive) {
     const m = await measure(
       NODE,
       [
+        ...NODE_FLAGS,
         join(ROOT, 'bench/scan/inprocess.mjs'),
         `oci-archive:${archive}`,
         cacheDir,
@@ -375,6 +384,7 @@ function report(results, baselines, cdx) {
   out.push(
     `Median of ${RUNS} run(s)${cdx?.bin ? `; cdxgen ${cdx.version}, median of ${CDXGEN_RUNS}` : ''}. Peak RSS: ${machine.rssMethod}.`,
   );
+  if (NODE_FLAGS.length) out.push(`Node flags for the scanner's processes (not the floor): ${NODE_FLAGS.join(' ')}.`);
   out.push(
     `Node startup baseline (node -e 0): ${fmtMs(baselines.nodeStartup.ms)}, ${fmtMb(baselines.nodeStartup.rssMb)}; CLI startup (portcullis --version): ${fmtMs(baselines.cliStartup.ms)}, ${fmtMb(baselines.cliStartup.rssMb)}.`,
   );
@@ -540,6 +550,7 @@ const json = JSON.stringify(
   {
     machine,
     runs: RUNS,
+    nodeFlags: NODE_FLAGS,
     cdxgenRuns: CDXGEN_RUNS,
     cdxgen: cdx && { version: cdx.version, error: cdx.error },
     targets: TARGETS,
