@@ -1,9 +1,9 @@
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OciError } from '../../errors.js';
-import { indexTarFile, type TarMember } from '../tar-index.js';
+import { indexTarFile, readFileRange, type TarMember } from '../tar-index.js';
 
 /** Read access to the files of an image layout, whether it is a folder or packed in a tar. */
 export interface FileAccess {
@@ -84,18 +84,6 @@ export class TarAccess implements FileAccess {
     // Documents (index.json, manifests, configs) are small and capped: one positioned read, on
     // this thread, costs less than the open, read and close round trips of a stream through
     // libuv's pool, which a scan otherwise waits for once per document before any layer starts.
-    const buf = Buffer.allocUnsafe(m.size);
-    let got = 0;
-    const fd = openSync(this.file, 'r');
-    try {
-      while (got < m.size) {
-        const n = readSync(fd, buf, got, m.size - got, m.offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return got === m.size ? buf : buf.subarray(0, got);
+    return readFileRange(this.file, m.offset, m.size);
   }
 }
