@@ -35,7 +35,7 @@ const gate = new Gate({
   projectOf,
   publicUrl: 'http://127.0.0.1:5000',
   // Nothing is analysed here: no worker thread (its heap would count in the peak RSS).
-  analysisThread: false,
+  analysisProcess: false,
   onEvent: (e) => {
     if (e.type in events) events[e.type]++;
     if (e.type === 'new_advisory_affects') events.affectsArtifacts += e.artifacts.length;

@@ -154,7 +154,7 @@ async function buildPristine() {
     ),
     projectOf,
     publicUrl: 'http://127.0.0.1:5000',
-    analysisThread: false,
+    analysisProcess: false,
   });
   log('computing the first verdict of each image...');
   t = performance.now();

@@ -7,4 +7,4 @@ export * from './verdicts.js';
 export * from './vulndb-handle.js';
 export * from './webhooks.js';
 export * from './event-types.js';
-export * from './analysis-thread.js';
+export * from './analysis-process.js';

@@ -13,7 +13,7 @@ import type { PolicySource } from './policy-source.js';
 import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
 import { VerdictService, publicVerdict, type StoredVerdict, type VerdictChange } from './verdicts.js';
 import { VulnDbHandle } from './vulndb-handle.js';
-import { AnalysisThread, analysisWorkerFile } from './analysis-thread.js';
+import { AnalysisProcess, analysisWorkerFile } from './analysis-process.js';
 import { reevaluateAfterUpdate } from './reevaluation.js';
 
 export const ANALYSE_JOB = 'analyse';
@@ -79,10 +79,10 @@ export interface GateOptions {
   notify?: () => void;
   now?: () => Date;
   /**
-   * Analyse on a worker thread (default, when the compiled worker is present and blobs are on the
-   * filesystem), so a large image does not stall requests; false: on the event loop.
+   * Analyse in a child process (default, when the compiled analysis entry is present and blobs
+   * are on the filesystem), so a large image does not stall requests; false: on the event loop.
    */
-  analysisThread?: boolean;
+  analysisProcess?: boolean;
 }
 
 /**
@@ -95,12 +95,12 @@ export class Gate {
   readonly vulndb: VulnDbHandle;
   readonly verdicts: VerdictService;
 
-  private readonly analysisThread: AnalysisThread | undefined;
+  private readonly analysisProcess: AnalysisProcess | undefined;
 
   constructor(private readonly options: GateOptions) {
-    const workerFile = options.analysisThread === false || !(options.blobs instanceof FsBlobStore) ? null : analysisWorkerFile();
-    this.analysisThread = workerFile ? new AnalysisThread(workerFile) : undefined;
-    this.analysisThread?.warm();
+    const workerFile = options.analysisProcess === false || !(options.blobs instanceof FsBlobStore) ? null : analysisWorkerFile();
+    this.analysisProcess = workerFile ? new AnalysisProcess(workerFile) : undefined;
+    this.analysisProcess?.warm();
     this.vulndb = new VulnDbHandle(options.dataDir);
     this.verdicts = new VerdictService({
       metadata: options.metadata,
@@ -180,8 +180,8 @@ export class Gate {
     }
     try {
       const result =
-        this.analysisThread && blobs instanceof FsBlobStore
-          ? await this.analysisThread.analyse({ repository, digest, mediaType, manifest: bytes, blobRoot: blobs.root, dataDir })
+        this.analysisProcess && blobs instanceof FsBlobStore
+          ? await this.analysisProcess.analyse({ repository, digest, mediaType, manifest: bytes, blobRoot: blobs.root, dataDir })
           : await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
       await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result), matchKeyRows(result));
       // What `db update` fetches by default: the ecosystems stored images need.
@@ -372,7 +372,7 @@ export class Gate {
   async close(): Promise<void> {
     clearInterval(this.monitorTimer);
     await this.monitoring;
-    await this.analysisThread?.close();
+    await this.analysisProcess?.close();
     this.vulndb.close();
   }
 }
