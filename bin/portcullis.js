@@ -2,6 +2,7 @@
 // Thin launcher. `npm run build` compiles to dist/ and bundles the CLI into dist/bundle/ (a few
 // files instead of hundreds of modules, which halves start-up); the unbundled build is the fallback.
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 
 // `portcullis scan ... | head` closes the pipe early; that is the reader's choice, not an error.
 process.stdout.on('error', (err) => {
@@ -9,15 +10,41 @@ process.stdout.on('error', (err) => {
   throw err;
 });
 
-const bundled = new URL('../dist/bundle/cli.js', import.meta.url);
-const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/cli/index.js');
+// A large local archive is scanned in a second process whose V8 heap is sized for streaming
+// (dist/cli/sized-heap.js says when and why); this one only waits for it and passes on its exit.
+const sizedHeap = await import('../dist/cli/sized-heap.js').catch(() => undefined);
+const nodeArgs = sizedHeap?.sizedHeapNodeArgs(process.argv.slice(2));
+if (nodeArgs) {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, [sizedHeap.SIZED_HEAP_ENV]: '1' },
+  });
+  // A terminal's Ctrl-C reaches both processes; a signal sent to this one alone is passed on.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('error', (err) => {
+    console.error(`portcullis: ${err.message}`);
+    process.exit(2);
+  });
+  child.on('exit', (code, signal) => {
+    process.exit(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0));
+  });
+} else {
+  await runHere();
+}
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(`portcullis: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 2;
-  },
-);
+async function runHere() {
+  const bundled = new URL('../dist/bundle/cli.js', import.meta.url);
+  const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/cli/index.js');
+
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(`portcullis: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 2;
+    },
+  );
+}

@@ -26,7 +26,7 @@ const zodWithoutLocales = {
 // Chunk names are content hashes: without this, every build leaves the previous chunks behind.
 await rm(OUT, { recursive: true, force: true });
 await build({
-  // The gate's analysis worker is loaded by file name next to the bundle's chunks (gate/analysis-thread.ts).
+  // The gate's analysis process runs this entry by file name next to the bundle's chunks (gate/analysis-process.ts).
   entryPoints: { cli: 'dist/cli/index.js', 'analysis-worker': 'dist/gate/analysis-worker.js' },
   outdir: OUT,
   bundle: true,
