@@ -52,7 +52,7 @@ describe('when the CLI re-runs itself with the analysis heap', () => {
     expect(sizedHeapNodeArgs(['scan', `oci-archive:${join(dir, 'missing.tar')}`], {}, [])).toBeUndefined();
     expect(sizedHeapNodeArgs(['db', 'import', big], {}, [])).toBeUndefined();
     expect(sizedHeapNodeArgs(['serve'], {}, [])).toBeUndefined();
-    expect(sizedHeapNodeArgs(['scan', `oci-archive:${big}`], { [SIZED_HEAP_ENV]: '' }, [])).toBeUndefined();
+    expect(sizedHeapNodeArgs(['scan', `oci-archive:${big}`], { [SIZED_HEAP_ENV]: '1' }, [])).toBeUndefined();
     expect(sizedHeapNodeArgs(['scan', `oci-archive:${big}`], {}, ['--initial-old-space-size=256'])).toBeUndefined();
   });
 });
