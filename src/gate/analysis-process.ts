@@ -30,8 +30,12 @@ export function analysisWorkerFile(): string | null {
   return existsSync(file) ? file : null;
 }
 
-/** Environment names that may hold credentials; the analysis process needs none of them. */
-const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY($|_)/i;
+/**
+ * Environment names that may hold credentials (a database URL may carry a password in its
+ * value); the analysis process needs none of them. Defence in depth, not a boundary: the
+ * process runs as the same user as the server.
+ */
+const SECRET_ENV = /PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|DSN|DATABASE_URL|(^|_)KEY($|_)/i;
 
 /** The server's environment without anything that looks like a credential. */
 export function analysisEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -46,9 +50,9 @@ export function analysisEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJ
  * (ANALYSIS_PROCESS_FLAGS, see analyse/heap.ts), which a worker thread's cannot without changing
  * V8 flags at run time; and a crash in a decompressor or an out-of-memory takes down only the
  * analysis, never the registry. A process that dies fails the analyses it had, which the job
- * queue retries, and the next analysis starts a new one. It gets no credentials from the
- * server's environment, and exits when the server's end of the channel closes, even after a
- * SIGKILL of the server.
+ * queue retries, and the next analysis starts a new one. It does not inherit environment
+ * variables that look like credentials, and exits when the server's end of the channel closes,
+ * even after a SIGKILL of the server.
  */
 export class AnalysisProcess {
   private child: ChildProcess | undefined;

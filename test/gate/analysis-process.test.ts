@@ -154,6 +154,7 @@ describe('the analysis process environment', () => {
       AWS_ACCESS_KEY_ID: 'c',
       GITHUB_TOKEN: 'd',
       PGPASSWORD: 'e',
+      PORTCULLIS_DATABASE_URL: 'postgres://u:p@db/portcullis',
       DOCKER_CREDENTIALS: 'f',
       SIGNING_PRIVATE_PEM: 'g',
       KEYBOARD_LAYOUT: 'us',
