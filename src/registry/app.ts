@@ -878,16 +878,23 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           const writer = await uploadWriter(upload);
           await appendChunk(req, name, upload, writer);
           openWriters.delete(uuid);
+          lastUsed.delete(uuid);
           try {
             return await finishBlob(reply, name, writer, digest);
           } finally {
-            // Success or a digest mismatch both end the session; its temp file is gone either way.
+            // Success or any failure ends the session. After a commit this finds nothing to do;
+            // after a failure before it, it closes the file handle and removes the temp file.
+            await writer.cancel().catch(() => undefined);
             await metadata.deleteUpload(uuid);
           }
         }
         case 'DELETE': {
+          // The open writer, if any, is the one to cancel: dropping it would keep its file handle,
+          // and with it the deleted temp file's disk space, until a garbage collection.
+          const cached = openWriters.get(uuid);
           openWriters.delete(uuid);
-          const writer = await blobs.resume(uuid, 0);
+          lastUsed.delete(uuid);
+          const writer = cached ?? (await blobs.resume(uuid, 0));
           await writer?.cancel();
           await metadata.deleteUpload(uuid);
           return reply.code(204).send();

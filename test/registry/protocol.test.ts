@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,6 +160,32 @@ describe('registry protocol (Basic auth on)', () => {
     expect(wrong.status).toBe(400);
     expect(errorCode(wrong)).toBe('DIGEST_INVALID');
     expect((await call('HEAD', `/v2/blobs/cancel/blobs/${sha256('abd')}`)).status).toBe(404);
+  });
+
+  it('a cancelled or finished upload keeps no file open (Linux /proc)', async () => {
+    if (!existsSync('/proc/self/fd')) return;
+    const tmp = join(reg.dataDir, 'registry', 'tmp');
+    const openTempFiles = () =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(tmp) ? [target] : [];
+        } catch {
+          return [];
+        }
+      });
+    const cancelled = (await call('POST', '/v2/blobs/fds/blobs/uploads/')).headers.get('location')!;
+    expect((await call('PATCH', cancelled, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } })).status).toBe(202);
+    expect(openTempFiles()).toHaveLength(1);
+    expect((await call('DELETE', cancelled)).status).toBe(204);
+    expect(openTempFiles()).toEqual([]);
+    const wrong = (await call('POST', '/v2/blobs/fds/blobs/uploads/')).headers.get('location')!;
+    await call('PATCH', wrong, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } });
+    expect((await call('PUT', `${wrong}?digest=${sha256('abd')}`)).status).toBe(400);
+    const right = (await call('POST', '/v2/blobs/fds/blobs/uploads/')).headers.get('location')!;
+    await call('PATCH', right, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } });
+    expect((await call('PUT', `${right}?digest=${sha256('abc')}`)).status).toBe(201);
+    expect(openTempFiles()).toEqual([]);
   });
 
   it('cross-repository mount: 201 when readable from `from`, else a new upload (202)', async () => {
