@@ -598,8 +598,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         }
       });
     } catch (err) {
-      // Refused before the commit: the received bytes go, nothing was stored.
-      if (err instanceof RegistryError && err.code === 'DENIED') await writer.cancel();
+      // Refused or failed: the received bytes go and the file handle closes. After a commit there
+      // is nothing left to remove, and the cancel finds nothing to do.
+      await writer.cancel().catch(() => undefined);
       throw err;
     }
     return reply
@@ -882,9 +883,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           try {
             return await finishBlob(reply, name, writer, digest);
           } finally {
-            // Success or any failure ends the session. After a commit this finds nothing to do;
-            // after a failure before it, it closes the file handle and removes the temp file.
-            await writer.cancel().catch(() => undefined);
+            // Success or a failure both end the session; finishBlob has released the writer.
             await metadata.deleteUpload(uuid);
           }
         }

@@ -162,7 +162,7 @@ describe('registry protocol (Basic auth on)', () => {
     expect((await call('HEAD', `/v2/blobs/cancel/blobs/${sha256('abd')}`)).status).toBe(404);
   });
 
-  it('a cancelled or finished upload keeps no file open (Linux /proc)', async () => {
+  it('a cancelled, refused or finished upload keeps no file open (Linux /proc)', async () => {
     if (!existsSync('/proc/self/fd')) return;
     const tmp = join(reg.dataDir, 'registry', 'tmp');
     const openTempFiles = () =>
@@ -182,6 +182,9 @@ describe('registry protocol (Basic auth on)', () => {
     const wrong = (await call('POST', '/v2/blobs/fds/blobs/uploads/')).headers.get('location')!;
     await call('PATCH', wrong, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } });
     expect((await call('PUT', `${wrong}?digest=${sha256('abd')}`)).status).toBe(400);
+    const single = await call('POST', `/v2/blobs/fds/blobs/uploads/?digest=${sha256('abd')}`, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } });
+    expect(single.status).toBe(400);
+    expect(openTempFiles()).toEqual([]);
     const right = (await call('POST', '/v2/blobs/fds/blobs/uploads/')).headers.get('location')!;
     await call('PATCH', right, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } });
     expect((await call('PUT', `${right}?digest=${sha256('abc')}`)).status).toBe(201);
