@@ -27,14 +27,15 @@ function fileSize(path: string): number | undefined {
   }
 }
 
-/** The archive file an image argument names (`oci-archive:FILE[:TAG]`, `docker-archive:FILE`). */
-function archiveFile(arg: string): string | undefined {
+/** The size of the archive file an image argument names (`oci-archive:FILE[:TAG]`, `docker-archive:FILE`). */
+function archiveSize(arg: string): number | undefined {
   const m = ARCHIVE.exec(arg);
   if (!m) return undefined;
   const rest = m[2]!;
-  if (fileSize(rest) !== undefined) return rest;
+  const whole = fileSize(rest);
+  if (whole !== undefined) return whole;
   const colon = rest.lastIndexOf(':');
-  return colon > 0 && fileSize(rest.slice(0, colon)) !== undefined ? rest.slice(0, colon) : undefined;
+  return colon > 0 ? fileSize(rest.slice(0, colon)) : undefined;
 }
 
 /**
@@ -53,9 +54,9 @@ export function sizedHeapNodeArgs(
   const command = args.findIndex((a) => a === 'scan' || a === 'sbom');
   if (command < 0) return undefined;
   for (const arg of args.slice(command + 1)) {
-    const file = archiveFile(arg);
-    if (file === undefined) continue;
-    return (fileSize(file) ?? 0) >= minBytes ? [...ANALYSIS_PROCESS_FLAGS, ...execArgv] : undefined;
+    const size = archiveSize(arg);
+    if (size === undefined) continue;
+    return size >= minBytes ? [...ANALYSIS_PROCESS_FLAGS, ...execArgv] : undefined;
   }
   return undefined;
 }

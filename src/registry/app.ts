@@ -369,16 +369,20 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   // session is resumed from disk, so abandoned uploads do not pin file handles forever.
   const openWriters = new Map<string, BlobWriter>();
   const lastUsed = new Map<string, number>();
+  /** Takes a session's open writer, if any, out of both maps; the caller closes or cancels it. */
+  const forgetWriter = (uuid: string): BlobWriter | undefined => {
+    const w = openWriters.get(uuid);
+    openWriters.delete(uuid);
+    lastUsed.delete(uuid);
+    return w;
+  };
   const sweep = setInterval(() => {
     const cutoff = Date.now() - IDLE_WRITER_MS;
     const stale = [...lastUsed].filter(([, at]) => at < cutoff).map(([uuid]) => uuid);
     for (const uuid of stale) {
       // A session a request holds right now is left for the next sweep.
       if (!uploadLocks.idle(uuid)) continue;
-      lastUsed.delete(uuid);
-      const w = openWriters.get(uuid);
-      openWriters.delete(uuid);
-      void w?.close();
+      void forgetWriter(uuid)?.close();
     }
   }, IDLE_WRITER_MS / 2);
   sweep.unref();
@@ -878,8 +882,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           const digest = checkDigest(query.digest);
           const writer = await uploadWriter(upload);
           await appendChunk(req, name, upload, writer);
-          openWriters.delete(uuid);
-          lastUsed.delete(uuid);
+          forgetWriter(uuid);
           try {
             return await finishBlob(reply, name, writer, digest);
           } finally {
@@ -890,10 +893,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         case 'DELETE': {
           // The open writer, if any, is the one to cancel: dropping it would keep its file handle,
           // and with it the deleted temp file's disk space, until a garbage collection.
-          const cached = openWriters.get(uuid);
-          openWriters.delete(uuid);
-          lastUsed.delete(uuid);
-          const writer = cached ?? (await blobs.resume(uuid, 0));
+          const writer = forgetWriter(uuid) ?? (await blobs.resume(uuid, 0));
           await writer?.cancel();
           await metadata.deleteUpload(uuid);
           return reply.code(204).send();
