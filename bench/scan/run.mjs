@@ -5,7 +5,7 @@
 //
 //   npm run build && npm run bench [-- --only NAME] [--runs N] [--skip-cdxgen] [--no-large]
 //                                   [--cdxgen-runs N (default: --runs)] [--cold-only]
-//                                   [--node-flags=FLAGS] [--default-heap]
+//                                   [--node-flags=FLAGS] [--default-heap] [--steady N [--packages-only]]
 //
 // --cold-only measures only what the cold/floor target needs: the floor, the cold CLI and the
 // in-process calls (first call, and no-cache calls in a process that has scanned before).
@@ -19,6 +19,9 @@
 // (ANALYSIS_PROCESS_FLAGS in src/analyse/heap.ts), since that is the long-running process these
 // figures stand for; --default-heap runs it with V8's default heap instead. The CLI runs as users
 // run it, without them.
+//
+// --packages-only (with --steady) pairs each steady call with one that skips the secret search and
+// the misconfiguration checks: the floor has no such work, and the difference shows its share.
 //
 // Results: a table on stdout and .bench-tmp/scan/results.json.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -57,22 +60,26 @@ const { values: opts } = parseArgs({
     steady: { type: 'string', default: '0' },
     'node-flags': { type: 'string', default: '' },
     'default-heap': { type: 'boolean', default: false },
+    'packages-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only] [--steady N] [--node-flags=FLAGS] [--default-heap]
+  console.log(`usage: node bench/scan/run.mjs [--only NAME] [--runs N] [--cdxgen-runs N] [--skip-cdxgen] [--no-large] [--cold-only] [--steady N [--packages-only]] [--node-flags=FLAGS] [--default-heap]
   NAME is a fixture file name without .tar (e.g. alpine-3.20) or "large" for the generated image.
   --cold-only: floor, cold CLI and in-process cold calls only (no warm CLI, no cdxgen).
   --steady N: also N in-process calls without cache after 15 untimed ones ("steady").
   --node-flags=FLAGS: Node/V8 flags for the scanner's processes (CLI and in-process), not the floor.
-  --default-heap: the in-process child without the registry analysis process's heap flags.`);
+  --default-heap: the in-process child without the registry analysis process's heap flags.
+  --packages-only: with --steady, pair every steady call with one without the secret search and the
+    misconfiguration checks, to show what those checks cost against the floor.`);
   process.exit(0);
 }
 const RUNS = Math.max(1, Number.parseInt(opts.runs, 10) || 3);
 const COLD_ONLY = opts['cold-only'];
 const STEADY_RUNS = Math.max(0, Number.parseInt(opts.steady, 10) || 0);
+const PACKAGES_ONLY = opts['packages-only'] && STEADY_RUNS > 0;
 const NODE_FLAGS = opts['node-flags'].split(/\s+/).filter(Boolean);
 const ANALYSIS_FLAGS = opts['default-heap']
   ? []
@@ -274,6 +281,7 @@ async function scanInProcess(archive) {
         String(COLD_ONLY ? 0 : RUNS),
         String(RUNS),
         String(STEADY_RUNS),
+        PACKAGES_ONLY ? '1' : '0',
       ],
       {
         cwd: ROOT,
@@ -290,6 +298,8 @@ async function scanInProcess(archive) {
       coldAgainRuns: r.coldAgainMs ?? [],
       steadyMs: median(r.steadyMs ?? []),
       steadyRuns: r.steadyMs ?? [],
+      steadyPackagesOnlyMs: median(r.steadyPackagesOnlyMs ?? []),
+      steadyPackagesOnlyRuns: r.steadyPackagesOnlyMs ?? [],
       packages: r.packages,
       warmPackages: r.warmPackages,
       rssMb: m.rssMb,
@@ -359,7 +369,7 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
 
   result.inProcess = await scanInProcess(archive);
   log(
-    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}, cold again ${fmtMs(result.inProcess.coldAgainMs)}${STEADY_RUNS ? `, steady ${fmtMs(result.inProcess.steadyMs)}` : ''}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
+    `${name}: in-process cold ${fmtMs(result.inProcess.coldMs)}, warm ${fmtMs(result.inProcess.warmMs)}, cold again ${fmtMs(result.inProcess.coldAgainMs)}${STEADY_RUNS ? `, steady ${fmtMs(result.inProcess.steadyMs)}` : ''}${PACKAGES_ONLY ? `, steady packages only ${fmtMs(result.inProcess.steadyPackagesOnlyMs)}` : ''}${result.inProcess.error ? ` FAILED: ${result.inProcess.error}` : ''}`,
   );
 
   if (cdx?.bin && !isLarge && !COLD_ONLY) {
@@ -376,6 +386,7 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     inProcessColdOverFloor: result.inProcess.coldMs / result.floor.ms,
     inProcessColdAgainOverFloor: result.inProcess.coldAgainMs / result.floor.ms,
     inProcessSteadyOverFloor: result.inProcess.steadyMs / result.floor.ms,
+    inProcessSteadyPackagesOnlyOverFloor: result.inProcess.steadyPackagesOnlyMs / result.floor.ms,
     cdxgenOverCold: result.cdxgen ? result.cdxgen.ms / result.cold.ms : null,
   };
   return result;
@@ -426,6 +437,7 @@ function report(results, baselines, cdx) {
         'cold API',
         'cold again API',
         'steady API',
+        ...(PACKAGES_ONLY ? ['steady API, packages only'] : []),
         'warm API',
         'pkgs',
         'cdxgen',
@@ -445,6 +457,7 @@ function report(results, baselines, cdx) {
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldMs),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.coldAgainMs),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.steadyMs),
+        ...(PACKAGES_ONLY ? [r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.steadyPackagesOnlyMs)] : []),
         r.inProcess.error ? 'FAILED' : fmtMs(r.inProcess.warmMs),
         r.cold.packages ?? '-',
         r.cdxgen ? (r.cdxgen.error ? 'FAILED' : fmtMs(r.cdxgen.ms)) : '-',
@@ -465,6 +478,7 @@ function report(results, baselines, cdx) {
         'API cold/floor',
         'API cold again/floor',
         'API steady/floor',
+        ...(PACKAGES_ONLY ? ['API steady, packages only/floor'] : []),
         `cdxgen/cold (>= ${TARGETS.cdxgenOverCold})`,
         `warm API (< ${TARGETS.warmInProcessMs} ms)`,
         `peak RSS cold${results.some((r) => r.large) ? ` (large < ${TARGETS.largeRssMb} MB)` : ''}`,
@@ -476,6 +490,7 @@ function report(results, baselines, cdx) {
         fmtX(r.ratios.inProcessColdOverFloor),
         fmtX(r.ratios.inProcessColdAgainOverFloor),
         fmtX(r.ratios.inProcessSteadyOverFloor),
+        ...(PACKAGES_ONLY ? [fmtX(r.ratios.inProcessSteadyPackagesOnlyOverFloor)] : []),
         r.ratios.cdxgenOverCold === null || !Number.isFinite(r.ratios.cdxgenOverCold)
           ? '-'
           : `${fmtX(r.ratios.cdxgenOverCold)}${mark(r.ratios.cdxgenOverCold >= TARGETS.cdxgenOverCold)}`,
