@@ -6,6 +6,7 @@
 import type { Severity } from '../sbom/finding.js';
 import { builtinAllowlist, type Allowlist } from './allowlist.js';
 import { BUILTIN_RULES, type MatchContext, type SecretRule } from './rules.js';
+import { KeywordWalker } from './keyword-walk.js';
 import { shannonEntropy } from './text.js';
 
 /** One secret found in a text, before the caller adds location, layer and target. */
@@ -233,6 +234,23 @@ function buildAutomaton(keywords: readonly string[]): KeywordAutomaton | undefin
   return { classOf, kelvinClass: classOf[0x6b]!, next, outputStart, outputs: Int32Array.from(outputs), maxLength };
 }
 
+/**
+ * Automata by keyword list. Rule sets are rebuilt per scan (the secret analyser derives its
+ * third-party set each time), but their keywords rarely change; sharing the automaton saves its
+ * construction and keeps one WebAssembly walker (and its memory) per keyword list instead of one
+ * per scan. Bounded, for a process that keeps loading different user rules.
+ */
+const automata = new Map<string, KeywordAutomaton | undefined>();
+const MAX_AUTOMATA = 32;
+function automatonFor(keywords: readonly string[]): KeywordAutomaton | undefined {
+  const key = JSON.stringify(keywords);
+  if (automata.has(key)) return automata.get(key);
+  if (automata.size >= MAX_AUTOMATA) automata.delete(automata.keys().next().value!);
+  const a = buildAutomaton(keywords);
+  automata.set(key, a);
+  return a;
+}
+
 function automatonFinds(a: KeywordAutomaton, text: string): boolean {
   const { classOf, kelvinClass, next } = a;
   let state = 0;
@@ -259,7 +277,7 @@ function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
       regex: keywords.length > 0 ? new RegExp(source, 'g') : undefined,
       keywords,
       allNeedKeywords,
-      anyCase: keywords.length > 0 && allNeedKeywords && keywords.every((k) => /^[\x00-\x7f]+$/.test(k)) ? buildAutomaton(keywords) : undefined,
+      anyCase: keywords.length > 0 && allNeedKeywords && keywords.every((k) => /^[\x00-\x7f]+$/.test(k)) ? automatonFor(keywords) : undefined,
       numberOf: new Map(keywords.map((k, i) => [k, i])),
     };
     keywordIndexes.set(rules, index);
@@ -291,6 +309,43 @@ const KELVIN_UTF8 = Buffer.from('\u212a', 'utf8');
  * later starts at or after where the second walk starts, which finds it.
  */
 function automatonKeywordsInBytes(a: KeywordAutomaton, bytes: Uint8Array, count: number): Uint8Array | undefined {
+  if (walkerMode !== 'js') {
+    const walker = walkerFor(a);
+    const n = bytes.length;
+    const mid = n >>> 1;
+    const states = walker?.acceptingStates(bytes, mid, Math.max(0, mid - a.maxLength + 1));
+    if (states !== undefined) {
+      if (states.length === 0) return undefined;
+      const found = new Uint8Array(count + 1);
+      for (const state of states) markOutputs(a, found, ~state);
+      return found;
+    }
+  }
+  return automatonKeywordsInBytesJs(a, bytes, count);
+}
+
+/**
+ * The same walks in WebAssembly (keyword-walk.ts), one instance per automaton, made on first use;
+ * null where WebAssembly cannot run.
+ */
+const walkers = new WeakMap<KeywordAutomaton, KeywordWalker | null>();
+function walkerFor(a: KeywordAutomaton): KeywordWalker | undefined {
+  let w = walkers.get(a);
+  if (w === undefined) {
+    w = KeywordWalker.create(a.next, a.classOf) ?? null;
+    walkers.set(a, w);
+  }
+  return w ?? undefined;
+}
+
+/** Which walk automatonKeywordsInBytes uses: 'auto' (WebAssembly where it can) or 'js', for tests. */
+let walkerMode: 'auto' | 'js' = 'auto';
+export function setKeywordWalkForTest(mode: 'auto' | 'js'): void {
+  walkerMode = mode;
+}
+
+/** automatonKeywordsInBytes in JavaScript: the fallback, and the reference the tests hold WebAssembly to. */
+function automatonKeywordsInBytesJs(a: KeywordAutomaton, bytes: Uint8Array, count: number): Uint8Array | undefined {
   const { classOf, next } = a;
   const found = new Uint8Array(count + 1);
   const n = bytes.length;
