@@ -6,6 +6,7 @@
 import type { Severity } from '../sbom/finding.js';
 import { builtinAllowlist, type Allowlist } from './allowlist.js';
 import { BUILTIN_RULES, type MatchContext, type SecretRule } from './rules.js';
+import { controlBytes, SNIFF_WINDOW } from './binary-sniff.js';
 import { KeywordWalker } from './keyword-walk.js';
 import { shannonEntropy } from './text.js';
 
@@ -309,7 +310,7 @@ const KELVIN_UTF8 = Buffer.from('\u212a', 'utf8');
  * later starts at or after where the second walk starts, which finds it.
  */
 function automatonKeywordsInBytes(a: KeywordAutomaton, bytes: Uint8Array, count: number): Uint8Array | undefined {
-  if (walkerMode !== 'js') {
+  if (wasmMode !== 'js') {
     const walker = walkerFor(a);
     const n = bytes.length;
     const mid = n >>> 1;
@@ -338,10 +339,13 @@ function walkerFor(a: KeywordAutomaton): KeywordWalker | undefined {
   return w ?? undefined;
 }
 
-/** Which walk automatonKeywordsInBytes uses: 'auto' (WebAssembly where it can) or 'js', for tests. */
-let walkerMode: 'auto' | 'js' = 'auto';
-export function setKeywordWalkForTest(mode: 'auto' | 'js'): void {
-  walkerMode = mode;
+/**
+ * Whether the keyword walk and the binary sniff use WebAssembly where it can run ('auto') or
+ * always their JavaScript versions ('js'), for the tests that compare the two.
+ */
+let wasmMode: 'auto' | 'js' = 'auto';
+export function setWasmForTest(mode: 'auto' | 'js'): void {
+  wasmMode = mode;
 }
 
 /** automatonKeywordsInBytes in JavaScript: the fallback, and the reference the tests hold WebAssembly to. */
@@ -608,13 +612,23 @@ CONTROL[0x7f] = 1;
  * Heuristic for a file's first bytes: binary if it has a NUL, or if more than 10 % of the bytes
  * are control characters other than tab, newline, carriage return, form feed and escape.
  *
- * Called for nearly every small file of an image, so the count goes four bytes at a time: a word
- * with no byte below 0x20 and none equal to 0x7f (the common case in text) adds nothing and needs
- * no per-byte look. The NUL test is one native indexOf.
+ * Called for nearly every small file of an image, and it reads up to 8 KiB of each: counted in
+ * WebAssembly sixteen bytes at a time (binary-sniff.ts) where it can run. The JavaScript count
+ * goes four bytes at a time: a word with no byte below 0x20 and none equal to 0x7f (the common
+ * case in text) adds nothing and needs no per-byte look; its NUL test is one native indexOf.
  */
 export function isProbablyBinary(head: Buffer): boolean {
-  const n = Math.min(head.length, 8192);
+  const n = Math.min(head.length, SNIFF_WINDOW);
   if (n === 0) return false;
+  if (wasmMode !== 'js') {
+    const count = controlBytes(head);
+    if (count !== undefined) return count < 0 || count / n > 0.1;
+  }
+  return isProbablyBinaryJs(head, n);
+}
+
+/** isProbablyBinary in JavaScript: the fallback, and the reference the tests hold WebAssembly to. */
+function isProbablyBinaryJs(head: Buffer, n: number): boolean {
   if ((n === head.length ? head : head.subarray(0, n)).indexOf(0) !== -1) return true;
   let control = 0;
   let i = 0;

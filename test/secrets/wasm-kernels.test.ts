@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { keywordsInContent, scanContent, setKeywordWalkForTest } from '../../src/secrets/engine.js';
+import { isProbablyBinary, keywordsInContent, scanContent, setWasmForTest } from '../../src/secrets/engine.js';
+import { controlBytes, SNIFF_WINDOW } from '../../src/secrets/binary-sniff.js';
 import { KeywordWalker, WASM_WALK_MAX_BYTES } from '../../src/secrets/keyword-walk.js';
 import { BUILTIN_RULES, type SecretRule } from '../../src/secrets/rules.js';
 
@@ -10,21 +11,21 @@ const KEYWORDS = [...new Set(BUILTIN_RULES.flatMap((r) => r.keywords))].filter(B
 
 /** keywordsInContent with the WebAssembly walk (where it can) and with the JavaScript walk. */
 function bothWays(content: Buffer, rules: readonly SecretRule[]) {
-  setKeywordWalkForTest('auto');
+  setWasmForTest('auto');
   const wasm = keywordsInContent(content, rules);
-  setKeywordWalkForTest('js');
+  setWasmForTest('js');
   const js = keywordsInContent(content, rules);
-  setKeywordWalkForTest('auto');
+  setWasmForTest('auto');
   return { wasm, js };
 }
 
 const sorted = (s: Set<string> | undefined | null) => (s ? [...s].sort() : s);
 
-afterEach(() => setKeywordWalkForTest('auto'));
+afterEach(() => setWasmForTest('auto'));
 
 describe('the keyword walk in WebAssembly', () => {
-  it('is built from keyword-walk.wat as committed', () => {
-    // Exits 1 with a message when src/secrets/keyword-walk-wasm.ts is stale.
+  it('is built from keyword-walk.wat and binary-sniff.wat as committed', () => {
+    // Exits 1 with a message when a src/secrets/*-wasm.ts module is stale.
     expect(() => execFileSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 
@@ -78,11 +79,59 @@ describe('the keyword walk in WebAssembly', () => {
     const text = Buffer.from(
       `# config\nexport GITHUB_TOKEN=ghp_${'A1b2C3d4E5f6G7h8I9j0'.repeat(2).slice(0, 36)}\n${'const x = 1;\n'.repeat(200)}password = "s3cr3t-Value-9x!"\n`,
     );
-    setKeywordWalkForTest('js');
+    setWasmForTest('js');
     const js = scanContent(text, { path: 'app/.env' });
-    setKeywordWalkForTest('auto');
+    setWasmForTest('auto');
     const wasm = scanContent(text, { path: 'app/.env' });
     expect(wasm).toEqual(js);
     expect(js.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the binary sniff in WebAssembly', () => {
+  const sniffBothWays = (head: Buffer) => {
+    setWasmForTest('auto');
+    const wasm = isProbablyBinary(head);
+    setWasmForTest('js');
+    const js = isProbablyBinary(head);
+    setWasmForTest('auto');
+    return { wasm, js };
+  };
+
+  it('runs here', () => {
+    expect(controlBytes(Buffer.from('text\twith\ttabs\n'))).toBe(0);
+    expect(controlBytes(Buffer.from('a\u0001b\u007f'))).toBe(2);
+    expect(controlBytes(Buffer.from('ends in NUL\u0000'))).toBe(-1);
+  });
+
+  it('decides as the JavaScript count does, at any length, offset and mix of control bytes', () => {
+    // Text, each control byte the rule names or spares, NUL, and high bytes; a random start offset
+    // so the JavaScript count's word alignment varies too.
+    const special = [0, 1, 8, 9, 10, 11, 12, 13, 14, 26, 27, 28, 31, 32, 126, 127, 128, 255];
+    const bytes = fc.array(
+      fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 32, max: 126 }) }, { weight: 2, arbitrary: fc.constantFrom(...special) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }),
+      { maxLength: 300 },
+    );
+    fc.assert(
+      fc.property(bytes, fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 40 }), (body, offset, repeat) => {
+        const whole = Buffer.concat([Buffer.alloc(offset, 0x41), ...Array.from({ length: repeat + 1 }, () => Buffer.from(body))]);
+        const head = whole.subarray(offset);
+        const { wasm, js } = sniffBothWays(head);
+        expect(wasm).toBe(js);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('looks at the first 8 KiB only, as before', () => {
+    const text = Buffer.alloc(SNIFF_WINDOW, 0x61);
+    const late = Buffer.concat([text, Buffer.alloc(100, 0)]);
+    expect(sniffBothWays(late)).toEqual({ wasm: false, js: false });
+    const early = Buffer.concat([text.subarray(0, SNIFF_WINDOW - 1), Buffer.alloc(100, 0)]);
+    expect(sniffBothWays(early)).toEqual({ wasm: true, js: true });
+    // Just over and just under 10 % control bytes.
+    const mix = (controls: number) => Buffer.concat([Buffer.alloc(controls, 0x01), Buffer.alloc(1000 - controls, 0x61)]);
+    expect(sniffBothWays(mix(101))).toEqual({ wasm: true, js: true });
+    expect(sniffBothWays(mix(100))).toEqual({ wasm: false, js: false });
   });
 });
