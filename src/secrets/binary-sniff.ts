@@ -4,6 +4,7 @@
  * WebAssembly or its SIMD cannot run, the caller counts in JavaScript instead.
  */
 import { BINARY_SNIFF_WASM } from './binary-sniff-wasm.js';
+import { embeddedModule } from './wasm-module.js';
 
 /** The most bytes one call looks at: isProbablyBinary's window. */
 export const SNIFF_WINDOW = 8192;
@@ -13,17 +14,15 @@ interface SniffExports {
   controls(input: number, n: number): number;
 }
 
+const sniffModule = embeddedModule(BINARY_SNIFF_WASM);
 let sniffer: { readonly exports: SniffExports; readonly bytes: Uint8Array } | null | undefined;
 
 function instance(): typeof sniffer {
   if (sniffer === undefined) {
-    try {
-      const exports = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(BINARY_SNIFF_WASM, 'base64'))).exports as unknown as SniffExports;
-      // One page (64 KiB) holds the window; the memory never grows, so this view stays valid.
-      sniffer = { exports, bytes: new Uint8Array(exports.memory.buffer) };
-    } catch {
-      sniffer = null; // no WebAssembly (or no SIMD) here: the JavaScript count serves
-    }
+    const module = sniffModule();
+    const exports = module && (new WebAssembly.Instance(module).exports as unknown as SniffExports);
+    // One page (64 KiB) holds the window; the memory never grows, so this view stays valid.
+    sniffer = exports ? { exports, bytes: new Uint8Array(exports.memory.buffer) } : null;
   }
   return sniffer;
 }

@@ -235,23 +235,6 @@ function buildAutomaton(keywords: readonly string[]): KeywordAutomaton | undefin
   return { classOf, kelvinClass: classOf[0x6b]!, next, outputStart, outputs: Int32Array.from(outputs), maxLength };
 }
 
-/**
- * Automata by keyword list. Rule sets are rebuilt per scan (the secret analyser derives its
- * third-party set each time), but their keywords rarely change; sharing the automaton saves its
- * construction and keeps one WebAssembly walker (and its memory) per keyword list instead of one
- * per scan. Bounded, for a process that keeps loading different user rules.
- */
-const automata = new Map<string, KeywordAutomaton | undefined>();
-const MAX_AUTOMATA = 32;
-function automatonFor(keywords: readonly string[]): KeywordAutomaton | undefined {
-  const key = JSON.stringify(keywords);
-  if (automata.has(key)) return automata.get(key);
-  if (automata.size >= MAX_AUTOMATA) automata.delete(automata.keys().next().value!);
-  const a = buildAutomaton(keywords);
-  automata.set(key, a);
-  return a;
-}
-
 function automatonFinds(a: KeywordAutomaton, text: string): boolean {
   const { classOf, kelvinClass, next } = a;
   let state = 0;
@@ -278,7 +261,7 @@ function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
       regex: keywords.length > 0 ? new RegExp(source, 'g') : undefined,
       keywords,
       allNeedKeywords,
-      anyCase: keywords.length > 0 && allNeedKeywords && keywords.every((k) => /^[\x00-\x7f]+$/.test(k)) ? automatonFor(keywords) : undefined,
+      anyCase: keywords.length > 0 && allNeedKeywords && keywords.every((k) => /^[\x00-\x7f]+$/.test(k)) ? buildAutomaton(keywords) : undefined,
       numberOf: new Map(keywords.map((k, i) => [k, i])),
     };
     keywordIndexes.set(rules, index);

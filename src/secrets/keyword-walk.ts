@@ -6,6 +6,7 @@
  * same result.
  */
 import { KEYWORD_WALK_WASM } from './keyword-walk-wasm.js';
+import { embeddedModule } from './wasm-module.js';
 
 /** Accepting states recorded per text before the walk gives up and the caller walks in JavaScript. */
 const MAX_HITS = 4096;
@@ -21,18 +22,7 @@ interface WalkExports {
   walk(next: number, cls: number, input: number, n: number, mid: number, j: number, hits: number, max: number): number;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
-
-function walkModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(Buffer.from(KEYWORD_WALK_WASM, 'base64'));
-    } catch {
-      compiled = null; // no WebAssembly here (e.g. --jitless): the JavaScript walk serves
-    }
-  }
-  return compiled;
-}
+const walkModule = embeddedModule(KEYWORD_WALK_WASM);
 
 export class KeywordWalker {
   private readonly exports: WalkExports;

@@ -47,11 +47,27 @@ function ruleSetVersion(set: RuleSet): number {
 }
 
 /**
+ * One analyser per rule set, since every scan asks for one. Deriving the third-party subset again
+ * each time gave the engine new rule lists, and with them a new keyword automaton and a new
+ * WebAssembly walker per scan, and hashed the rules again for the version.
+ */
+const analysers = new WeakMap<RuleSet, Analyser>();
+
+/**
  * Searches every small text file of every layer. Binaries are dropped after their first bytes by
  * sniff(), and the engine's keyword prefilter keeps the common case to a few indexOf calls. Only
  * redacted findings leave the analyser, so the layer cache never holds a secret.
  */
 export function createSecretAnalyser(set: RuleSet = defaultRuleSet()): Analyser {
+  let analyser = analysers.get(set);
+  if (analyser === undefined) {
+    analyser = buildSecretAnalyser(set);
+    analysers.set(set, analyser);
+  }
+  return analyser;
+}
+
+function buildSecretAnalyser(set: RuleSet): Analyser {
   const strongOnly: RuleSet = { rules: set.rules.filter((r) => !r.fallback), allow: set.allow };
   return {
     name: 'secrets',
