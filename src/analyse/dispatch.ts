@@ -74,11 +74,7 @@ function releaseBuffer(pooled: Buffer): void {
   if (pool.length > POOL_BUFFERS) pool.sort((a, b) => b.length - a.length).length = POOL_BUFFERS;
 }
 
-/**
- * Feeds one file to the analysers that want it. Content is buffered only while some analyser
- * still wants it and only up to that analyser's size limit; analysers with a sniff() see the
- * first bytes and can drop out early, so most binaries are never held in memory.
- */
+/** Decides which analysers want each file and hands the wanted files to them. */
 export class FileDispatcher {
   constructor(
     private readonly analysers: readonly Analyser[],
@@ -108,52 +104,82 @@ export class FileDispatcher {
 
   /**
    * Consumes the file's chunks, then runs the analysers. `chunks` must be fully drained by us so
-   * the tar stream moves on, whether or not anyone wants the bytes.
+   * the source moves on, whether or not anyone wants the bytes.
    */
   async dispatch(path: string, info: FileInfo, wanted: Analyser[], chunks: AsyncIterable<Buffer>): Promise<void> {
-    let active = wanted.filter((a) => {
+    const sink = this.open(path, info, wanted);
+    for await (const chunk of chunks) sink.write(chunk);
+    await sink.end();
+  }
+
+  /** A sink for one file's chunks, pushed in order; end() runs the analysers that still want it. */
+  open(path: string, info: FileInfo, wanted: Analyser[]): FileSink {
+    return new FileSink(path, info, wanted, this.ctx, this.facts);
+  }
+}
+
+/**
+ * One file on its way to its analysers. Content is buffered only while some analyser still wants
+ * it and only up to that analyser's size limit; analysers with a sniff() see the first bytes and
+ * can drop out early, so most binaries are never held in memory.
+ */
+export class FileSink {
+  private active: Analyser[];
+  private readonly parts: Buffer[] = [];
+  private have = 0;
+  private sniffed: boolean;
+
+  constructor(
+    private readonly path: string,
+    private readonly info: FileInfo,
+    private readonly wanted: Analyser[],
+    private readonly ctx: AnalyserContext,
+    private readonly facts: LayerFacts,
+  ) {
+    this.active = wanted.filter((a) => {
       if (info.size > a.maxFileSize) {
-        this.facts.warnings.push(`${path}: ${info.size} bytes is over the ${a.name} analyser's limit; skipped`);
-        this.facts.files.push({ path, analyser: a.name, facts: {} });
+        facts.warnings.push(`${path}: ${info.size} bytes is over the ${a.name} analyser's limit; skipped`);
+        facts.files.push({ path, analyser: a.name, facts: {} });
         return false;
       }
       return true;
     });
-    const sniffers = active.filter((a) => a.sniff);
-    const parts: Buffer[] = [];
-    let have = 0;
-    let sniffed = sniffers.length === 0;
-    for await (const chunk of chunks) {
-      if (active.length === 0) continue;
-      parts.push(chunk);
-      have += chunk.length;
-      if (!sniffed && have >= Math.min(SNIFF_BYTES, info.size)) {
-        sniffed = true;
-        const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-        active = active.filter((a) => !a.sniff || a.sniff(head));
-        if (active.length === 0) parts.length = 0;
-      }
-    }
-    if (!sniffed) {
-      const head = Buffer.concat(parts);
-      active = active.filter((a) => !a.sniff || a.sniff(head));
-    }
+    this.sniffed = !this.active.some((a) => a.sniff);
+  }
+
+  write(chunk: Buffer): void {
+    if (this.active.length === 0) return;
+    this.parts.push(chunk);
+    this.have += chunk.length;
+    if (!this.sniffed && this.have >= Math.min(SNIFF_BYTES, this.info.size)) this.sniff();
+  }
+
+  private sniff(): void {
+    this.sniffed = true;
+    const head = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.active = this.active.filter((a) => !a.sniff || a.sniff(head));
+    if (this.active.length === 0) this.parts.length = 0;
+  }
+
+  async end(): Promise<void> {
+    if (!this.sniffed) this.sniff();
+    const { path, info, facts } = this;
     // Analysers that sniffed the file away still record it: a lower layer's version is replaced.
-    for (const a of wanted) if (!active.includes(a) && a.sniff && info.size <= a.maxFileSize) {
-      this.facts.files.push({ path, analyser: a.name, facts: {} });
+    for (const a of this.wanted) if (!this.active.includes(a) && a.sniff && info.size <= a.maxFileSize) {
+      facts.files.push({ path, analyser: a.name, facts: {} });
     }
-    if (active.length === 0) return;
-    const { content, pooled } = joinParts(parts, have);
-    parts.length = 0;
+    if (this.active.length === 0) return;
+    const { content, pooled } = joinParts(this.parts, this.have);
+    this.parts.length = 0;
     try {
-      for (const a of active) {
-        let facts: FileFacts;
+      for (const a of this.active) {
+        let found: FileFacts;
         try {
-          facts = await a.analyse({ path, size: info.size, mode: info.mode, content }, this.ctx);
+          found = await a.analyse({ path, size: info.size, mode: info.mode, content }, this.ctx);
         } catch (err) {
-          facts = { warnings: [`${path}: ${a.name} analyser failed: ${(err as Error).message}`] };
+          found = { warnings: [`${path}: ${a.name} analyser failed: ${(err as Error).message}`] };
         }
-        this.facts.files.push({ path, analyser: a.name, facts: stripEmpty(facts) });
+        facts.files.push({ path, analyser: a.name, facts: stripEmpty(found) });
       }
     } finally {
       if (pooled) releaseBuffer(pooled);

@@ -23,6 +23,10 @@ function header(name: string, type: string, size: number): Buffer {
   h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
   h.write(type, 156, 'latin1');
   h.write('ustar\x0000', 257, 'latin1');
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return h;
 }
 
@@ -53,13 +57,21 @@ describe('indexTarFile', () => {
     await expect(indexTarFile(file, 'cut.tar')).rejects.toMatchObject({ code: 'ARCHIVE_TRUNCATED' });
   });
 
+  it('refuses a header whose checksum does not match', async () => {
+    const bytes = Buffer.concat([header('index.json', '0', 2), Buffer.from('{}'), Buffer.alloc(510 + 1024)]);
+    expect([...(await indexTarFile(write('good.tar', bytes), 'good.tar')).keys()]).toEqual(['index.json']);
+    bytes[0] = 0x4a; // "index.json" becomes "Jndex.json" without a new checksum
+    const err = await indexTarFile(write('bad.tar', bytes), 'bad.tar').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ARCHIVE_CORRUPT', message: expect.stringMatching(/^bad\.tar: corrupt tar header at byte 0 .*bad checksum/) });
+  });
+
   it('refuses a PAX record too large to be genuine, without reading it', async () => {
     const size = 2 * 1024 * 1024;
     const bytes = Buffer.concat([header('PaxHeader', 'x', size), Buffer.alloc(size), Buffer.alloc(1024)]);
     const err = await indexTarFile(write('pax.tar', bytes), 'pax.tar').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OciError);
     expect((err as OciError).code).toBe('ARCHIVE_CORRUPT');
-    expect((err as OciError).message).toMatch(/^pax\.tar: tar PAX record at byte 0 is 2097152 bytes/);
+    expect((err as OciError).message).toMatch(/^pax\.tar: tar extended header at byte 0 is 2097152 bytes/);
   });
 
   it('names the archive when it cannot be opened', async () => {
