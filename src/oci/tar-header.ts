@@ -107,15 +107,17 @@ function numeric(block: Buffer, start: number, length: number, what: string): nu
 
 function checksumMatches(block: Buffer): boolean {
   const stored = numeric(block, 148, 8, 'checksum');
+  // The sum counts the checksum field itself as eight spaces. One plain loop over the block, with
+  // the field's bytes taken back out, keeps this cheap: it runs for every entry of every layer.
   let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
+  for (let i = 0; i < TAR_BLOCK; i++) unsigned += block[i]!;
+  for (let i = 148; i < 156; i++) unsigned -= block[i]!;
+  unsigned += 8 * 0x20;
+  if (stored === unsigned) return true;
   // Some old writers summed signed bytes; both are accepted, as GNU tar does.
-  return stored === unsigned || stored === signed;
+  let signed = unsigned;
+  for (let i = 0; i < TAR_BLOCK; i++) if (block[i]! > 127 && (i < 148 || i >= 156)) signed -= 256;
+  return stored === signed;
 }
 
 function isPosixUstar(block: Buffer): boolean {

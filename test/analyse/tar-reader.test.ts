@@ -217,6 +217,18 @@ describe('readTar', () => {
     ]);
   });
 
+  it('accepts checksums summed over signed bytes, as some old writers made them', async () => {
+    const tar = await tarOf([{ name: 'cafe', content: 'x' }]);
+    tar[3] = 0xe9; // a Latin-1 name byte above 127, where signed and unsigned sums differ
+    tar.fill(0x20, 148, 156);
+    let signed = 0;
+    for (let i = 0; i < 512; i++) signed += tar[i]! > 127 ? tar[i]! - 256 : tar[i]!;
+    tar.write(`${signed.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    expect((await read(tar))[0]).toMatchObject({ size: 1, body: 'x' });
+    tar.write(`${(signed + 1).toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    await expect(read(tar)).rejects.toThrow(/bad checksum/);
+  });
+
   it('reads base-256 sizes', async () => {
     const tar = await tarOf([{ name: 'f', content: 'abc' }]);
     tar.fill(0, 124, 136);
