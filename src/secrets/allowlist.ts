@@ -5,7 +5,7 @@
 
 /** Strip `/` and `./` prefixes so `/etc/x`, `./etc/x` and `etc/x` compare equal. */
 export function normalizePath(path: string): string {
-  let p = path.replace(/\\/g, '/');
+  let p = path.includes('\\') ? path.replace(/\\/g, '/') : path;
   while (p.startsWith('./') || p.startsWith('/')) p = p.startsWith('./') ? p.slice(2) : p.slice(1);
   return p;
 }
@@ -21,7 +21,10 @@ function escapeRegex(s: string): string {
 export function globToRegExp(glob: string): RegExp {
   const g = normalizePath(glob.trim());
   const body = translate(g);
-  return new RegExp(g.includes('/') ? `^${body}$` : `(?:^|/)${body}$`);
+  if (!g.includes('/')) return new RegExp(`(?:^|/)${body}$`);
+  // A leading `**/` only says where the rest may start: at the beginning or after any slash.
+  const lead = '(?:.*/)?';
+  return new RegExp(body.startsWith(lead) ? `(?:^|/)${body.slice(lead.length)}$` : `^${body}$`);
 }
 
 function translate(g: string): string {
@@ -32,7 +35,9 @@ function translate(g: string): string {
       const atStart = i === 0 || g.charAt(i - 1) === '/';
       const slashAfter = g.charAt(i + 2) === '/';
       if (atStart && slashAfter) {
-        out += '(?:[^/]*/)*'; // `**/`: zero or more whole folders
+        // `**/`: zero or more whole folders, i.e. nothing or anything up to a slash. Written this
+        // way rather than as repeated `[^/]*/` groups, which backtrack segment by segment.
+        out += '(?:.*/)?';
         i += 2;
       } else {
         out += '.*';
@@ -59,16 +64,34 @@ function translate(g: string): string {
   return out.replace(/\/\.\*$/, '(?:/.*)?');
 }
 
+/**
+ * The text that any path matching `glob` must contain: the glob's literal runs, outside wildcards
+ * and `{...}` alternations, without the slashes at their ends (`dir/**` also matches `dir`).
+ */
+function requiredFragments(glob: string): string[] {
+  const g = normalizePath(glob.trim());
+  return g
+    .replace(/\{[^}]*\}/g, '*')
+    .split(/[*?{]/)
+    .map((f) => f.replace(/^\/+|\/+$/g, ''))
+    .filter((f) => f.length >= 2);
+}
+
 export class PathMatcher {
-  private readonly res: RegExp[];
+  private readonly rules: { fragments: string[]; re: RegExp }[];
 
   constructor(readonly globs: readonly string[]) {
-    this.res = globs.map(globToRegExp);
+    // Each glob's literal text is looked for first: an includes() is far cheaper than the
+    // anchored, backtracking RegExp, and most paths lack some fragment of most globs.
+    this.rules = globs.map((g) => ({ fragments: requiredFragments(g), re: globToRegExp(g) }));
   }
 
   matches(path: string): boolean {
     const p = normalizePath(path);
-    return this.res.some((re) => re.test(p));
+    for (const { fragments, re } of this.rules) {
+      if (fragments.every((f) => p.includes(f)) && re.test(p)) return true;
+    }
+    return false;
   }
 }
 

@@ -2,13 +2,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PortcullisError } from '../../src/errors.js';
 import {
   buildRuleSet,
+  BUILTIN_ALLOW_PATHS,
   globToRegExp,
   loadSecretConfig,
+  PathMatcher,
   parseSecretConfig,
   scanText,
   shouldScanPath,
@@ -117,6 +120,77 @@ describe('paths', () => {
     expect(globToRegExp('usr/share/doc/**').test('usr/share/doc')).toBe(true);
     expect(globToRegExp('*.pem').test('etc/ssl/a.pem')).toBe(true);
     expect(globToRegExp('etc/*.conf').test('etc/sub/a.conf')).toBe(false);
+  });
+
+  it('matches globs as a segment-by-segment reference matcher does', () => {
+    // The reference: `**` as a whole segment spans zero or more folders, other wildcards stay in
+    // one segment, `dir/**` also matches `dir`, and a glob without a slash matches a base name.
+    const segmentRe = (seg: string) =>
+      new RegExp(
+        `^${seg
+          .replace(/[.+^$()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '[^/]*')
+          .replace(/\?/g, '[^/]')
+          .replace(/\{([^}]*)\}/g, (_m, alts: string) => `(?:${alts.split(',').join('|')})`)}$`,
+      );
+    const matchSegments = (glob: string[], path: string[]): boolean => {
+      if (glob.length === 0) return path.length === 0;
+      const [head, ...rest] = glob;
+      if (head === '**')
+        return path.some((_, i) => matchSegments(rest, path.slice(i))) || matchSegments(rest, []);
+      return path.length > 0 && segmentRe(head!).test(path[0]!) && matchSegments(rest, path.slice(1));
+    };
+    const reference = (glob: string, path: string) => {
+      if (!glob.includes('/')) return segmentRe(glob).test(path.split('/').pop()!);
+      const g = glob.split('/');
+      const p = path.split('/');
+      return matchSegments(g, p) || (g[g.length - 1] === '**' && matchSegments(g.slice(0, -1), p));
+    };
+    const globs = [
+      ...BUILTIN_ALLOW_PATHS,
+      'app/*.env',
+      '**/secrets/**',
+      'etc/**/ssl/*.pem',
+      '*.key',
+      'a/?b/**',
+    ];
+    const segment = fc.constantFrom(
+      'app',
+      'node_modules',
+      'test',
+      'tests',
+      'docs',
+      'usr',
+      'share',
+      'doc',
+      'x.md',
+      'a.js',
+      'testdata',
+      'vendor',
+      'go',
+      'src',
+      'site-packages',
+      'secrets',
+      'etc',
+      'ssl',
+      'k.pem',
+      'id.key',
+      'a',
+      'cb',
+      '.env',
+      'node_modules.md',
+      'xnode_modules',
+      'xsecrets',
+      'xusr',
+    );
+    const path = fc.array(segment, { minLength: 1, maxLength: 7 }).map((s) => s.join('/'));
+    fc.assert(
+      fc.property(fc.constantFrom(...globs), path, (glob, p) => {
+        expect(globToRegExp(glob).test(p)).toBe(reference(glob, p));
+        expect(new PathMatcher([glob]).matches(p)).toBe(reference(glob, p));
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('skips non-text paths before they are buffered', () => {
