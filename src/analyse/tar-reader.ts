@@ -85,7 +85,10 @@ export async function readTar(
   const onHeader = (block: Buffer): TarBodySink | null => {
     const raw = decodeTarHeader(block);
     if (isExtendedHeader(raw.typeByte)) {
-      if (raw.size > maxMetaBytes) throw new TarFormatError(`Invalid tar header: a ${raw.size}-byte extended header is over the ${maxMetaBytes}-byte limit`);
+      if (raw.size > maxMetaBytes)
+        throw new TarFormatError(
+          `Invalid tar header: a ${raw.size}-byte extended header is over the ${maxMetaBytes}-byte limit`,
+        );
       metaType = raw.typeByte;
       bodyLeft = raw.size;
       padLeft = paddingAfter(raw.size);
@@ -151,7 +154,8 @@ export async function readTar(
         sawZeroBlock = true;
         continue;
       }
-      if (sawZeroBlock) throw new TarFormatError('Invalid tar header: an entry follows an end-of-archive block');
+      if (sawZeroBlock)
+        throw new TarFormatError('Invalid tar header: an entry follows an end-of-archive block');
       sink = onHeader(block);
       if (sink && bodyLeft === 0) {
         const done = sink;
@@ -165,7 +169,12 @@ export async function readTar(
   if (bodyLeft > 0 || padLeft > 0 || (carried > 0 && !sawZeroBlock)) {
     throw new TarFormatError('Unexpected end of data: the tar stops inside an entry');
   }
-  if (metaType || overrides.path !== undefined || overrides.linkpath !== undefined || overrides.size !== undefined) {
+  if (
+    metaType ||
+    overrides.path !== undefined ||
+    overrides.linkpath !== undefined ||
+    overrides.size !== undefined
+  ) {
     throw new TarFormatError('Unexpected end of data: an extended header has no entry after it');
   }
 }

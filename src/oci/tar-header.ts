@@ -55,7 +55,14 @@ const TYPES: Record<number, TarEntryType> = {
   0x37: 'contiguous-file',
 };
 
-const HEADER_ONLY: ReadonlySet<TarEntryType> = new Set(['link', 'symlink', 'character-device', 'block-device', 'directory', 'fifo']);
+const HEADER_ONLY: ReadonlySet<TarEntryType> = new Set([
+  'link',
+  'symlink',
+  'character-device',
+  'block-device',
+  'directory',
+  'fifo',
+]);
 
 const GNU_LONG_NAME = 0x4c; // 'L'
 const GNU_LONG_LINK = 0x4b; // 'K'
@@ -101,7 +108,8 @@ function numeric(block: Buffer, start: number, length: number, what: string): nu
     if (c < 0x30 || c > 0x37) throw invalid(`${what} is not an octal number`);
     value = value * 8 + (c - 0x30);
   }
-  for (; i < stop; i++) if (block[i] !== 0x20 && block[i] !== 0) throw invalid(`${what} is not an octal number`);
+  for (; i < stop; i++)
+    if (block[i] !== 0x20 && block[i] !== 0) throw invalid(`${what} is not an octal number`);
   return value;
 }
 
@@ -146,7 +154,12 @@ export function decodeTarHeader(block: Buffer): TarHeaderBlock {
 
 /** PAX and GNU long-name entries describe the next entry rather than being one. */
 export function isExtendedHeader(typeByte: number): boolean {
-  return typeByte === GNU_LONG_NAME || typeByte === GNU_LONG_LINK || typeByte === PAX_ENTRY || typeByte === PAX_GLOBAL;
+  return (
+    typeByte === GNU_LONG_NAME ||
+    typeByte === GNU_LONG_LINK ||
+    typeByte === PAX_ENTRY ||
+    typeByte === PAX_GLOBAL
+  );
 }
 
 /** PAX extended header records: "LENGTH KEY=VALUE\n", LENGTH counting the whole record. */
@@ -157,7 +170,12 @@ function applyPaxRecords(data: Buffer, into: TarOverrides): void {
     const space = data.indexOf(0x20, at);
     if (space < 0 || space - at > 20) throw invalid('malformed PAX record');
     const length = Number(data.toString('latin1', at, space));
-    if (!Number.isInteger(length) || length <= space - at + 1 || at + length > data.length || data[at + length - 1] !== 0x0a) {
+    if (
+      !Number.isInteger(length) ||
+      length <= space - at + 1 ||
+      at + length > data.length ||
+      data[at + length - 1] !== 0x0a
+    ) {
       throw invalid('malformed PAX record');
     }
     const record = data.toString('utf8', space + 1, at + length - 1);
@@ -168,7 +186,8 @@ function applyPaxRecords(data: Buffer, into: TarOverrides): void {
     if (key === 'path') into.path = value;
     else if (key === 'linkpath') into.linkpath = value;
     else if (key === 'size') {
-      if (!/^\d{1,16}$/.test(value) || Number(value) > Number.MAX_SAFE_INTEGER) throw invalid('PAX size is not a number');
+      if (!/^\d{1,16}$/.test(value) || Number(value) > Number.MAX_SAFE_INTEGER)
+        throw invalid('PAX size is not a number');
       into.size = Number(value);
     }
     at += length;

@@ -19,7 +19,11 @@ interface Seen {
 }
 
 /** Feeds `bytes` to readTar in chunks of the given sizes (cycled) and records every entry. */
-async function read(bytes: Buffer, chunkSizes: number[] = [bytes.length || 1], want = (h: TarHeader) => h.type === 'file'): Promise<Seen[]> {
+async function read(
+  bytes: Buffer,
+  chunkSizes: number[] = [bytes.length || 1],
+  want = (h: TarHeader) => h.type === 'file',
+): Promise<Seen[]> {
   const chunks: Buffer[] = [];
   for (let at = 0, i = 0; at < bytes.length; i++) {
     const n = Math.max(1, chunkSizes[i % chunkSizes.length]!);
@@ -53,7 +57,13 @@ async function readWithTarStream(bytes: Buffer): Promise<Seen[]> {
     const parts: Buffer[] = [];
     for await (const c of e) parts.push(c as Buffer);
     const h = e.header;
-    const s: Seen = { name: h.name, type: h.type ?? 'file', size: h.size ?? 0, mode: (h.mode ?? 0) & 0o7777, linkname: h.linkname ?? '' };
+    const s: Seen = {
+      name: h.name,
+      type: h.type ?? 'file',
+      size: h.size ?? 0,
+      mode: (h.mode ?? 0) & 0o7777,
+      linkname: h.linkname ?? '',
+    };
     if (s.type === 'file') s.body = Buffer.concat(parts).toString('latin1');
     else s.size = 0; // header-only types carry no body
     seen.push(s);
@@ -90,9 +100,12 @@ describe('readTar', () => {
     const reference = await readWithTarStream(tar);
     expect(reference.map((e) => e.name)).toContain(`${longDir}file-with-a-long-name.txt`);
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 1500 }), { minLength: 1, maxLength: 8 }), async (sizes) => {
-        expect(await read(tar, sizes)).toEqual(reference);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 1500 }), { minLength: 1, maxLength: 8 }),
+        async (sizes) => {
+          expect(await read(tar, sizes)).toEqual(reference);
+        },
+      ),
       { numRuns: 200 },
     );
     expect(await read(tar, [1])).toEqual(reference);
@@ -119,7 +132,10 @@ describe('readTar', () => {
       expect(byName.get('ünïcode.txt')?.body).toBe('u\n');
       if (format !== 'ustar') {
         expect(byName.get(longFile)?.body).toBe('deep\n');
-        expect(byName.get(`${longDir}link-to-long`)).toMatchObject({ type: 'symlink', linkname: `../${longFile}` });
+        expect(byName.get(`${longDir}link-to-long`)).toMatchObject({
+          type: 'symlink',
+          linkname: `../${longFile}`,
+        });
       }
     }
   });
@@ -248,7 +264,9 @@ describe('readTar', () => {
     expect((await read(Buffer.concat([body, Buffer.alloc(512)]))).map((e) => e.name)).toEqual(['a']);
     // No end marker at all, stopping between entries, is accepted as tar-stream did.
     expect((await read(body)).map((e) => e.name)).toEqual(['a']);
-    await expect(read(Buffer.concat([body, Buffer.alloc(512), file]))).rejects.toThrow(/follows an end-of-archive block/);
+    await expect(read(Buffer.concat([body, Buffer.alloc(512), file]))).rejects.toThrow(
+      /follows an end-of-archive block/,
+    );
   });
 
   it('reports truncation and corruption as TarFormatError', async () => {
@@ -269,8 +287,8 @@ describe('readTar', () => {
   it('bounds extended headers, which are held in memory', async () => {
     const tar = await tarOf([{ name: `${'d/'.repeat(200)}f`, content: 'x' }]);
     expect((await read(tar))[0]!.name).toBe(`${'d/'.repeat(200)}f`);
-    await expect(
-      readTar(Readable.from([tar]), { entry: () => null }, 64),
-    ).rejects.toThrow(/extended header is over the 64-byte limit/);
+    await expect(readTar(Readable.from([tar]), { entry: () => null }, 64)).rejects.toThrow(
+      /extended header is over the 64-byte limit/,
+    );
   });
 });

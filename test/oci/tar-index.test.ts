@@ -62,7 +62,10 @@ describe('indexTarFile', () => {
     expect([...(await indexTarFile(write('good.tar', bytes), 'good.tar')).keys()]).toEqual(['index.json']);
     bytes[0] = 0x4a; // "index.json" becomes "Jndex.json" without a new checksum
     const err = await indexTarFile(write('bad.tar', bytes), 'bad.tar').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ARCHIVE_CORRUPT', message: expect.stringMatching(/^bad\.tar: corrupt tar header at byte 0 .*bad checksum/) });
+    expect(err).toMatchObject({
+      code: 'ARCHIVE_CORRUPT',
+      message: expect.stringMatching(/^bad\.tar: corrupt tar header at byte 0 .*bad checksum/),
+    });
   });
 
   it('refuses a PAX record too large to be genuine, without reading it', async () => {
