@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { shouldScanPath } from '../../secrets/allowlist.js';
+import { PathMatcher, shouldScanPath, type Allowlist } from '../../secrets/allowlist.js';
 import { defaultRuleSet, isProbablyBinary, scanContent, type RuleSet } from '../../secrets/engine.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 
@@ -29,6 +29,8 @@ const OS_OWNED_PREFIXES = [
   'lib/apk/db/',
   'etc/ssl/certs/',
 ];
+
+const NO_PATHS = new PathMatcher([]);
 
 /** Third-party code shipped by language package managers: strong rules only, no generic guesses. */
 const THIRD_PARTY = /(^|\/)(node_modules|site-packages|dist-packages|vendor|gems|\.cargo\/registry|go\/pkg\/mod)\//;
@@ -68,16 +70,21 @@ export function createSecretAnalyser(set: RuleSet = defaultRuleSet()): Analyser 
 }
 
 function buildSecretAnalyser(set: RuleSet): Analyser {
-  const strongOnly: RuleSet = { rules: set.rules.filter((r) => !r.fallback), allow: set.allow };
+  // Allowed paths are refused in wants(), before their content is buffered and sniffed (116
+  // Markdown files of node-app's node_modules); the engine then need not check the path again.
+  const checkedPaths: Allowlist = { ...set.allow, paths: NO_PATHS };
+  const all: RuleSet = { rules: set.rules, allow: checkedPaths };
+  const strongOnly: RuleSet = { rules: set.rules.filter((r) => !r.fallback), allow: checkedPaths };
   return {
     name: 'secrets',
-    // The +1 marks the path policy above; change it when that policy changes.
-    version: ruleSetVersion(set) + 1,
+    // The +2 marks the path policy above; change it when that policy changes.
+    version: ruleSetVersion(set) + 2,
     maxFileSize: SECRET_MAX_FILE_BYTES,
-    wants: (path, info) => info.size > 0 && info.size <= SECRET_MAX_FILE_BYTES && wantsPath(path),
+    wants: (path, info) =>
+      info.size > 0 && info.size <= SECRET_MAX_FILE_BYTES && wantsPath(path) && !set.allow.paths.matches(path),
     sniff: (head) => !isProbablyBinary(head),
     analyse(file: AnalyserFile): FileFacts {
-      const rules = THIRD_PARTY.test(file.path) ? strongOnly : set;
+      const rules = THIRD_PARTY.test(file.path) ? strongOnly : all;
       const found = scanContent(file.content, { path: file.path }, rules);
       return found.length ? { secrets: found.map((s) => ({ ruleId: s.ruleId, title: s.title, severity: s.severity, line: s.line, redacted: s.redacted })) } : {};
     },
