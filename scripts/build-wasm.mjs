@@ -1,4 +1,4 @@
-// Compiles the project's hand-written WebAssembly text (src/secrets/*.wat, listed below) with
+// Compiles the project's hand-written WebAssembly text (the .wat files listed below) with
 // wabt and writes each module's bytes, base64, into a TypeScript module beside it
 // (NAME.wat -> NAME-wasm.ts), so that tsc and the bundle carry them like any other code and no
 // .wasm file has to be found at run time. The output is committed;
@@ -12,6 +12,7 @@ import wabtInit from 'wabt';
 const MODULES = [
   { wat: 'src/secrets/keyword-walk.wat', constant: 'KEYWORD_WALK_WASM' },
   { wat: 'src/secrets/binary-sniff.wat', constant: 'BINARY_SNIFF_WASM' },
+  { wat: 'src/oci/tar-checksum.wat', constant: 'TAR_CHECKSUM_WASM' },
 ];
 const root = new URL('../', import.meta.url);
 

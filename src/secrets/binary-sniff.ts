@@ -4,7 +4,7 @@
  * WebAssembly or its SIMD cannot run, the caller counts in JavaScript instead.
  */
 import { BINARY_SNIFF_WASM } from './binary-sniff-wasm.js';
-import { embeddedModule } from './wasm-module.js';
+import { embeddedModule } from '../wasm/embedded-module.js';
 
 /** The most bytes one call looks at: isProbablyBinary's window. */
 export const SNIFF_WINDOW = 8192;

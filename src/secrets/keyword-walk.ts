@@ -6,7 +6,7 @@
  * same result.
  */
 import { KEYWORD_WALK_WASM } from './keyword-walk-wasm.js';
-import { embeddedModule } from './wasm-module.js';
+import { embeddedModule } from '../wasm/embedded-module.js';
 
 /** Accepting states recorded per text before the walk gives up and the caller walks in JavaScript. */
 const MAX_HITS = 4096;
