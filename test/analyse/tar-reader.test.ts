@@ -169,6 +169,30 @@ describe('readTar', () => {
     expect(log).toEqual(['open a', 'done a', 'open b', 'done b', 'open c', 'done c']);
   });
 
+  it('lets the event loop turn while analysers run, even when every chunk is already there', async () => {
+    // Another layer's gunzip needs the main thread between its output chunks; a reader that ran a
+    // whole buffered layer in microtasks would starve it.
+    const tar = await tarOf(Array.from({ length: 10 }, (_, i) => ({ name: `f${i}`, content: 'x' })));
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await readTar(Readable.from([tar]), {
+      entry: () => ({
+        write: () => undefined,
+        end: () => {
+          const until = performance.now() + 2;
+          while (performance.now() < until); // an analyser busy for 2 ms
+        },
+      }),
+    });
+    ticking = false;
+    expect(turns).toBeGreaterThanOrEqual(5);
+  });
+
   it('applies pax size and path, and ignores global pax headers', async () => {
     // Built by hand: a global header, then an entry header whose pax record names the path and
     // size, with a ustar size field that says 0.
