@@ -73,6 +73,12 @@ function mergeOs(found: Map<string, OsInfo>): OsInfo | null {
   return os;
 }
 
+/** Whether a file's facts feed the squashed result (secrets are gathered per layer, before). */
+function saysSomething(file: AnalysedFile): boolean {
+  const f = file.facts;
+  return !!(f.packages?.length || f.os || f.owned?.length || f.licenses?.length || f.attributes?.length || f.warnings?.length);
+}
+
 /**
  * Applies layers in order as a container runtime would: whiteouts and opaque folders hide what
  * lower layers had, a file in an upper layer replaces the same path below. What remains is the
@@ -107,7 +113,14 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   const declaredLicenses = new Map<string, string[]>();
   const packages: SquashedPackage[] = [];
   const attributes: SquashResult['attributes'] = [];
-  const paths = [...live.keys()].sort();
+  // Most files an analyser wanted told it nothing (the secret search reads every small text
+  // file): only paths whose current version says something are sorted and walked. 32,768 of the
+  // large benchmark image's paths took 36 ms to sort on a cold CLI, for none of them to count.
+  const paths: string[] = [];
+  for (const [path, history] of live) {
+    if (history[history.length - 1]!.files.some(saysSomething)) paths.push(path);
+  }
+  paths.sort();
   for (const path of paths) {
     const history = live.get(path)!;
     const top = history[history.length - 1]!;
