@@ -59,6 +59,13 @@ export interface TarBodySink {
 export interface TarEntryHandler {
   /** Called for every entry; returns a sink to receive its body, or null to skip it. */
   entry(header: TarHeader): TarBodySink | null;
+  /**
+   * Told how many bytes follow the end-of-archive marker, chunk by chunk. They are read, since
+   * the compressed blob must be read to its end for its digest to be checked, but nothing looks
+   * at them; a handler can count them against a limit, so that a stream of zeros after the end
+   * is not decompressed without bound.
+   */
+  trailing?(bytes: number): void;
 }
 
 /**
@@ -179,6 +186,7 @@ export async function readTar(
         if (pending) await pending;
       }
     }
+    if (ended && at < length) handler.trailing?.(length - at);
   }
   // After one zero block, a short remainder is ignored as the rest of the end marker.
   if (bodyLeft > 0 || padLeft > 0 || (carried > 0 && !sawZeroBlock)) {

@@ -97,6 +97,16 @@ class LayerEntries implements TarEntryHandler {
     const wanted = dispatcher.interested(path, info);
     return wanted.length === 0 ? null : dispatcher.open(path, info, wanted);
   }
+
+  trailing(bytes: number): void {
+    // Data after the end of the archive counts as uncompressed bytes of the image: it is
+    // decompressed all the same, and a gzip of zeros is the classic decompression bomb.
+    const { limits, subject } = this;
+    limits.bytes += bytes;
+    if (limits.bytes > limits.limits.maxTotalBytes) {
+      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxTotalBytes} uncompressed bytes in the image, counting data after the end of the tar archive (raise --max-total-bytes if this is genuine)`);
+    }
+  }
 }
 
 /**
@@ -116,7 +126,14 @@ export async function walkTarLayer(blob: Readable, opts: TarWalkOptions): Promis
   }
   const decompressor = createDecompressor(detectCompression(head));
   const entries = new LayerEntries(facts, dispatcher, limits, subject);
-  const readEntries = (chunks: AsyncIterable<Buffer>) => readTar(chunks, entries);
+  // The reader's own error is the one to report: when it stops early (a limit, a bad header), the
+  // pipeline destroys the decompressor, and that can reach the pipeline first as an AbortError.
+  let readError: unknown;
+  const readEntries = (chunks: AsyncIterable<Buffer>) =>
+    readTar(chunks, entries).catch((err: unknown) => {
+      readError = err;
+      throw err;
+    });
 
   try {
     // Progress is counted by a stage in the pipeline: a 'data' listener on the blob would switch it
@@ -126,7 +143,7 @@ export async function walkTarLayer(blob: Readable, opts: TarWalkOptions): Promis
     await (decompressor ? pipeline(source, decompressor, readEntries) : pipeline(source, readEntries));
   } catch (err) {
     blob.destroy();
-    throw describeStreamError(err, subject);
+    throw describeStreamError(readError ?? err, subject);
   }
   return facts;
 }

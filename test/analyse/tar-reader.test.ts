@@ -3,10 +3,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { extract } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, LimitTracker } from '../../src/analyse/limits.js';
 import { readTar, TarFormatError, type TarBodySink, type TarHeader } from '../../src/analyse/tar-reader.js';
+import { walkTarLayer } from '../../src/analyse/tar-walker.js';
 import { tarOf } from '../helpers/image-builder.js';
 
 interface Seen {
@@ -291,6 +294,35 @@ describe('readTar', () => {
     await expect(read(Buffer.concat([body, Buffer.alloc(512), file]))).rejects.toThrow(
       /follows an end-of-archive block/,
     );
+  });
+
+  it('counts what follows the end of the archive, and the walker holds it to the byte limit', async () => {
+    const one = await tarOf([{ name: 'a', content: 'a' }]);
+    const tar = Buffer.concat([one.subarray(0, 1024), Buffer.alloc(1024), Buffer.alloc(5000, 7)]);
+    let trailing = 0;
+    const seen: string[] = [];
+    await readTar(Readable.from([tar.subarray(0, 1500), tar.subarray(1500)]), {
+      entry: (h) => (seen.push(h.name), null),
+      trailing: (n) => (trailing += n),
+    });
+    expect(seen).toEqual(['a']);
+    expect(trailing).toBe(5000);
+
+    // A small layer followed by 8 MiB of zeros after its end marker: a decompression bomb.
+    const bomb = gzipSync(Buffer.concat([one.subarray(0, 1024), Buffer.alloc(8 << 20)]));
+    const limits = new LimitTracker({ ...DEFAULT_LIMITS, maxTotalBytes: 4 << 20 });
+    const walk = walkTarLayer(Readable.from([bomb]), {
+      analysers: [],
+      ctx: { scratchDir: scratch },
+      limits,
+      subject: 'bomb',
+    });
+    await expect(walk).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message: expect.stringMatching(
+        /^bomb: more than 4194304 uncompressed bytes .*after the end of the tar archive/,
+      ),
+    });
   });
 
   it('reports truncation and corruption as TarFormatError', async () => {

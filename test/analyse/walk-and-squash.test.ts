@@ -126,6 +126,25 @@ describe('bad input', () => {
     expect(err.message).toContain(dir);
   });
 
+  it('reports the digest, not the reader, when a tampered layer still reads as a tar', async () => {
+    // One byte changed inside a file's content: every header still parses, so only the digest
+    // check, which fails when the blob ends, can tell; the reader stopping must not hide it.
+    for (const compression of ['none', 'gzip'] as const) {
+      const dir = newDir();
+      await writeOciLayout(dir, [[osRelease, { name: 'data/big', content: Buffer.alloc(3 << 20, 0x61) }]], {
+        compression,
+        corruptLayer: (b) => {
+          if (compression === 'gzip') return Buffer.concat([b, Buffer.alloc(16)]); // extra bytes at the end
+          const c = Buffer.from(b);
+          c[2048] = 0x62;
+          return c;
+        },
+      });
+      const err = await errorOf(scanLayout(dir));
+      expect(err.code).toBe(compression === 'none' ? 'DIGEST_MISMATCH' : 'SIZE_MISMATCH');
+    }
+  });
+
   it('refuses entries that climb out of the root or are absolute', async () => {
     for (const name of ['../../etc/passwd', 'a/../../b', '/etc/shadow']) {
       const dir = newDir();
