@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, LimitTracker } from '../../src/analyse/limits.js';
 import { readTar, TarFormatError, type TarBodySink, type TarHeader } from '../../src/analyse/tar-reader.js';
 import { walkTarLayer } from '../../src/analyse/tar-walker.js';
 import { tarOf } from '../helpers/image-builder.js';
+import { fixChecksum, ustarHeader } from '../helpers/tar-blocks.js';
 
 interface Seen {
   name: string;
@@ -72,14 +73,6 @@ async function readWithTarStream(bytes: Buffer): Promise<Seen[]> {
     seen.push(s);
   }
   return seen;
-}
-
-/** Rewrites a header block's checksum after a test has edited it. */
-function fixChecksum(tar: Buffer, headerAt: number): void {
-  tar.fill(0x20, headerAt + 148, headerAt + 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += tar[headerAt + i]!;
-  tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, headerAt + 148, 'latin1');
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'portcullis-tar-reader-'));
@@ -209,16 +202,7 @@ describe('readTar', () => {
         .join('');
       return Buffer.from(text);
     };
-    const header = (name: string, type: string, size: number) => {
-      const b = Buffer.alloc(512);
-      b.write(name, 0, 'utf8');
-      b.write('0000644\0', 100, 'latin1');
-      b.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-      b.write(type, 156, 'latin1');
-      b.write('ustar\x0000', 257, 'latin1');
-      fixChecksum(b, 0);
-      return b;
-    };
+    const header = ustarHeader;
     const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
     const globalRecords = pax(['comment=made by hand', 'path=should/not/apply']);
     const entryRecords = pax(['path=from/pax/ünï.txt', 'size=5']);

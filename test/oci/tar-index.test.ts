@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { OciError } from '../../src/errors.js';
 import { indexTarFile } from '../../src/oci/tar-index.js';
 import { tarOf } from '../helpers/image-builder.js';
+import { ustarHeader } from '../helpers/tar-blocks.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-tar-index-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,20 +16,7 @@ function write(name: string, bytes: Buffer): string {
   return file;
 }
 
-/** A 512-byte ustar header with the given name, type flag and size. */
-function header(name: string, type: string, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 'utf8');
-  h.write('0000644\0', 100, 'latin1');
-  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  h.write(type, 156, 'latin1');
-  h.write('ustar\x0000', 257, 'latin1');
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return h;
-}
+const header = ustarHeader;
 
 describe('indexTarFile', () => {
   it('lists regular files with offsets that point at their content, long names included', async () => {
