@@ -60,12 +60,13 @@ export interface TarEntryHandler {
   /** Called for every entry; returns a sink to receive its body, or null to skip it. */
   entry(header: TarHeader): TarBodySink | null;
   /**
-   * Told how many bytes follow the end-of-archive marker, chunk by chunk. They are read, since
-   * the compressed blob must be read to its end for its digest to be checked, but nothing looks
-   * at them; a handler can count them against a limit, so that a stream of zeros after the end
-   * is not decompressed without bound.
+   * Told of the bytes the reader decompresses that belong to no entry's body: extended headers
+   * (PAX records and GNU long names, up to 1 MiB each, in any number) and whatever follows the
+   * end-of-archive marker, which is read because the compressed blob must be read to its end for
+   * its digest to be checked. A handler counts them against a limit, so that neither can make a
+   * decompression bomb that no entry size reveals.
    */
-  trailing?(bytes: number): void;
+  overhead?(bytes: number): void;
 }
 
 /**
@@ -106,6 +107,7 @@ export async function readTar(
         throw new TarFormatError(
           `Invalid tar header: a ${raw.size}-byte extended header is over the ${maxMetaBytes}-byte limit`,
         );
+      handler.overhead?.(raw.size);
       metaType = raw.typeByte;
       bodyLeft = raw.size;
       padLeft = paddingAfter(raw.size);
@@ -186,7 +188,7 @@ export async function readTar(
         if (pending) await pending;
       }
     }
-    if (ended && at < length) handler.trailing?.(length - at);
+    if (ended && at < length) handler.overhead?.(length - at);
   }
   // After one zero block, a short remainder is ignored as the rest of the end marker.
   if (bodyLeft > 0 || padLeft > 0 || (carried > 0 && !sawZeroBlock)) {

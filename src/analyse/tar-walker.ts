@@ -98,13 +98,13 @@ class LayerEntries implements TarEntryHandler {
     return wanted.length === 0 ? null : dispatcher.open(path, info, wanted);
   }
 
-  trailing(bytes: number): void {
-    // Data after the end of the archive counts as uncompressed bytes of the image: it is
-    // decompressed all the same, and a gzip of zeros is the classic decompression bomb.
+  overhead(bytes: number): void {
+    // Extended headers and data after the end of the archive count as uncompressed bytes of the
+    // image: they are decompressed all the same, and a gzip of zeros is the classic bomb.
     const { limits, subject } = this;
     limits.bytes += bytes;
     if (limits.bytes > limits.limits.maxTotalBytes) {
-      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxTotalBytes} uncompressed bytes in the image, counting data after the end of the tar archive (raise --max-total-bytes if this is genuine)`);
+      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxTotalBytes} uncompressed bytes in the image, counting tar metadata and data after the end of the archive (raise --max-total-bytes if this is genuine)`);
     }
   }
 }

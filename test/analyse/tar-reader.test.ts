@@ -287,7 +287,7 @@ describe('readTar', () => {
     const seen: string[] = [];
     await readTar(Readable.from([tar.subarray(0, 1500), tar.subarray(1500)]), {
       entry: (h) => (seen.push(h.name), null),
-      trailing: (n) => (trailing += n),
+      overhead: (n) => (trailing += n),
     });
     expect(seen).toEqual(['a']);
     expect(trailing).toBe(5000);
@@ -304,8 +304,36 @@ describe('readTar', () => {
     await expect(walk).rejects.toMatchObject({
       code: 'LIMIT_EXCEEDED',
       message: expect.stringMatching(
-        /^bomb: more than 4194304 uncompressed bytes .*after the end of the tar archive/,
+        /^bomb: more than 4194304 uncompressed bytes .*data after the end of the archive/,
       ),
+    });
+  });
+
+  it('counts extended headers toward the byte limit too', async () => {
+    // Ten PAX headers of 600 KiB each before one small file: 6 MiB that no entry size shows.
+    const value = 'x'.repeat(600 << 10);
+    let record = `comment=${value}`;
+    let n = record.length + 3;
+    while (`${n} ${record}\n`.length !== n) n++;
+    record = `${n} ${record}\n`;
+    const padded = Buffer.concat([Buffer.from(record), Buffer.alloc((512 - (record.length % 512)) % 512)]);
+    const one = await tarOf([{ name: 'a', content: 'a' }]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 10; i++) parts.push(ustarHeader(`PaxHeader/${i}`, 'x', record.length), padded);
+    const tar = Buffer.concat([...parts, one]);
+    let overhead = 0;
+    await readTar(Readable.from([tar]), { entry: () => null, overhead: (b) => (overhead += b) });
+    expect(overhead).toBe(10 * record.length);
+    const limits = new LimitTracker({ ...DEFAULT_LIMITS, maxTotalBytes: 4 << 20 });
+    const walk = walkTarLayer(Readable.from([gzipSync(tar)]), {
+      analysers: [],
+      ctx: { scratchDir: scratch },
+      limits,
+      subject: 'pax',
+    });
+    await expect(walk).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message: expect.stringMatching(/tar metadata/),
     });
   });
 
