@@ -55,8 +55,9 @@ class ZstdStream extends Transform {
 export function createDecompressor(kind: Compression): Transform | undefined {
   // Room for four output chunks: zlib pauses whenever its readable side is full, and with
   // Node's 16 KiB default that meant after every chunk, until the tar reader came back for the
-  // next. With this it keeps inflating while the main thread analyses (1 GiB layer, steady: 2.03-
-  // 2.15 s against 2.28-2.41 s; about 10 MB more peak RSS).
+  // next. With read-ahead it keeps inflating while the main thread analyses: the 1 GiB layer's
+  // steady scan took 2.09-2.29 s with 8 MiB against 2.28-2.41 s without, and 4 MiB measured the
+  // same as 8 MiB with less memory (BENCHMARKS.md, "The tar reader, and the main thread's turns").
   // Node passes these options on to the stream; @types/node's ZlibOptions does not list them.
   if (kind === 'gzip')
     return createGunzip({ chunkSize: ZLIB_CHUNK, readableHighWaterMark: ZLIB_READ_AHEAD } as ZlibOptions &
