@@ -3,7 +3,7 @@
  * reader (`analyse/tar-reader.ts`, which streams): ustar, GNU long names and link names, PAX path,
  * linkpath and size, and GNU base-256 numbers.
  */
-import { embeddedModule } from '../wasm/embedded-module.js';
+import { embeddedInstance } from '../wasm/embedded-module.js';
 import { TAR_CHECKSUM_WASM } from './tar-checksum-wasm.js';
 
 export const TAR_BLOCK = 512;
@@ -120,8 +120,7 @@ interface ChecksumExports {
   sum512(input: number): number;
 }
 
-const checksumModule = embeddedModule(TAR_CHECKSUM_WASM);
-let summer: { readonly sum512: (input: number) => number; readonly bytes: Uint8Array } | null | undefined;
+const checksummer = embeddedInstance<ChecksumExports>(TAR_CHECKSUM_WASM);
 
 /** The unsigned byte sum of a header block, in JavaScript: the fallback and the tests' reference. */
 export function blockSumJs(block: Uint8Array): number {
@@ -135,20 +134,15 @@ export function blockSumJs(block: Uint8Array): number {
  * to ten times as fast as the loop it runs for every entry; else in JavaScript.
  */
 export function blockSum(block: Uint8Array): number {
-  if (summer === undefined) {
-    const module = checksumModule();
-    const exports = module && (new WebAssembly.Instance(module).exports as unknown as ChecksumExports);
-    summer = exports ? { sum512: exports.sum512, bytes: new Uint8Array(exports.memory.buffer) } : null;
-  }
+  const summer = checksummer();
   if (summer === null) return blockSumJs(block);
   summer.bytes.set(block.length === TAR_BLOCK ? block : block.subarray(0, TAR_BLOCK), 0);
-  return summer.sum512(0);
+  return summer.exports.sum512(0);
 }
 
 /** Whether blockSum runs in WebAssembly here (for tests). */
 export function blockSumUsesWasm(): boolean {
-  blockSum(new Uint8Array(TAR_BLOCK));
-  return summer !== null;
+  return checksummer() !== null;
 }
 
 function checksumMatches(block: Buffer): boolean {

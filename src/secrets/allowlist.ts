@@ -87,6 +87,7 @@ export class PathMatcher {
   }
 
   matches(path: string): boolean {
+    if (this.rules.length === 0) return false;
     const p = normalizePath(path);
     for (const { fragments, re } of this.rules) {
       if (fragments.every((f) => p.includes(f)) && re.test(p)) return true;

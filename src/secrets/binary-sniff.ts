@@ -4,7 +4,7 @@
  * WebAssembly or its SIMD cannot run, the caller counts in JavaScript instead.
  */
 import { BINARY_SNIFF_WASM } from './binary-sniff-wasm.js';
-import { embeddedModule } from '../wasm/embedded-module.js';
+import { embeddedInstance } from '../wasm/embedded-module.js';
 
 /** The most bytes one call looks at: isProbablyBinary's window. */
 export const SNIFF_WINDOW = 8192;
@@ -14,18 +14,8 @@ interface SniffExports {
   controls(input: number, n: number): number;
 }
 
-const sniffModule = embeddedModule(BINARY_SNIFF_WASM);
-let sniffer: { readonly exports: SniffExports; readonly bytes: Uint8Array } | null | undefined;
-
-function instance(): typeof sniffer {
-  if (sniffer === undefined) {
-    const module = sniffModule();
-    const exports = module && (new WebAssembly.Instance(module).exports as unknown as SniffExports);
-    // One page (64 KiB) holds the window; the memory never grows, so this view stays valid.
-    sniffer = exports ? { exports, bytes: new Uint8Array(exports.memory.buffer) } : null;
-  }
-  return sniffer;
-}
+// One page (64 KiB) holds the window.
+const instance = embeddedInstance<SniffExports>(BINARY_SNIFF_WASM);
 
 /**
  * -1 when the first SNIFF_WINDOW bytes of `head` hold a NUL, else how many of them are control

@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS, LimitTracker } from '../../src/analyse/limits.js';
 import { readTar, TarFormatError, type TarBodySink, type TarHeader } from '../../src/analyse/tar-reader.js';
 import { walkTarLayer } from '../../src/analyse/tar-walker.js';
 import { tarOf } from '../helpers/image-builder.js';
-import { fixChecksum, ustarHeader } from '../helpers/tar-blocks.js';
+import { fixChecksum, padToBlock, paxRecords, ustarHeader } from '../helpers/tar-blocks.js';
 
 interface Seen {
   name: string;
@@ -77,6 +77,17 @@ async function readWithTarStream(bytes: Buffer): Promise<Seen[]> {
 
 const scratch = mkdtempSync(join(tmpdir(), 'portcullis-tar-reader-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Walks a layer with no analysers under a 4 MiB limit on the image's uncompressed bytes. */
+function walkUnder4MiB(layer: Buffer, subject: string) {
+  const limits = new LimitTracker({ ...DEFAULT_LIMITS, maxTotalBytes: 4 << 20 });
+  return walkTarLayer(Readable.from([layer]), {
+    analysers: [],
+    ctx: { scratchDir: scratch },
+    limits,
+    subject,
+  });
+}
 
 const longDir = `very/${'deep-folder-name/'.repeat(8)}`;
 const SAMPLE = [
@@ -192,18 +203,9 @@ describe('readTar', () => {
   it('applies pax size and path, and ignores global pax headers', async () => {
     // Built by hand: a global header, then an entry header whose pax record names the path and
     // size, with a ustar size field that says 0.
-    const pax = (records: string[]) => {
-      const text = records
-        .map((r) => {
-          let n = Buffer.byteLength(r) + 3;
-          while (Buffer.byteLength(`${n} ${r}\n`) !== n) n++;
-          return `${n} ${r}\n`;
-        })
-        .join('');
-      return Buffer.from(text);
-    };
+    const pax = paxRecords;
     const header = ustarHeader;
-    const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+    const pad = padToBlock;
     const globalRecords = pax(['comment=made by hand', 'path=should/not/apply']);
     const entryRecords = pax(['path=from/pax/ünï.txt', 'size=5']);
     const tar = Buffer.concat([
@@ -294,14 +296,7 @@ describe('readTar', () => {
 
     // A small layer followed by 8 MiB of zeros after its end marker: a decompression bomb.
     const bomb = gzipSync(Buffer.concat([one.subarray(0, 1024), Buffer.alloc(8 << 20)]));
-    const limits = new LimitTracker({ ...DEFAULT_LIMITS, maxTotalBytes: 4 << 20 });
-    const walk = walkTarLayer(Readable.from([bomb]), {
-      analysers: [],
-      ctx: { scratchDir: scratch },
-      limits,
-      subject: 'bomb',
-    });
-    await expect(walk).rejects.toMatchObject({
+    await expect(walkUnder4MiB(bomb, 'bomb')).rejects.toMatchObject({
       code: 'LIMIT_EXCEEDED',
       message: expect.stringMatching(
         /^bomb: more than 4194304 uncompressed bytes .*data after the end of the archive/,
@@ -311,12 +306,8 @@ describe('readTar', () => {
 
   it('counts extended headers toward the byte limit too', async () => {
     // Ten PAX headers of 600 KiB each before one small file: 6 MiB that no entry size shows.
-    const value = 'x'.repeat(600 << 10);
-    let record = `comment=${value}`;
-    let n = record.length + 3;
-    while (`${n} ${record}\n`.length !== n) n++;
-    record = `${n} ${record}\n`;
-    const padded = Buffer.concat([Buffer.from(record), Buffer.alloc((512 - (record.length % 512)) % 512)]);
+    const record = paxRecords([`comment=${'x'.repeat(600 << 10)}`]);
+    const padded = padToBlock(record);
     const one = await tarOf([{ name: 'a', content: 'a' }]);
     const parts: Buffer[] = [];
     for (let i = 0; i < 10; i++) parts.push(ustarHeader(`PaxHeader/${i}`, 'x', record.length), padded);
@@ -324,14 +315,7 @@ describe('readTar', () => {
     let overhead = 0;
     await readTar(Readable.from([tar]), { entry: () => null, overhead: (b) => (overhead += b) });
     expect(overhead).toBe(10 * record.length);
-    const limits = new LimitTracker({ ...DEFAULT_LIMITS, maxTotalBytes: 4 << 20 });
-    const walk = walkTarLayer(Readable.from([gzipSync(tar)]), {
-      analysers: [],
-      ctx: { scratchDir: scratch },
-      limits,
-      subject: 'pax',
-    });
-    await expect(walk).rejects.toMatchObject({
+    await expect(walkUnder4MiB(gzipSync(tar), 'pax')).rejects.toMatchObject({
       code: 'LIMIT_EXCEEDED',
       message: expect.stringMatching(/tar metadata/),
     });

@@ -19,3 +19,20 @@ export function ustarHeader(name: string, type: string, size: number): Buffer {
   fixChecksum(h);
   return h;
 }
+
+/** PAX extended header records ("LENGTH KEY=VALUE\n", LENGTH in bytes, counting itself). */
+export function paxRecords(records: string[]): Buffer {
+  const text = records
+    .map((r) => {
+      let n = Buffer.byteLength(r) + 3;
+      while (Buffer.byteLength(`${n} ${r}\n`) !== n) n++;
+      return `${n} ${r}\n`;
+    })
+    .join('');
+  return Buffer.from(text);
+}
+
+/** `body` followed by NULs up to a whole number of 512-byte blocks. */
+export function padToBlock(body: Buffer): Buffer {
+  return Buffer.concat([body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
+}
