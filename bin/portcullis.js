@@ -10,8 +10,8 @@ process.stdout.on('error', (err) => {
   throw err;
 });
 
-// A large local archive is scanned in a second process whose V8 heap is sized for streaming
-// (dist/cli/sized-heap.js says when and why); this one only waits for it and passes on its exit.
+// A large local archive is scanned in a second process whose V8 heap and C allocator are set up
+// for streaming (dist/cli/sized-heap.js says when and why); this one only waits for it and passes on its exit.
 const sizedHeap = await import('../dist/cli/sized-heap.js').catch(() => undefined);
 const nodeArgs = sizedHeap?.sizedHeapNodeArgs(process.argv.slice(2));
 if (nodeArgs) {
@@ -19,7 +19,7 @@ if (nodeArgs) {
   const { fileURLToPath } = await import('node:url');
   const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
-    env: { ...process.env, [sizedHeap.SIZED_HEAP_ENV]: '1' },
+    env: sizedHeap.sizedHeapEnv(process.env),
   });
   // A terminal's Ctrl-C reaches both processes; a signal sent to this one alone is passed on.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));

@@ -2,4 +2,4 @@ export { analyseInput, GENERATOR_VERSION, type AnalyseOptions, type LayerProgres
 export { ALL_ANALYSERS } from './analysers/index.js';
 export { DEFAULT_LIMITS, type WalkLimits } from './limits.js';
 export type { Analyser, AnalyserFile, FileFacts } from './types.js';
-export { ANALYSIS_PROCESS_FLAGS } from './heap.js';
+export { ANALYSIS_PROCESS_FLAGS, ALLOCATOR_TUNABLES, withAllocatorTunables } from './heap.js';

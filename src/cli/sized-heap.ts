@@ -1,11 +1,12 @@
 import { statSync } from 'node:fs';
-import { ANALYSIS_PROCESS_FLAGS } from '../analyse/heap.js';
+import { ANALYSIS_PROCESS_FLAGS, withAllocatorTunables } from '../analyse/heap.js';
 
 /**
  * Whether `portcullis scan|sbom` should run in a second Node process started with the analysis
- * heap flags (analyse/heap.ts), and if so with which Node arguments. The launcher asks before it
- * loads anything else, so the price is one more Node start (about 0.1 s), against about 1.2 s per
- * GiB that V8's default heap costs a large layer. A local archive of at least
+ * heap flags and allocator settings (analyse/heap.ts), and if so with which Node arguments. The
+ * launcher asks before it loads anything else, so the price is one more Node start (about 0.1 s),
+ * against about 1.2 s per GiB that V8's default heap costs a large layer, and as much again in
+ * page faults where those are dear. A local archive of at least
  * SIZED_HEAP_MIN_BYTES qualifies; registries, folders and small archives do not, since their
  * scans are shorter than the extra start. Getting this wrong costs time, never a different result.
  *
@@ -59,4 +60,9 @@ export function sizedHeapNodeArgs(
     return size >= minBytes ? [...ANALYSIS_PROCESS_FLAGS, ...execArgv] : undefined;
   }
   return undefined;
+}
+
+/** The second process's environment: marked so it starts no third, with the analysis allocator settings. */
+export function sizedHeapEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return withAllocatorTunables({ ...env, [SIZED_HEAP_ENV]: '1' });
 }

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ANALYSIS_PROCESS_FLAGS } from '../analyse/heap.js';
+import { ANALYSIS_PROCESS_FLAGS, withAllocatorTunables } from '../analyse/heap.js';
 import { PortcullisError } from '../errors.js';
 import type { ScanResult } from '../sbom/result.js';
 
@@ -96,7 +96,7 @@ export class AnalysisProcess {
     if (this.child) return this.child;
     const child = fork(this.workerFile, [], {
       execArgv: [...ANALYSIS_PROCESS_FLAGS],
-      env: analysisEnvironment(),
+      env: withAllocatorTunables(analysisEnvironment()),
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANALYSIS_PROCESS_FLAGS } from '../../src/analyse/heap.js';
-import { SIZED_HEAP_ENV, SIZED_HEAP_MIN_BYTES, sizedHeapNodeArgs } from '../../src/cli/sized-heap.js';
+import { ALLOCATOR_TUNABLES, ANALYSIS_PROCESS_FLAGS } from '../../src/analyse/heap.js';
+import { SIZED_HEAP_ENV, SIZED_HEAP_MIN_BYTES, sizedHeapEnv, sizedHeapNodeArgs } from '../../src/cli/sized-heap.js';
 
 const CLI = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 const BUILT = existsSync(fileURLToPath(new URL('../../dist/cli/sized-heap.js', import.meta.url)));
@@ -57,15 +57,24 @@ describe('when the CLI re-runs itself with the analysis heap', () => {
   });
 });
 
+describe('the second process environment', () => {
+  it('is marked so that it starts no third, and carries the allocator settings', () => {
+    const env = sizedHeapEnv({ PATH: '/usr/bin' });
+    expect(env.PATH).toBe('/usr/bin');
+    expect(env[SIZED_HEAP_ENV]).toBe('1');
+    for (const [name, value] of Object.entries(ALLOCATOR_TUNABLES)) expect(env.GLIBC_TUNABLES?.split(':')).toContain(`${name}=${value}`);
+  });
+});
+
 describe.skipIf(!BUILT)(`the launcher's second process${BUILT ? '' : ' (skipped: dist/ is missing; run npm run build)'}`, () => {
   it('runs the scan with the heap flags and passes on its error and exit code', () => {
     // Each Node process the launcher starts appends its own flags to the log.
     const log = join(dir, 'processes.log');
     const hook = join(dir, 'record.cjs');
-    writeFileSync(hook, `require('node:fs').appendFileSync(${JSON.stringify(log)}, JSON.stringify(process.execArgv) + '\\n');\n`);
+    writeFileSync(hook, `require('node:fs').appendFileSync(${JSON.stringify(log)}, JSON.stringify([...process.execArgv, 'GLIBC_TUNABLES=' + (process.env.GLIBC_TUNABLES ?? '')]) + '\\n');\n`);
     const run = spawnSync(process.execPath, [CLI, 'scan', `oci-archive:${big}`, '--no-vulns', '--cache-dir', join(dir, 'cache')], {
       encoding: 'utf8',
-      env: { ...process.env, NODE_OPTIONS: `--require ${hook}`, [SIZED_HEAP_ENV]: '' },
+      env: { ...process.env, NODE_OPTIONS: `--require ${hook}`, [SIZED_HEAP_ENV]: '', GLIBC_TUNABLES: '' },
     });
     // A sparse file holds only zero blocks, which is no image: the second process's clear error and
     // exit code reach the caller once.
@@ -76,5 +85,8 @@ describe.skipIf(!BUILT)(`the launcher's second process${BUILT ? '' : ' (skipped:
     expect(processes).toHaveLength(2);
     expect(processes[0]).not.toContain(ANALYSIS_PROCESS_FLAGS[0]);
     expect(processes[1]).toEqual(expect.arrayContaining([...ANALYSIS_PROCESS_FLAGS]));
+    // The first process runs with whatever the caller gave; the second with the allocator settings.
+    const tunables = processes[1]!.find((a) => a.startsWith('GLIBC_TUNABLES='))!.slice('GLIBC_TUNABLES='.length).split(':');
+    for (const [name, value] of Object.entries(ALLOCATOR_TUNABLES)) expect(tunables).toContain(`${name}=${value}`);
   });
 });

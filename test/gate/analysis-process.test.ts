@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../src/errors.js';
-import { ANALYSIS_PROCESS_FLAGS } from '../../src/analyse/index.js';
+import { ALLOCATOR_TUNABLES, ANALYSIS_PROCESS_FLAGS } from '../../src/analyse/index.js';
 import { AnalysisProcess, AnalysisRefused, analyseStoredImage, analysisEnvironment } from '../../src/gate/index.js';
 import { FsBlobStore, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 import type { TestEntry } from '../helpers/image-builder.js';
@@ -74,9 +74,12 @@ describe.skipIf(!HAVE_WORKER)(`analysis in a child process${HAVE_WORKER ? '' : '
     expect(result.os?.family).toBe('alpine');
   });
 
-  it('starts with the analysis heap flags and without the server credentials (Linux /proc)', async () => {
+  it('starts with the analysis heap flags and allocator settings, without the server credentials (Linux /proc)', async () => {
     process.env.PORTCULLIS_ADMIN_PASSWORD = 'not-for-the-analysis';
     process.env.PORTCULLIS_TEST_MARKER = 'kept';
+    // Settings of the caller's own would win over the analysis defaults checked below.
+    const callersTunables = process.env.GLIBC_TUNABLES;
+    delete process.env.GLIBC_TUNABLES;
     const own = new AnalysisProcess(WORKER);
     try {
       own.warm();
@@ -88,9 +91,14 @@ describe.skipIf(!HAVE_WORKER)(`analysis in a child process${HAVE_WORKER ? '' : '
       const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
       expect(env).toContain('PORTCULLIS_TEST_MARKER=kept');
       expect(env.some((e) => e.startsWith('PORTCULLIS_ADMIN_PASSWORD='))).toBe(false);
+      // glibc parses GLIBC_TUNABLES in place, writing over the ':' that follows the first setting,
+      // so /proc shows only that one.
+      const [firstName, firstValue] = Object.entries(ALLOCATOR_TUNABLES)[0]!;
+      expect(env.find((e) => e.startsWith('GLIBC_TUNABLES='))).toMatch(new RegExp(`^GLIBC_TUNABLES=${firstName}=${firstValue}(:|$)`));
     } finally {
       delete process.env.PORTCULLIS_ADMIN_PASSWORD;
       delete process.env.PORTCULLIS_TEST_MARKER;
+      if (callersTunables !== undefined) process.env.GLIBC_TUNABLES = callersTunables;
       await own.close();
     }
   });
