@@ -15,10 +15,11 @@
 // --node-flags=--initial-old-space-size=128) to the scanner's processes, CLI and in-process; the
 // floor is still measured in this process, without them.
 //
-// The in-process child runs with the flags of the registry's analysis process
-// (ANALYSIS_PROCESS_FLAGS in src/analyse/heap.ts), since that is the long-running process these
-// figures stand for; --default-heap runs it with V8's default heap instead. The CLI runs as users
-// run it, without them.
+// The in-process child runs with the flags and allocator settings of the registry's analysis
+// process (ANALYSIS_PROCESS_FLAGS and ALLOCATOR_TUNABLES in src/analyse/heap.ts), since that is the
+// long-running process these figures stand for; --default-heap runs it with V8's default heap and
+// glibc's default allocator instead. The CLI runs as users run it. The floor is measured twice: in
+// this process, and in a child with the same allocator settings ("tuned floor").
 //
 // --packages-only (with --steady) pairs each steady call with one that skips the secret search and
 // the misconfiguration checks: the floor has no such work, and the difference shows its share.
@@ -71,7 +72,7 @@ if (opts.help) {
   --cold-only: floor, cold CLI and in-process cold calls only (no warm CLI, no cdxgen).
   --steady N: also N in-process calls without cache after 15 untimed ones ("steady").
   --node-flags=FLAGS: Node/V8 flags for the scanner's processes (CLI and in-process), not the floor.
-  --default-heap: the in-process child without the registry analysis process's heap flags.
+  --default-heap: the in-process child without the registry analysis process's heap flags and allocator settings.
   --packages-only: with --steady, pair every steady call with one without the secret search and the
     misconfiguration checks, to show what those checks cost against the floor.`);
   process.exit(0);
@@ -81,9 +82,12 @@ const COLD_ONLY = opts['cold-only'];
 const STEADY_RUNS = Math.max(0, Number.parseInt(opts.steady, 10) || 0);
 const PACKAGES_ONLY = opts['packages-only'] && STEADY_RUNS > 0;
 const NODE_FLAGS = opts['node-flags'].split(/\s+/).filter(Boolean);
-const ANALYSIS_FLAGS = opts['default-heap']
-  ? []
-  : (await import(new URL('../../dist/analyse/heap.js', import.meta.url).href)).ANALYSIS_PROCESS_FLAGS;
+const HEAP = await import(new URL('../../dist/analyse/heap.js', import.meta.url).href);
+const ANALYSIS_FLAGS = opts['default-heap'] ? [] : HEAP.ANALYSIS_PROCESS_FLAGS;
+// The analysis processes' allocator settings (GLIBC_TUNABLES): the in-process child runs with
+// them, as the registry's analysis process does, and the tuned floor is measured with them.
+const TUNED_ENV = HEAP.withAllocatorTunables(process.env);
+const ANALYSIS_ENV = opts['default-heap'] ? process.env : TUNED_ENV;
 const CDXGEN_RUNS =
   opts['cdxgen-runs'] === undefined ? RUNS : Math.max(1, Number.parseInt(opts['cdxgen-runs'], 10) || 1);
 
@@ -285,6 +289,7 @@ async function scanInProcess(archive) {
       ],
       {
         cwd: ROOT,
+        env: ANALYSIS_ENV,
         stdoutFile: outFile,
       },
     );
@@ -307,6 +312,22 @@ async function scanInProcess(archive) {
   } finally {
     await rm(cacheDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The floor in a child process with the analysis allocator settings: on hosts where page faults are
+ * dear these settings speed up plain decompression too, so the scanner is also read against this.
+ */
+async function floorWithTunedAllocator(layers, warmUp, runs) {
+  const outFile = join(WORK, 'floor-child.out');
+  const m = await measure(
+    NODE,
+    [join(ROOT, 'bench/scan/floor-child.mjs'), JSON.stringify(layers), String(warmUp), String(runs)],
+    { cwd: ROOT, env: TUNED_ENV, stdoutFile: outFile },
+  );
+  if (m.code !== 0) return { ms: NaN, runs: [], error: m.stderr.trim().split('\n').slice(-3).join(' | ') };
+  const r = JSON.parse(readFileSync(outFile, 'utf8').trim().split('\n').pop());
+  return { ms: median(r.runs), runs: r.runs };
 }
 
 async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
@@ -333,8 +354,13 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     compressedMb: floors[0].compressed / MiB,
     uncompressedMb: floors[0].uncompressed / MiB,
   };
+  result.floorTuned = await floorWithTunedAllocator(
+    layers,
+    isLarge ? 1 : FLOOR_WARM_UP,
+    isLarge ? RUNS : Math.max(RUNS, SMALL_FLOOR_RUNS),
+  );
   log(
-    `${name}: floor ${fmtMs(result.floor.ms)} (${result.floor.uncompressedMb.toFixed(0)} MiB uncompressed)`,
+    `${name}: floor ${fmtMs(result.floor.ms)}, with the tuned allocator ${fmtMs(result.floorTuned.ms)} (${result.floor.uncompressedMb.toFixed(0)} MiB uncompressed)`,
   );
 
   const cold = [];
@@ -387,6 +413,8 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     inProcessColdAgainOverFloor: result.inProcess.coldAgainMs / result.floor.ms,
     inProcessSteadyOverFloor: result.inProcess.steadyMs / result.floor.ms,
     inProcessSteadyPackagesOnlyOverFloor: result.inProcess.steadyPackagesOnlyMs / result.floor.ms,
+    coldOverTunedFloor: result.cold.ms / result.floorTuned.ms,
+    inProcessSteadyOverTunedFloor: result.inProcess.steadyMs / result.floorTuned.ms,
     cdxgenOverCold: result.cdxgen ? result.cdxgen.ms / result.cold.ms : null,
   };
   return result;
@@ -415,8 +443,8 @@ function report(results, baselines, cdx) {
   if (NODE_FLAGS.length) out.push(`Node flags for the scanner's processes (not the floor): ${NODE_FLAGS.join(' ')}.`);
   out.push(
     ANALYSIS_FLAGS.length
-      ? `In-process (API) figures: a child process started as the registry's analysis process is, with ${ANALYSIS_FLAGS.join(' ')}.`
-      : "In-process (API) figures: a child process with V8's default heap (--default-heap).",
+      ? `In-process (API) figures: a child process started as the registry's analysis process is, with ${ANALYSIS_FLAGS.join(' ')} and GLIBC_TUNABLES=${TUNED_ENV.GLIBC_TUNABLES}.`
+      : "In-process (API) figures: a child process with V8's default heap and glibc's default allocator (--default-heap).",
   );
   out.push(
     `Node startup baseline (node -e 0): ${fmtMs(baselines.nodeStartup.ms)}, ${fmtMb(baselines.nodeStartup.rssMb)}; CLI startup (portcullis --version): ${fmtMs(baselines.cliStartup.ms)}, ${fmtMb(baselines.cliStartup.rssMb)}.`,
@@ -430,6 +458,7 @@ function report(results, baselines, cdx) {
         'uncompr.',
         'layers',
         'floor',
+        'floor, tuned alloc.',
         'cold CLI',
         'cold RSS',
         'warm CLI',
@@ -450,6 +479,7 @@ function report(results, baselines, cdx) {
         `${r.floor.uncompressedMb.toFixed(0)} MiB`,
         r.layers,
         fmtMs(r.floor.ms),
+        fmtMs(r.floorTuned.ms),
         r.cold.error && !Number.isFinite(r.cold.ms) ? 'FAILED' : fmtMs(r.cold.ms),
         fmtMb(r.cold.rssMb),
         r.warm.error && !Number.isFinite(r.warm.ms) ? 'FAILED' : fmtMs(r.warm.ms),
@@ -479,6 +509,8 @@ function report(results, baselines, cdx) {
         'API cold again/floor',
         'API steady/floor',
         ...(PACKAGES_ONLY ? ['API steady, packages only/floor'] : []),
+        'cold/tuned floor',
+        'API steady/tuned floor',
         `cdxgen/cold (>= ${TARGETS.cdxgenOverCold})`,
         `warm API (< ${TARGETS.warmInProcessMs} ms)`,
         `peak RSS cold${results.some((r) => r.large) ? ` (large < ${TARGETS.largeRssMb} MB)` : ''}`,
@@ -491,6 +523,8 @@ function report(results, baselines, cdx) {
         fmtX(r.ratios.inProcessColdAgainOverFloor),
         fmtX(r.ratios.inProcessSteadyOverFloor),
         ...(PACKAGES_ONLY ? [fmtX(r.ratios.inProcessSteadyPackagesOnlyOverFloor)] : []),
+        fmtX(r.ratios.coldOverTunedFloor),
+        fmtX(r.ratios.inProcessSteadyOverTunedFloor),
         r.ratios.cdxgenOverCold === null || !Number.isFinite(r.ratios.cdxgenOverCold)
           ? '-'
           : `${fmtX(r.ratios.cdxgenOverCold)}${mark(r.ratios.cdxgenOverCold >= TARGETS.cdxgenOverCold)}`,
