@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { emptyLayerFacts, type AnalysedFile, type LayerFacts } from '../../src/analyse/dispatch.js';
+import { squashLayers } from '../../src/analyse/squash.js';
+import type { FileFacts } from '../../src/analyse/types.js';
+
+// Squash only keeps the histories of paths that say something in some layer. These cases pin down
+// that a quiet file (one an analyser read and found nothing in) still replaces what lay below it,
+// and that the quiet paths of other files change nothing.
+
+const SECRET = {
+  ruleId: 'private-key',
+  title: 'Private key',
+  severity: 'high' as const,
+  line: 1,
+  redacted: '-----BEGIN ****',
+};
+const MUSL = { type: 'apk' as const, name: 'musl', version: '1.2.5-r0' };
+
+function layer(
+  files: Array<[path: string, analyser: string, facts: FileFacts]>,
+  extra: Partial<LayerFacts> = {},
+): LayerFacts {
+  const facts = emptyLayerFacts();
+  facts.files = files.map(([path, analyser, f]): AnalysedFile => ({ path, analyser, facts: f }));
+  return { ...facts, ...extra };
+}
+
+function squash(...layers: LayerFacts[]) {
+  return squashLayers(
+    layers.map((facts, index) => ({ ref: { index, digest: `sha256:${String(index).repeat(64)}` }, facts })),
+  );
+}
+
+/** Many files the secret search read and found nothing in, as a layer full of text has. */
+function quietFiles(count: number, prefix: string): Array<[string, string, FileFacts]> {
+  return Array.from({ length: count }, (_, i) => [`${prefix}/file-${i}.txt`, 'secrets', {}]);
+}
+
+describe('squash', () => {
+  it('marks a secret deleted when a later layer replaces its file with one that says nothing', () => {
+    const result = squash(
+      layer([['root/.ssh/id_rsa', 'secrets', { secrets: [SECRET] }], ...quietFiles(50, 'srv')]),
+      layer([['root/.ssh/id_rsa', 'secrets', {}], ...quietFiles(50, 'srv')]),
+    );
+    expect(result.secrets).toHaveLength(1);
+    expect(result.secrets[0]).toMatchObject({ path: 'root/.ssh/id_rsa', deleted: true, layer: { index: 0 } });
+  });
+
+  it('keeps a secret live when only unrelated quiet files follow it', () => {
+    const result = squash(
+      layer([['root/.ssh/id_rsa', 'secrets', { secrets: [SECRET] }]]),
+      layer(quietFiles(50, 'root/.ssh/other')),
+    );
+    expect(result.secrets[0]).toMatchObject({ deleted: false });
+  });
+
+  it('marks a secret deleted by a whiteout or an opaque folder above it', () => {
+    const key = layer([['root/.ssh/id_rsa', 'secrets', { secrets: [SECRET] }]]);
+    expect(squash(key, layer([], { whiteouts: ['root/.ssh'] })).secrets[0]).toMatchObject({ deleted: true });
+    expect(squash(key, layer([], { opaqueDirs: ['root'] })).secrets[0]).toMatchObject({ deleted: true });
+    expect(squash(key, layer([], { whiteouts: ['root/.ss'] })).secrets[0]).toMatchObject({ deleted: false });
+  });
+
+  it('drops packages whose database a later layer replaced with one that lists none', () => {
+    const db = 'lib/apk/db/installed';
+    const before = squash(layer([[db, 'apk', { packages: [MUSL] }], ...quietFiles(20, 'etc')]));
+    expect(before.packages.map((p) => p.name)).toEqual(['musl']);
+    const after = squash(
+      layer([[db, 'apk', { packages: [MUSL] }]]),
+      layer([[db, 'apk', {}], ...quietFiles(20, 'etc')]),
+    );
+    expect(after.packages).toEqual([]);
+  });
+
+  it('attributes a package to the lowest layer it was continuously present in', () => {
+    const db = 'lib/apk/db/installed';
+    const result = squash(
+      layer([[db, 'apk', { packages: [MUSL] }]]),
+      layer(quietFiles(10, 'tmp')),
+      layer([[db, 'apk', { packages: [MUSL, { type: 'apk', name: 'zlib', version: '1.3.1-r1' }] }]]),
+    );
+    expect(result.packages.map((p) => [p.name, p.layer.index])).toEqual([
+      ['musl', 0],
+      ['zlib', 2],
+    ]);
+  });
+
+  it('reports attributes of files still present, not of replaced ones', () => {
+    const result = squash(
+      layer([
+        ['usr/bin/su', 'file-attributes', { attributes: ['setuid'] }],
+        ['usr/bin/passwd', 'file-attributes', { attributes: ['setuid'] }],
+      ]),
+      layer([['usr/bin/su', 'file-attributes', {}]]),
+    );
+    expect(result.attributes).toEqual([{ path: 'usr/bin/passwd', attribute: 'setuid' }]);
+  });
+});
