@@ -35,8 +35,7 @@ if (nodeArgs) {
 }
 
 async function runHere() {
-  const bundled = new URL('../dist/bundle/cli.js', import.meta.url);
-  const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/cli/index.js');
+  const main = await loadMain();
 
   main(process.argv).then(
     (code) => {
@@ -47,4 +46,20 @@ async function runHere() {
       process.exitCode = 2;
     },
   );
+}
+
+/**
+ * The CLI's main(): from the one-file bundle through the compiled-code cache when both are there
+ * (dist/cli/code-cache.js says why and how it is kept safe), else from the unbundled build.
+ */
+async function loadMain() {
+  const { fileURLToPath } = await import('node:url');
+  const bundle = fileURLToPath(new URL('../dist/bundle/cli.cjs', import.meta.url));
+  const codeCache = existsSync(bundle) ? await import('../dist/cli/code-cache.js').catch(() => undefined) : undefined;
+  if (codeCache) {
+    const args = process.argv.slice(2);
+    const kind = args.includes('scan') || args.includes('sbom') ? 'scan' : 'other';
+    return codeCache.loadBundle(bundle, kind).exports.main;
+  }
+  return (await import('../dist/cli/index.js')).main;
 }
