@@ -24,17 +24,10 @@ const zodWithoutLocales = {
   },
 };
 
-const EXTERNAL = ['better-sqlite3', '@cyclonedx/cyclonedx-library', 'ajv', 'ajv-formats', 'ajv-formats-draft2019', 'fastify', 'pino'];
-
-// Chunk names are content hashes: without this, every build leaves the previous chunks behind.
-await rm(OUT, { recursive: true, force: true });
-await build({
-  // The gate's analysis process runs this entry by file name next to the bundle's chunks (gate/analysis-process.ts).
-  entryPoints: { 'analysis-worker': 'dist/gate/analysis-worker.js' },
+/** What both bundles share. */
+const COMMON = {
   outdir: OUT,
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   sourcemap: true,
@@ -46,7 +39,17 @@ await build({
   plugins: [zodWithoutLocales],
   // better-sqlite3 is a native addon; the CycloneDX library and ajv read schema files from their
   // own package folders at run time.
-  external: EXTERNAL,
+  external: ['better-sqlite3', '@cyclonedx/cyclonedx-library', 'ajv', 'ajv-formats', 'ajv-formats-draft2019', 'fastify', 'pino'],
+};
+
+// Chunk names are content hashes: without this, every build leaves the previous chunks behind.
+await rm(OUT, { recursive: true, force: true });
+await build({
+  ...COMMON,
+  // The gate's analysis process runs this entry by file name next to the bundle's chunks (gate/analysis-process.ts).
+  entryPoints: { 'analysis-worker': 'dist/gate/analysis-worker.js' },
+  splitting: true,
+  format: 'esm',
   banner: { js: "import { createRequire as __portcullisCreateRequire } from 'node:module'; const require = __portcullisCreateRequire(import.meta.url);" },
 });
 
@@ -54,19 +57,10 @@ await build({
 // Node 20: bin/portcullis.js loads it through src/cli/code-cache.ts, which keeps the compiled code
 // between runs. Its content hash goes beside it, since V8 checks only a source's length.
 await build({
+  ...COMMON,
   entryPoints: { cli: 'dist/cli/index.js' },
-  outdir: OUT,
   outExtension: { '.js': '.cjs' },
-  bundle: true,
   format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  sourcemap: true,
-  minifyWhitespace: true,
-  minifySyntax: true,
-  logLevel: 'warning',
-  plugins: [zodWithoutLocales],
-  external: EXTERNAL,
   // The sources are ES modules, strict and with import.meta.url; the directive must come first.
   define: { 'import.meta.url': '__portcullisModuleUrl' },
   // `import()` becomes require(): code deserialised from V8's cache loses the script's handler for

@@ -131,7 +131,10 @@ function writePrivateFile(path: string, data: Buffer): void {
   }
 }
 
-/** Caches of older builds are not read again; drop the ones nobody touched for a week. */
+/**
+ * Caches of older builds are never read again: drop files not written for a week. One still in use
+ * (another kind, other flags) is simply made again by its next run.
+ */
 function pruneStale(dir: string, keep: string): void {
   try {
     const now = Date.now();
