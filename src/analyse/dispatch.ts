@@ -128,6 +128,10 @@ export class FileSink {
   private readonly parts: Buffer[] = [];
   private have = 0;
   private sniffed: boolean;
+  /** Analysers with markers (see Analyser.markers) none of which has been seen yet. */
+  private unmarked: Analyser[];
+  /** The end of the previous chunk, for markers that straddle two chunks. */
+  private tail: Buffer | undefined;
 
   constructor(
     private readonly path: string,
@@ -145,6 +149,7 @@ export class FileSink {
       return true;
     });
     this.sniffed = !this.active.some((a) => a.sniff);
+    this.unmarked = this.active.filter((a) => a.markers?.length);
   }
 
   write(chunk: Buffer): void {
@@ -152,20 +157,40 @@ export class FileSink {
     this.parts.push(chunk);
     this.have += chunk.length;
     if (!this.sniffed && this.have >= Math.min(SNIFF_BYTES, this.info.size)) this.sniff();
+    if (this.unmarked.length) this.lookForMarkers(chunk);
+  }
+
+  private lookForMarkers(chunk: Buffer): void {
+    let longest = 0;
+    for (const a of this.unmarked) for (const m of a.markers!) longest = Math.max(longest, m.length);
+    // Only the bytes where a marker can straddle the two chunks are copied.
+    const seam = this.tail ? Buffer.concat([this.tail, chunk.subarray(0, longest - 1)]) : undefined;
+    this.unmarked = this.unmarked.filter((a) => !a.markers!.some((m) => chunk.includes(m) || seam?.includes(m)));
+    if (!this.unmarked.length) return;
+    const keep = longest - 1;
+    if (keep <= 0) return;
+    this.tail = chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail ?? Buffer.alloc(0), chunk]).subarray(-keep);
   }
 
   private sniff(): void {
     this.sniffed = true;
     const head = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     this.active = this.active.filter((a) => !a.sniff || a.sniff(head));
+    this.unmarked = this.unmarked.filter((a) => this.active.includes(a));
     if (this.active.length === 0) this.parts.length = 0;
   }
 
   async end(): Promise<void> {
     if (!this.sniffed) this.sniff();
+    if (this.unmarked.length) {
+      const unmarked = this.unmarked;
+      this.active = this.active.filter((a) => !unmarked.includes(a));
+      if (this.active.length === 0) this.parts.length = 0;
+    }
     const { path, info, facts } = this;
-    // Analysers that sniffed the file away still record it: a lower layer's version is replaced.
-    for (const a of this.wanted) if (!this.active.includes(a) && a.sniff && info.size <= a.maxFileSize) {
+    // Analysers that sniffed the file away, or found none of their markers in it, still record
+    // it: a lower layer's version is replaced.
+    for (const a of this.wanted) if (!this.active.includes(a) && (a.sniff || a.markers) && info.size <= a.maxFileSize) {
       facts.files.push({ path, analyser: a.name, facts: {} });
     }
     if (this.active.length === 0) return;

@@ -68,6 +68,12 @@ export interface Analyser {
    * file is buffered, e.g. to keep only ELF binaries. Returning false skips the file.
    */
   sniff?(head: Buffer): boolean;
+  /**
+   * Optional byte strings of which at least one occurs in every file this analyser can find
+   * anything in. The walker looks for them in the chunks as they pass and drops the analyser from a
+   * file that has none, so that most binaries are never joined into one buffer and parsed.
+   */
+  readonly markers?: readonly Buffer[];
   analyse(file: AnalyserFile, ctx: AnalyserContext): Promise<FileFacts> | FileFacts;
 }
 

@@ -231,10 +231,12 @@ export function goBuildInfoPackages(info: GoBuildInfo, filePath: string): Packag
 
 export const goBinaryAnalyser: Analyser = {
   name: 'go-binary',
-  version: 1,
+  version: 2,
   maxFileSize: 512 * 1024 * 1024,
   wants: wantsBinary,
   sniff: isElf,
+  // Both ways of finding the build info need its header, so a binary without it has none.
+  markers: [MAGIC],
   analyse(file: AnalyserFile): FileFacts {
     // The walker normally sniffs first; this keeps direct callers from getting noise warnings.
     if (!isElf(file.content)) return {};

@@ -10,6 +10,7 @@ import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
  */
 
 const SECTION = '.dep-v0';
+const DEP_SECTION_NAME = Buffer.from(SECTION, 'latin1');
 /** The real JSON is a few KiB to a few hundred KiB; this bounds a zlib bomb. */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
@@ -64,6 +65,8 @@ export const rustBinaryAnalyser: Analyser = {
   maxFileSize: 512 * 1024 * 1024,
   wants: wantsBinary,
   sniff: isElf,
+  // The audit data is found by its section's name, which the section name table holds.
+  markers: [DEP_SECTION_NAME],
   analyse(file: AnalyserFile): FileFacts {
     let elf: ElfFile;
     try {
