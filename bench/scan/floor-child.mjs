@@ -4,11 +4,9 @@
 // a floor that had the same help. Usage (run by run.mjs):
 //   node bench/scan/floor-child.mjs LAYERS_JSON WARM_UP RUNS
 // LAYERS_JSON is the array imageLayers() returns. Prints {"runs":[ms,...]} on stdout.
-import { floorOnce } from './lib/floor.mjs';
+import { floorRuns } from './lib/floor.mjs';
 
 const [layersJson, warmUpText, runsText] = process.argv.slice(2);
 const layers = JSON.parse(layersJson);
-for (let i = 0; i < Number(warmUpText); i++) await floorOnce(layers);
-const runs = [];
-for (let i = 0; i < Number(runsText); i++) runs.push((await floorOnce(layers)).ms);
+const runs = (await floorRuns(layers, Number(warmUpText), Number(runsText))).map((f) => f.ms);
 process.stdout.write(`${JSON.stringify({ runs })}\n`);

@@ -32,7 +32,7 @@ import os from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { floorOnce } from './lib/floor.mjs';
+import { floorRuns } from './lib/floor.mjs';
 import { ensureLargeImage } from './lib/large-image.mjs';
 import { measure, median, rssMethod } from './lib/measure.mjs';
 import { extractArchive, imageLayers } from './lib/oci.mjs';
@@ -345,20 +345,16 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
   // The floor is taken warm: its first runs in this process pay for compiling the stream and zlib
   // code paths and measured up to twice the later ones. Small images get more runs, since a few
   // milliseconds of noise move their ratio most.
-  const floors = [];
-  for (let i = 0; i < (isLarge ? 1 : FLOOR_WARM_UP); i++) await floorOnce(layers);
-  for (let i = 0; i < (isLarge ? RUNS : Math.max(RUNS, SMALL_FLOOR_RUNS)); i++) floors.push(await floorOnce(layers));
+  const floorWarmUp = isLarge ? 1 : FLOOR_WARM_UP;
+  const floorCount = isLarge ? RUNS : Math.max(RUNS, SMALL_FLOOR_RUNS);
+  const floors = await floorRuns(layers, floorWarmUp, floorCount);
   result.floor = {
     ms: median(floors.map((f) => f.ms)),
     runs: floors.map((f) => f.ms),
     compressedMb: floors[0].compressed / MiB,
     uncompressedMb: floors[0].uncompressed / MiB,
   };
-  result.floorTuned = await floorWithTunedAllocator(
-    layers,
-    isLarge ? 1 : FLOOR_WARM_UP,
-    isLarge ? RUNS : Math.max(RUNS, SMALL_FLOOR_RUNS),
-  );
+  result.floorTuned = await floorWithTunedAllocator(layers, floorWarmUp, floorCount);
   log(
     `${name}: floor ${fmtMs(result.floor.ms)}, with the tuned allocator ${fmtMs(result.floorTuned.ms)} (${result.floor.uncompressedMb.toFixed(0)} MiB uncompressed)`,
   );

@@ -132,6 +132,8 @@ export class FileSink {
   private unmarked: Analyser[];
   /** The end of the previous chunk, for markers that straddle two chunks. */
   private tail: Buffer | undefined;
+  /** How much of a chunk's end a marker can start in and still end in the next: longest - 1. */
+  private readonly seamBytes: number;
 
   constructor(
     private readonly path: string,
@@ -150,6 +152,9 @@ export class FileSink {
     });
     this.sniffed = !this.active.some((a) => a.sniff);
     this.unmarked = this.active.filter((a) => a.markers?.length);
+    let longest = 0;
+    for (const a of this.unmarked) for (const m of a.markers!) longest = Math.max(longest, m.length);
+    this.seamBytes = Math.max(0, longest - 1);
   }
 
   write(chunk: Buffer): void {
@@ -161,14 +166,11 @@ export class FileSink {
   }
 
   private lookForMarkers(chunk: Buffer): void {
-    let longest = 0;
-    for (const a of this.unmarked) for (const m of a.markers!) longest = Math.max(longest, m.length);
+    const keep = this.seamBytes;
     // Only the bytes where a marker can straddle the two chunks are copied.
-    const seam = this.tail ? Buffer.concat([this.tail, chunk.subarray(0, longest - 1)]) : undefined;
+    const seam = this.tail ? Buffer.concat([this.tail, chunk.subarray(0, keep)]) : undefined;
     this.unmarked = this.unmarked.filter((a) => !a.markers!.some((m) => chunk.includes(m) || seam?.includes(m)));
-    if (!this.unmarked.length) return;
-    const keep = longest - 1;
-    if (keep <= 0) return;
+    if (!this.unmarked.length || keep === 0) return;
     this.tail = chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail ?? Buffer.alloc(0), chunk]).subarray(-keep);
   }
 

@@ -93,13 +93,18 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   // counts, since it replaces what was below. Building the history of every path took about 38 ms
   // of each cached scan of that image.
   const counted = new Set<string>();
-  for (const { facts } of layers) for (const f of facts.files) if (f.facts.secrets?.length || saysSomething(f)) counted.add(f.path);
-  const live = new Map<string, PathVersion[]>();
-  const warnings: string[] = [];
   const found: Array<{ layer: number; path: string; secrets: NonNullable<FileFacts['secrets']> }> = [];
   for (const [i, { facts }] of layers.entries()) {
+    for (const f of facts.files) {
+      if (f.facts.secrets?.length) found.push({ layer: i, path: f.path, secrets: f.facts.secrets });
+      else if (!saysSomething(f)) continue;
+      counted.add(f.path);
+    }
+  }
+  const live = new Map<string, PathVersion[]>();
+  const warnings: string[] = [];
+  for (const [i, { facts }] of layers.entries()) {
     warnings.push(...facts.warnings);
-    for (const f of facts.files) if (f.facts.secrets?.length) found.push({ layer: i, path: f.path, secrets: f.facts.secrets });
     for (const dir of facts.opaqueDirs) deletePrefix(live, dir);
     for (const path of facts.whiteouts) deletePrefix(live, path);
     const byPath = new Map<string, AnalysedFile[]>();

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import vm from 'node:vm';
 
 /**
@@ -46,8 +46,6 @@ const STALE_AFTER_MS = 7 * 24 * 3600 * 1000;
 export interface CodeCacheOptions {
   /** The folder to keep caches in; by default the user's cache folder (see above). */
   dir?: string;
-  env?: NodeJS.ProcessEnv;
-  execArgv?: readonly string[];
 }
 
 /** The default cache folder, or undefined when there is no home to put it in. */
@@ -152,8 +150,6 @@ export interface LoadedBundle<T> {
   exports: T;
   /** Whether compiled code came from the cache (false: compiled now). */
   fromCache: boolean;
-  /** The cache file that was read or will be written at exit, if caching is on. */
-  cacheFile?: string;
 }
 
 /**
@@ -166,7 +162,6 @@ export function loadBundle<T>(
   kind: CacheKind,
   opts: CodeCacheOptions = {},
 ): LoadedBundle<T> {
-  const env = opts.env ?? process.env;
   const source = readFileSync(bundleFile, 'utf8');
   const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
   let bundleHash: string | undefined;
@@ -176,17 +171,14 @@ export function loadBundle<T>(
     bundleHash = undefined;
   }
   const dir =
-    env.PORTCULLIS_CODE_CACHE === '0' || !bundleHash
+    process.env.PORTCULLIS_CODE_CACHE === '0' || !bundleHash
       ? undefined
-      : privateCacheDir(opts.dir ?? defaultCodeCacheDir(env) ?? '');
-  const execArgv = opts.execArgv ?? process.execArgv;
-  const nodeOptions = env.NODE_OPTIONS ?? '';
-  const ownFile =
-    dir && bundleHash ? join(dir, cacheFileName(bundleHash, kind, execArgv, nodeOptions)) : undefined;
+      : privateCacheDir(opts.dir ?? defaultCodeCacheDir() ?? '');
+  const fileFor = (k: CacheKind) => join(dir!, cacheFileName(bundleHash!, k));
+  const ownFile = dir ? fileFor(kind) : undefined;
   let cachedData = ownFile ? readPrivateFile(ownFile) : undefined;
   // Any cache is better than none: the other kind compiles the same start-up code.
-  if (!cachedData && dir && bundleHash && kind === 'other')
-    cachedData = readPrivateFile(join(dir, cacheFileName(bundleHash, 'scan', execArgv, nodeOptions)));
+  if (!cachedData && dir && kind === 'other') cachedData = readPrivateFile(fileFor('scan'));
 
   const script = new vm.Script(wrapper, {
     filename: bundleFile,
@@ -197,7 +189,7 @@ export function loadBundle<T>(
     // Made at exit, so the data holds what this command compiled, not only the top level.
     process.once('exit', () => {
       writePrivateFile(ownFile, script.createCachedData());
-      pruneStale(dir!, ownFile.slice(dir!.length + 1));
+      pruneStale(dir!, basename(ownFile));
     });
   }
   const module = { exports: {} as T };
@@ -209,5 +201,5 @@ export function loadBundle<T>(
     d: string,
   ) => void;
   run(module.exports, createRequire(bundleFile), module, bundleFile, dirname(bundleFile));
-  return { exports: module.exports, fromCache, cacheFile: ownFile };
+  return { exports: module.exports, fromCache };
 }

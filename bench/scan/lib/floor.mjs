@@ -35,3 +35,11 @@ export async function floorOnce(layers) {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   return { ms, compressed, uncompressed };
 }
+
+/** `runs` timed floors after `warmUp` untimed ones, all in this process. */
+export async function floorRuns(layers, warmUp, runs) {
+  for (let i = 0; i < warmUp; i++) await floorOnce(layers);
+  const out = [];
+  for (let i = 0; i < runs; i++) out.push(await floorOnce(layers));
+  return out;
+}
