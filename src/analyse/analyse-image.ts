@@ -237,7 +237,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
           },
           os: squashed.os,
           packages,
-          warnings: squashed.warnings,
+          warnings: image.warnings ? [...image.warnings, ...squashed.warnings] : squashed.warnings,
           ...extra,
         });
       }

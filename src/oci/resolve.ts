@@ -24,6 +24,8 @@ export interface ResolvedImage {
   configDigest: string;
   config: ImageConfig;
   platform?: PlatformWanted;
+  /** Said to the user with the results: e.g. that --platform could not be honoured. */
+  warnings?: string[];
 }
 
 export function parsePlatform(text: string): PlatformWanted {
@@ -118,12 +120,21 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
       );
     }
     const p = platform ?? (config.os && config.architecture ? { os: config.os, architecture: config.architecture, variant: config.variant } : undefined);
+    // A single-platform image has nothing to choose from, so it is scanned as it is (as skopeo
+    // copies it); but a --platform it does not match is said, not silently passed over.
+    const warnings =
+      depth === 0 && options.platform && !options.allPlatforms && p && !platformMatches(p, options.platform)
+        ? [
+            `${source.display} is a single-platform image for ${formatPlatform(p)}, not ${formatPlatform(options.platform)}; scanned it as it is`,
+          ]
+        : undefined;
     out.push({
       manifestDigest: digest,
       manifest,
       configDigest: manifest.config.digest,
       config,
       platform: p ? { os: p.os, architecture: p.architecture, variant: p.variant } : undefined,
+      ...(warnings ? { warnings } : {}),
     });
   };
 
