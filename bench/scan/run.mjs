@@ -19,7 +19,9 @@
 // process (ANALYSIS_PROCESS_FLAGS and ALLOCATOR_TUNABLES in src/analyse/heap.ts), since that is the
 // long-running process these figures stand for; --default-heap runs it with V8's default heap and
 // glibc's default allocator instead. The CLI runs as users run it. The floor is measured twice: in
-// this process, and in a child with the same allocator settings ("tuned floor").
+// this process, and in a child with the same allocator settings ("tuned floor"), both after
+// warm-up runs. It is also timed as the cold CLI is, as a whole fresh process that does it once
+// ("floor process", with and without those settings): Node's start and cold code are in that.
 //
 // --packages-only (with --steady) pairs each steady call with one that skips the secret search and
 // the misconfiguration checks: the floor has no such work, and the difference shows its share.
@@ -330,6 +332,27 @@ async function floorWithTunedAllocator(layers, warmUp, runs) {
   return { ms: median(r.runs), runs: r.runs };
 }
 
+/**
+ * The floor as a one-shot program, timed as the cold CLI is: a fresh Node process that reads, hashes
+ * and gunzips every layer once and exits, so Node's own start and a first pass through cold code
+ * and fresh memory are in it, and no warm-up is. Measured with glibc's default allocator (`env`
+ * unset), as a plain program runs, and with the analysis allocator settings the CLI gives its own
+ * second process for archives of 128 MiB or more.
+ */
+async function floorProcess(layers, runs, env) {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const m = await measure(
+      NODE,
+      [join(ROOT, 'bench/scan/floor-child.mjs'), JSON.stringify(layers), '0', '1'],
+      { cwd: ROOT, env, stdoutFile: join(WORK, 'floor-process.out') },
+    );
+    if (m.code !== 0) return { ms: NaN, runs: times, error: m.stderr.trim().split('\n').slice(-3).join(' | ') };
+    times.push(m.ms);
+  }
+  return { ms: median(times), runs: times };
+}
+
 async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
   log(`${name}: preparing`);
   const layers = await imageLayers(layoutDir);
@@ -355,8 +378,10 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     uncompressedMb: floors[0].uncompressed / MiB,
   };
   result.floorTuned = await floorWithTunedAllocator(layers, floorWarmUp, floorCount);
+  result.floorProcess = await floorProcess(layers, floorCount, process.env);
+  result.floorProcessTuned = await floorProcess(layers, floorCount, TUNED_ENV);
   log(
-    `${name}: floor ${fmtMs(result.floor.ms)}, with the tuned allocator ${fmtMs(result.floorTuned.ms)} (${result.floor.uncompressedMb.toFixed(0)} MiB uncompressed)`,
+    `${name}: floor ${fmtMs(result.floor.ms)}, with the tuned allocator ${fmtMs(result.floorTuned.ms)} (${result.floor.uncompressedMb.toFixed(0)} MiB uncompressed); as a fresh process ${fmtMs(result.floorProcess.ms)}, tuned ${fmtMs(result.floorProcessTuned.ms)}`,
   );
 
   const cold = [];
@@ -411,6 +436,8 @@ async function benchImage({ name, archive, layoutDir, isLarge }, cdx) {
     inProcessSteadyPackagesOnlyOverFloor: result.inProcess.steadyPackagesOnlyMs / result.floor.ms,
     coldOverTunedFloor: result.cold.ms / result.floorTuned.ms,
     inProcessSteadyOverTunedFloor: result.inProcess.steadyMs / result.floorTuned.ms,
+    coldOverFloorProcess: result.cold.ms / result.floorProcess.ms,
+    coldOverTunedFloorProcess: result.cold.ms / result.floorProcessTuned.ms,
     cdxgenOverCold: result.cdxgen ? result.cdxgen.ms / result.cold.ms : null,
   };
   return result;
@@ -455,6 +482,8 @@ function report(results, baselines, cdx) {
         'layers',
         'floor',
         'floor, tuned alloc.',
+        'floor process',
+        'floor process, tuned',
         'cold CLI',
         'cold RSS',
         'warm CLI',
@@ -476,6 +505,8 @@ function report(results, baselines, cdx) {
         r.layers,
         fmtMs(r.floor.ms),
         fmtMs(r.floorTuned.ms),
+        fmtMs(r.floorProcess.ms),
+        fmtMs(r.floorProcessTuned.ms),
         r.cold.error && !Number.isFinite(r.cold.ms) ? 'FAILED' : fmtMs(r.cold.ms),
         fmtMb(r.cold.rssMb),
         r.warm.error && !Number.isFinite(r.warm.ms) ? 'FAILED' : fmtMs(r.warm.ms),
@@ -507,6 +538,8 @@ function report(results, baselines, cdx) {
         ...(PACKAGES_ONLY ? ['API steady, packages only/floor'] : []),
         'cold/tuned floor',
         'API steady/tuned floor',
+        'cold/floor process',
+        'cold/tuned floor process',
         `cdxgen/cold (>= ${TARGETS.cdxgenOverCold})`,
         `warm API (< ${TARGETS.warmInProcessMs} ms)`,
         `peak RSS cold${results.some((r) => r.large) ? ` (large < ${TARGETS.largeRssMb} MB)` : ''}`,
@@ -521,6 +554,8 @@ function report(results, baselines, cdx) {
         ...(PACKAGES_ONLY ? [fmtX(r.ratios.inProcessSteadyPackagesOnlyOverFloor)] : []),
         fmtX(r.ratios.coldOverTunedFloor),
         fmtX(r.ratios.inProcessSteadyOverTunedFloor),
+        fmtX(r.ratios.coldOverFloorProcess),
+        fmtX(r.ratios.coldOverTunedFloorProcess),
         r.ratios.cdxgenOverCold === null || !Number.isFinite(r.ratios.cdxgenOverCold)
           ? '-'
           : `${fmtX(r.ratios.cdxgenOverCold)}${mark(r.ratios.cdxgenOverCold >= TARGETS.cdxgenOverCold)}`,
@@ -535,6 +570,8 @@ function report(results, baselines, cdx) {
       r.cold.error && `${r.name}: cold scan: ${r.cold.error}`,
       r.warm.error && `${r.name}: warm scan: ${r.warm.error}`,
       r.inProcess.error && `${r.name}: in-process: ${r.inProcess.error}`,
+      r.floorProcess.error && `${r.name}: floor process: ${r.floorProcess.error}`,
+      r.floorProcessTuned.error && `${r.name}: tuned floor process: ${r.floorProcessTuned.error}`,
       r.cdxgen?.error && `${r.name}: cdxgen: ${r.cdxgen.error}`,
       r.inProcess.packages != null &&
         r.cold.packages != null &&
