@@ -21,6 +21,7 @@ import { defaultRuleSet, scanText, type RuleSet } from '../secrets/engine.js';
 import { checkImage } from '../misconfig/image.js';
 import type { SecretFinding } from '../sbom/finding.js';
 import type { ImageConfig } from '../oci/schemas.js';
+import { byCodeUnits } from '../text-order.js';
 
 export const GENERATOR_VERSION = '0.1.0';
 
@@ -117,11 +118,11 @@ function finishPackages(
   }));
   return reconcilePackages(packages).sort(
     (a, b) =>
-      a.type.localeCompare(b.type) ||
-      (a.namespace ?? '').localeCompare(b.namespace ?? '') ||
-      a.name.localeCompare(b.name) ||
-      a.version.localeCompare(b.version) ||
-      (a.paths[0] ?? '').localeCompare(b.paths[0] ?? ''),
+      byCodeUnits(a.type, b.type) ||
+      byCodeUnits(a.namespace ?? '', b.namespace ?? '') ||
+      byCodeUnits(a.name, b.name) ||
+      byCodeUnits(a.version, b.version) ||
+      byCodeUnits(a.paths[0] ?? '', b.paths[0] ?? ''),
   );
 }
 

@@ -7,6 +7,7 @@ import { DEFAULT_OSV_BASE_URL } from '../vulndb/update-defaults.js';
 /** The database code (SQLite, zip reading) loads only when a db command runs. */
 const vulndb = () => import('../vulndb/index.js');
 import { loadConfig } from './config.js';
+import { byCodeUnits } from '../text-order.js';
 
 function dataDirFrom(flags: { data?: string; config?: string }): string {
   return flags.data ?? loadConfig(flags.config).data;
@@ -14,7 +15,7 @@ function dataDirFrom(flags: { data?: string; config?: string }): string {
 
 function printSummary(s: ImportSummary): void {
   const ecos = Object.entries(s.ecosystems)
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => byCodeUnits(a, b))
     .map(([e, n]) => `${e} ${n}`)
     .join(', ');
   process.stdout.write(

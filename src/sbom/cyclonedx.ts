@@ -18,7 +18,7 @@
 import { Enums, Models, Serialize, Spec, SPDX, Validation } from '@cyclonedx/cyclonedx-library';
 
 import type { Finding } from './finding.js';
-import { compareFindings } from './json.js';
+import { compareFindings, comparePackages } from './json.js';
 import type { Package } from './model.js';
 import { imagePurl, packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
@@ -282,7 +282,7 @@ export function buildCycloneDxBom(result: ScanResult): Models.Bom {
   const usedRefs = new Set<string>();
   const componentsByPackage = new Map<string, Models.Component>();
   const componentsByPurl = new Map<string, Models.Component>();
-  for (const pkg of result.packages) {
+  for (const pkg of [...result.packages].sort(comparePackages)) {
     let ref = pkg.purl;
     for (let n = 2; usedRefs.has(ref); n++) ref = `${pkg.purl}#${n}`;
     usedRefs.add(ref);
@@ -314,9 +314,14 @@ export function buildCycloneDxBom(result: ScanResult): Models.Bom {
 
 const serializer = new Serialize.JsonSerializer(new Serialize.JSON.Normalize.Factory(Spec.Spec1dot6));
 
-/** The CycloneDX 1.6 JSON document for a scan, as a plain object (lists sorted for reproducible output). */
+/**
+ * The CycloneDX 1.6 JSON document for a scan, as a plain object. Lists keep the order they are
+ * built in, which follows the JSON format's (packages, then findings, by code units), so the same
+ * scan gives the same bytes on every machine: the library's own sorting (`sortLists`) compares
+ * with `localeCompare`, whose order changes with the process's locale.
+ */
 export function toCycloneDx(result: ScanResult): object {
-  return JSON.parse(serializer.serialize(buildCycloneDxBom(result), { sortLists: true })) as object;
+  return JSON.parse(serializer.serialize(buildCycloneDxBom(result), { sortLists: false })) as object;
 }
 
 /**

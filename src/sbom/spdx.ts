@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { SPDX as CdxSpdx } from '@cyclonedx/cyclonedx-library';
 import { z } from 'zod';
 
+import { comparePackages } from './json.js';
 import type { Package } from './model.js';
 import { imagePurl, packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
@@ -283,7 +284,8 @@ export function toSpdx(result: ScanResult, options: SpdxOptions = {}): SpdxDocum
     relationships.push({ spdxElementId: imageId, relationshipType: 'CONTAINS', relatedSpdxElement: osId });
   }
 
-  for (const pkg of result.packages) {
+  // In the JSON format's order, so that ids made unique by a suffix get the same suffix everywhere.
+  for (const pkg of [...result.packages].sort(comparePackages)) {
     const id = uniqueId(
       `SPDXRef-Package-${pkg.type}-${idPart(pkg.name)}-${stableUuid(pkg.purl).slice(0, 8)}`,
     );

@@ -8,6 +8,7 @@ import { IndexWriter, modifiedMs, type Logger } from './index-db.js';
 import { ArrayElementScanner, looksLikeNvdFeed, parseNvdItem, type NvdSeverity } from './nvd.js';
 import { parseOsvRecord } from './osv-schema.js';
 import { VulnDbError } from './store.js';
+import { byCodeUnits } from '../text-order.js';
 
 /** A single OSV record is a few KiB; anything this large is not one and would only cost memory. */
 export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
@@ -163,9 +164,7 @@ async function expandInput(path: string): Promise<Input[]> {
   // Sorted so imports are reproducible; zips first so loose copies of the same records
   // (usually identical) are recognised as unchanged.
   const walk = async (dir: string): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
-      a.name.localeCompare(b.name),
-    );
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => byCodeUnits(a.name, b.name));
     for (const e of entries) {
       const full = join(dir, e.name);
       if (e.isDirectory()) await walk(full);

@@ -4,6 +4,7 @@ import { PURL_TYPE_ECOSYSTEM } from './ecosystems.js';
 import { severityFromVectors, severityFromWord } from './severity.js';
 import type { StoredAffected, StoredRange, StoredRecord, StoredSeverity } from './store.js';
 import { compareSemverRangeVersions, orderingFor, type Compare } from './versions/index.js';
+import { byCodeUnits } from '../text-order.js';
 
 /** What the matcher needs from a database; the SQLite AdvisoryStore is one. */
 export interface AdvisorySource {
@@ -247,7 +248,7 @@ function buildTemplates(matched: Matched[], q: Query, cache: MatchCache, source:
   }
   const out: FindingTemplate[] = [];
   for (const group of groups.values()) {
-    group.sort((a, b) => a.affected.record.id.localeCompare(b.affected.record.id));
+    group.sort((a, b) => byCodeUnits(a.affected.record.id, b.affected.record.id));
     const records = group.map((g) => g.affected.record);
     const ids = new Set<string>();
     for (const r of records) for (const id of [r.id, ...r.aliases, ...r.upstream]) ids.add(id);
@@ -260,7 +261,7 @@ function buildTemplates(matched: Matched[], q: Query, cache: MatchCache, source:
         try {
           return compare(a, b);
         } catch {
-          return a.localeCompare(b);
+          return byCodeUnits(a, b);
         }
       });
     }
