@@ -1,3 +1,5 @@
+// First: it sets how zod compiles parsers before any schema is made (see one-shot.ts).
+import './one-shot.js';
 import { Command, CommanderError } from 'commander';
 import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
