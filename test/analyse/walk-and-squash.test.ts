@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, unlinkSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +113,18 @@ describe('Debian copyright licences', () => {
 });
 
 describe('bad input', () => {
+  it('names a layout blob that is missing, and one that is no regular file (a FIFO would hang the read)', async () => {
+    const dir = newDir();
+    const built = await writeOciLayout(dir, [[osRelease]]);
+    const blob = join(dir, 'blobs', 'sha256', built.layerDigests[0]!.slice(7));
+    unlinkSync(blob);
+    expect((await errorOf(scanLayout(dir))).message).toMatch(/blobs\/sha256\/[0-9a-f]{64} is missing$/);
+    execFileSync('mkfifo', [blob]);
+    const err = await errorOf(scanLayout(dir));
+    expect(err.code).toBe('BLOB_UNKNOWN');
+    expect(err.message).toMatch(/blobs\/sha256\/[0-9a-f]{64} is not a regular file$/);
+  });
+
   it('refuses a layer whose content does not match its digest', async () => {
     const dir = newDir();
     await writeOciLayout(dir, [[osRelease]], {

@@ -30,19 +30,26 @@ export class FolderAccess implements FileAccess {
   }
 
   async open(path: string): Promise<Readable> {
-    if ((await this.size(path)) === undefined) {
-      throw new OciError('BLOB_UNKNOWN', `${this.display}: ${path} is missing`);
-    }
+    if ((await this.size(path)) === undefined) throw await this.notReadable(path);
     return createReadStream(join(this.root, path), { highWaterMark: STREAM_BUFFER });
   }
 
   async read(path: string, maxBytes: number): Promise<Buffer> {
     const size = await this.size(path);
-    if (size === undefined) throw new OciError('BLOB_UNKNOWN', `${this.display}: ${path} is missing`);
+    if (size === undefined) throw await this.notReadable(path);
     if (size > maxBytes) {
       throw new OciError('DOCUMENT_TOO_LARGE', `${this.display}: ${path} is ${size} bytes, over the ${maxBytes}-byte limit`);
     }
     return readFile(join(this.root, path));
+  }
+
+  /** Why a file of the layout cannot be read: it is absent, or it is there but no regular file. */
+  private async notReadable(path: string): Promise<OciError> {
+    const there = await stat(join(this.root, path)).then(
+      () => true,
+      () => false,
+    );
+    return new OciError('BLOB_UNKNOWN', `${this.display}: ${path} ${there ? 'is not a regular file' : 'is missing'}`);
   }
 }
 
