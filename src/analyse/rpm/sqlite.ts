@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { HeaderBlobs } from './header.js';
 
 /** Every SQLite database starts with this 16-byte string. */
 export const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * better-sqlite3 (a native addon, about 9 ms to load here) is loaded by the first rpm database
+ * found, not by every scan and `sbom` that has none.
+ */
+let sqlite: typeof BetterSqlite3 | undefined;
+const requireHere = createRequire(import.meta.url);
+function openReadOnly(file: string): BetterSqlite3.Database {
+  sqlite ??= requireHere('better-sqlite3') as typeof BetterSqlite3;
+  return new sqlite(file, { readonly: true, fileMustExist: true });
+}
 
 export function isSqlite(content: Buffer): boolean {
   return (
@@ -29,10 +41,10 @@ export function readSqliteHeaderBlobs(content: Buffer, scratchDir: string): Head
     copy[18] = 1;
     copy[19] = 1;
   }
-  let db: Database.Database | undefined;
+  let db: BetterSqlite3.Database | undefined;
   try {
     writeFileSync(file, copy, { flag: 'wx' });
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = openReadOnly(file);
     const rows = db.prepare('SELECT blob FROM Packages ORDER BY hnum').raw().all() as unknown[][];
     const result: HeaderBlobs = { blobs: [], problems: [] };
     rows.forEach((row, i) => {
