@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
-import { SPDX as CdxSpdx } from '@cyclonedx/cyclonedx-library';
+import * as CdxSpdx from '@cyclonedx/cyclonedx-library/SPDX';
 import { z } from 'zod';
 
 import { comparePackages } from './json.js';
