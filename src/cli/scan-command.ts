@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { analyseInput } from '../analyse/index.js';
@@ -10,7 +10,7 @@ import type { AdvisoryStore as AdvisoryStoreType } from '../vulndb/store.js';
 import type { RuleSet } from '../secrets/engine.js';
 import type { ScanResult } from '../sbom/result.js';
 import { PortcullisError, UsageError } from '../errors.js';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
 
@@ -239,7 +239,28 @@ async function exitCodeFor(results: ScanResult[], flags: ScanFlags): Promise<num
   return failing ? exitCode : 0;
 }
 
+/**
+ * Refuses an --output that cannot be written before the scan, which may take minutes, rather than
+ * after it: the folder must exist and be writable, and the path must not be a folder.
+ */
+function checkOutputPath(output: string | undefined): void {
+  if (!output) return;
+  const folder = dirname(resolve(output));
+  let reason: string | undefined;
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) reason = `folder ${folder} does not exist`;
+  else if (existsSync(output) && statSync(output).isDirectory()) reason = 'it is a folder';
+  else {
+    try {
+      accessSync(folder, constants.W_OK);
+    } catch {
+      reason = `folder ${folder} is not writable`;
+    }
+  }
+  if (reason) throw new UsageError('OUTPUT_UNWRITABLE', `cannot write --output ${output}: ${reason}`);
+}
+
 export async function runScan(imageText: string, flags: ScanFlags, behaviour: ScanBehaviour = { vulnerabilities: false }): Promise<number> {
+  checkOutputPath(flags.output);
   for (const kind of ['dockerfile', 'k8s'] as const) {
     if (imageText.startsWith(`${kind}:`)) {
       loadConfig(flags.config);

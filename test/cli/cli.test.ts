@@ -29,6 +29,22 @@ describe('portcullis CLI errors', () => {
     }
   });
 
+  it('an --output that cannot be written is refused before the scan, in one line', async () => {
+    const dir = join(tmp, 'img-output');
+    await writeOciLayout(dir, [[{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.0\n' }]]);
+    const missing = join(tmp, 'no-such-folder', 'out.json');
+    const a = await portcullis(['scan', `oci:${dir}`, '-o', missing, '--no-cache', '--data', join(tmp, 'd5')]);
+    expect(a.code).toBe(2);
+    expect(a.stderr.trim()).toBe(`portcullis: cannot write --output ${missing}: folder ${join(tmp, 'no-such-folder')} does not exist`);
+    const b = await portcullis(['sbom', `oci:${dir}`, '-o', tmp, '--no-cache', '--data', join(tmp, 'd5')]);
+    expect(b.code).toBe(2);
+    expect(b.stderr.trim()).toBe(`portcullis: cannot write --output ${tmp}: it is a folder`);
+    const ok = join(tmp, 'out.json');
+    const c = await portcullis(['sbom', `oci:${dir}`, '-o', ok, '--format', 'json', '--no-cache', '--data', join(tmp, 'd5')]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(ok, 'utf8')).os.family).toBe('alpine');
+  });
+
   it('a truncated archive and a tampered layer name the image and exit 2', async () => {
     const dir = join(tmp, 'img');
     await writeOciLayout(dir, [[{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.0\n' }]], {
