@@ -1,4 +1,5 @@
 import type { Misconfiguration, Severity } from '../sbom/finding.js';
+import { byCodeUnits as cmp } from '../text-order.js';
 
 /** The fixed part of a check: everything in a Misconfiguration except where and what was found. */
 export interface CheckDef {
@@ -31,8 +32,4 @@ export function misconfig(def: CheckDef, message: string, target: string, line?:
 /** Stable output order: by line, then id, then message, so repeated scans diff cleanly. */
 export function sortFindings(list: Misconfiguration[]): Misconfiguration[] {
   return list.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || cmp(a.id, b.id) || cmp(a.message, b.message));
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -4,6 +4,7 @@ import type { Misconfiguration } from '../sbom/finding.js';
 import { scanDockerfile } from './dockerfile.js';
 import { MisconfigError } from './errors.js';
 import { scanKubernetesFiles, type ConfigFile } from './k8s.js';
+import { byCodeUnits } from '../text-order.js';
 
 export type ConfigKind = 'dockerfile' | 'k8s';
 
@@ -45,7 +46,7 @@ export async function scanConfigPath(path: string, kind: ConfigKind): Promise<Mi
 async function collect(dir: string, kind: ConfigKind): Promise<string[]> {
   const out: string[] = [];
   const entries = await readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  entries.sort((a, b) => byCodeUnits(a.name, b.name));
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {

@@ -28,6 +28,7 @@ import {
   type ScopedException,
   type SeverityThreshold,
 } from './policy-document.js';
+import { byCodeUnits } from '../text-order.js';
 
 export type VerdictStatus = 'pass' | 'warn' | 'fail';
 
@@ -692,5 +693,5 @@ function compareFixed(type: PackageType, a: string, b: string): number {
   } catch {
     // fall through to text order
   }
-  return a < b ? -1 : a > b ? 1 : 0;
+  return byCodeUnits(a, b);
 }

@@ -29,6 +29,7 @@ import type { Finding, Misconfiguration, SecretFinding } from './finding.js';
 import type { LayerRef, OsInfo, Package } from './model.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
+import { byCodeUnits as cmp } from '../text-order.js';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
@@ -37,10 +38,6 @@ function ordered(entries: [string, Json | undefined][]): { [key: string]: Json }
   const out: { [key: string]: Json } = {};
   for (const [key, value] of entries) if (value !== undefined) out[key] = value;
   return out;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function layerJson(layer: LayerRef): Json {

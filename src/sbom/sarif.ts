@@ -40,6 +40,7 @@ import { severityRank } from './finding.js';
 import { compareFindings, compareMisconfigurations, compareSecrets } from './json.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
+import { byCodeUnits as cmp } from '../text-order.js';
 
 /** The `$schema` written into every SARIF log. */
 export const SARIF_SCHEMA_URI = 'https://json.schemastore.org/sarif-2.1.0.json';
@@ -88,10 +89,6 @@ export const DEFAULT_SECURITY_SEVERITY: Readonly<Record<Severity, number | undef
 export interface SarifOptions {
   /** Written as `tool.driver.informationUri` (the project's home page), when given. */
   informationUri?: string;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

@@ -19,6 +19,7 @@ import { comparePackages } from './json.js';
 import type { Package } from './model.js';
 import { imagePurl, packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
+import { byCodeUnits } from '../text-order.js';
 
 // ---------------------------------------------------------------------------------------------
 // License expressions
@@ -323,7 +324,7 @@ export function toSpdx(result: ScanResult, options: SpdxOptions = {}): SpdxDocum
   }
   if (extracted.size > 0) {
     doc.hasExtractedLicensingInfos = [...extracted.values()].sort((a, b) =>
-      a.licenseId < b.licenseId ? -1 : a.licenseId > b.licenseId ? 1 : 0,
+      byCodeUnits(a.licenseId, b.licenseId),
     );
   }
   return doc;

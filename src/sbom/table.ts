@@ -54,6 +54,7 @@ import type { OsInfo, Package } from './model.js';
 import { comparePackages } from './json.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
+import { byCodeUnits as cmp } from '../text-order.js';
 
 export interface TableOptions {
   /** Use ANSI colours and bold. Pass false when the output is not a terminal. */
@@ -95,9 +96,7 @@ function describeOs(os: OsInfo | null): string {
 function countByType(packages: Package[]): string {
   const counts = new Map<string, number>();
   for (const pkg of packages) counts.set(pkg.type, (counts.get(pkg.type) ?? 0) + 1);
-  const parts = [...counts.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([t, n]) => `${t} ${n}`);
+  const parts = [...counts.entries()].sort(([a], [b]) => cmp(a, b)).map(([t, n]) => `${t} ${n}`);
   return parts.length > 0 ? `${packages.length} (${parts.join(', ')})` : '0';
 }
 
@@ -128,10 +127,6 @@ function row(pkg: Package): string[] {
 function truncate(text: string, width: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length <= width ? flat : `${flat.slice(0, width - 3).trimEnd()}...`;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Findings of one installed package (same purl, first path and layer). */
