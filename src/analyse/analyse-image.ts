@@ -21,7 +21,7 @@ import { defaultRuleSet, scanText, type RuleSet } from '../secrets/engine.js';
 import { checkImage } from '../misconfig/image.js';
 import type { SecretFinding } from '../sbom/finding.js';
 import type { ImageConfig } from '../oci/schemas.js';
-import { byCodeUnits } from '../text-order.js';
+import { comparePackages } from '../sbom/json.js';
 
 export const GENERATOR_VERSION = '0.1.0';
 
@@ -116,14 +116,8 @@ function finishPackages(
     licenses: p.licenses ?? [],
     purl: safePurl(p, squashed.os),
   }));
-  return reconcilePackages(packages).sort(
-    (a, b) =>
-      byCodeUnits(a.type, b.type) ||
-      byCodeUnits(a.namespace ?? '', b.namespace ?? '') ||
-      byCodeUnits(a.name, b.name) ||
-      byCodeUnits(a.version, b.version) ||
-      byCodeUnits(a.paths[0] ?? '', b.paths[0] ?? ''),
-  );
+  // The JSON format's order, which every writer uses too.
+  return reconcilePackages(packages).sort(comparePackages);
 }
 
 /**
