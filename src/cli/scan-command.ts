@@ -247,8 +247,8 @@ function checkOutputPath(output: string | undefined): void {
   if (!output) return;
   const folder = dirname(resolve(output));
   let reason: string | undefined;
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) reason = `folder ${folder} does not exist`;
-  else if (existsSync(output) && statSync(output).isDirectory()) reason = 'it is a folder';
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) reason = `folder ${folder} does not exist`;
+  else if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) reason = 'it is a folder';
   else {
     try {
       accessSync(folder, constants.W_OK);
