@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
 import { addDbCommands } from './db-command.js';
+import { addGlobalOptions } from './global-options.js';
 import { addServeCommand } from './serve-command.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addMaintenanceCommands } from './maintenance-commands.js';
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(GENERATOR_VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  addGlobalOptions(program);
 
   addVulnerabilityOptions(
     addScanOptions(program.command('scan').description('analyse an image: its packages and their known vulnerabilities'), 'table'),

@@ -45,6 +45,22 @@ describe('portcullis CLI errors', () => {
     expect(JSON.parse(readFileSync(ok, 'utf8')).os.family).toBe('alpine');
   });
 
+  it('--data before the command name is the data folder of the command; one after it wins', async () => {
+    const dir = join(tmp, 'img-global');
+    await writeOciLayout(dir, [[{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.0\n' }]]);
+    const before = join(tmp, 'global-before');
+    const after = join(tmp, 'global-after');
+    const a = await portcullis(['--data', before, 'sbom', `oci:${dir}`, '--format', 'json']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(readdirSync(join(before, 'cache')).length).toBeGreaterThan(0);
+    const b = await portcullis(['--data', before, 'sbom', `oci:${dir}`, '--format', 'json', '--data', after]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(existsSync(join(after, 'cache'))).toBe(true);
+    const c = await portcullis(['--data', before, 'policy', 'show']);
+    expect(c.code).toBe(2);
+    expect(c.stderr.trim()).toBe('portcullis: --data does not apply to "policy show"');
+  });
+
   it('a truncated archive and a tampered layer name the image and exit 2', async () => {
     const dir = join(tmp, 'img');
     await writeOciLayout(dir, [[{ name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.0\n' }]], {
