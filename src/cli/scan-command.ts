@@ -97,7 +97,7 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
 export function addScanOptions(cmd: Command, defaultFormat: OutputFormat): Command {
   return addImageReadingOptions(
     cmd
-      .argument('<image>', 'oci-archive:FILE[:TAG] | oci:DIR[:TAG] | docker-archive:FILE[:TAG] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
+      .argument('<image>', 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
       .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'cyclonedx', 'spdx', 'sarif']).default(defaultFormat))
       .option('-o, --output <file>', 'write the report to FILE instead of standard output')
       .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')

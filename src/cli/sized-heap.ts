@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { ANALYSIS_PROCESS_FLAGS, withAllocatorTunables } from '../analyse/heap.js';
+import { splitArchivePath } from '../oci/archive-path.js';
 
 /**
  * Whether `portcullis scan|sbom` should run in a second Node process started with the analysis
@@ -10,7 +11,7 @@ import { ANALYSIS_PROCESS_FLAGS, withAllocatorTunables } from '../analyse/heap.j
  * SIZED_HEAP_MIN_BYTES qualifies; registries, folders and small archives do not, since their
  * scans are shorter than the extra start. Getting this wrong costs time, never a different result.
  *
- * It imports only node:fs and analyse/heap.ts: bin/portcullis.js loads it unbundled, before the CLI.
+ * It imports only node:fs, analyse/heap.ts and oci/archive-path.ts: bin/portcullis.js loads it unbundled, before the CLI.
  */
 export const SIZED_HEAP_MIN_BYTES = 128 * 1024 * 1024;
 
@@ -28,15 +29,10 @@ function fileSize(path: string): number | undefined {
   }
 }
 
-/** The size of the archive file an image argument names (`oci-archive:FILE[:TAG]`, `docker-archive:FILE`). */
+/** The size of the archive file an image argument names (`oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME:TAG|:@N]`). */
 function archiveSize(arg: string): number | undefined {
   const m = ARCHIVE.exec(arg);
-  if (!m) return undefined;
-  const rest = m[2]!;
-  const whole = fileSize(rest);
-  if (whole !== undefined) return whole;
-  const colon = rest.lastIndexOf(':');
-  return colon > 0 ? fileSize(rest.slice(0, colon)) : undefined;
+  return m ? fileSize(splitArchivePath(m[2]!).path) : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { UsageError } from '../errors.js';
+import { splitArchivePath } from './archive-path.js';
 import { RegistrySource, type RegistrySourceOptions } from './registry.js';
 import type { ImageSource } from './source.js';
 import { DockerArchiveSource } from './sources/docker-archive.js';
@@ -16,14 +17,6 @@ export type ImageInput =
 
 const TRANSPORTS = ['oci-archive', 'oci', 'docker-archive', 'dir'] as const;
 
-/** Splits `PATH[:TAG]`: the tag is only split off when the whole string is not itself a path. */
-function splitPathAndTag(rest: string): { path: string; tag?: string } {
-  if (existsSync(rest)) return { path: rest };
-  const i = rest.lastIndexOf(':');
-  if (i > 0 && existsSync(rest.slice(0, i))) return { path: rest.slice(0, i), tag: rest.slice(i + 1) };
-  return { path: rest };
-}
-
 /** Reads what the user typed after `scan`/`sbom` into a typed image input. */
 export function parseImageInput(text: string): ImageInput {
   for (const t of TRANSPORTS) {
@@ -31,8 +24,8 @@ export function parseImageInput(text: string): ImageInput {
       const rest = text.slice(t.length + 1);
       if (rest === '') throw new UsageError('IMAGE_INPUT_INVALID', `"${text}": a path is needed after "${t}:"`);
       if (t === 'dir') return { kind: 'dir', path: rest, display: text };
-      const { path, tag } = splitPathAndTag(rest);
-      return { kind: t, path, tag: tag || undefined, display: text };
+      const { path, name } = splitArchivePath(rest);
+      return { kind: t, path, tag: name || undefined, display: text };
     }
   }
   if (text.startsWith('docker://')) return { kind: 'registry', reference: text.slice(9), display: text };

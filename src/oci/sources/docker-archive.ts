@@ -5,8 +5,20 @@ import { MediaType } from '../media-types.js';
 import { DockerArchiveManifestSchema, ImageConfigSchema, parseJson } from '../schemas.js';
 import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
 import type { FileAccess } from './file-access.js';
+import { selectImage } from './select-image.js';
 
 const BLOB_PATH = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
+
+/**
+ * Whether a RepoTags entry (`alpine:3.20`, `registry.example/team/app:1`) is the one a user named:
+ * the whole name, the tag alone, or the same name written with Docker Hub's implied
+ * `docker.io/library/` or `docker.io/` prefix.
+ */
+export function repoTagMatches(repoTag: string, wanted: string): boolean {
+  if (repoTag === wanted || repoTag.endsWith(`:${wanted}`)) return true;
+  const short = (name: string) => name.replace(/^docker\.io\/(library\/)?/, '');
+  return short(repoTag) === short(wanted);
+}
 
 /**
  * The output of `docker save`: `manifest.json` names the config and layer files. Legacy archives
@@ -36,18 +48,8 @@ export class DockerArchiveSource implements ImageSource {
       `${this.display} manifest.json`,
     );
     if (entries.length === 0) throw new OciError('MANIFEST_UNKNOWN', `${this.display}: manifest.json lists no images`);
-    let entry = entries[0]!;
-    if (this.tag !== undefined) {
-      const found = entries.find((e) => e.RepoTags?.some((t) => t === this.tag || t.endsWith(`:${this.tag}`)));
-      if (!found) {
-        const tags = entries.flatMap((e) => e.RepoTags ?? []);
-        throw new OciError('MANIFEST_UNKNOWN', `${this.display}: no image tagged "${this.tag}" (tags: ${tags.join(', ') || 'none'})`);
-      }
-      entry = found;
-    } else if (entries.length > 1) {
-      const tags = entries.flatMap((e) => e.RepoTags ?? []);
-      throw new OciError('TAG_REQUIRED', `${this.display}: holds ${entries.length} images; name one with :TAG (tags: ${tags.join(', ')})`);
-    }
+    const images = entries.map((e) => ({ item: e, names: e.RepoTags ?? [] }));
+    const entry = selectImage(images, this.tag, this.display, repoTagMatches);
     this.repoTags = entry.RepoTags ?? [];
 
     const configBytes = await this.files.read(entry.Config, MAX_DOCUMENT_BYTES);

@@ -4,6 +4,7 @@ import { DigestVerifier, parseDigest, verifyBytes } from '../digest.js';
 import { IndexSchema, parseJson, type Descriptor } from '../schemas.js';
 import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
 import type { FileAccess } from './file-access.js';
+import { selectImage } from './select-image.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -12,23 +13,11 @@ export function blobPath(digest: string, subject: string): string {
   return `blobs/${algorithm}/${hex}`;
 }
 
-/** Picks the index.json entry a tag names; with no tag, the only entry there is. */
+/** Picks the index.json entry a tag (`org.opencontainers.image.ref.name`) or `@N` names; with neither, the only entry. */
 export function selectByTag(manifests: Descriptor[], tag: string | undefined, display: string): Descriptor {
   if (manifests.length === 0) throw new OciError('MANIFEST_UNKNOWN', `${display}: index.json lists no images`);
-  if (tag === undefined) {
-    if (manifests.length === 1) return manifests[0]!;
-    const tags = manifests.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
-    throw new OciError(
-      'TAG_REQUIRED',
-      `${display}: holds ${manifests.length} images; name one with :TAG (tags: ${tags.join(', ') || 'none'})`,
-    );
-  }
-  const found = manifests.find((m) => m.annotations?.[REF_NAME] === tag);
-  if (!found) {
-    const tags = manifests.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
-    throw new OciError('MANIFEST_UNKNOWN', `${display}: no image tagged "${tag}" (tags: ${tags.join(', ') || 'none'})`);
-  }
-  return found;
+  const images = manifests.map((m) => ({ item: m, names: m.annotations?.[REF_NAME] ? [m.annotations[REF_NAME]] : [] }));
+  return selectImage(images, tag, display);
 }
 
 /** An OCI image layout (oci-layout, index.json, blobs/) in a folder or an oci-archive tar. */

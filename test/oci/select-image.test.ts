@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyseInput } from '../../src/analyse/index.js';
+import { splitArchivePath } from '../../src/oci/archive-path.js';
+import { parseImageInput } from '../../src/oci/index.js';
+import { repoTagMatches } from '../../src/oci/sources/docker-archive.js';
+import { tarOf, writeOciLayout } from '../helpers/image-builder.js';
+
+// An archive or layout that holds several images: each can be picked by name, by docker NAME:TAG
+// (with or without Docker Hub's implied prefix) or by position (@N, as skopeo writes it), which is
+// the only way to reach an image saved without a tag.
+const tmp = mkdtempSync(join(tmpdir(), 'portcullis-select-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+const OS = {
+  alpine: 'ID=alpine\nVERSION_ID=3.20.3\n',
+  debian: 'ID=debian\nVERSION_ID=12\n',
+  wolfi: 'ID=wolfi\nVERSION_ID=20230201\n',
+};
+
+/** A legacy `docker save` archive: manifest.json, one config and one uncompressed layer per image. */
+async function writeDockerArchive(
+  file: string,
+  images: { os: string; repoTags: string[] | null }[],
+): Promise<void> {
+  const entries = [];
+  const manifest = [];
+  for (const [i, image] of images.entries()) {
+    const layer = await tarOf([{ name: 'etc/os-release', content: image.os }]);
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] },
+      }),
+    );
+    const configName = `${sha(config)}.json`;
+    entries.push({ name: configName, content: config }, { name: `layer${i}/layer.tar`, content: layer });
+    manifest.push({ Config: configName, RepoTags: image.repoTags, Layers: [`layer${i}/layer.tar`] });
+  }
+  entries.push({ name: 'manifest.json', content: JSON.stringify(manifest) });
+  writeFileSync(file, await tarOf(entries));
+}
+
+const saved = join(tmp, 'saved.tar');
+const colonDir = join(tmp, 'with:colon');
+const savedInColonDir = join(colonDir, 'saved.tar');
+const layout = join(tmp, 'layout');
+
+beforeAll(async () => {
+  await writeDockerArchive(saved, [
+    { os: OS.alpine, repoTags: ['alpine:3.20', 'registry.example/team/base:1'] },
+    { os: OS.debian, repoTags: null },
+    { os: OS.wolfi, repoTags: ['cgr.dev/chainguard/wolfi-base:latest'] },
+  ]);
+  mkdirSync(colonDir);
+  await writeDockerArchive(savedInColonDir, [{ os: OS.alpine, repoTags: ['alpine:3.20'] }]);
+  // Two images in one layout folder: write each, then merge the second's index entry into the first's.
+  await writeOciLayout(layout, [[{ name: 'etc/os-release', content: OS.alpine }]], { tag: 'one' });
+  const second = join(tmp, 'layout2');
+  await writeOciLayout(second, [[{ name: 'etc/os-release', content: OS.debian }]], { tag: 'two' });
+  cpSync(join(second, 'blobs'), join(layout, 'blobs'), { recursive: true });
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  index.manifests.push(JSON.parse(readFileSync(join(second, 'index.json'), 'utf8')).manifests[0]);
+  writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+});
+
+async function osOf(text: string): Promise<string | undefined> {
+  const results = await analyseInput(parseImageInput(text), { cacheDir: null });
+  expect(results).toHaveLength(1);
+  return results[0]!.os?.family;
+}
+
+describe('choosing one image of several', () => {
+  it('a docker-archive: by tag, by NAME:TAG with and without docker.io, and by @N', async () => {
+    expect(await osOf(`docker-archive:${saved}:alpine:3.20`)).toBe('alpine');
+    expect(await osOf(`docker-archive:${saved}:docker.io/library/alpine:3.20`)).toBe('alpine');
+    expect(await osOf(`docker-archive:${saved}:registry.example/team/base:1`)).toBe('alpine');
+    expect(await osOf(`docker-archive:${saved}:latest`)).toBe('wolfi');
+    expect(await osOf(`docker-archive:${saved}:@0`)).toBe('alpine');
+    expect(await osOf(`docker-archive:${saved}:@1`)).toBe('debian');
+    expect(await osOf(`docker-archive:${saved}:@2`)).toBe('wolfi');
+  });
+
+  it('an OCI layout: by its ref name and by @N', async () => {
+    expect(await osOf(`oci:${layout}:two`)).toBe('debian');
+    expect(await osOf(`oci:${layout}:@0`)).toBe('alpine');
+    expect(await osOf(`oci:${layout}:@1`)).toBe('debian');
+  });
+
+  it('without a choice, or with one that matches nothing, says what can be typed', async () => {
+    await expect(osOf(`docker-archive:${saved}`)).rejects.toThrow(
+      `docker-archive:${saved}: holds 3 images; name one with :TAG or :@N (@0 alpine:3.20 registry.example/team/base:1, @1 untagged, @2 cgr.dev/chainguard/wolfi-base:latest)`,
+    );
+    await expect(osOf(`docker-archive:${saved}:@3`)).rejects.toThrow(
+      `docker-archive:${saved}:@3: no image @3: it holds 3 (@0 `,
+    );
+    await expect(osOf(`docker-archive:${saved}:busybox:1`)).rejects.toThrow(
+      `docker-archive:${saved}:busybox:1: no image tagged "busybox:1" (@0 `,
+    );
+    await expect(osOf(`oci:${layout}`)).rejects.toThrow(
+      `oci:${layout}: holds 2 images; name one with :TAG or :@N (@0 one, @1 two)`,
+    );
+  });
+
+  it('a path that holds a colon still works, alone or with a NAME:TAG after it', async () => {
+    expect(await osOf(`docker-archive:${savedInColonDir}`)).toBe('alpine');
+    expect(await osOf(`docker-archive:${savedInColonDir}:alpine:3.20`)).toBe('alpine');
+  });
+});
+
+describe('splitArchivePath', () => {
+  const exists = (p: string) => ['/a/x.tar', '/a:b/y.tar'].includes(p);
+  it('takes the longest prefix that exists as the path', () => {
+    expect(splitArchivePath('/a/x.tar', exists)).toEqual({ path: '/a/x.tar' });
+    expect(splitArchivePath('/a/x.tar:v1', exists)).toEqual({ path: '/a/x.tar', name: 'v1' });
+    expect(splitArchivePath('/a/x.tar:alpine:3.20', exists)).toEqual({
+      path: '/a/x.tar',
+      name: 'alpine:3.20',
+    });
+    expect(splitArchivePath('/a/x.tar:@2', exists)).toEqual({ path: '/a/x.tar', name: '@2' });
+    expect(splitArchivePath('/a:b/y.tar:v1', exists)).toEqual({ path: '/a:b/y.tar', name: 'v1' });
+    expect(splitArchivePath('/nope.tar:v1', exists)).toEqual({ path: '/nope.tar:v1' });
+  });
+});
+
+describe('repoTagMatches', () => {
+  it('matches the whole name, the tag alone, and Docker Hub names with or without their prefix', () => {
+    expect(repoTagMatches('alpine:3.20', 'alpine:3.20')).toBe(true);
+    expect(repoTagMatches('alpine:3.20', '3.20')).toBe(true);
+    expect(repoTagMatches('alpine:3.20', 'docker.io/library/alpine:3.20')).toBe(true);
+    expect(repoTagMatches('docker.io/library/alpine:3.20', 'alpine:3.20')).toBe(true);
+    expect(repoTagMatches('team/app:1', 'docker.io/team/app:1')).toBe(true);
+    expect(repoTagMatches('alpine:3.20', 'alpine:3.2')).toBe(false);
+    expect(repoTagMatches('myalpine:3.20', 'alpine:3.20')).toBe(false);
+    expect(repoTagMatches('registry.example/alpine:3.20', 'alpine:3.20')).toBe(false);
+  });
+});
