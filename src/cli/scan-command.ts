@@ -9,7 +9,7 @@ import { renderResult } from '../sbom/render.js';
 import type { AdvisoryStore as AdvisoryStoreType } from '../vulndb/store.js';
 import type { RuleSet } from '../secrets/engine.js';
 import type { ScanResult } from '../sbom/result.js';
-import { PortcullisError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
@@ -178,18 +178,19 @@ function nonNegativeInt(value: string): number {
  * exit code is asked for and there is no database, that is an error, never a silent pass.
  */
 async function addVulnerabilities(results: ScanResult[], flags: ScanFlags, data: string): Promise<ScanResult[]> {
-  // Loaded on demand: the database and policy code (SQLite, YAML) are not needed by `sbom`.
-  const { AdvisoryStore, recordSeenEcosystems, withVulnerabilities } = await import('../vulndb/index.js');
-  const { applySuppressions, filterFindings, loadIgnoreFile, loadVex, parseSeverityList } = await import('../policy/index.js');
+  const { recordSeenEcosystems } = await import('../vulndb/seen.js');
   recordSeenEcosystems(data, results);
   const gating = flags.exitCode !== undefined || flags.failOn !== undefined || flags.requireDatabase === true;
-  let store: AdvisoryStoreType;
-  try {
-    store = AdvisoryStore.open(data);
-  } catch (err) {
-    if (gating || !(err instanceof PortcullisError) || err.code !== 'DB_MISSING') throw err;
-    return results.map((r) => ({ ...r, warnings: [...r.warnings, `vulnerabilities not checked: ${err.message}`] }));
+  // Asked before the matcher, SQLite and the policy code are loaded (about 20 ms), which a scan
+  // without a database does not use; `AdvisoryStore.open` asks again and fails the same way.
+  const { missingDatabase } = await import('../vulndb/location.js');
+  const missing = missingDatabase(data);
+  if (missing && !gating) {
+    return results.map((r) => ({ ...r, warnings: [...r.warnings, `vulnerabilities not checked: ${missing.message}`] }));
   }
+  const { AdvisoryStore, withVulnerabilities } = await import('../vulndb/index.js');
+  const { applySuppressions, filterFindings, loadIgnoreFile, loadVex, parseSeverityList } = await import('../policy/index.js');
+  const store: AdvisoryStoreType = AdvisoryStore.open(data);
   try {
     const ignorePath = flags.ignorefile ?? (existsSync('.portcullisignore') ? '.portcullisignore' : undefined);
     const ignore = ignorePath ? loadIgnoreFile(ignorePath) : undefined;

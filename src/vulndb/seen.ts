@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScanResult } from '../sbom/result.js';
-import { ecosystemsForScan } from './update.js';
+import { PURL_TYPE_ECOSYSTEM } from './ecosystems.js';
 
 /**
  * Remembers which OSV ecosystems scans in this data folder needed, so a plain `db update`
@@ -65,4 +65,41 @@ export function ecosystemsToUpdate(dataDir: string, requested?: string[]): strin
   const wanted = requested ?? readSeenEcosystems(dataDir);
   if (wanted.includes('all')) return ALL_ECOSYSTEMS;
   return wanted.length > 0 ? wanted : DEFAULT_ECOSYSTEMS;
+}
+
+const OS_ECOSYSTEMS: Record<string, string> = {
+  alpine: 'Alpine',
+  debian: 'Debian',
+  ubuntu: 'Ubuntu',
+  rhel: 'Red Hat',
+  redhat: 'Red Hat',
+  rocky: 'Rocky Linux',
+  almalinux: 'AlmaLinux',
+  wolfi: 'Wolfi',
+  chainguard: 'Chainguard',
+  opensuse: 'openSUSE',
+  'opensuse-leap': 'openSUSE',
+  sles: 'SUSE',
+  photon: 'Photon OS',
+  mageia: 'Mageia',
+};
+
+/**
+ * OSV bucket ecosystems a scan needs: one per detected OS family and per language package type
+ * (purl type). Unknown families or types have no OSV data and are left out.
+ */
+export function ecosystemsForScan(
+  osList: Array<{ family: string; version?: string }>,
+  languageTypes: string[],
+): string[] {
+  const out = new Set<string>();
+  for (const os of osList) {
+    const eco = OS_ECOSYSTEMS[os.family.toLowerCase()];
+    if (eco !== undefined) out.add(eco);
+  }
+  for (const type of languageTypes) {
+    const eco = PURL_TYPE_ECOSYSTEM[type.toLowerCase()];
+    if (eco !== undefined) out.add(eco);
+  }
+  return [...out];
 }

@@ -1,26 +1,13 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { PortcullisError } from '../errors.js';
+import { VulnDbError, missingDatabase, vulnDbPath } from './location.js';
 
-/** Errors about the local vulnerability database: missing, unreadable, too new, failed import or download. */
-export class VulnDbError extends PortcullisError {}
+export { DB_FILE_NAME, VulnDbError, vulnDbDir, vulnDbPath } from './location.js';
 
 /**
  * Version of the on-disk layout below. Bump it whenever a table or a stored JSON shape changes;
  * an older binary then refuses the file instead of misreading it.
  */
 export const SCHEMA_VERSION = 1;
-
-export const DB_FILE_NAME = 'osv.sqlite';
-
-export function vulnDbDir(dataDir: string): string {
-  return join(dataDir, 'vulndb');
-}
-
-export function vulnDbPath(dataDir: string): string {
-  return join(vulnDbDir(dataDir), DB_FILE_NAME);
-}
 
 /**
  * Tables. Everything the matcher reads per package is one compact JSON text so a lookup is one
@@ -192,14 +179,8 @@ export class AdvisoryStore {
 
   static open(dataDir: string): AdvisoryStore {
     const file = vulnDbPath(dataDir);
-    if (!existsSync(file)) {
-      throw new VulnDbError(
-        'DB_MISSING',
-        `no vulnerability database at ${file}; run \`portcullis db update\` to download one, ` +
-          'or `portcullis db import PATH` to load OSV files you already have',
-        { subject: file },
-      );
-    }
+    const missing = missingDatabase(dataDir);
+    if (missing) throw missing;
     let db: Database.Database;
     try {
       db = new Database(file, { readonly: true, fileMustExist: true });

@@ -7,10 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from './index-db.js';
 import { importOsv, openZip, type ImportProgress, type ImportSummary } from './import.js';
-import { VulnDbError, vulnDbDir } from './store.js';
+import { VulnDbError, vulnDbDir } from './location.js';
 
 import { DEFAULT_OSV_BASE_URL } from './update-defaults.js';
-import { PURL_TYPE_ECOSYSTEM } from './ecosystems.js';
 
 export { DEFAULT_OSV_BASE_URL };
 
@@ -159,41 +158,4 @@ function describeFetchError(err: unknown): string {
   // undici wraps the socket error ("ECONNREFUSED", "other side closed") in `cause`.
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return `${err.message}${cause}`;
-}
-
-const OS_ECOSYSTEMS: Record<string, string> = {
-  alpine: 'Alpine',
-  debian: 'Debian',
-  ubuntu: 'Ubuntu',
-  rhel: 'Red Hat',
-  redhat: 'Red Hat',
-  rocky: 'Rocky Linux',
-  almalinux: 'AlmaLinux',
-  wolfi: 'Wolfi',
-  chainguard: 'Chainguard',
-  opensuse: 'openSUSE',
-  'opensuse-leap': 'openSUSE',
-  sles: 'SUSE',
-  photon: 'Photon OS',
-  mageia: 'Mageia',
-};
-
-/**
- * OSV bucket ecosystems a scan needs: one per detected OS family and per language package type
- * (purl type). Unknown families or types have no OSV data and are left out.
- */
-export function ecosystemsForScan(
-  osList: Array<{ family: string; version?: string }>,
-  languageTypes: string[],
-): string[] {
-  const out = new Set<string>();
-  for (const os of osList) {
-    const eco = OS_ECOSYSTEMS[os.family.toLowerCase()];
-    if (eco !== undefined) out.add(eco);
-  }
-  for (const type of languageTypes) {
-    const eco = PURL_TYPE_ECOSYSTEM[type.toLowerCase()];
-    if (eco !== undefined) out.add(eco);
-  }
-  return [...out];
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AdvisoryStore, VulnDbError, vulnDbDir } from '../../src/vulndb/store.js';
-import { ecosystemsForScan, osvZipUrl, updateOsv } from '../../src/vulndb/update.js';
+import { ecosystemsForScan } from '../../src/vulndb/seen.js';
+import { osvZipUrl, updateOsv } from '../../src/vulndb/update.js';
 
 function record(id: string, ecosystem: string, name: string, modified = '2024-01-01T00:00:00Z'): unknown {
   return {
