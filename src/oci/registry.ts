@@ -306,21 +306,49 @@ export class RegistrySource implements ImageSource {
   }
 
   async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {
+    this.checkDocumentSize(ref, maxBytes, 'blob');
+    const ex = await this.getBlob(ref);
+    return this.readDocument(ex, ref, maxBytes, { kind: 'blob', name: ref.digest });
+  }
+
+  /** A child manifest of an index, by digest: from /manifests/, where registries keep them. */
+  async readManifest(ref: BlobRef, maxBytes: number): Promise<Buffer> {
+    // Validating first also keeps anything but `algorithm:hex` out of the URL path.
+    parseDigest(ref.digest, this.display);
+    this.checkDocumentSize(ref, maxBytes, 'manifest');
+    const subject: Subject = { kind: 'manifest', name: ref.digest };
+    const ex = await this.get(
+      `/v2/${this.reference.repository}/manifests/${ref.digest}`,
+      MANIFEST_ACCEPT,
+      subject,
+    );
+    return this.readDocument(ex, ref, maxBytes, subject);
+  }
+
+  private checkDocumentSize(ref: BlobRef, maxBytes: number, what: string): void {
     if (ref.size !== undefined && ref.size > maxBytes) {
       throw new OciError(
         'DOCUMENT_TOO_LARGE',
-        `${this.display}: blob ${ref.digest} is ${ref.size} bytes, over the ${maxBytes}-byte limit`,
+        `${this.display}: ${what} ${ref.digest} is ${ref.size} bytes, over the ${maxBytes}-byte limit`,
         {
           subject: this.display,
         },
       );
     }
-    const ex = await this.getBlob(ref);
-    const bytes = await this.readCapped(ex, maxBytes, { kind: 'blob', name: ref.digest });
+  }
+
+  /** The whole body, capped, then checked against the descriptor's size and digest. */
+  private async readDocument(
+    ex: Exchange,
+    ref: BlobRef,
+    maxBytes: number,
+    subject: Subject,
+  ): Promise<Buffer> {
+    const bytes = await this.readCapped(ex, maxBytes, subject);
     if (ref.size !== undefined && bytes.length !== ref.size) {
       throw new OciError(
         'SIZE_MISMATCH',
-        `${this.display}: blob ${ref.digest} is ${bytes.length} bytes, its descriptor says ${ref.size}`,
+        `${this.display}: ${subject.kind} ${ref.digest} is ${bytes.length} bytes, its descriptor says ${ref.size}`,
         {
           subject: this.display,
         },

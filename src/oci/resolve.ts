@@ -101,7 +101,9 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
         );
       }
       for (const child of chosen) {
-        const childBytes = await source.readBlob(child, MAX_DOCUMENT_BYTES);
+        const childBytes = source.readManifest
+          ? await source.readManifest(child, MAX_DOCUMENT_BYTES)
+          : await source.readBlob(child, MAX_DOCUMENT_BYTES);
         await visit(childBytes, child.digest, child.mediaType, depth + 1, child.platform);
       }
       return;

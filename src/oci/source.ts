@@ -30,6 +30,12 @@ export interface ImageSource {
   openBlob(ref: BlobRef): Promise<Readable>;
   /** Reads a small blob (manifest, config) fully, verified, refusing anything over `maxBytes`. */
   readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer>;
+  /**
+   * Reads a manifest an index names, verified like a blob. Only sources whose manifests are not
+   * blobs need it: a registry serves them under /manifests/, and most (distribution among them)
+   * answer 404 for a manifest digest asked for under /blobs/. Without it, readBlob is used.
+   */
+  readManifest?(ref: BlobRef, maxBytes: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 

@@ -47,7 +47,8 @@ export interface RunningRegistry {
   host: string;
   log(): string;
   /** skopeo copy into the registry (no TLS, digests preserved). */
-  push(source: string, repoAndTag: string): Promise<void>;
+  /** skopeo copy into the registry; `all` copies every platform of an index. */
+  push(source: string, repoAndTag: string, opts?: { all?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -109,9 +110,10 @@ export async function startDockerRegistry(): Promise<RunningRegistry> {
     port,
     host,
     log: () => log,
-    async push(source, repoAndTag) {
+    async push(source, repoAndTag, opts = {}) {
       // --insecure-policy: the test must not depend on the host's /etc/containers/policy.json.
-      const copy = await run('skopeo', ['--insecure-policy', 'copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', source, `docker://${host}/${repoAndTag}`]);
+      const all = opts.all ? ['--all'] : [];
+      const copy = await run('skopeo', ['--insecure-policy', 'copy', '--quiet', ...all, '--preserve-digests', '--dest-tls-verify=false', source, `docker://${host}/${repoAndTag}`]);
       if (copy.code !== 0) throw new Error(`skopeo copy failed (${copy.code}): ${copy.output}`);
     },
     stop,

@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciError } from '../../src/errors.js';
+import { analyseInput } from '../../src/analyse/index.js';
+import { parseImageInput, parsePlatform } from '../../src/oci/index.js';
 import { RegistrySource } from '../../src/oci/registry.js';
 import { ImageConfigSchema, ManifestSchema, parseJson } from '../../src/oci/schemas.js';
 import { MAX_DOCUMENT_BYTES } from '../../src/oci/source.js';
@@ -15,9 +17,11 @@ import { registryToolsMissing, startDockerRegistry, type RunningRegistry } from 
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIXTURE = resolve(repoRoot, '..', 'shared', 'fixtures', 'images', 'alpine-3.20.tar');
+const MULTIARCH = resolve(repoRoot, '..', 'shared', 'fixtures', 'images', 'alpine-3.20-multiarch.tar');
 const EXPECTED_DIGEST = 'sha256:f1a7fa83ec499f620a848cc2a5a0a0c9db0a260e69d54af5d87564a8538cc7f6';
 
-const skipReason = registryToolsMissing() ?? (!existsSync(FIXTURE) ? `fixture ${FIXTURE} absent` : undefined);
+const skipReason =
+  registryToolsMissing() ?? [FIXTURE, MULTIARCH].filter((f) => !existsSync(f)).map((f) => `fixture ${f} absent`)[0];
 if (skipReason) console.warn(`registry-distribution tests skipped: ${skipReason}`);
 
 describe.skipIf(skipReason !== undefined)(
@@ -30,6 +34,7 @@ describe.skipIf(skipReason !== undefined)(
       registry = await startDockerRegistry();
       port = registry.port;
       await registry.push(`oci-archive:${FIXTURE}`, 'library/alpine:3.20.3');
+      await registry.push(`oci-archive:${MULTIARCH}`, 'library/alpine-multi:3.20.3', { all: true });
     });
 
     afterAll(async () => {
@@ -81,6 +86,30 @@ describe.skipIf(skipReason !== undefined)(
 
       const noBlob = await byDigest.openBlob({ digest: `sha256:${'0'.repeat(64)}` }).catch((e: unknown) => e);
       expect((noBlob as OciError).code).toBe('BLOB_UNKNOWN');
+    });
+
+    it('a multi-arch image: each platform manifest is read from /manifests/, as distribution serves it', async () => {
+      // distribution answers 404 for a manifest digest asked for under /blobs/.
+      const scan = async (text: string, opts: { platform?: string; allPlatforms?: boolean }) =>
+        analyseInput(parseImageInput(text), {
+          cacheDir: null,
+          insecure: true,
+          platform: opts.platform ? parsePlatform(opts.platform) : undefined,
+          allPlatforms: opts.allPlatforms,
+        });
+      const summary = (rs: Awaited<ReturnType<typeof scan>>) =>
+        rs.map((r) => ({
+          platform: r.image.platform,
+          manifestDigest: r.image.manifestDigest,
+          packages: r.packages.map((p) => `${p.name}@${p.version}`),
+        }));
+      const remote = `127.0.0.1:${port}/library/alpine-multi:3.20.3`;
+      for (const opts of [{ platform: 'linux/arm64' }, { allPlatforms: true }]) {
+        const fromRegistry = summary(await scan(remote, opts));
+        expect(fromRegistry.length).toBeGreaterThan(0);
+        expect(fromRegistry.every((r) => r.packages.length > 0)).toBe(true);
+        expect(fromRegistry).toEqual(summary(await scan(`oci-archive:${MULTIARCH}`, opts)));
+      }
     });
 
     it('without --insecure, says the registry does not speak TLS', async () => {
