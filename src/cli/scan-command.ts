@@ -65,21 +65,30 @@ function platformSuffix(r: ScanResult): string {
   return p ? [p.os, p.architecture, p.variant].filter(Boolean).join('-') : 'image';
 }
 
-/** Where several platforms go: one file each next to --output, or one document per line. */
+/**
+ * Where several platforms go. JSON: one array (always an array with --all-platforms, so a script
+ * need not care how many platforms an image has); SARIF: one log with a run per platform;
+ * CycloneDX and SPDX, whose documents describe one thing each: one file per platform next to
+ * --output, or one document per line.
+ */
 async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
   const color = !flags.output && process.stdout.isTTY === true && !process.env.NO_COLOR;
-  if (results.length === 1 || flags.format === 'table') {
-    const text = (await Promise.all(results.map((r) => renderResult(r, flags.format, { color })))).join('\n');
-    if (flags.output) await writeFile(flags.output, text.endsWith('\n') ? text : `${text}\n`);
-    else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-    return;
-  }
-  if (flags.format === 'json') {
+  const out = async (text: string) => {
+    const whole = text.endsWith('\n') ? text : `${text}\n`;
+    if (flags.output) await writeFile(flags.output, whole);
+    else process.stdout.write(whole);
+  };
+  if (flags.format === 'json' && (results.length > 1 || flags.allPlatforms)) {
     const docs = await Promise.all(results.map((r) => renderResult(r, 'json')));
-    const text = `[\n${docs.join(',\n')}\n]\n`;
-    if (flags.output) await writeFile(flags.output, text);
-    else process.stdout.write(text);
-    return;
+    return out(`[\n${docs.join(',\n')}\n]\n`);
+  }
+  if (results.length === 1 || flags.format === 'table') {
+    return out((await Promise.all(results.map((r) => renderResult(r, flags.format, { color })))).join('\n'));
+  }
+  if (flags.format === 'sarif') {
+    const { combineSarifLogs } = await import('../sbom/sarif.js');
+    const logs = await Promise.all(results.map(async (r) => ({ category: platformSuffix(r), sarif: await renderResult(r, 'sarif') })));
+    return out(combineSarifLogs(logs));
   }
   for (const r of results) {
     const doc = await renderResult(r, flags.format, { color: false });
@@ -264,8 +273,11 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
   checkOutputPath(flags.output);
   for (const kind of ['dockerfile', 'k8s'] as const) {
     if (imageText.startsWith(`${kind}:`)) {
+      if (!behaviour.vulnerabilities) {
+        throw new UsageError('IMAGE_INPUT_INVALID', `${kind}: inputs hold no packages; check them with \`portcullis scan ${imageText}\``);
+      }
       loadConfig(flags.config);
-      if (behaviour.vulnerabilities) parseScanners(flags.scanners);
+      parseScanners(flags.scanners);
       const result = await scanConfiguration(imageText, kind, imageText.slice(kind.length + 1));
       const filtered = await applyFindingFilters([result], flags);
       await emit(filtered, flags);

@@ -516,6 +516,18 @@ export function toSarif(result: ScanResult, options: SarifOptions = {}): object 
   };
 }
 
+/**
+ * One SARIF log for several scans of one image (`--all-platforms`): a run per scan, each with its
+ * own `automationDetails.id` (`portcullis/CATEGORY/`), since GitHub code scanning refuses a file
+ * whose runs share a tool and a category. A CI step uploads the one file it named.
+ */
+export function combineSarifLogs(logs: { category: string; sarif: string }[]): string {
+  const runs = logs.flatMap(({ category, sarif }) =>
+    (JSON.parse(sarif) as { runs: object[] }).runs.map((r) => ({ ...r, automationDetails: { id: `portcullis/${category}/` } })),
+  );
+  return `${JSON.stringify({ $schema: SARIF_SCHEMA_URI, version: '2.1.0', runs }, null, 2)}\n`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation
 
@@ -624,6 +636,7 @@ const run = z
       }),
     }),
     results: z.array(sarifResult).max(25000, 'GitHub accepts at most 25,000 results per run'),
+    automationDetails: z.strictObject({ id: z.string().min(1) }).optional(),
     properties: z.looseObject({}).optional(),
   })
   .superRefine((r, ctx) => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateCycloneDx, validateSpdx } from '../../src/sbom/index.js';
+import { validateSarif } from '../../src/sbom/sarif.js';
 import { run } from '../helpers/docker-registry.js';
 import { FIXTURE_SKIP_REASON, HAVE_FIXTURES, REPO_ROOT, fixtureImage } from '../helpers/fixtures.js';
 import { writeOciLayout } from '../helpers/image-builder.js';
@@ -21,6 +22,7 @@ describe('portcullis CLI errors', () => {
       ['scan', `oci:${tmp}`, '--platform', 'linux'],
       ['scan', 'registry.invalid/UPPER/case'],
       ['sbom', `oci:${tmp}`, '--password-stdin'],
+      ['sbom', `dockerfile:${tmp}`],
     ]) {
       const r = await portcullis([...args, '--data', join(tmp, 'data')]);
       expect(r.code, args.join(' ')).toBe(2);
@@ -118,6 +120,24 @@ describe.skipIf(!HAVE_FIXTURES)(`portcullis sbom on the fixtures${FIXTURE_SKIP_R
     expect(r.stderr).toBe('');
     const results = JSON.parse(r.stdout);
     expect(results.map((x: { image: { platform: { architecture: string } } }) => x.image.platform.architecture).sort()).toEqual(['amd64', 'arm64']);
+  });
+
+  it('--all-platforms: JSON is an array even for one platform, SARIF one log with a run per platform', async () => {
+    const single = await portcullis(['scan', `oci-archive:${fixtureImage('alpine-3.20.tar')}`, '--all-platforms', '--format', 'json', '--no-cache', '--no-vulns', '--data', join(tmp, 'd2')]);
+    expect(single.code, single.stderr).toBe(0);
+    const one = JSON.parse(single.stdout);
+    expect(Array.isArray(one)).toBe(true);
+    expect(one).toHaveLength(1);
+    const out = join(tmp, 'multi.sarif');
+    const r = await portcullis(['scan', `oci-archive:${fixtureImage('alpine-3.20-multiarch.tar')}`, '--all-platforms', '--format', 'sarif', '-o', out, '--no-cache', '--no-vulns', '--data', join(tmp, 'd2')]);
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(out, 'utf8');
+    expect(validateSarif(text)).toBeNull();
+    const log = JSON.parse(text);
+    expect(log.runs.map((run: { automationDetails: { id: string } }) => run.automationDetails.id).sort()).toEqual([
+      'portcullis/linux-amd64/',
+      'portcullis/linux-arm64-v8/',
+    ]);
   });
 
   it('the table lists packages with their source and layer', async () => {
