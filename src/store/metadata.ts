@@ -863,6 +863,11 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   async deleteUser(name: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
+      // Checked in the same transaction as the delete, so two removals cannot each leave the other.
+      const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
+      if (admins.length === 1 && admins[0]!.name === name) {
+        throw new StoreError('LAST_ADMIN', `${name} is the only admin; add another with \`portcullis user add NAME --admin\` before removing it`);
+      }
       const r = await tx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) return false;
       // A later user with the same name must not inherit the old one's project roles.

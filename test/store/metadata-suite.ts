@@ -103,5 +103,18 @@ export function metadataSuite(name: string, setup: () => Promise<MetadataHarness
       expect(await again.getUpload('u-1')).toBeNull();
       await again.close();
     });
+
+    it('the only admin cannot be removed; one of two can', async () => {
+      const m = await (await setup()).open();
+      await m.putUser({ name: 'root', passwordHash: 'scrypt$x', admin: true });
+      await m.putUser({ name: 'dev', passwordHash: 'scrypt$y', admin: false });
+      await expect(m.deleteUser('root')).rejects.toMatchObject({ code: 'LAST_ADMIN' });
+      expect(await m.getUser('root')).not.toBeNull();
+      expect(await m.deleteUser('dev')).toBe(true);
+      await m.putUser({ name: 'second', passwordHash: 'scrypt$z', admin: true });
+      expect(await m.deleteUser('root')).toBe(true);
+      await expect(m.deleteUser('second')).rejects.toMatchObject({ code: 'LAST_ADMIN' });
+      await m.close();
+    });
   });
 }
