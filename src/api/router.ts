@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError, describeIssues, sendError } from './http.js';
+import { RegistryError } from '../registry/errors.js';
 
 /**
  * Every `/api/v1` route is declared once, as a `RouteSpec`: its path, its path and query
@@ -123,6 +124,13 @@ export class ApiRouter {
     });
     app.setErrorHandler((err: unknown, req, reply) => {
       if (err instanceof ApiError) return sendError(reply, err);
+      // A locked-out login (see bearerAuth): the same 429 and Retry-After as on /v2 and /token.
+      if (err instanceof RegistryError && err.status === 429) {
+        return sendError(
+          reply,
+          new ApiError(429, 'TOO_MANY_REQUESTS', err.message, { headers: err.headers }),
+        );
+      }
       const status = (err as { statusCode?: number }).statusCode;
       if (typeof status === 'number' && status >= 400 && status < 500) {
         return sendError(reply, new ApiError(status, 'BAD_REQUEST', (err as Error).message));

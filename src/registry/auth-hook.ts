@@ -27,7 +27,10 @@ export interface AuthRequest {
  * (`auth/`) both implement it, so the routes never know which scheme is in use.
  */
 export interface RegistryAuth {
-  /** Null when the request carries no usable credentials. Never throws for bad credentials. */
+  /**
+   * Null when the request carries no usable credentials. Never throws for bad credentials; throws a
+   * TOOMANYREQUESTS RegistryError (with Retry-After) while failed logins lock the account out.
+   */
   authenticate(req: AuthRequest): Promise<Principal | null>;
   /** May `principal` do all of `actions` on `repo`? Only called with a principal. */
   authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;

@@ -211,8 +211,15 @@ describe('access control: failed logins and the audit log', () => {
     await meta.putProjectMember('team', 'victim', 'reader');
     const bad = { authorization: basic('victim', 'wrong') };
     for (let i = 0; i < 5; i++) expect((await pull('team/app', 'v1', bad)).status).toBe(401);
-    // Locked now: even the right password is refused, on /v2 and on /token.
-    expect((await pull('team/app', 'v1', as('victim'))).status).toBe(401);
+    // Locked now: even the right password is refused, on /v2, the API and /token alike, with 429
+    // and when to come back (a 401 would tell the client its password is wrong).
+    const locked = await pull('team/app', 'v1', as('victim'));
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await locked.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('TOOMANYREQUESTS');
+    const api = await fetch(`${base}/api/v1/projects`, { headers: as('victim') });
+    expect(api.status).toBe(429);
+    expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await token('repository:team/app:pull', as('victim'))).status).toBe(429);
     // Other users from the same address are not affected.
     expect((await pull('team/app', 'v1', as('reader'))).status).toBe(200);

@@ -188,8 +188,14 @@ describe('bearerAuth provider', () => {
     const req = (password: string) => ({ ip: '192.0.2.1', headers: { authorization: basic('u', password) } });
     expect(await limited.authenticate(req('bad'))).toBeNull();
     expect(await limited.authenticate(req('bad'))).toBeNull();
-    expect(await limited.authenticate(req('pw'))).toBeNull(); // locked: not even checked
+    // Locked: the password is not even checked, and the caller is told to wait, not that it is wrong.
+    await expect(limited.authenticate(req('pw'))).rejects.toMatchObject({
+      code: 'TOOMANYREQUESTS',
+      status: 429,
+    });
     expect(calls).toBe(2);
+    // Another address with the same user is not locked.
+    expect(await limited.authenticate({ ...req('pw'), ip: '192.0.2.2' })).toMatchObject({ name: 'u' });
   });
 
   it('challenges with the scope for the repository and actions', () => {

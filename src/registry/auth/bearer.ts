@@ -1,3 +1,4 @@
+import { RegistryError } from '../errors.js';
 import { parseAuthorization } from './credentials.js';
 import type { SigningKey } from './keys.js';
 import type { LoginRateLimiter } from './rate-limit.js';
@@ -102,7 +103,16 @@ export function bearerAuth(options: BearerAuthOptions): BearerAuthProvider {
       if (auth.scheme === 'basic' && options.basicFallback) {
         const limiter = options.rateLimiter;
         const ip = req.ip ?? '';
-        if (limiter && !limiter.check(ip, auth.username).allowed) return null;
+        const decision = limiter?.check(ip, auth.username);
+        if (decision && !decision.allowed) {
+          // Said as such, as /token says it: a 401 would tell a client with the right password
+          // that its password is wrong, and it would not know when to try again.
+          throw new RegistryError(
+            'TOOMANYREQUESTS',
+            `too many failed logins for this user from this address; retry in ${decision.retryAfterSeconds} seconds`,
+            { headers: { 'retry-after': String(decision.retryAfterSeconds) } },
+          );
+        }
         let principal: Principal | null;
         try {
           principal = await options.basicFallback(auth.username, auth.password, req.ip ?? null);
