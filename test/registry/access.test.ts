@@ -172,6 +172,16 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', { authorization: `Bearer ${t.token}` })).status).toBe(200);
   });
 
+  it('a robot may pull from a public project, as anyone may, and nothing more', async () => {
+    expect((await pull('pub/app', 'v1', robot('robot$team+ci'))).status).toBe(200);
+    expect((await pushImage('pub/app', 'robot', robot('robot$team+ci'))).status).toBe(403);
+    const t = await token('repository:pub/app:pull,push', robot('robot$team+ci'));
+    expect(t.access).toEqual([{ type: 'repository', name: 'pub/app', actions: ['pull'] }]);
+    expect((await pull('pub/app', 'v1', { authorization: `Bearer ${t.token}` })).status).toBe(200);
+    // An expired robot is refused there too rather than taken for anonymous.
+    expect((await pull('pub/app', 'v1', robot('robot$team+old'))).status).toBe(401);
+  });
+
   it('refuses an expired robot', async () => {
     expect((await pull('team/app', 'v1', robot('robot$team+old'))).status).toBe(401);
     expect((await token('repository:team/app:pull', robot('robot$team+old'))).status).toBe(401);

@@ -46,7 +46,7 @@ export function robotUsable(robot: RobotRecord | undefined, now: number): boolea
 /**
  * The authorization rule. System admins may do everything; users get their project role's actions
  * (plus pull on public projects); robots get their own actions on their own project while neither
- * expired nor revoked; anonymous callers may only pull from public projects. A push to a project
+ * expired nor revoked (plus pull on public projects); anonymous callers may only pull from public projects. A push to a project
  * that does not exist is allowed to system admins and to users flagged `can_create_projects`, and
  * the answer then asks the caller to create the project (private, pusher as its admin).
  */
@@ -66,8 +66,12 @@ export function decide(
   }
   if (principal.kind === 'robot') {
     const robot = snapshot.robots.get(principal.name);
-    if (!robot || !robotUsable(robot, now) || robot.project !== projectName || project === undefined) return { allowed: false };
-    return { allowed: actions.every((a) => robot.actions.includes(a)) };
+    if (!robot || !robotUsable(robot, now) || project === undefined) return { allowed: false };
+    // Its own actions on its own project; on a public one, pull, as anyone may (a CI job that
+    // builds FROM a public base image pulls it with the same robot it pushes with).
+    const held = new Set<string>(robot.project === projectName ? robot.actions : []);
+    if (project.public) held.add('pull');
+    return { allowed: actions.every((a) => held.has(a)) };
   }
   // The snapshot, not the principal, says who is admin: a flag on a stale or forged principal
   // object must not outlive the account's demotion or removal.
