@@ -754,6 +754,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
             const rule = immutableRuleFor(project, name, tag);
             if (rule !== undefined && (byDigest || (await metadata.getTag(name, tag)) !== null)) throw immutableTagError(name, tag, rule, 'deleted');
           }
+          if (byDigest) await refuseIfIndexChild(name, reference);
           const deleted = byDigest ? await metadata.deleteManifest(name, reference) : await metadata.deleteTag(name, reference);
           if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`);
           auditManifest(req, principal, 'delete', name, reference, byDigest ? reference : null, 'success');
@@ -763,6 +764,23 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       default:
         throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on manifests`, { status: 405 });
     }
+  }
+
+  /**
+   * A manifest that an index of the repository lists stays while the index does: deleting it
+   * would leave the index pointing at nothing (every pull of that platform fails, and an
+   * immutable tag on the index would no longer protect what it names). Harbor refuses the same.
+   */
+  async function refuseIfIndexChild(name: string, digest: string): Promise<void> {
+    const parents = await metadata.manifestParents(name, digest);
+    if (parents.length === 0) return;
+    const tags = (await metadata.listTagTargets(name)).filter((t) => parents.includes(t.digest)).map((t) => t.tag);
+    throw new RegistryError(
+      'DENIED',
+      `manifest ${digest} is part of the index ${parents[0]}${parents.length > 1 ? ` (and ${parents.length - 1} more)` : ''}` +
+        `${tags.length > 0 ? `, tagged ${tags.slice(0, 5).join(', ')}` : ''} in ${name}; delete the index first`,
+      { status: 409, detail: { digest, indexes: parents } },
+    );
   }
 
   async function handleBlob(req: FastifyRequest, reply: FastifyReply, name: string, digestText: string) {

@@ -166,6 +166,8 @@ export interface RegistryMetadata {
   /** Deletes the manifest and every tag pointing at it; false when it was not there. */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
   manifestRefs(repository: string, digest: string): Promise<ManifestRef[]>;
+  /** The indexes of `repository` that list the manifest `digest` as a child, in digest order. */
+  manifestParents(repository: string, digest: string): Promise<string[]>;
   /** In digest order; `page` returns at most `n` records after the digest `last`. */
   listReferrers(repository: string, subjectDigest: string, artifactType?: string, page?: { n: number; last?: string }): Promise<ManifestRecord[]>;
 
@@ -760,6 +762,18 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       .orderBy('ref_digest')
       .execute();
     return rows.map((r) => ({ digest: r.ref_digest, kind: r.kind === 'manifest' ? 'manifest' : 'blob' }));
+  }
+
+  async manifestParents(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('manifest_refs')
+      .select('manifest_digest')
+      .where('repository', '=', repository)
+      .where('ref_digest', '=', digest)
+      .where('kind', '=', 'manifest')
+      .orderBy('manifest_digest')
+      .execute();
+    return rows.map((r) => r.manifest_digest);
   }
 
   async listReferrers(repository: string, subjectDigest: string, artifactType?: string, page?: { n: number; last?: string }): Promise<ManifestRecord[]> {

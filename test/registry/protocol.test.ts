@@ -284,6 +284,26 @@ describe('registry protocol (Basic auth on)', () => {
     expect((await call('GET', '/v2/multi/app/manifests/latest')).headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
   });
 
+  it('a manifest an index lists cannot be deleted while the index is there', async () => {
+    const child = await pushImage('multi/keep', 'amd64');
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child.digest, size: Buffer.byteLength(child.manifest) }],
+    });
+    const put = await call('PUT', '/v2/multi/keep/manifests/v1', { body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    expect(put.status).toBe(201);
+    const indexDigest = put.headers.get('docker-content-digest')!;
+    const refused = await call('DELETE', `/v2/multi/keep/manifests/${child.digest}`);
+    expect(refused.status).toBe(409);
+    expect(errorCode(refused)).toBe('DENIED');
+    expect(JSON.stringify(refused.json())).toContain(`part of the index ${indexDigest}, tagged v1 in multi/keep; delete the index first`);
+    expect((await call('GET', `/v2/multi/keep/manifests/${child.digest}`)).status).toBe(200);
+    // Once the index is gone, the child may go.
+    expect((await call('DELETE', `/v2/multi/keep/manifests/${indexDigest}`)).status).toBe(202);
+    expect((await call('DELETE', `/v2/multi/keep/manifests/${child.digest}`)).status).toBe(202);
+  });
+
   it('invalid names (path traversal, upper case) and digests are refused with nothing stored', async () => {
     for (const path of ['/v2/a/../b/manifests/latest', '/v2/a/%2e%2e/b/blobs/uploads/', '/v2/UPPER/tags/list', '/v2/a//b/tags/list']) {
       const r = await rawRequest(path.includes('uploads') ? 'POST' : 'GET', path);
