@@ -77,7 +77,8 @@ export function addMaintenanceCommands(program: Command, setExitCode: (code: num
       process.stdout.write(
         `${verb} ${r.manifestsDeleted.length} manifest(s), ${r.blobsDeleted.length} blob(s) (${formatBytes(r.bytesFreed)}), ` +
           `${r.uploadsRemoved} stale upload(s), ${r.tempFilesRemoved} temp file(s) (${formatBytes(r.tempBytesFreed)}), ` +
-          `${r.analysesRemoved} analysis record(s); kept ${r.blobsKept} blob(s)\n`,
+          `${r.analysesRemoved} analysis record(s), ${r.linksRemoved} repository link(s), ${r.repositoriesRemoved} empty repositor${r.repositoriesRemoved === 1 ? 'y' : 'ies'}; ` +
+          `kept ${r.blobsKept} blob(s)\n`,
       );
     });
 

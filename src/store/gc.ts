@@ -28,6 +28,8 @@ export interface GcResult {
   blobsDeleted: string[];
   bytesFreed: number;
   linksRemoved: number;
+  /** Repositories that held nothing any more (no manifest, link or upload) and were forgotten. */
+  repositoriesRemoved: number;
   blobsKept: number;
   uploadsRemoved: number;
   tempFilesRemoved: number;
@@ -124,6 +126,7 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
     blobsDeleted: [],
     bytesFreed: 0,
     linksRemoved: 0,
+    repositoriesRemoved: 0,
     blobsKept: 0,
     uploadsRemoved: 0,
     tempFilesRemoved: 0,
@@ -171,11 +174,24 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
       // Whatever could not go is kept (a push tagged it meanwhile).
       for (const digest of candidates) kept.add(digest);
     }
+    const usedHere = new Set<string>();
     for (const m of manifests) {
       if (!kept.has(m.digest)) continue;
       referenced.add(m.digest);
+      usedHere.add(m.digest);
     }
-    for (const r of refs) if (kept.has(r.manifestDigest)) referenced.add(r.digest);
+    for (const r of refs) {
+      if (!kept.has(r.manifestDigest)) continue;
+      referenced.add(r.digest);
+      usedHere.add(r.digest);
+    }
+    // Links this repository no longer needs. A blob another repository still uses survives the
+    // sweep below, but this repository's link to it would count against its project's quota
+    // forever; the transaction re-checks against pushes that happened since.
+    for (const link of await metadata.listBlobLinks(repo)) {
+      if (usedHere.has(link.digest) || touched.has(link.digest) || link.createdAt >= cutoff) continue;
+      if (dryRun || (await metadata.unlinkBlobIfUnreferenced(repo, link.digest, cutoff))) result.linksRemoved++;
+    }
   }
   const recentLinks = new Set((await metadata.listBlobLinks()).filter((l) => l.createdAt >= cutoff).map((l) => l.digest));
 
@@ -238,6 +254,13 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
     }
   }
 
+  // Repositories left with nothing (all deleted, or made by a push or mount that was refused):
+  // the catalog lists only what holds something.
+  if (!dryRun) {
+    for (const repo of await listAllRepositories(metadata)) {
+      if (await metadata.deleteRepositoryIfEmpty(repo, cutoff)) result.repositoriesRemoved++;
+    }
+  }
   if (!dryRun) result.analysesRemoved = await metadata.pruneAnalyses(cutoff);
   // Touches older than any sensible grace window protect nothing any more.
   if (!dryRun) await metadata.pruneTouches(new Date(start - Math.max(grace, DEFAULT_STALE_UPLOAD_MS)).toISOString());

@@ -263,6 +263,14 @@ export interface RegistryMetadata {
    */
   deleteManifestIfUnused(repository: string, digest: string, cutoff: string): Promise<boolean>;
   /**
+   * Removes a repository's link to a blob that none of its manifests is or references, linked
+   * before `cutoff` and untouched since; false when any of that no longer holds. The link is what
+   * a project's quota counts, so a blob another project still uses must not keep it.
+   */
+  unlinkBlobIfUnreferenced(repository: string, digest: string, cutoff: string): Promise<boolean>;
+  /** Forgets a repository that holds nothing (no manifest, link or upload) and was made before `cutoff`. */
+  deleteRepositoryIfEmpty(repository: string, cutoff: string): Promise<boolean>;
+  /**
    * Starts deleting a blob no manifest references, untouched and unlinked since `cutoff`: records
    * it as being deleted and removes its repository links; returns the links removed, or null when
    * the blob must be kept. The caller deletes the file, then calls endBlobDeletion.
@@ -1302,6 +1310,36 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       await db.deleteFrom('artifact_verdicts').where('repository', '=', repository).where('digest', '=', digest).execute();
       await db.deleteFrom('artifact_verdict_summaries').where('repository', '=', repository).where('digest', '=', digest).execute();
       return true;
+    });
+  }
+
+  async unlinkBlobIfUnreferenced(repository: string, digest: string, cutoff: string): Promise<boolean> {
+    return this.immediate(async (db) => {
+      const used =
+        (await db.selectFrom('manifest_refs').select('ref_digest').where('repository', '=', repository).where('ref_digest', '=', digest).executeTakeFirst()) ??
+        (await db.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst()) ??
+        (await db.selectFrom('gc_activity').select('digest').where('digest', '=', digest).where('touched_at', '>=', cutoff).executeTakeFirst());
+      if (used) return false;
+      const r = await db
+        .deleteFrom('repository_blobs')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .where('created_at', '<', cutoff)
+        .executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteRepositoryIfEmpty(repository: string, cutoff: string): Promise<boolean> {
+    return this.immediate(async (db) => {
+      const held =
+        (await db.selectFrom('manifests').select('digest').where('repository', '=', repository).executeTakeFirst()) ??
+        (await db.selectFrom('tags').select('name').where('repository', '=', repository).executeTakeFirst()) ??
+        (await db.selectFrom('repository_blobs').select('digest').where('repository', '=', repository).executeTakeFirst()) ??
+        (await db.selectFrom('uploads').select('uuid').where('repository', '=', repository).executeTakeFirst());
+      if (held) return false;
+      const r = await db.deleteFrom('repositories').where('name', '=', repository).where('created_at', '<', cutoff).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
     });
   }
 

@@ -151,6 +151,43 @@ describe('gc: mark and sweep', () => {
     expect(await metadata.blobLinked('lib/two', layer.digest)).toBe(true);
   });
 
+  it("drops a repository's links to a layer another project still uses, so its quota frees; forgets empty repositories", async () => {
+    const layer = await blob('alpha/app', 'base layer shared across projects');
+    await metadata.linkBlob('beta/app', layer.digest, layer.size);
+    const mine = await blob('alpha/app', 'a layer only alpha has');
+    const dropped = await manifest('alpha/app', null, [layer, mine]);
+    await manifest('beta/app', 'v1', [layer]);
+    // A repository a refused push left with a link to nothing it holds.
+    await metadata.linkBlob('beta/stray', layer.digest, layer.size);
+    expect(await metadata.projectUsage('alpha')).toBeGreaterThan(0);
+
+    const dry = await gc({ metadata, blobs }, { now: later, dryRun: true });
+    expect(dry.linksRemoved).toBeGreaterThanOrEqual(2);
+    expect(await metadata.blobLinked('alpha/app', layer.digest)).toBe(true);
+
+    const r = await gc({ metadata, blobs }, { now: later });
+    expect(r.manifestsDeleted).toEqual([{ repository: 'alpha/app', digest: dropped.digest }]);
+    expect(await metadata.blobLinked('alpha/app', layer.digest)).toBe(false);
+    expect(await metadata.blobLinked('beta/stray', layer.digest)).toBe(false);
+    expect(await metadata.blobLinked('beta/app', layer.digest)).toBe(true);
+    expect(await stored(layer.digest)).toBe(true);
+    expect(await stored(mine.digest)).toBe(false);
+    expect(await metadata.projectUsage('alpha')).toBe(0);
+    expect(r.repositoriesRemoved).toBe(2);
+    expect(await metadata.listRepositories()).toEqual(['beta/app']);
+  });
+
+  it('keeps a link and a repository younger than the grace period', async () => {
+    const layer = await blob('fresh/app', 'just uploaded, manifest not pushed yet');
+    await metadata.linkBlob('other/app', layer.digest, layer.size);
+    await manifest('other/app', 'v1', [layer]);
+    const r = await gc({ metadata, blobs });
+    expect(r.linksRemoved).toBe(0);
+    expect(r.repositoriesRemoved).toBe(0);
+    expect(await metadata.blobLinked('fresh/app', layer.digest)).toBe(true);
+    expect(await metadata.listRepositories()).toContain('fresh/app');
+  });
+
   it('keeps index children and referrers of kept manifests; drops referrers of dropped ones', async () => {
     const l1 = await blob('lib/multi', 'amd64 layer');
     const l2 = await blob('lib/multi', 'arm64 layer');
