@@ -1,7 +1,7 @@
 import { PortcullisError } from '../errors.js';
 import type { JobHandler } from '../jobs/index.js';
 import { MediaType, isManifestMediaType } from '../oci/index.js';
-import { RegistryError, type IncomingManifest, type PushedManifest, type RegistryExtensions, type ServedManifest } from '../registry/index.js';
+import { RegistryError, type IncomingManifest, type PushedManifest, type Principal, type RegistryExtensions, type ServedBlob, type ServedManifest } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import { listAllRepositories } from '../store/gc.js';
 import { FsBlobStore, type BlobStore, type RegistryMetadata } from '../store/index.js';
@@ -145,6 +145,7 @@ export class Gate {
         if (isImageManifest(m.mediaType, m.artifactType)) await this.enqueueAnalysis(m.repository, m.digest);
       },
       beforeManifestServed: (m: ServedManifest) => this.checkPull(m),
+      beforeBlobServed: (b: ServedBlob) => this.checkBlobPull(b),
     };
   }
 
@@ -197,20 +198,59 @@ export class Gate {
   /** The pull gate: throws DENIED unless the image's current verdict allows it. */
   async checkPull(m: ServedManifest): Promise<void> {
     if (!isImageManifest(m.mediaType, m.artifactType)) return;
-    const verdict = await this.verdicts.current(m.repository, m.digest);
+    const decision = await this.decidePull(m.repository, m.digest, m.principal);
     const principal = m.principal?.name ?? 'anonymous';
-    if (verdict && (verdict.status === 'pass' || verdict.status === 'warn')) return;
-    if (!verdict && this.options.pending === 'allow') return;
-    const status = verdict?.status ?? 'pending';
-    if (m.principal && m.principal.kind !== 'robot' && m.principal.kind !== 'anonymous' && (m.principal.admin === true || (await this.options.metadata.getUser(m.principal.name))?.admin === true)) {
+    if (decision.allowed === true) return;
+    if (decision.allowed === 'override') {
       // Forensics: an administrator may fetch what is blocked; the event and the audit row say so.
-      this.emit({ type: 'blocked_pull_allowed', repository: m.repository, digest: m.digest, principal, status });
+      this.emit({ type: 'blocked_pull_allowed', repository: m.repository, digest: m.digest, principal, status: decision.status });
       return;
     }
-    this.emit({ type: 'pull_denied', repository: m.repository, digest: m.digest, principal, status });
-    const url = this.reportUrl(m.repository, m.digest);
-    const message = verdict ? deniedPullMessage(m.repository, m.digest, verdict, url) : pendingPullMessage(m.repository, m.digest, url);
-    throw new RegistryError('DENIED', message, { detail: { repository: m.repository, digest: m.digest, verdict: status, report: url } });
+    this.emit({ type: 'pull_denied', repository: m.repository, digest: m.digest, principal, status: decision.status });
+    throw this.deniedPull(m.repository, m.digest, decision.verdict);
+  }
+
+  /** Whether `principal` may pull the image: its verdict allows it, or an administrator overrides. */
+  private async decidePull(
+    repository: string,
+    digest: string,
+    who: Principal | null,
+  ): Promise<{ allowed: true } | { allowed: 'override' | false; status: string; verdict: StoredVerdict | null }> {
+    const verdict = await this.verdicts.current(repository, digest);
+    if (verdict && (verdict.status === 'pass' || verdict.status === 'warn')) return { allowed: true };
+    if (!verdict && this.options.pending === 'allow') return { allowed: true };
+    const status = verdict?.status ?? 'pending';
+    const admin = who && who.kind !== 'robot' && who.kind !== 'anonymous' && (who.admin === true || (await this.options.metadata.getUser(who.name))?.admin === true);
+    return { allowed: admin ? 'override' : false, status, verdict };
+  }
+
+  private deniedPull(repository: string, digest: string, verdict: StoredVerdict | null): RegistryError {
+    const url = this.reportUrl(repository, digest);
+    const message = verdict ? deniedPullMessage(repository, digest, verdict, url) : pendingPullMessage(repository, digest, url);
+    return new RegistryError('DENIED', message, { detail: { repository, digest, verdict: verdict?.status ?? 'pending', report: url } });
+  }
+
+  /**
+   * The pull gate for blobs: a blob of this repository's images is served when at least one image
+   * that uses it may be pulled (a shared base layer stays available), or when no image uses it
+   * (an upload whose manifest is not pushed yet, an artifact's blob). Otherwise DENIED, as the
+   * manifest GET would be: without this, a layer of a refused image (say, one holding a secret)
+   * could be fetched by its digest, which the findings API shows.
+   */
+  async checkBlobPull(b: ServedBlob): Promise<void> {
+    const images = (await this.options.metadata.blobParents(b.repository, b.digest)).filter((m) => isImageManifest(m.mediaType, m.artifactType));
+    let refused: { digest: string; verdict: StoredVerdict | null } | undefined;
+    for (const m of images) {
+      const decision = await this.decidePull(b.repository, m.digest, b.principal);
+      // An override is not announced per blob: the manifest GET before it was.
+      if (decision.allowed !== false) return;
+      refused ??= { digest: m.digest, verdict: decision.verdict };
+    }
+    if (!refused) return;
+    const why = this.deniedPull(b.repository, refused.digest, refused.verdict);
+    throw new RegistryError('DENIED', `blob ${b.digest} belongs only to images that may not be pulled; ${why.message}`, {
+      detail: { repository: b.repository, digest: b.digest, images: images.map((m) => m.digest) },
+    });
   }
 
   /**

@@ -788,9 +788,11 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
-        await guard(req, name, ['pull']);
+        const principal = await guard(req, name, ['pull']);
         const info = await lookupBlob(name, digest);
         if (!info) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { detail: { digest } });
+        // HEAD says only that the blob is there, which a push needs to know; GET gives its bytes.
+        if (req.method === 'GET') await extensions.beforeBlobServed({ repository: name, digest, principal });
         reply
           .header('content-type', 'application/octet-stream')
           .header('docker-content-digest', digest)
@@ -823,11 +825,24 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     }
   }
 
+  async function blobServable(repository: string, digest: string, principal: Principal): Promise<boolean> {
+    try {
+      await extensions.beforeBlobServed({ repository, digest, principal });
+      return true;
+    } catch (err) {
+      if (err instanceof RegistryError) return false;
+      throw err;
+    }
+  }
+
   async function tryMount(principal: Principal, name: string, digest: string, from: string | undefined): Promise<boolean> {
     const candidates = from !== undefined ? [from] : await metadata.repositoriesWithBlob(digest);
     for (const repo of candidates) {
       if (!auth.authorize(principal, repo, ['pull'])) continue;
       if (!(await metadata.blobLinked(repo, digest))) continue;
+      // A blob the gate withholds from this caller there is not theirs to mount either: mounted
+      // into a repository of their own, it would be served without any refused image around it.
+      if (!(await blobServable(repo, digest, principal))) continue;
       const info = await blobs.stat(digest);
       if (!info) return false;
       await metadata.touchDigests([digest]);

@@ -35,6 +35,13 @@ export interface ServedManifest {
   clientIp: string | null;
 }
 
+/** A blob about to be served to a client (GET, not HEAD). */
+export interface ServedBlob {
+  repository: string;
+  digest: string;
+  principal: Principal | null;
+}
+
 /**
  * Optional behaviour around the core protocol (scan on push, the pull gate), in the way zot's
  * extensions work: the registry always calls these, and `NO_EXTENSIONS` is the twin that does
@@ -47,10 +54,16 @@ export interface RegistryExtensions {
   beforeManifestRecorded(manifest: IncomingManifest): Promise<void>;
   manifestPushed(manifest: PushedManifest): Promise<void>;
   beforeManifestServed(manifest: ServedManifest): Promise<void>;
+  /**
+   * May refuse a blob GET (throw DENIED): a refused image's layers must not be fetched by digest
+   * by someone the manifest GET refuses, as its config and layers hold what the policy blocked.
+   */
+  beforeBlobServed(blob: ServedBlob): Promise<void>;
 }
 
 export const NO_EXTENSIONS: RegistryExtensions = {
   async beforeManifestRecorded() {},
   async manifestPushed() {},
   async beforeManifestServed() {},
+  async beforeBlobServed() {},
 };

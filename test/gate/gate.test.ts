@@ -78,6 +78,41 @@ describe('the gate: analysis on push and the pull check', () => {
     expect(reg.events).toContainEqual(expect.objectContaining({ type: 'verdict_changed', digest: bad.digest, from: null, to: 'fail', reasons: ['fixable'] }));
   });
 
+  it("withholds a refused image's own blobs from whom the manifest GET refuses; shared layers and HEAD stay open", async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    await reg.importRecords(RECORDS);
+    const BASE = [{ name: 'etc/motd', content: 'a base layer both images share\n' }];
+    const bad = await pushTestImage(reg.admin, 'team/app', 'bad', [BASE, ALPINE('1.2.5-r0')]);
+    const good = await pushTestImage(reg.admin, 'team/app', 'good', [BASE, ALPINE('1.2.5-r1')]);
+    await waitFor('both verdicts', async () => (await reg!.gate.verdicts.current('team/app', bad.digest)) && (await reg!.gate.verdicts.current('team/app', good.digest)));
+    const blobsOf = (m: Buffer) => {
+      const doc = JSON.parse(m.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+      return { config: doc.config.digest, layers: doc.layers.map((l) => l.digest) };
+    };
+    const b = blobsOf(bad.manifest);
+    const g = blobsOf(good.manifest);
+    expect(b.layers[0]).toBe(g.layers[0]);
+    const blob = (digest: string, who: 'dev' | 'admin' = 'dev', method = 'GET') => reg![who].call(method, `/v2/team/app/blobs/${digest}`);
+
+    for (const digest of [b.layers[1]!, b.config]) {
+      const refused = await blob(digest);
+      expect(refused.status, digest).toBe(403);
+      const err = errorOf(refused.body);
+      expect(err.code).toBe('DENIED');
+      expect(err.message).toContain(`blob ${digest} belongs only to images that may not be pulled; pull of team/app@${bad.digest} refused by policy`);
+      expect((await blob(digest, 'dev', 'HEAD')).status).toBe(200);
+      expect((await blob(digest, 'admin')).status).toBe(200);
+    }
+    // The base layer is part of an image that passes, and the passing image's own blobs are served.
+    for (const digest of [b.layers[0]!, g.layers[1]!, g.config]) expect((await blob(digest)).status, digest).toBe(200);
+    // Nor can the withheld layer be mounted into another repository to be fetched there: the
+    // mount falls back to an upload (202), and the shared base layer mounts (201).
+    const mount = (digest: string) => reg!.dev.call('POST', `/v2/team/copy/blobs/uploads/?mount=${digest}&from=team/app`);
+    expect((await mount(b.layers[1]!)).status).toBe(202);
+    expect((await reg.dev.call('GET', `/v2/team/copy/blobs/${b.layers[1]}`)).status).toBe(404);
+    expect((await mount(b.layers[0]!)).status).toBe(201);
+  });
+
   it('attaches the SBOM and the report as OCI referrers that any client can list and fetch', async () => {
     reg = await startGatedRegistry(FIXABLE_POLICY);
     await reg.importRecords(RECORDS);
