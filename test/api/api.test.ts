@@ -326,10 +326,11 @@ describe('authentication and authorisation', () => {
     expect(
       (await get(`/api/v1/repositories/team/app/artifacts/sha256:${'0'.repeat(64)}`, AS.dev)).status,
     ).toBe(404);
-    // Public projects are readable by any user; robots only reach their own project.
+    // Public projects are readable by any user and robot; a robot's other access is its own project's.
     expect((await get('/api/v1/repositories/pub/lib/artifacts', AS.outsider)).status).toBe(200);
     expect((await get('/api/v1/repositories/team/app/artifacts', AS.robot)).status).toBe(200);
-    expect((await get('/api/v1/repositories/pub/lib/artifacts', AS.robot)).status).toBe(403);
+    expect((await get('/api/v1/repositories/pub/lib/artifacts', AS.robot)).status).toBe(200);
+    expect((await get('/api/v1/repositories/hidden/app/artifacts', AS.robot)).status).toBe(403);
   });
 
   it('accepts Bearer tokens from /token: listings follow the account, one repository needs a token scoped for it', async () => {
@@ -369,7 +370,7 @@ describe('projects and repositories', () => {
     ]);
     expect(await names(AS.admin)).toEqual(['hidden', 'pub', 'team']);
     expect(await names(AS.outsider)).toEqual(['pub']);
-    expect(await names(AS.robot)).toEqual(['team']);
+    expect(await names(AS.robot)).toEqual(['pub', 'team']);
   });
 
   it('shows settings, quota and usage to readers, and members and robots (no secrets) to project admins', async () => {

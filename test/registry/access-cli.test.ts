@@ -60,6 +60,11 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     } finally {
       await meta.close();
     }
+    // bob is the only admin: removing him would leave nobody to administer the registry.
+    const last = cli(['user', 'rm', 'bob', ...d()]);
+    expect(last.code).toBe(2);
+    expect(last.stderr.trim()).toBe('portcullis: bob is the only admin; add another with `portcullis user add NAME --admin` before removing it');
+    expect(cli(['user', 'add', 'carol', '--admin', '--password-stdin', ...d()], 'carol-pw\n').code).toBe(0);
     expect(cli(['user', 'rm', 'bob', ...d()]).code).toBe(0);
     expect(cli(['user', 'list', ...d()]).stdout).not.toContain('bob');
   });
