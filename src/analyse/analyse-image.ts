@@ -188,6 +188,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
           const label = `layer ${index + 1}/${refs.length} ${desc.digest.slice(7, 19)}`;
           const cached = await cache?.get(desc.digest);
           if (cached) {
+            limits.addCachedLayer(cached, `${source.display} layer ${index} (${desc.digest})`);
             options.progress?.done(index, true);
             return cached;
           }

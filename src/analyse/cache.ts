@@ -5,7 +5,7 @@ import type { LayerFacts } from './dispatch.js';
 import type { Analyser } from './types.js';
 
 /** Bump when the cached JSON shape changes. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 
 /** One key for the set of analysers: any analyser added, removed or upgraded invalidates entries. */
 export function analysersKey(analysers: readonly Analyser[]): string {

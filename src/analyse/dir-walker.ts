@@ -62,11 +62,10 @@ export async function walkDirectory(
         continue;
       }
       if (!st.isFile()) continue;
+      facts.entries++;
       facts.bytes += st.size;
-      limits.bytes += st.size;
-      if (st.size > limits.limits.maxFileBytes) {
-        throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: ${path} is ${st.size} bytes, over the ${limits.limits.maxFileBytes}-byte file limit`);
-      }
+      if (st.size > facts.largestFile) facts.largestFile = st.size;
+      limits.addEntry(st.size, path, subject);
       const info = { size: st.size, mode: st.mode & 0o7777 };
       dispatcher.observe(path, info);
       const wanted = dispatcher.interested(path, info);

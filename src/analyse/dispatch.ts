@@ -28,7 +28,10 @@ export interface LayerFacts {
   files: AnalysedFile[];
   warnings: string[];
   entries: number;
+  /** Uncompressed bytes read: every entry's content, and tar metadata. */
   bytes: number;
+  /** The largest entry's size, so a cached layer can be held to a smaller --max-file-bytes. */
+  largestFile: number;
 }
 
 export interface AnalysedFile {
@@ -38,7 +41,7 @@ export interface AnalysedFile {
 }
 
 export function emptyLayerFacts(): LayerFacts {
-  return { whiteouts: [], opaqueDirs: [], files: [], warnings: [], entries: 0, bytes: 0 };
+  return { whiteouts: [], opaqueDirs: [], files: [], warnings: [], entries: 0, bytes: 0, largestFile: 0 };
 }
 
 const SNIFF_BYTES = 64;

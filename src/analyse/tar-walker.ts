@@ -62,20 +62,11 @@ class LayerEntries implements TarEntryHandler {
 
   entry(header: TarHeader): TarBodySink | null {
     const { facts, dispatcher, limits, subject } = this;
-    facts.entries++;
-    limits.entries++;
     const size = header.size;
+    facts.entries++;
     facts.bytes += size;
-    limits.bytes += size;
-    if (limits.entries > limits.limits.maxEntries) {
-      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxEntries} entries in the image (raise --max-entries if this is genuine)`);
-    }
-    if (limits.bytes > limits.limits.maxTotalBytes) {
-      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxTotalBytes} uncompressed bytes in the image (raise --max-total-bytes if this is genuine)`);
-    }
-    if (size > limits.limits.maxFileBytes) {
-      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: entry "${header.name}" is ${size} bytes, over the ${limits.limits.maxFileBytes}-byte file limit`);
-    }
+    if (size > facts.largestFile) facts.largestFile = size;
+    limits.addEntry(size, `entry "${header.name}"`, subject);
     const path = normaliseEntryPath(header.name, subject);
     const slash = path.lastIndexOf('/');
     if (path.startsWith(WHITEOUT, slash + 1)) {
@@ -101,11 +92,8 @@ class LayerEntries implements TarEntryHandler {
   overhead(bytes: number): void {
     // Extended headers and data after the end of the archive count as uncompressed bytes of the
     // image: they are decompressed all the same, and a gzip of zeros is the classic bomb.
-    const { limits, subject } = this;
-    limits.bytes += bytes;
-    if (limits.bytes > limits.limits.maxTotalBytes) {
-      throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxTotalBytes} uncompressed bytes in the image, counting tar metadata and data after the end of the archive (raise --max-total-bytes if this is genuine)`);
-    }
+    this.facts.bytes += bytes;
+    this.limits.addOverhead(bytes, this.subject);
   }
 }
 

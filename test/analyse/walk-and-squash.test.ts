@@ -220,6 +220,23 @@ describe('layer cache', () => {
   });
 });
 
+describe('limits and the layer cache', () => {
+  it('a cached layer is held to the limits as a read one is: the cache never changes the answer', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[{ name: 'a', content: 'x'.repeat(1000) }, { name: 'b', content: 'y' }, { name: 'c', content: 'z' }]]);
+    const cacheDir = join(tmp, 'cache-limits');
+    await scanLayout(dir, { cacheDir });
+    for (const limits of [{ maxEntries: 2 }, { maxFileBytes: 999 }, { maxTotalBytes: 1001 }]) {
+      const fresh = await errorOf(scanLayout(dir, { cacheDir: null, limits }));
+      const cached = await errorOf(scanLayout(dir, { cacheDir, limits }));
+      expect(fresh.code, JSON.stringify(limits)).toBe('LIMIT_EXCEEDED');
+      expect(cached.code, JSON.stringify(limits)).toBe('LIMIT_EXCEEDED');
+    }
+    expect((await errorOf(scanLayout(dir, { cacheDir, limits: { maxFileBytes: 999 } }))).message).toMatch(/a file is 1000 bytes, over the 999-byte file limit/);
+    await expect(scanLayout(dir, { cacheDir, limits: { maxEntries: 3, maxFileBytes: 1000, maxTotalBytes: 1002 } })).resolves.toBeTruthy();
+  });
+});
+
 describe('dir: root filesystems', () => {
   it('analyses an unpacked folder without following symlinks out of it', async () => {
     const root = newDir();
