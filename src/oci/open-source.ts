@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
-import { UsageError } from '../errors.js';
+import { join, resolve as resolvePath } from 'node:path';
+import { OciError, UsageError } from '../errors.js';
 import { splitArchivePath } from './archive-path.js';
 import { RegistrySource, type RegistrySourceOptions } from './registry.js';
 import type { ImageSource } from './source.js';
@@ -29,7 +29,26 @@ export function parseImageInput(text: string): ImageInput {
     }
   }
   if (text.startsWith('docker://')) return { kind: 'registry', reference: text.slice(9), display: text };
-  return { kind: 'registry', reference: text, display: text };
+  return localInput(text) ?? { kind: 'registry', reference: text, display: text };
+}
+
+/**
+ * A path written without a transport, as syft and `trivy image --input` take one: an archive
+ * (docker save output or an OCI layout in a tar, told apart by what it holds) or an OCI layout
+ * folder. Only a path that exists is taken for one, so a registry reference is never mistaken for
+ * a file; any other folder gets a hint instead of a registry error about its name.
+ */
+function localInput(text: string): ImageInput | undefined {
+  const st = statSync(text, { throwIfNoEntry: false });
+  if (st?.isFile()) return { kind: 'docker-archive', path: text, display: text };
+  if (st?.isDirectory()) {
+    if (existsSync(join(text, 'index.json'))) return { kind: 'oci', path: text, display: text };
+    throw new UsageError(
+      'IMAGE_INPUT_INVALID',
+      `${text} is a folder but not an OCI image layout (no index.json); to scan it as a root filesystem, write dir:${text}`,
+    );
+  }
+  return undefined;
 }
 
 export type OpenSourceOptions = RegistrySourceOptions;
@@ -38,18 +57,21 @@ export type OpenSourceOptions = RegistrySourceOptions;
 export async function openImageSource(input: ImageInput, options: OpenSourceOptions = {}): Promise<ImageSource> {
   switch (input.kind) {
     case 'oci':
-      if (!existsSync(input.path) || !statSync(input.path).isDirectory()) {
-        throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} is not a folder`);
+      if (!statSync(input.path, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} ${existsSync(input.path) ? 'is not a folder' : 'does not exist'}`);
       }
       return new OciLayoutSource(input.display, new FolderAccess(resolvePath(input.path), input.display), input.tag);
     case 'oci-archive':
     case 'docker-archive': {
-      if (!existsSync(input.path) || !statSync(input.path).isFile()) {
-        throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} is not a file`);
+      if (!statSync(input.path, { throwIfNoEntry: false })?.isFile()) {
+        throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} ${existsSync(input.path) ? 'is not a file' : 'does not exist'}`);
       }
       const files = await TarAccess.open(input.path, input.display);
       if (input.kind === 'docker-archive' && (await files.size('manifest.json')) !== undefined) {
         return new DockerArchiveSource(input.display, files, input.tag);
+      }
+      if (input.kind === 'docker-archive' && (await files.size('index.json')) === undefined) {
+        throw new OciError('NOT_AN_IMAGE_ARCHIVE', `${input.display}: holds neither manifest.json (docker save output) nor index.json (an OCI image layout)`);
       }
       // An OCI layout packed in a tar; docker-archives without manifest.json are read this way too.
       return new OciLayoutSource(input.display, files, input.tag);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,44 @@ describe('choosing one image of several', () => {
   it('a path that holds a colon still works, alone or with a NAME:TAG after it', async () => {
     expect(await osOf(`docker-archive:${savedInColonDir}`)).toBe('alpine');
     expect(await osOf(`docker-archive:${savedInColonDir}:alpine:3.20`)).toBe('alpine');
+  });
+});
+
+describe('a path without a transport', () => {
+  it('an archive file (docker save or OCI) and an OCI layout folder are read as such', async () => {
+    expect(parseImageInput(saved)).toMatchObject({ kind: 'docker-archive', path: saved });
+    expect(await osOf(savedInColonDir)).toBe('alpine');
+    expect(parseImageInput(layout)).toMatchObject({ kind: 'oci', path: layout });
+    // An OCI layout packed in a tar, given bare, is told apart by its index.json.
+    const ociTar = join(tmp, 'layout.tar');
+    const single = join(tmp, 'single-layout');
+    await writeOciLayout(single, [[{ name: 'etc/os-release', content: OS.wolfi }]]);
+    const entries = [];
+    for (const name of ['oci-layout', 'index.json'])
+      entries.push({ name, content: readFileSync(join(single, name)) });
+    for (const blob of readdirSync(join(single, 'blobs', 'sha256'))) {
+      entries.push({
+        name: `blobs/sha256/${blob}`,
+        content: readFileSync(join(single, 'blobs', 'sha256', blob)),
+      });
+    }
+    writeFileSync(ociTar, await tarOf(entries));
+    expect(await osOf(ociTar)).toBe('wolfi');
+  });
+
+  it('what is not there stays a registry reference; a plain folder and a tar of neither kind get a hint', async () => {
+    expect(parseImageInput('registry.example/team/app:1')).toMatchObject({ kind: 'registry' });
+    expect(() => parseImageInput(colonDir)).toThrow(
+      `${colonDir} is a folder but not an OCI image layout (no index.json); to scan it as a root filesystem, write dir:${colonDir}`,
+    );
+    const neither = join(tmp, 'neither.tar');
+    writeFileSync(neither, await tarOf([{ name: 'hello.txt', content: 'hi' }]));
+    await expect(osOf(neither)).rejects.toThrow(
+      `${neither}: holds neither manifest.json (docker save output) nor index.json (an OCI image layout)`,
+    );
+    await expect(osOf(`oci-archive:${join(tmp, 'nope.tar')}`)).rejects.toThrow(
+      `${join(tmp, 'nope.tar')} does not exist`,
+    );
   });
 });
 
