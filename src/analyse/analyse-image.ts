@@ -173,7 +173,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
       ];
     }
 
-    const source = await openImageSource(input, options);
+    const source = await openImageSource(input, { ...options, maxArchiveBytes: limits.limits.maxTotalBytes });
     try {
       const images = await resolveImages(source, { platform: options.platform, allPlatforms: options.allPlatforms });
       const cache = options.cacheDir ? new LayerCache(options.cacheDir, analysersKey(analysers)) : undefined;

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { AnalyseError, OciError } from '../errors.js';
-import { createDecompressor, detectCompression, peek } from './decompress.js';
+import { createDecompressor, detectCompression, peek } from '../oci/decompress.js';
 import { FileDispatcher, emptyLayerFacts, type LayerFacts } from './dispatch.js';
 import type { LimitTracker } from './limits.js';
 import { readTar, type TarBodySink, type TarEntryHandler, type TarHeader } from './tar-reader.js';

@@ -1,9 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
+import { tmpdir } from 'node:os';
 import { OciError, UsageError } from '../errors.js';
 import { splitArchivePath } from './archive-path.js';
 import { RegistrySource, type RegistrySourceOptions } from './registry.js';
 import type { ImageSource } from './source.js';
+import { archiveTar } from './sources/compressed-archive.js';
 import { DockerArchiveSource } from './sources/docker-archive.js';
 import { FolderAccess, TarAccess } from './sources/file-access.js';
 import { OciLayoutSource } from './sources/oci-layout.js';
@@ -51,7 +53,15 @@ function localInput(text: string): ImageInput | undefined {
   return undefined;
 }
 
-export type OpenSourceOptions = RegistrySourceOptions;
+export interface OpenSourceOptions extends RegistrySourceOptions {
+  /** Where a compressed archive is decompressed to (default: the system's temporary folder). */
+  scratchRoot?: string;
+  /** The most a compressed archive may decompress to. */
+  maxArchiveBytes?: number;
+}
+
+/** The scanner's default --max-total-bytes: an archive holds no more than its image. */
+const DEFAULT_MAX_ARCHIVE_BYTES = 32 * 1024 ** 3;
 
 /** Opens a source for an image input. `dir:` inputs are not images and are handled by the caller. */
 export async function openImageSource(input: ImageInput, options: OpenSourceOptions = {}): Promise<ImageSource> {
@@ -66,11 +76,16 @@ export async function openImageSource(input: ImageInput, options: OpenSourceOpti
       if (!statSync(input.path, { throwIfNoEntry: false })?.isFile()) {
         throw new UsageError('IMAGE_INPUT_INVALID', `${input.display}: ${input.path} ${existsSync(input.path) ? 'is not a file' : 'does not exist'}`);
       }
-      const files = await TarAccess.open(input.path, input.display);
+      const tar = await archiveTar(input.path, input.display, {
+        scratchRoot: options.scratchRoot ?? tmpdir(),
+        maxBytes: options.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES,
+      });
+      const files = await TarAccess.open(tar.path, input.display, tar.cleanup);
       if (input.kind === 'docker-archive' && (await files.size('manifest.json')) !== undefined) {
         return new DockerArchiveSource(input.display, files, input.tag);
       }
       if (input.kind === 'docker-archive' && (await files.size('index.json')) === undefined) {
+        await files.close();
         throw new OciError('NOT_AN_IMAGE_ARCHIVE', `${input.display}: holds neither manifest.json (docker save output) nor index.json (an OCI image layout)`);
       }
       // An OCI layout packed in a tar; docker-archives without manifest.json are read this way too.

@@ -101,5 +101,7 @@ export class DockerArchiveSource implements ImageSource {
     return bytes;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.files.close?.();
+  }
 }

@@ -10,6 +10,8 @@ export interface FileAccess {
   size(path: string): Promise<number | undefined>;
   open(path: string): Promise<Readable>;
   read(path: string, maxBytes: number): Promise<Buffer>;
+  /** Releases what opening took (a decompressed copy of an archive); optional. */
+  close?(): Promise<void>;
 }
 
 const STREAM_BUFFER = 1 << 20;
@@ -58,10 +60,21 @@ export class TarAccess implements FileAccess {
     private readonly file: string,
     private readonly display: string,
     private readonly members: Map<string, TarMember>,
+    private readonly cleanup?: () => Promise<void>,
   ) {}
 
-  static async open(file: string, display: string): Promise<TarAccess> {
-    return new TarAccess(file, display, await indexTarFile(file, display));
+  /** `cleanup` runs on close (and if indexing fails): for a tar that is a temporary copy. */
+  static async open(file: string, display: string, cleanup?: () => Promise<void>): Promise<TarAccess> {
+    try {
+      return new TarAccess(file, display, await indexTarFile(file, display), cleanup);
+    } catch (err) {
+      await cleanup?.();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.cleanup?.();
   }
 
   async size(path: string): Promise<number | undefined> {

@@ -56,5 +56,7 @@ export class OciLayoutSource implements ImageSource {
     return bytes;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.files.close?.();
+  }
 }

@@ -1,0 +1,95 @@
+import { createReadStream, createWriteStream, openSync, readSync, closeSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { OciError } from '../../errors.js';
+import { createDecompressor, detectCompression } from '../decompress.js';
+
+/** The tar to index for an archive file, and what to remove once the image is read. */
+export interface ArchiveTar {
+  path: string;
+  compression: 'gzip' | 'zstd' | 'none';
+  cleanup?: () => Promise<void>;
+}
+
+/**
+ * An archive as a tar that can be read at any offset. `docker save | gzip > image.tar.gz` (or
+ * zstd) is how images are often kept and passed around; a compressed stream has no offsets to
+ * seek to, so such an archive is decompressed once into a private temporary folder, capped at
+ * `maxBytes` (a decompression bomb stops there), and removed by `cleanup`. A plain tar is used
+ * where it lies.
+ */
+export async function archiveTar(
+  file: string,
+  display: string,
+  opts: { scratchRoot: string; maxBytes: number },
+): Promise<ArchiveTar> {
+  const compression = detectCompression(readHead(file, display));
+  const decompressor = createDecompressor(compression);
+  if (!decompressor) return { path: file, compression };
+  // The scratch root (the cache's scratch folder, for the CLI) may not exist yet.
+  await mkdir(opts.scratchRoot, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(opts.scratchRoot, 'portcullis-archive-'));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const tar = join(dir, 'archive.tar');
+  try {
+    await pipeline(
+      createReadStream(file),
+      decompressor,
+      new ByteCap(opts.maxBytes, display),
+      createWriteStream(tar, { mode: 0o600 }),
+    );
+  } catch (err) {
+    await cleanup();
+    if (err instanceof OciError) throw err;
+    throw new OciError(
+      'ARCHIVE_CORRUPT',
+      `${display}: corrupt ${compression} data (${(err as Error).message})`,
+    );
+  }
+  return { path: tar, compression, cleanup };
+}
+
+function readHead(file: string, display: string): Buffer {
+  const head = Buffer.alloc(4);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new OciError(
+      'ARCHIVE_UNREADABLE',
+      `${display}: cannot open ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  try {
+    return head.subarray(0, readSync(fd, head, 0, head.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Fails the stream once more than `max` bytes have passed. */
+class ByteCap extends Transform {
+  private seen = 0;
+  constructor(
+    private readonly max: number,
+    private readonly display: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) {
+      cb(
+        new OciError(
+          'LIMIT_EXCEEDED',
+          `${this.display}: decompresses to more than ${this.max} bytes (raise --max-total-bytes if this is genuine)`,
+        ),
+      );
+      return;
+    }
+    cb(null, chunk);
+  }
+}
