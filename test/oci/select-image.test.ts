@@ -153,6 +153,42 @@ describe('a path without a transport', () => {
   });
 });
 
+describe('docker-archive digests', () => {
+  it("an archive with an OCI layout beside manifest.json (Docker 25+) reports the layout's manifest digest; a legacy one its own", async () => {
+    const dir = join(tmp, 'docker25');
+    const built = await writeOciLayout(dir, [[{ name: 'etc/os-release', content: OS.alpine }]]);
+    const manifest = JSON.parse(
+      readFileSync(join(dir, 'blobs', 'sha256', built.manifestDigest.slice(7)), 'utf8'),
+    );
+    const entries = [];
+    for (const name of ['oci-layout', 'index.json'])
+      entries.push({ name, content: readFileSync(join(dir, name)) });
+    for (const blob of readdirSync(join(dir, 'blobs', 'sha256')))
+      entries.push({
+        name: `blobs/sha256/${blob}`,
+        content: readFileSync(join(dir, 'blobs', 'sha256', blob)),
+      });
+    entries.push({
+      name: 'manifest.json',
+      content: JSON.stringify([
+        {
+          Config: `blobs/sha256/${manifest.config.digest.slice(7)}`,
+          RepoTags: ['alpine:3.20'],
+          Layers: manifest.layers.map((l: { digest: string }) => `blobs/sha256/${l.digest.slice(7)}`),
+        },
+      ]),
+    });
+    const file = join(tmp, 'docker25.tar');
+    writeFileSync(file, await tarOf(entries));
+    const [r] = await analyseInput(parseImageInput(`docker-archive:${file}`), { cacheDir: null });
+    expect(r!.image.manifestDigest).toBe(built.manifestDigest);
+    expect(r!.os?.family).toBe('alpine');
+    // A legacy archive has no such manifest: the synthesised one is named by its own digest.
+    const [legacy] = await analyseInput(parseImageInput(`docker-archive:${saved}:@0`), { cacheDir: null });
+    expect(legacy!.image.manifestDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+});
+
 describe('compressed archives (docker save | gzip)', () => {
   it('a gzip or zstd archive is read through a private copy that is gone after the scan', async () => {
     // Not there yet, as the cache's scratch folder is before a first scan.

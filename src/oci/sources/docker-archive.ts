@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { OciError } from '../../errors.js';
 import { DigestVerifier, digestOf, verifyBytes } from '../digest.js';
 import { MediaType } from '../media-types.js';
-import { DockerArchiveManifestSchema, ImageConfigSchema, parseJson } from '../schemas.js';
+import { DockerArchiveManifestSchema, ImageConfigSchema, IndexSchema, ManifestSchema, parseJson } from '../schemas.js';
 import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
 import type { FileAccess } from './file-access.js';
 import { selectImage } from './select-image.js';
@@ -72,6 +72,8 @@ export class DockerArchiveSource implements ImageSource {
       this.paths.set(digest, layerPath);
       layers.push({ mediaType: MediaType.dockerLayerGzip, digest, size });
     }
+    const original = await this.originalManifest(configDigest, layers.map((l) => l.digest));
+    if (original) return original;
     const manifest = {
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
@@ -80,6 +82,37 @@ export class DockerArchiveSource implements ImageSource {
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
     return { bytes, digest: digestOf(bytes), mediaType: MediaType.ociManifest };
+  }
+
+  /**
+   * Docker 25 and later save an OCI layout beside manifest.json. Its manifest for this image (the
+   * same config and layers) is the one a registry would serve, so its digest is the image's real
+   * one; without it (legacy archives) the manifest is synthesised and its digest is ours.
+   */
+  private async originalManifest(configDigest: string, layerDigests: string[]): Promise<RootDocument | undefined> {
+    if ((await this.files.size('index.json')) === undefined) return undefined;
+    let index;
+    try {
+      index = parseJson(IndexSchema, await this.files.read('index.json', MAX_DOCUMENT_BYTES), `${this.display} index.json`);
+    } catch {
+      return undefined; // manifest.json is what docker-archive readers go by; a bad index.json is not fatal
+    }
+    for (const desc of index.manifests) {
+      const m = BLOB_PATH.exec(`blobs/${desc.digest.replace(':', '/')}`);
+      if (!m || (desc.size ?? 0) > MAX_DOCUMENT_BYTES || (await this.files.size(m[0])) === undefined) continue;
+      const bytes = await this.files.read(m[0], MAX_DOCUMENT_BYTES);
+      if (digestOf(bytes, desc.digest.startsWith('sha512:') ? 'sha512' : 'sha256') !== desc.digest) continue;
+      let manifest;
+      try {
+        manifest = parseJson(ManifestSchema, bytes, `${this.display} ${m[0]}`);
+      } catch {
+        continue; // an index or something else: not this image's manifest
+      }
+      if (manifest.config.digest !== configDigest) continue;
+      if (manifest.layers.map((l) => l.digest).join() !== layerDigests.join()) continue;
+      return { bytes, digest: desc.digest, mediaType: manifest.mediaType ?? desc.mediaType };
+    }
+    return undefined;
   }
 
   private pathOf(digest: string): string {
