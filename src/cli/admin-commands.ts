@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { ProjectRole, RegistryMetadata } from '../store/index.js';
@@ -27,6 +28,38 @@ async function withMetadata<T>(flags: DataFlags, fn: (metadata: RegistryMetadata
   } finally {
     await metadata.close();
   }
+}
+
+/**
+ * Writes an administration change to the audit log, as the registry does for pushes and logins.
+ * The CLI has no registry login: the row names the operating-system account that ran it
+ * (`cli:NAME`). Never a password or a secret.
+ */
+async function auditChange(
+  metadata: RegistryMetadata,
+  action: string,
+  target: string,
+  change: { project?: string; detail?: string } = {},
+): Promise<void> {
+  let account: string;
+  try {
+    account = userInfo().username;
+  } catch {
+    account = String(process.getuid?.() ?? 'unknown');
+  }
+  await metadata.appendAudit([
+    {
+      time: new Date().toISOString(),
+      principal: `cli:${account}`,
+      action,
+      repository: change.project ?? null,
+      reference: target,
+      digest: null,
+      clientIp: null,
+      outcome: 'success',
+      detail: change.detail ?? null,
+    },
+  ]);
 }
 
 function dataOptions(cmd: Command): Command {
@@ -76,6 +109,7 @@ export function addAdminCommands(program: Command): void {
         if (await metadata.getUser(name)) throw new UsageError('FLAG_INVALID', `user ${name} already exists; use \`portcullis user passwd\``);
         await metadata.putUser({ name, passwordHash: await hashPassword(password), admin: flags.admin === true });
         if (flags.canCreateProjects) await metadata.setUserCanCreateProjects(name, true);
+        await auditChange(metadata, 'user_add', name, { detail: `admin=${flags.admin === true} can_create_projects=${flags.canCreateProjects === true}` });
       });
       process.stderr.write(`added user ${name}${flags.admin ? ' (admin)' : ''}\n`);
       // Printed once, on stdout only, so a script can capture it; never logged.
@@ -90,12 +124,14 @@ export function addAdminCommands(program: Command): void {
         const existing = await metadata.getUser(name);
         if (!existing) throw new UsageError('FLAG_INVALID', `no user ${name}`);
         await metadata.putUser({ ...existing, passwordHash: await hashPassword(password) });
+        await auditChange(metadata, 'user_passwd', name);
       });
       process.stderr.write(`password of ${name} changed\n`);
     });
   dataOptions(user.command('rm <name>').description('remove a user and their project memberships')).action(async (name: string, flags: DataFlags) => {
     await withMetadata(flags, async (metadata) => {
       if (!(await metadata.deleteUser(name))) throw new UsageError('FLAG_INVALID', `no user ${name}`);
+      await auditChange(metadata, 'user_rm', name);
     });
     process.stderr.write(`removed user ${name}\n`);
   });
@@ -118,6 +154,7 @@ export function addAdminCommands(program: Command): void {
         if (flags.owner !== undefined && !(await metadata.getUser(flags.owner))) throw new UsageError('FLAG_INVALID', `no user ${flags.owner}`);
         const created = await metadata.createProject({ name, public: flags.public === true, createdBy: flags.owner ?? 'cli' }, flags.owner);
         if (!created) throw new UsageError('FLAG_INVALID', `project ${name} already exists`);
+        await auditChange(metadata, 'project_create', name, { project: name, detail: `public=${flags.public === true}${flags.owner ? ` owner=${flags.owner}` : ''}` });
       });
       process.stderr.write(`created ${flags.public ? 'public' : 'private'} project ${name}\n`);
     });
@@ -171,6 +208,7 @@ export function addAdminCommands(program: Command): void {
       if (Object.keys(settings).length === 0) throw new UsageError('FLAG_INVALID', 'nothing to change: give --public, --private, --immutable-tags or --quota');
       await withMetadata(flags, async (metadata) => {
         if (!(await metadata.updateProject(name, settings))) throw new UsageError('FLAG_INVALID', `no project ${name}`);
+        await auditChange(metadata, 'project_set', name, { project: name, detail: JSON.stringify(settings) });
       });
       const said: string[] = [];
       if (settings.public !== undefined) said.push(settings.public ? 'public' : 'private');
@@ -185,10 +223,12 @@ export function addAdminCommands(program: Command): void {
         if (!(await metadata.getProject(name))) throw new UsageError('FLAG_INVALID', `no project ${name}`);
         if (role === 'none') {
           if (!(await metadata.removeProjectMember(name, userName))) throw new UsageError('FLAG_INVALID', `${userName} is not a member of ${name}`);
+          await auditChange(metadata, 'project_member', userName, { project: name, detail: 'role=none' });
           return;
         }
         if (!(await metadata.getUser(userName))) throw new UsageError('FLAG_INVALID', `no user ${userName}`);
         await metadata.putProjectMember(name, userName, role as ProjectRole);
+        await auditChange(metadata, 'project_member', userName, { project: name, detail: `role=${role}` });
       });
       process.stderr.write(role === 'none' ? `removed ${userName} from ${name}\n` : `${userName} is ${role} of ${name}\n`);
     });
@@ -215,6 +255,7 @@ export function addAdminCommands(program: Command): void {
         if (!(await metadata.getProject(projectName))) throw new UsageError('FLAG_INVALID', `no project ${projectName}`);
         if (await metadata.getRobot(full)) throw new UsageError('FLAG_INVALID', `robot ${full} already exists`);
         await metadata.createRobot({ name: full, project: projectName, secretHash: hashRobotSecret(secret), actions, expiresAt, createdBy: 'cli' });
+        await auditChange(metadata, 'robot_create', full, { project: projectName, detail: `actions=${actions.join(',')} expires=${expiresAt ?? 'never'}` });
       });
       process.stderr.write(`created ${full} (${actions.join(',')}${expiresAt ? `, expires ${expiresAt}` : ''}); the secret is not shown again\n`);
       process.stdout.write(`name: ${full}\nsecret: ${secret}\n`);
@@ -233,6 +274,7 @@ export function addAdminCommands(program: Command): void {
     async (name: string, flags: DataFlags) => {
       await withMetadata(flags, async (metadata) => {
         if (!(await metadata.revokeRobot(name))) throw new UsageError('FLAG_INVALID', `no robot ${name}`);
+        await auditChange(metadata, 'robot_revoke', name);
       });
       process.stderr.write(`revoked ${name}\n`);
     },

@@ -133,9 +133,29 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     } finally {
       await meta.close();
     }
-    const all = JSON.parse(cli(['audit', '--json', ...d()]).stdout) as { action: string }[];
-    expect(all.map((r) => r.action)).toEqual(['login', 'push', 'pull']);
-    expect((JSON.parse(cli(['audit', '--since', '1h', '--json', ...d()]).stdout) as unknown[]).length).toBe(2);
+    type Row = { action: string; principal: string; reference: string | null; repository: string | null; detail: string | null };
+    const all = JSON.parse(cli(['audit', '--json', ...d()]).stdout) as Row[];
+    const fromCli = (r: Row) => r.principal.startsWith('cli:');
+    expect(all.filter((r) => !fromCli(r)).map((r) => r.action)).toEqual(['login', 'push', 'pull']);
+    const recent = JSON.parse(cli(['audit', '--since', '1h', '--json', ...d()]).stdout) as Row[];
+    expect(recent.filter((r) => !fromCli(r))).toHaveLength(2);
+    // Every administration change the tests above made is there, named by the account that ran it.
+    expect(all.filter(fromCli).map((r) => `${r.action} ${r.reference}`)).toEqual(
+      expect.arrayContaining([
+        'user_add alice',
+        'user_passwd alice',
+        'user_rm bob',
+        'project_create team',
+        'project_member alice',
+        'project_set team',
+        'robot_create robot$team+ci',
+        'robot_revoke robot$team+ci',
+      ]),
+    );
+    expect(all.find((r) => r.action === 'project_member' && r.reference === 'alice')).toMatchObject({ repository: 'team', detail: 'role=developer' });
+    expect(all.find((r) => r.action === 'user_add' && r.reference === 'bob')?.detail).toBe('admin=true can_create_projects=false');
+    // No password or secret reaches the log.
+    expect(JSON.stringify(all)).not.toMatch(/bob-pw|alice-new|carol-pw|secret/);
     expect(cli(['audit', '--limit', '1', ...d()]).stdout.trim().split('\n')).toHaveLength(1);
     expect(cli(['audit', '--limit', 'many', ...d()]).code).toBe(2);
   });
