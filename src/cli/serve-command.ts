@@ -121,8 +121,6 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   const publicUrl = (settings.publicUrl ?? `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const service = new URL(publicUrl).host;
   const key = await loadOrCreateSigningKey(dataDir);
-  // One limiter for /token and for Basic on /v2: otherwise Basic would be a way around it.
-  const rateLimiter = new LoginRateLimiter();
   // The server owns the metadata (rather than buildRegistry) so it can close it last: the audit
   // log's final batch is written after the last request finished.
   const metadata = await SqliteRegistryMetadata.open(dataDir);
@@ -143,6 +141,8 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     audit,
     onError: (err, what) => logger.error({ err }, `access control: ${what} failed`),
   });
+  // One limiter for /token and for Basic on /v2: otherwise Basic would be a way around it.
+  const rateLimiter = new LoginRateLimiter({ onRefused: (ip, user) => access.auditLockedOut(user, ip || null) });
   // Docker token authentication (what docker, podman and skopeo expect), with Basic (users and
   // robots) still accepted on /v2 for simple clients. The API uses the same.
   const auth = access.wrap(

@@ -238,7 +238,7 @@ describe('access control: failed logins and the audit log', () => {
   it('records pushes, pulls, deletes, logins, failed logins and tokens', async () => {
     // The writer batches on a short timer; wait for the last events of the previous tests to land.
     let rows = await meta.listAudit({ limit: 1000 });
-    for (let i = 0; i < 50 && !rows.some((r) => r.action === 'login_failed' && r.principal === 'victim'); i++) {
+    for (let i = 0; i < 50 && !rows.some((r) => r.action === 'login_failed' && r.principal === 'victim' && r.detail?.startsWith('locked out')); i++) {
       await new Promise((res) => setTimeout(res, 100));
       rows = await meta.listAudit({ limit: 1000 });
     }
@@ -253,6 +253,10 @@ describe('access control: failed logins and the audit log', () => {
     expect(find((r) => r.action === 'login' && r.principal === 'reader' && r.detail === 'via=basic')).toMatchObject({ clientIp: '127.0.0.1' });
     expect(find((r) => r.action === 'login' && r.principal === 'robot$team+ci' && r.detail === 'via=token')).toMatchObject({ clientIp: '127.0.0.1' });
     expect(find((r) => r.action === 'login_failed' && r.principal === 'victim')).toBeDefined();
+    // The attempts refused unchecked while the user was locked out are there too.
+    expect(find((r) => r.action === 'login_failed' && r.principal === 'victim' && r.detail === 'locked out: too many failed logins')).toMatchObject({
+      clientIp: '127.0.0.1',
+    });
     expect(find((r) => r.action === 'login_failed' && r.principal === 'robot$team+gone' && /revoked/.test(r.detail ?? ''))).toBeDefined();
     expect(find((r) => r.action === 'token' && r.principal === 'anonymous' && r.repository === 'pub/app')).toMatchObject({
       detail: 'requested=pull,push granted=pull',

@@ -38,6 +38,21 @@ describe('LoginRateLimiter', () => {
     expect(limiter.size).toBe(1);
   });
 
+  it('tells onRefused of each attempt it refuses, and of no other', () => {
+    const refused: string[] = [];
+    const limiter = new LoginRateLimiter({
+      maxFailures: 2,
+      onRefused: (ip, user) => refused.push(`${ip} ${user}`),
+    });
+    limiter.recordFailure('ip', 'u');
+    expect(limiter.check('ip', 'u').allowed).toBe(true);
+    limiter.recordFailure('ip', 'u');
+    expect(limiter.check('ip', 'u').allowed).toBe(false);
+    expect(limiter.check('ip', 'u').allowed).toBe(false);
+    expect(limiter.check('other', 'u').allowed).toBe(true);
+    expect(refused).toEqual(['ip u', 'ip u']);
+  });
+
   it('stays within its memory bound, evicting the least recently failed pairs first', () => {
     const limiter = new LoginRateLimiter({ maxEntries: 100, maxFailures: 1 });
     limiter.recordFailure('ip', 'victim');

@@ -217,6 +217,17 @@ export class AccessControl {
     return principal;
   }
 
+  /** A login refused unchecked because failed logins locked this user out from this address. */
+  auditLockedOut(name: string, ip: string | null): void {
+    this.options.audit?.record({
+      action: 'login_failed',
+      principal: name,
+      clientIp: ip,
+      outcome: 'failure',
+      detail: 'locked out: too many failed logins',
+    });
+  }
+
   private auditLogin(name: string, ip: string | null, ok: boolean, via: string, reason?: string): void {
     this.options.audit?.record({
       action: ok ? 'login' : 'login_failed',

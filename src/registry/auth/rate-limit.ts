@@ -7,6 +7,8 @@ export interface LoginRateLimiterOptions {
   maxEntries?: number;
   /** The clock, for tests. */
   now?: () => number;
+  /** Told of each attempt refused because its pair is locked out (for the audit log). */
+  onRefused?: (clientIp: string, username: string) => void;
 }
 
 export type RateLimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
@@ -30,6 +32,7 @@ export class LoginRateLimiter {
   readonly windowMs: number;
   readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly onRefused?: (clientIp: string, username: string) => void;
   /** Failure times per key, oldest first, never more than maxFailures of them. */
   private readonly failures = new Map<string, number[]>();
 
@@ -38,6 +41,7 @@ export class LoginRateLimiter {
     this.windowMs = positiveInteger(options.windowMs ?? 5 * 60_000, 'windowMs');
     this.maxEntries = positiveInteger(options.maxEntries ?? 10_000, 'maxEntries');
     this.now = options.now ?? Date.now;
+    this.onRefused = options.onRefused;
   }
 
   /** Whether an attempt for this pair may go ahead; call before checking the password. */
@@ -47,6 +51,7 @@ export class LoginRateLimiter {
     if (times === undefined || times.length < this.maxFailures) return { allowed: true };
     const oldest = times[0] as number;
     const waitMs = oldest + this.windowMs - this.now();
+    this.onRefused?.(clientIp, username.slice(0, MAX_KEY_USERNAME_LENGTH));
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
   }
 
