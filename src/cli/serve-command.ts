@@ -312,9 +312,6 @@ async function startGate(
     onEvent: (event) => {
       deps.logger.info({ event }, `gate: ${event.type}`);
       events.publish(event).catch((err: unknown) => deps.logger.error({ err, type: event.type }, 'event could not be stored'));
-      if (event.type === 'blocked_pull_allowed') {
-        deps.audit.record({ action: 'pull', principal: event.principal, repository: event.repository, digest: event.digest, outcome: 'blocked-override', detail: `verdict=${event.status}; an administrator pulled a blocked image` });
-      }
     },
   });
   const runner = new JobRunner({

@@ -1,7 +1,7 @@
 import { PortcullisError } from '../errors.js';
 import type { JobHandler } from '../jobs/index.js';
 import { MediaType, isManifestMediaType } from '../oci/index.js';
-import { RegistryError, type IncomingManifest, type PushedManifest, type Principal, type RegistryExtensions, type ServedBlob, type ServedManifest } from '../registry/index.js';
+import { RegistryError, type IncomingManifest, type PushedManifest, type Principal, type RegistryExtensions, type ServedBlob, type ServedManifest, type ServedNote } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import { listAllRepositories } from '../store/gc.js';
 import { FsBlobStore, type BlobStore, type RegistryMetadata } from '../store/index.js';
@@ -196,15 +196,15 @@ export class Gate {
   }
 
   /** The pull gate: throws DENIED unless the image's current verdict allows it. */
-  async checkPull(m: ServedManifest): Promise<void> {
-    if (!isImageManifest(m.mediaType, m.artifactType)) return;
+  async checkPull(m: ServedManifest): Promise<ServedNote | undefined> {
+    if (!isImageManifest(m.mediaType, m.artifactType)) return undefined;
     const decision = await this.decidePull(m.repository, m.digest, m.principal);
     const principal = m.principal?.name ?? 'anonymous';
-    if (decision.allowed === true) return;
+    if (decision.allowed === true) return undefined;
     if (decision.allowed === 'override') {
       // Forensics: an administrator may fetch what is blocked; the event and the audit row say so.
       this.emit({ type: 'blocked_pull_allowed', repository: m.repository, digest: m.digest, principal, status: decision.status });
-      return;
+      return { auditOutcome: 'blocked-override', detail: `verdict=${decision.status}; an administrator pulled a blocked image` };
     }
     this.emit({ type: 'pull_denied', repository: m.repository, digest: m.digest, principal, status: decision.status });
     throw this.deniedPull(m.repository, m.digest, decision.verdict);

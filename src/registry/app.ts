@@ -31,7 +31,7 @@ import {
 import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, type RegistryAuditEvent, type RegistryAuditHook, type RegistryAuth } from './auth-hook.js';
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
-import { NO_EXTENSIONS, type RegistryExtensions } from './extensions.js';
+import { NO_EXTENSIONS, type RegistryExtensions, type ServedNote } from './extensions.js';
 import { KeyedLock } from './keyed-lock.js';
 import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
@@ -409,8 +409,17 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   });
 
   const audit = options.audit;
-  function auditManifest(req: FastifyRequest, principal: Principal | null, action: RegistryAuditEvent['action'], repository: string, reference: string, digest: string | null, outcome: RegistryAuditEvent['outcome']) {
-    audit?.({ action, principal: principal?.name ?? 'anonymous', repository, reference, digest, clientIp: req.ip ?? null, outcome });
+  function auditManifest(
+    req: FastifyRequest,
+    principal: Principal | null,
+    action: RegistryAuditEvent['action'],
+    repository: string,
+    reference: string,
+    digest: string | null,
+    outcome: RegistryAuditEvent['outcome'],
+    detail?: string,
+  ) {
+    audit?.({ action, principal: principal?.name ?? 'anonymous', repository, reference, digest, clientIp: req.ip ?? null, outcome, ...(detail !== undefined ? { detail } : {}) });
   }
 
   /**
@@ -633,10 +642,11 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           if (!(await metadata.repositoryExists(name))) throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known`);
           throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, { detail: { reference } });
         }
+        let note: ServedNote | void = undefined;
         if (req.method === 'GET') {
           // The gate decides before any header is set, so a refusal is a clean error response.
           try {
-            await extensions.beforeManifestServed({
+            note = await extensions.beforeManifestServed({
               repository: name,
               reference,
               digest: record.digest,
@@ -657,7 +667,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           .header('etag', `"${record.digest}"`);
         if (req.method === 'HEAD') return reply.send();
         // GET only: clients HEAD first to resolve a tag, so counting both would double every pull.
-        auditManifest(req, principal, 'pull', name, reference, record.digest, 'success');
+        auditManifest(req, principal, 'pull', name, reference, record.digest, note ? note.auditOutcome : 'success', note?.detail);
         return reply.send(await manifestBytes.get(record.digest, record.size));
       }
       case 'PUT': {

@@ -63,7 +63,9 @@ export interface RegistryAuditEvent {
   reference: string;
   digest: string | null;
   clientIp: string | null;
-  outcome: 'success' | 'denied';
+  /** `blocked-override`: served to an administrator although the pull gate blocks the image. */
+  outcome: 'success' | 'denied' | 'blocked-override';
+  detail?: string;
 }
 
 /** Called on the request path, so it must not block: implementations queue and write later. */

@@ -35,6 +35,12 @@ export interface ServedManifest {
   clientIp: string | null;
 }
 
+/** What the audit row of a manifest GET that was let through says besides `success`. */
+export interface ServedNote {
+  auditOutcome: 'blocked-override';
+  detail: string;
+}
+
 /** A blob about to be served to a client (GET, not HEAD). */
 export interface ServedBlob {
   repository: string;
@@ -53,7 +59,7 @@ export interface RegistryExtensions {
   /** May refuse a push (throw DENIED) before anything is stored: enforce-on-push. */
   beforeManifestRecorded(manifest: IncomingManifest): Promise<void>;
   manifestPushed(manifest: PushedManifest): Promise<void>;
-  beforeManifestServed(manifest: ServedManifest): Promise<void>;
+  beforeManifestServed(manifest: ServedManifest): Promise<ServedNote | void>;
   /**
    * May refuse a blob GET (throw DENIED): a refused image's layers must not be fetched by digest
    * by someone the manifest GET refuses, as its config and layers hold what the policy blocked.

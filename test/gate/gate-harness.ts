@@ -10,7 +10,7 @@ import { EventPublisher, Gate, PolicySource, WEBHOOK_JOB, type GateEvent, type W
 import { JobRunner } from '../../src/jobs/index.js';
 import { parsePolicyText } from '../../src/policy/index.js';
 import { projectOf } from '../../src/registry/access/index.js';
-import { basicAuth, buildRegistry, ensureAdminUser, hashPassword } from '../../src/registry/index.js';
+import { basicAuth, buildRegistry, ensureAdminUser, hashPassword, type RegistryAuditEvent } from '../../src/registry/index.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot } from '../../src/store/index.js';
 import { importOsv } from '../../src/vulndb/index.js';
 import { tarOf, type TestEntry } from '../helpers/image-builder.js';
@@ -25,6 +25,8 @@ export interface GatedRegistry {
   gate: Gate;
   runner: JobRunner;
   events: GateEvent[];
+  /** What the registry gave its audit hook. */
+  audit: RegistryAuditEvent[];
   admin: PushClient;
   dev: PushClient;
   importRecords(records: unknown[]): Promise<void>;
@@ -83,7 +85,8 @@ export async function startGatedRegistry(
   const runner = new JobRunner({ store: metadata.jobs, handlers: { ...gate.handlers(), [WEBHOOK_JOB]: publisher.handler(2000) }, pollMs: 50, leaseMs: 5000, retryBaseMs: 100 });
   wake.notify = () => runner.notify();
   const auth = basicAuth(metadata);
-  const app = await buildRegistry({ dataDir, metadata, blobs, auth, extensions: gate.extensions() });
+  const audit: RegistryAuditEvent[] = [];
+  const app = await buildRegistry({ dataDir, metadata, blobs, auth, extensions: gate.extensions(), audit: (e) => audit.push(e) });
   await app.register(async (scope) => artifactRoutes(scope, { auth, metadata, gate }));
   await app.listen({ host: '127.0.0.1', port: 0 });
   if (options.startRunner !== false) runner.start();
@@ -97,6 +100,7 @@ export async function startGatedRegistry(
     gate,
     runner,
     events,
+    audit,
     admin: PushClient.basic(base, 'admin', 'admin-pw'),
     dev: PushClient.basic(base, 'dev', 'dev-pw'),
     importRecords: (records) => importRecordsInto(dataDir, records),

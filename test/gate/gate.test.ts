@@ -74,6 +74,11 @@ describe('the gate: analysis on push and the pull check', () => {
     const forensics = await pull(reg, 'bad', 'admin');
     expect(forensics.status).toBe(200);
     expect(reg.events).toContainEqual(expect.objectContaining({ type: 'blocked_pull_allowed', principal: 'admin', digest: bad.digest }));
+    // One audit row for the override, with what the client asked for and from where; no second 'success' row.
+    const adminPulls = reg.audit.filter((e) => e.action === 'pull' && e.principal === 'admin' && e.digest === bad.digest);
+    expect(adminPulls).toEqual([
+      expect.objectContaining({ outcome: 'blocked-override', reference: 'bad', clientIp: '127.0.0.1', detail: 'verdict=fail; an administrator pulled a blocked image' }),
+    ]);
     expect(reg.events).toContainEqual(expect.objectContaining({ type: 'pull_denied', principal: 'dev', digest: bad.digest, status: 'fail' }));
     expect(reg.events).toContainEqual(expect.objectContaining({ type: 'verdict_changed', digest: bad.digest, from: null, to: 'fail', reasons: ['fixable'] }));
   });
