@@ -107,6 +107,16 @@ describe('choosing one image of several', () => {
     await expect(osOf(`oci:${layout}`)).rejects.toThrow(
       `oci:${layout}: holds 2 images; name one with :TAG or :@N (@0 one, @1 two)`,
     );
+    // A bare tag that fits two images is refused, not resolved to the first.
+    const twins = join(tmp, 'twins.tar');
+    await writeDockerArchive(twins, [
+      { os: OS.alpine, repoTags: ['node-app:1.0.0'] },
+      { os: OS.debian, repoTags: ['go-app:1.0.0'] },
+    ]);
+    await expect(osOf(`docker-archive:${twins}:1.0.0`)).rejects.toThrow(
+      `docker-archive:${twins}:1.0.0: "1.0.0" names 2 images (@0 node-app:1.0.0, @1 go-app:1.0.0); write the whole NAME:TAG or :@N`,
+    );
+    expect(await osOf(`docker-archive:${twins}:go-app:1.0.0`)).toBe('debian');
   });
 
   it('a path that holds a colon still works, alone or with a NAME:TAG after it', async () => {

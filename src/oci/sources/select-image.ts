@@ -36,10 +36,19 @@ export function selectImage<T>(
       `${display}: no image @${index[1]}: it holds ${images.length} (${listImages(images)})`,
     );
   }
-  const found = images.find((image) => image.names.some((name) => nameMatches(name, wanted)));
-  if (!found)
+  const found = images.flatMap((image, i) =>
+    image.names.some((name) => nameMatches(name, wanted)) ? [i] : [],
+  );
+  if (found.length === 0)
     throw new OciError('MANIFEST_UNKNOWN', `${display}: no image tagged "${wanted}" (${listImages(images)})`);
-  return found.item;
+  // A bare tag may fit several images (node-app:1.0.0 and go-app:1.0.0): say so rather than pick one.
+  if (found.length > 1) {
+    throw new OciError(
+      'TAG_AMBIGUOUS',
+      `${display}: "${wanted}" names ${found.length} images (${found.map((i) => `@${i} ${images[i]!.names.join(' ')}`).join(', ')}); write the whole NAME:TAG or :@N`,
+    );
+  }
+  return images[found[0]!]!.item;
 }
 
 /** "@0 alpine:3.20, @1 untagged": what a user can type to pick each one. */
