@@ -24,11 +24,11 @@ export async function main(argv: string[]): Promise<number> {
   addGlobalOptions(program);
 
   addVulnerabilityOptions(
-    addScanOptions(program.command('scan').description('analyse an image: its packages and their known vulnerabilities'), 'table'),
+    addScanOptions(program.command('scan').description('analyse an image: its packages and their known vulnerabilities'), 'scan'),
   ).action(async (image: string, flags) => {
     exitCode = await runScan(image, flags, { vulnerabilities: true });
   });
-  addScanOptions(program.command('sbom').description('write the software bill of materials of an image'), 'cyclonedx').action(
+  addScanOptions(program.command('sbom').description('write the software bill of materials of an image'), 'sbom').action(
     async (image: string, flags) => {
       exitCode = await runScan(image, flags);
     },

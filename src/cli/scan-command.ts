@@ -103,11 +103,19 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
   }
 }
 
-export function addScanOptions(cmd: Command, defaultFormat: OutputFormat): Command {
+const IMAGE_FORMS = 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST] | PATH';
+
+/**
+ * The options `scan` and `sbom` share. `scan` also takes configuration inputs and writes SARIF;
+ * `sbom` lists packages, which neither a Dockerfile nor SARIF (a findings format) holds.
+ */
+export function addScanOptions(cmd: Command, command: 'scan' | 'sbom'): Command {
+  const formats = command === 'scan' ? ['table', 'json', 'cyclonedx', 'spdx', 'sarif'] : ['table', 'json', 'cyclonedx', 'spdx'];
+  const defaultFormat: OutputFormat = command === 'scan' ? 'table' : 'cyclonedx';
   return addImageReadingOptions(
     cmd
-      .argument('<image>', 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
-      .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'cyclonedx', 'spdx', 'sarif']).default(defaultFormat))
+      .argument('<image>', command === 'scan' ? `${IMAGE_FORMS} | dockerfile:PATH | k8s:PATH` : IMAGE_FORMS)
+      .addOption(new Option('-f, --format <format>', 'output format').choices(formats).default(defaultFormat))
       .option('-o, --output <file>', 'write the report to FILE instead of standard output')
       .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-arch image (default linux/amd64)')
       .option('--all-platforms', 'scan every platform of a multi-arch image')
@@ -134,8 +142,8 @@ export function addVulnerabilityOptions(cmd: Command): Command {
     .option('--no-vulns', 'list packages only; do not match vulnerabilities')
     .option('--severity <list>', 'report only these severities, e.g. CRITICAL,HIGH (also: MEDIUM, LOW, NONE, UNKNOWN)')
     .option('--ignore-unfixed', 'leave out vulnerabilities that have no fix yet')
-    .option('--exit-code <n>', 'exit with N when vulnerabilities remain after filters (default 0, or 1 with --fail-on)', nonNegativeInt)
-    .option('--fail-on <severity>', 'count only vulnerabilities at or above this severity for --exit-code')
+    .option('--exit-code <n>', 'exit with N when findings (vulnerabilities, secrets, misconfigurations) remain after filters (default 0, or 1 with --fail-on)', nonNegativeInt)
+    .option('--fail-on <severity>', 'count only findings at or above this severity for --exit-code')
     .option('--ignorefile <file>', 'ignore file with ids, reasons and expiry dates (default ./.portcullisignore when present)')
     .option('--vex <file...>', 'OpenVEX documents; not_affected statements suppress findings')
     .option('--match-owned-language-packages', 'also match language packages an OS package installed against language advisories')
