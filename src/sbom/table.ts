@@ -3,6 +3,7 @@
  *
  *   Image:    docker.io/library/debian:12
  *   Digest:   sha256:...
+ *   Platform: linux/amd64
  *   OS:       Debian GNU/Linux 12 (bookworm)
  *   Packages: 3 (deb 2, npm 1)
  *
@@ -361,7 +362,7 @@ function misconfigurationLines(misconfigurations: readonly Misconfiguration[], p
 
 /** A scan of a Dockerfile or a folder of manifests: no image, so no digest, OS or packages to report. */
 function isConfigOnly(result: ScanResult): boolean {
-  return result.image.manifestDigest === '' && result.packages.length === 0;
+  return result.image.manifestDigest === '' && result.image.layers.length === 0;
 }
 
 /** Renders the scan as a text table (lines joined with `\n`, no trailing newline). */
@@ -372,8 +373,11 @@ export function toTable(result: ScanResult, options: TableOptions = { color: fal
   const label = (name: string): string => paint(ANSI.bold, `${name}:`.padEnd(10));
   const lines: string[] = [`${label('Image')}${result.image.reference}`];
   if (!isConfigOnly(result)) {
+    // A root filesystem folder has no digest; an image says which platform of an index it is.
+    if (result.image.manifestDigest !== '') lines.push(`${label('Digest')}${result.image.manifestDigest}`);
+    const p = result.image.platform;
+    if (p) lines.push(`${label('Platform')}${[p.os, p.architecture, p.variant].filter(Boolean).join('/')}`);
     lines.push(
-      `${label('Digest')}${result.image.manifestDigest}`,
       `${label('OS')}${describeOs(result.os)}`,
       `${label('Packages')}${countByType(result.packages)}`,
     );

@@ -8,13 +8,14 @@ describe('toTable', () => {
 
   it('prints a header and aligned, sorted rows without colour', () => {
     const lines = toTable(result, { color: false }).split('\n');
-    expect(lines.slice(0, 4)).toEqual([
+    expect(lines.slice(0, 5)).toEqual([
       'Image:    docker.io/library/example:1.0',
       `Digest:   ${result.image.manifestDigest}`,
+      'Platform: linux/amd64',
       'OS:       Debian GNU/Linux 12 (bookworm)',
       'Packages: 7 (deb 2, golang 1, maven 1, npm 2, pypi 1)',
     ]);
-    expect(lines.slice(5, 13)).toEqual([
+    expect(lines.slice(6, 14)).toEqual([
       'TYPE    NAME                                 VERSION            SOURCE                 LAYER  PATH',
       'deb     libssl3                              3.0.11-1~deb12u2   openssl                0      /var/lib/dpkg/status',
       'deb     login                                1:4.13+dfsg1-1+b1  shadow@1:4.13+dfsg1-1  0      /var/lib/dpkg/status',
@@ -25,7 +26,7 @@ describe('toTable', () => {
       'pypi    typing-extensions                    4.8.0              -                      1      ' +
         '/usr/lib/python3/dist-packages/typing_extensions-4.8.0.dist-info/METADATA',
     ]);
-    expect(lines.slice(13)).toEqual(['', 'Warnings:', '  - layer 1: skipped 1 unreadable file']);
+    expect(lines.slice(14)).toEqual(['', 'Warnings:', '  - layer 1: skipped 1 unreadable file']);
     expect(lines.join('\n')).not.toContain('\u001b[');
     for (const line of lines) expect(line).not.toMatch(/ $/);
   });
@@ -42,7 +43,30 @@ describe('toTable', () => {
     expect(empty.split('\n')).toEqual([
       'Image:    docker.io/library/example:1.0',
       `Digest:   ${result.image.manifestDigest}`,
+      'Platform: linux/amd64',
       'OS:       unknown',
+      'Packages: 0',
+    ]);
+  });
+
+  it('a root filesystem folder has no digest and no platform, but its OS and packages are said', () => {
+    const folder = toTable(
+      {
+        ...result,
+        image: {
+          reference: 'dir:/srv/rootfs',
+          manifestDigest: '',
+          configDigest: '',
+          layers: [{ index: 0, digest: '' }],
+        },
+        packages: [],
+        warnings: [],
+      },
+      { color: false },
+    );
+    expect(folder.split('\n')).toEqual([
+      'Image:    dir:/srv/rootfs',
+      'OS:       Debian GNU/Linux 12 (bookworm)',
       'Packages: 0',
     ]);
   });
@@ -54,13 +78,14 @@ describe('toTable with vulnerabilities', () => {
 
   it('replaces the package rows with findings grouped by package, worst first', () => {
     const lines = toTable(result, { color: false }).split('\n');
-    expect(lines.slice(0, 4)).toEqual([
+    expect(lines.slice(0, 5)).toEqual([
       'Image:    docker.io/library/example:1.0',
       `Digest:   ${result.image.manifestDigest}`,
+      'Platform: linux/amd64',
       'OS:       Debian GNU/Linux 12 (bookworm)',
       'Packages: 7 (deb 2, golang 1, maven 1, npm 2, pypi 1)',
     ]);
-    expect(lines.slice(4)).toEqual([
+    expect(lines.slice(5)).toEqual([
       '',
       '@babel/core 7.23.0 (npm, layer 2, /app/node_modules/@babel/core/package.json)',
       '  ID                   SEVERITY  FIXED IN                TITLE',
@@ -113,7 +138,7 @@ describe('toTable with vulnerabilities', () => {
 
   it('prints the totals for a clean image and nothing about suppressions it does not have', () => {
     const clean = toTable({ ...result, vulnerabilities: [], suppressed: [], warnings: [] }, { color: false });
-    expect(clean.split('\n').slice(3)).toEqual([
+    expect(clean.split('\n').slice(4)).toEqual([
       'Packages: 7 (deb 2, golang 1, maven 1, npm 2, pypi 1)',
       '',
       'Vulnerabilities: 0 (critical 0, high 0, medium 0, low 0, unknown 0)',
