@@ -1005,6 +1005,20 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       .send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests })));
   }
 
+  // For load balancers and Kubernetes probes, which carry no credentials: nothing here reveals
+  // more than that the server runs. /readyz also asks the metadata store, which every request needs.
+  app.get('/healthz', async (_req, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
+  app.get('/readyz', async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    try {
+      await metadata.countUsers();
+      return reply.send({ status: 'ready' });
+    } catch (err) {
+      req.log.error({ err }, 'readiness check: the metadata store did not answer');
+      return reply.code(503).send({ status: 'unavailable', reason: 'the metadata store did not answer' });
+    }
+  });
+
   app.route({
     method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'],
     url: '/v2/*',

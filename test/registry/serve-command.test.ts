@@ -44,6 +44,13 @@ describe('portcullis serve', () => {
       expect((await fetch(`${base}/v2/`)).status).toBe(401);
       const ok = await fetch(`${base}/v2/`, { headers: { authorization: `Basic ${Buffer.from('admin:serve-pw').toString('base64')}` } });
       expect(ok.status).toBe(200);
+      // Probes carry no credentials.
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const ready = await fetch(`${base}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready' });
     } finally {
       await server.close();
       await rm(data, { recursive: true, force: true });
