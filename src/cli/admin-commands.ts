@@ -135,6 +135,30 @@ export function addAdminCommands(program: Command): void {
     });
     process.stderr.write(`removed user ${name}\n`);
   });
+  dataOptions(user.command('set <name>').description('change a user: system admin or not, may create projects or not'))
+    .option('--admin', 'make the user a system administrator')
+    .option('--no-admin', 'make the user an ordinary user (never the only admin)')
+    .option('--can-create-projects', 'may create a project by pushing to it')
+    .option('--no-can-create-projects', 'may not create projects')
+    .action(async (name: string, flags: DataFlags & { admin?: boolean; canCreateProjects?: boolean }) => {
+      if (flags.admin === undefined && flags.canCreateProjects === undefined) {
+        throw new UsageError('FLAG_INVALID', 'nothing to change: give --admin, --no-admin, --can-create-projects or --no-can-create-projects');
+      }
+      await withMetadata(flags, async (metadata) => {
+        if (!(await metadata.getUser(name))) throw new UsageError('FLAG_INVALID', `no user ${name}`);
+        const changes: string[] = [];
+        if (flags.admin !== undefined) {
+          await metadata.setUserAdmin(name, flags.admin);
+          changes.push(`admin=${flags.admin}`);
+        }
+        if (flags.canCreateProjects !== undefined) {
+          await metadata.setUserCanCreateProjects(name, flags.canCreateProjects);
+          changes.push(`can_create_projects=${flags.canCreateProjects}`);
+        }
+        await auditChange(metadata, 'user_set', name, { detail: changes.join(' ') });
+        process.stderr.write(`user ${name}: ${changes.join(', ')}\n`);
+      });
+    });
   dataOptions(user.command('list').description('list users'))
     .option('--json', 'JSON output')
     .action(async (flags: DataFlags & { json?: boolean }) => {

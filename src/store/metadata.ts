@@ -192,6 +192,8 @@ export interface RegistryMetadata {
   /** Removes the user and their project memberships; false when there was no such user. */
   deleteUser(name: string): Promise<boolean>;
   setUserCanCreateProjects(name: string, allowed: boolean): Promise<boolean>;
+  /** Makes a user a system admin or not; false when there is no such user. Never demotes the only admin (LAST_ADMIN). */
+  setUserAdmin(name: string, admin: boolean): Promise<boolean>;
   /** Creates the project (and, when given, its first admin) at once; false when it already existed. */
   createProject(project: NewProject, admin?: string): Promise<boolean>;
   getProject(name: string): Promise<ProjectRecord | null>;
@@ -903,13 +905,30 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       // Checked in the same transaction as the delete, so two removals cannot each leave the other.
       const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
       if (admins.length === 1 && admins[0]!.name === name) {
-        throw new StoreError('LAST_ADMIN', `${name} is the only admin; add another with \`portcullis user add NAME --admin\` before removing it`);
+        throw new StoreError('LAST_ADMIN', `${name} is the only admin; make another user admin first (\`portcullis user set NAME --admin\`)`);
       }
       const r = await tx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) return false;
       // A later user with the same name must not inherit the old one's project roles.
       await tx.deleteFrom('project_members').where('user_name', '=', name).execute();
       return true;
+    });
+  }
+
+  async setUserAdmin(name: string, admin: boolean): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      if (!admin) {
+        const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
+        if (admins.length === 1 && admins[0]!.name === name) {
+          throw new StoreError('LAST_ADMIN', `${name} is the only admin; make another user admin first`);
+        }
+      }
+      const r = await tx
+        .updateTable('users')
+        .set({ admin: admin ? 1 : 0 })
+        .where('name', '=', name)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
     });
   }
 

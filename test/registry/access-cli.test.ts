@@ -63,10 +63,26 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     // bob is the only admin: removing him would leave nobody to administer the registry.
     const last = cli(['user', 'rm', 'bob', ...d()]);
     expect(last.code).toBe(2);
-    expect(last.stderr.trim()).toBe('portcullis: bob is the only admin; add another with `portcullis user add NAME --admin` before removing it');
-    expect(cli(['user', 'add', 'carol', '--admin', '--password-stdin', ...d()], 'carol-pw\n').code).toBe(0);
+    expect(last.stderr.trim()).toBe('portcullis: bob is the only admin; make another user admin first (`portcullis user set NAME --admin`)');
+    expect(cli(['user', 'add', 'carol', '--password-stdin', ...d()], 'carol-pw\n').code).toBe(0);
+    const promoted = cli(['user', 'set', 'carol', '--admin', '--can-create-projects', ...d()]);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(promoted.stderr.trim()).toBe('user carol: admin=true, can_create_projects=true');
     expect(cli(['user', 'rm', 'bob', ...d()]).code).toBe(0);
     expect(cli(['user', 'list', ...d()]).stdout).not.toContain('bob');
+    // Nor can the only admin left be demoted; an ordinary user can be changed back and forth.
+    expect(cli(['user', 'set', 'carol', '--no-admin', ...d()]).stderr.trim()).toBe(
+      'portcullis: carol is the only admin; make another user admin first',
+    );
+    expect(cli(['user', 'set', 'alice', '--can-create-projects', ...d()]).code).toBe(0);
+    expect(cli(['user', 'set', 'alice', '--no-can-create-projects', ...d()]).code).toBe(0);
+    expect(cli(['user', 'set', 'alice', ...d()]).code).toBe(2);
+    expect(cli(['user', 'set', 'nobody', '--admin', ...d()]).code).toBe(2);
+    const users = JSON.parse(cli(['user', 'list', '--json', ...d()]).stdout) as { name: string; admin: boolean; canCreateProjects: boolean }[];
+    expect(users.map((u) => [u.name, u.admin, u.canCreateProjects])).toEqual([
+      ['alice', false, false],
+      ['carol', true, true],
+    ]);
   });
 
   it('creates projects, sets members and lists them', async () => {
@@ -145,6 +161,7 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
         'user_add alice',
         'user_passwd alice',
         'user_rm bob',
+        'user_set carol',
         'project_create team',
         'project_member alice',
         'project_set team',

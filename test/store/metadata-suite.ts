@@ -114,6 +114,12 @@ export function metadataSuite(name: string, setup: () => Promise<MetadataHarness
       await m.putUser({ name: 'second', passwordHash: 'scrypt$z', admin: true });
       expect(await m.deleteUser('root')).toBe(true);
       await expect(m.deleteUser('second')).rejects.toMatchObject({ code: 'LAST_ADMIN' });
+      await expect(m.setUserAdmin('second', false)).rejects.toMatchObject({ code: 'LAST_ADMIN' });
+      expect(await m.setUserAdmin('nobody', true)).toBe(false);
+      await m.putUser({ name: 'third', passwordHash: 'scrypt$w', admin: false });
+      expect(await m.setUserAdmin('third', true)).toBe(true);
+      expect(await m.setUserAdmin('second', false)).toBe(true);
+      expect((await m.getUser('second'))?.admin).toBe(false);
       await m.close();
     });
   });
