@@ -523,7 +523,10 @@ export function toSarif(result: ScanResult, options: SarifOptions = {}): object 
  */
 export function combineSarifLogs(logs: { category: string; sarif: string }[]): string {
   const runs = logs.flatMap(({ category, sarif }) =>
-    (JSON.parse(sarif) as { runs: object[] }).runs.map((r) => ({ ...r, automationDetails: { id: `portcullis/${category}/` } })),
+    (JSON.parse(sarif) as { runs: object[] }).runs.map((r) => ({
+      ...r,
+      automationDetails: { id: `portcullis/${category}/` },
+    })),
   );
   return `${JSON.stringify({ $schema: SARIF_SCHEMA_URI, version: '2.1.0', runs }, null, 2)}\n`;
 }
