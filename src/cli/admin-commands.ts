@@ -284,6 +284,33 @@ export function addAdminCommands(program: Command): void {
       process.stderr.write(`created ${full} (${actions.join(',')}${expiresAt ? `, expires ${expiresAt}` : ''}); the secret is not shown again\n`);
       process.stdout.write(`name: ${full}\nsecret: ${secret}\n`);
     });
+  dataOptions(robot.command('refresh <name>').description('give a robot a new secret, printed once; the old one stops working'))
+    .option('--expires <when>', 'also set a new expiry: a duration (30d, 12h), a date, or never')
+    .action(async (name: string, flags: DataFlags & { expires?: string }) => {
+      const { parseExpiry, generateSecret } = await access();
+      const { hashRobotSecret } = await registry();
+      const expiresAt = flags.expires === undefined ? undefined : flags.expires === 'never' ? null : parseExpiry(flags.expires);
+      const secret = generateSecret();
+      await withMetadata(flags, async (metadata) => {
+        const existing = await metadata.getRobot(name);
+        if (!existing) throw new UsageError('FLAG_INVALID', `no robot ${name}`);
+        if (existing.revoked) throw new UsageError('FLAG_INVALID', `robot ${name} is revoked; remove it with \`portcullis robot rm\` and create it again`);
+        await metadata.refreshRobotSecret(name, hashRobotSecret(secret), expiresAt);
+        await auditChange(metadata, 'robot_refresh', name, { project: existing.project, ...(expiresAt !== undefined ? { detail: `expires=${expiresAt ?? 'never'}` } : {}) });
+      });
+      process.stderr.write(`new secret for ${name}; the old one no longer works, and this one is not shown again\n`);
+      process.stdout.write(`name: ${name}\nsecret: ${secret}\n`);
+    });
+  dataOptions(robot.command('rm <name>').description('delete a robot (refused from the next request on); its name can be used again')).action(
+    async (name: string, flags: DataFlags) => {
+      await withMetadata(flags, async (metadata) => {
+        const existing = await metadata.getRobot(name);
+        if (!existing || !(await metadata.deleteRobot(name))) throw new UsageError('FLAG_INVALID', `no robot ${name}`);
+        await auditChange(metadata, 'robot_rm', name, { project: existing.project });
+      });
+      process.stderr.write(`removed ${name}\n`);
+    },
+  );
   dataOptions(robot.command('list [project]').description('list robots'))
     .option('--json', 'JSON output')
     .action(async (projectName: string | undefined, flags: DataFlags & { json?: boolean }) => {

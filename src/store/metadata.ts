@@ -213,6 +213,10 @@ export interface RegistryMetadata {
   getRobot(name: string): Promise<RobotRecord | null>;
   listRobots(project?: string): Promise<RobotRecord[]>;
   revokeRobot(name: string): Promise<boolean>;
+  /** Replaces a robot's secret (and expiry, when given); false when there is no such robot. The old secret stops working. */
+  refreshRobotSecret(name: string, secretHash: string, expiresAt?: string | null): Promise<boolean>;
+  /** Deletes a robot, so its name can be used again; false when there was none. */
+  deleteRobot(name: string): Promise<boolean>;
   /**
    * A number that changes whenever users, projects, members or robots change, from any process
    * sharing the database; servers compare it to know when their cached access data is stale.
@@ -1060,6 +1064,20 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   async revokeRobot(name: string): Promise<boolean> {
     const r = await this.db.updateTable('robots').set({ revoked: 1 }).where('name', '=', name).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  async refreshRobotSecret(name: string, secretHash: string, expiresAt?: string | null): Promise<boolean> {
+    const r = await this.db
+      .updateTable('robots')
+      .set({ secret_hash: secretHash, ...(expiresAt !== undefined ? { expires_at: expiresAt } : {}) })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async deleteRobot(name: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('robots').where('name', '=', name).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
   async accessVersion(): Promise<number> {

@@ -133,8 +133,30 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
       await stored.close();
     }
     expect(JSON.parse(listed)).toMatchObject([{ name: 'robot$team+ci', actions: ['pull'], revoked: false }]);
+    // A new secret replaces the old one, which stops working; the expiry can change with it.
+    const refreshed = cli(['robot', 'refresh', 'robot$team+ci', '--expires', 'never', ...d()]);
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    const newSecret = /^secret: (\S+)$/m.exec(refreshed.stdout)?.[1];
+    expect(newSecret).toBeDefined();
+    expect(newSecret).not.toBe(secret);
+    const after = await SqliteRegistryMetadata.open(data);
+    try {
+      const robot = (await after.getRobot('robot$team+ci'))!;
+      expect(await verifyRobotSecret(newSecret!, robot.secretHash)).toBe(true);
+      expect(await verifyRobotSecret(secret!, robot.secretHash)).toBe(false);
+      expect(robot.expiresAt).toBeNull();
+    } finally {
+      await after.close();
+    }
+    expect(cli(['robot', 'refresh', 'robot$team+none', ...d()]).code).toBe(2);
     expect(cli(['robot', 'revoke', 'robot$team+ci', ...d()]).code).toBe(0);
     expect(cli(['robot', 'list', ...d()]).stdout).toMatch(/robot\$team\+ci\tpull\trevoked/);
+    expect(cli(['robot', 'refresh', 'robot$team+ci', ...d()]).stderr).toMatch(/is revoked; remove it with `portcullis robot rm`/);
+    // Removed, its name is free again.
+    expect(cli(['robot', 'rm', 'robot$team+ci', ...d()]).code).toBe(0);
+    expect(cli(['robot', 'rm', 'robot$team+ci', ...d()]).code).toBe(2);
+    expect(cli(['robot', 'create', 'team', 'ci', '--actions', 'pull,push', ...d()]).code).toBe(0);
+    expect(cli(['robot', 'list', 'team', ...d()]).stdout).toMatch(/robot\$team\+ci\tpull,push\tactive/);
   });
 
   it('reads the audit log with --since and --limit', async () => {
@@ -167,6 +189,8 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
         'project_set team',
         'robot_create robot$team+ci',
         'robot_revoke robot$team+ci',
+        'robot_refresh robot$team+ci',
+        'robot_rm robot$team+ci',
       ]),
     );
     expect(all.find((r) => r.action === 'project_member' && r.reference === 'alice')).toMatchObject({ repository: 'team', detail: 'role=developer' });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
-import { hashPassword } from '../../src/registry/index.js';
+import { hashPassword, hashRobotSecret } from '../../src/registry/index.js';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
 import { freePort, onPath, run } from '../helpers/docker-registry.js';
 
@@ -180,6 +180,17 @@ describe('access control: robots', () => {
     expect((await pull('pub/app', 'v1', { authorization: `Bearer ${t.token}` })).status).toBe(200);
     // An expired robot is refused there too rather than taken for anonymous.
     expect((await pull('pub/app', 'v1', robot('robot$team+old'))).status).toBe(401);
+  });
+
+  it('a refreshed secret works at once and the old one stops, cached logins included', async () => {
+    await meta.createRobot({ name: 'robot$team+rot', project: 'team', secretHash: hashRobotSecret('old-secret-0123456789'), actions: ['pull'], expiresAt: null, createdBy: 'test' });
+    const old = { authorization: basic('robot$team+rot', 'old-secret-0123456789') };
+    expect((await pull('team/app', 'v1', old)).status).toBe(200);
+    await meta.refreshRobotSecret('robot$team+rot', hashRobotSecret('new-secret-0123456789'));
+    expect((await pull('team/app', 'v1', old)).status).toBe(401);
+    expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'new-secret-0123456789') })).status).toBe(200);
+    await meta.deleteRobot('robot$team+rot');
+    expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'new-secret-0123456789') })).status).toBe(401);
   });
 
   it('refuses an expired robot', async () => {
