@@ -77,6 +77,20 @@ async function readStdinSecret(): Promise<string> {
   return text;
 }
 
+/**
+ * NIST SP 800-63B's floor for passwords a person chooses: at least 8 characters, and not the
+ * account's own name; no composition rules, which it advises against. Generated passwords are
+ * longer than this anyway.
+ */
+const MIN_PASSWORD_LENGTH = 8;
+
+function checkPassword(name: string, password: string): void {
+  if ([...password].length < MIN_PASSWORD_LENGTH) {
+    throw new UsageError('PASSWORD_WEAK', `a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  if (password.toLowerCase() === name.toLowerCase()) throw new UsageError('PASSWORD_WEAK', 'a password must not be the user name');
+}
+
 function checkUserName(name: string): void {
   if (!USER_RE.test(name)) {
     throw new UsageError('FLAG_INVALID', `user name "${name}" must start with a letter or digit and use only letters, digits, ".", "_", "@" or "-" (at most 64)`);
@@ -104,6 +118,7 @@ export function addAdminCommands(program: Command): void {
     .action(async (name: string, flags: DataFlags & { admin?: boolean; canCreateProjects?: boolean; passwordStdin?: boolean }) => {
       checkUserName(name);
       const password = flags.passwordStdin ? await readStdinSecret() : randomBytes(18).toString('base64url');
+      checkPassword(name, password);
       const { hashPassword } = await registry();
       await withMetadata(flags, async (metadata) => {
         if (await metadata.getUser(name)) throw new UsageError('FLAG_INVALID', `user ${name} already exists; use \`portcullis user passwd\``);
@@ -119,6 +134,7 @@ export function addAdminCommands(program: Command): void {
     .requiredOption('--password-stdin', 'read the new password from standard input')
     .action(async (name: string, flags: DataFlags) => {
       const password = await readStdinSecret();
+      checkPassword(name, password);
       const { hashPassword } = await registry();
       await withMetadata(flags, async (metadata) => {
         const existing = await metadata.getUser(name);

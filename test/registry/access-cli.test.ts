@@ -47,8 +47,14 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     expect(added.code, added.stderr).toBe(0);
     const generated = /^password: (\S+)$/m.exec(added.stdout)?.[1];
     expect(generated).toBeDefined();
-    expect(cli(['user', 'add', 'bob', '--admin', '--password-stdin', ...d()], 'bob-pw\n').code).toBe(0);
-    expect(cli(['user', 'add', 'bob', '--password-stdin', ...d()], 'x\n').code).toBe(2);
+    // A chosen password needs 8 characters and must not be the user name (NIST SP 800-63B's floor).
+    expect(cli(['user', 'add', 'bob', '--admin', '--password-stdin', ...d()], 'bob-pw\n').stderr.trim()).toBe(
+      'portcullis: a password needs at least 8 characters',
+    );
+    expect(cli(['user', 'add', 'bobbybob', '--password-stdin', ...d()], 'BobbyBob\n').stderr.trim()).toBe('portcullis: a password must not be the user name');
+    expect(cli(['user', 'passwd', 'alice', '--password-stdin', ...d()], 'short\n').code).toBe(2);
+    expect(cli(['user', 'add', 'bob', '--admin', '--password-stdin', ...d()], 'bob-password\n').code).toBe(0);
+    expect(cli(['user', 'add', 'bob', '--password-stdin', ...d()], 'other-password\n').code).toBe(2);
     expect(cli(['user', 'passwd', 'alice', '--password-stdin', ...d()], 'alice-new\n').code).toBe(0);
     const list = JSON.parse(cli(['user', 'list', '--json', ...d()]).stdout) as { name: string; admin: boolean }[];
     expect(list.map((u) => [u.name, u.admin])).toEqual([['alice', false], ['bob', true]]);
@@ -56,7 +62,7 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     const meta = await SqliteRegistryMetadata.open(data);
     try {
       expect(await verifyPassword('alice-new', (await meta.getUser('alice'))!.passwordHash)).toBe(true);
-      expect(await verifyPassword('bob-pw', (await meta.getUser('bob'))!.passwordHash)).toBe(true);
+      expect(await verifyPassword('bob-password', (await meta.getUser('bob'))!.passwordHash)).toBe(true);
     } finally {
       await meta.close();
     }
@@ -196,7 +202,7 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     expect(all.find((r) => r.action === 'project_member' && r.reference === 'alice')).toMatchObject({ repository: 'team', detail: 'role=developer' });
     expect(all.find((r) => r.action === 'user_add' && r.reference === 'bob')?.detail).toBe('admin=true can_create_projects=false');
     // No password or secret reaches the log.
-    expect(JSON.stringify(all)).not.toMatch(/bob-pw|alice-new|carol-pw|secret/);
+    expect(JSON.stringify(all)).not.toMatch(/bob-password|alice-new|carol-pw|secret/);
     expect(cli(['audit', '--limit', '1', ...d()]).stdout.trim().split('\n')).toHaveLength(1);
     expect(cli(['audit', '--limit', 'many', ...d()]).code).toBe(2);
   });
