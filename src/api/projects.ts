@@ -36,7 +36,7 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       operationId: 'listProjects',
       summary: 'Projects the caller can see',
       description:
-        'Member projects and public ones; system administrators see every project, a robot its own.',
+        'Member projects and public ones; system administrators see every project, a robot its own and the public ones.',
       tags: ['projects'],
       auth: 'user',
       responses: { 200: { description: 'The projects, by name.', schema: projectListSchema } },
