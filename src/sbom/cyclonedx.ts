@@ -251,8 +251,8 @@ export function buildCycloneDxBom(result: ScanResult): Models.Bom {
 
   const imageComponent = new Models.Component(Enums.ComponentType.Container, image.reference, {
     bomRef: `image:${image.manifestDigest || image.reference}`,
-    version: image.manifestDigest,
-    purl: imagePurl(image),
+    // A root filesystem folder (dir:) has no digest: no version and no purl, rather than empty ones.
+    ...(image.manifestDigest ? { version: image.manifestDigest, purl: imagePurl(image) } : {}),
   });
   const imageHash = hashOf(image.manifestDigest);
   if (imageHash) imageComponent.hashes.set(...imageHash);

@@ -248,13 +248,14 @@ export function toSpdx(result: ScanResult, options: SpdxOptions = {}): SpdxDocum
   const imagePackage: SpdxPackage = {
     SPDXID: imageId,
     name: image.reference,
-    versionInfo: image.manifestDigest,
+    // A root filesystem folder (dir:) has no digest: no version and no purl, rather than empty ones.
+    ...(image.manifestDigest ? { versionInfo: image.manifestDigest } : {}),
     downloadLocation: 'NOASSERTION',
     filesAnalyzed: false,
     licenseConcluded: 'NOASSERTION',
     licenseDeclared: 'NOASSERTION',
     copyrightText: 'NOASSERTION',
-    externalRefs: purlRef(imagePurl(image)),
+    ...(image.manifestDigest ? { externalRefs: purlRef(imagePurl(image)) } : {}),
     primaryPackagePurpose: 'CONTAINER',
   };
   const checksums = sha256Checksum(image.manifestDigest);
