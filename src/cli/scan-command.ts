@@ -307,6 +307,9 @@ export async function scanImage(imageText: string, flags: ScanFlags, behaviour: 
   const cacheFolder = flags.cacheDir ?? config.cacheDir ?? join(data, 'cache');
   const cacheDir = flags.cache === false ? null : cacheFolder;
   const scanners = behaviour.vulnerabilities ? parseScanners(flags.scanners) : new Set<Scanner>();
+  if (flags.platform !== undefined && flags.allPlatforms) {
+    throw new UsageError('FLAG_INVALID', '--platform picks one platform and --all-platforms takes every one; give one of them');
+  }
   const input = parseImageInput(imageText);
   let secretRules: RuleSet | undefined;
   if (scanners.has('secret')) {

@@ -23,6 +23,7 @@ describe('portcullis CLI errors', () => {
       ['scan', 'registry.invalid/UPPER/case'],
       ['sbom', `oci:${tmp}`, '--password-stdin'],
       ['sbom', `dockerfile:${tmp}`],
+      ['scan', `oci:${tmp}`, '--platform', 'linux/arm64', '--all-platforms'],
     ]) {
       const r = await portcullis([...args, '--data', join(tmp, 'data')]);
       expect(r.code, args.join(' ')).toBe(2);
