@@ -238,7 +238,7 @@ export class Gate {
    * could be fetched by its digest, which the findings API shows.
    */
   async checkBlobPull(b: ServedBlob): Promise<void> {
-    const images = (await this.options.metadata.blobParents(b.repository, b.digest)).filter((m) => isImageManifest(m.mediaType, m.artifactType));
+    const images = (await this.options.metadata.referencingManifests(b.repository, b.digest, 'blob')).filter((m) => isImageManifest(m.mediaType, m.artifactType));
     let refused: { digest: string; verdict: StoredVerdict | null } | undefined;
     for (const m of images) {
       const decision = await this.decidePull(b.repository, m.digest, b.principal);

@@ -782,7 +782,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
    * immutable tag on the index would no longer protect what it names). Harbor refuses the same.
    */
   async function refuseIfIndexChild(name: string, digest: string): Promise<void> {
-    const parents = await metadata.manifestParents(name, digest);
+    const parents = (await metadata.referencingManifests(name, digest, 'manifest')).map((m) => m.digest);
     if (parents.length === 0) return;
     const tags = (await metadata.listTagTargets(name)).filter((t) => parents.includes(t.digest)).map((t) => t.tag);
     throw new RegistryError(

@@ -166,10 +166,11 @@ export interface RegistryMetadata {
   /** Deletes the manifest and every tag pointing at it; false when it was not there. */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
   manifestRefs(repository: string, digest: string): Promise<ManifestRef[]>;
-  /** The manifests of `repository` that reference the blob `digest` (as config or layer), in digest order. */
-  blobParents(repository: string, digest: string): Promise<ManifestRecord[]>;
-  /** The indexes of `repository` that list the manifest `digest` as a child, in digest order. */
-  manifestParents(repository: string, digest: string): Promise<string[]>;
+  /**
+   * The manifests of `repository` that reference `digest`, in digest order: as a config or layer
+   * (`blob`), or as an index's child (`manifest`).
+   */
+  referencingManifests(repository: string, digest: string, kind: ManifestRef['kind']): Promise<ManifestRecord[]>;
   /** In digest order; `page` returns at most `n` records after the digest `last`. */
   listReferrers(repository: string, subjectDigest: string, artifactType?: string, page?: { n: number; last?: string }): Promise<ManifestRecord[]>;
 
@@ -780,29 +781,17 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return rows.map((r) => ({ digest: r.ref_digest, kind: r.kind === 'manifest' ? 'manifest' : 'blob' }));
   }
 
-  async blobParents(repository: string, digest: string): Promise<ManifestRecord[]> {
+  async referencingManifests(repository: string, digest: string, kind: ManifestRef['kind']): Promise<ManifestRecord[]> {
     const rows = await this.db
       .selectFrom('manifest_refs')
       .innerJoin('manifests', (j) => j.onRef('manifests.repository', '=', 'manifest_refs.repository').onRef('manifests.digest', '=', 'manifest_refs.manifest_digest'))
       .selectAll('manifests')
       .where('manifest_refs.repository', '=', repository)
       .where('manifest_refs.ref_digest', '=', digest)
-      .where('manifest_refs.kind', '=', 'blob')
+      .where('manifest_refs.kind', '=', kind)
       .orderBy('manifests.digest')
       .execute();
     return rows.map(toManifest);
-  }
-
-  async manifestParents(repository: string, digest: string): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('manifest_refs')
-      .select('manifest_digest')
-      .where('repository', '=', repository)
-      .where('ref_digest', '=', digest)
-      .where('kind', '=', 'manifest')
-      .orderBy('manifest_digest')
-      .execute();
-    return rows.map((r) => r.manifest_digest);
   }
 
   async listReferrers(repository: string, subjectDigest: string, artifactType?: string, page?: { n: number; last?: string }): Promise<ManifestRecord[]> {
