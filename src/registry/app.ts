@@ -33,6 +33,7 @@ import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
 import { NO_EXTENSIONS, type RegistryExtensions, type ServedNote } from './extensions.js';
 import { KeyedLock } from './keyed-lock.js';
+import { ThrottledTouch } from './throttled-touch.js';
 import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
 import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
@@ -803,6 +804,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         if (!info) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { detail: { digest } });
         // HEAD says only that the blob is there, which a push needs to know; GET gives its bytes.
         if (req.method === 'GET') await extensions.beforeBlobServed({ repository: name, digest, principal });
+        // A client that finds the blob here skips its upload and pushes a manifest naming it
+        // soon after: the touch keeps gc from dropping this link in between.
+        else await headTouches.touch(digest);
         reply
           .header('content-type', 'application/octet-stream')
           .header('docker-content-digest', digest)
@@ -834,6 +838,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on blobs`, { status: 405 });
     }
   }
+
+  const headTouches = new ThrottledTouch((digests) => metadata.touchDigests(digests));
 
   async function blobServable(repository: string, digest: string, principal: Principal): Promise<boolean> {
     try {
