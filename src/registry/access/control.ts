@@ -48,6 +48,8 @@ export class AccessControl {
    * the stored hash the password was checked against.
    */
   private readonly loginCache = new Map<string, { principal: AccountPrincipal; hash: string; expires: number }>();
+  /** When a lockout was last written to the audit log, per address and user (auditLockedOut). */
+  private readonly lockoutLogged = new Map<string, number>();
   private readonly cacheKey = randomBytes(32);
   private readonly now: () => number;
 
@@ -217,14 +219,24 @@ export class AccessControl {
     return principal;
   }
 
-  /** A login refused unchecked because failed logins locked this user out from this address. */
+  /**
+   * A login refused unchecked because failed logins locked this user out from this address. One
+   * row per user and address a minute: an attacker hammering a locked account must not be able to
+   * grow the audit table at request rate.
+   */
   auditLockedOut(name: string, ip: string | null): void {
+    const key = `${ip ?? ''}\u0000${name}`;
+    const now = this.now();
+    const last = this.lockoutLogged.get(key);
+    if (last !== undefined && now - last < 60_000) return;
+    if (this.lockoutLogged.size >= 10_000) this.lockoutLogged.clear();
+    this.lockoutLogged.set(key, now);
     this.options.audit?.record({
       action: 'login_failed',
       principal: name,
       clientIp: ip,
       outcome: 'failure',
-      detail: 'locked out: too many failed logins',
+      detail: 'locked out: too many failed logins (logged once a minute while it lasts)',
     });
   }
 
