@@ -311,6 +311,10 @@ export function addAdminCommands(program: Command): void {
         const existing = await metadata.getRobot(name);
         if (!existing) throw new UsageError('FLAG_INVALID', `no robot ${name}`);
         if (existing.revoked) throw new UsageError('FLAG_INVALID', `robot ${name} is revoked; remove it with \`portcullis robot rm\` and create it again`);
+        // A new secret for an account that cannot log in would look like a fix and not be one.
+        if (expiresAt === undefined && existing.expiresAt !== null && Date.parse(existing.expiresAt) <= Date.now()) {
+          throw new UsageError('FLAG_INVALID', `robot ${name} expired on ${existing.expiresAt}; give --expires (a duration, a date or never) with the new secret`);
+        }
         await metadata.refreshRobotSecret(name, hashRobotSecret(secret), expiresAt);
         await auditChange(metadata, 'robot_refresh', name, { project: existing.project, ...(expiresAt !== undefined ? { detail: `expires=${expiresAt ?? 'never'}` } : {}) });
       });

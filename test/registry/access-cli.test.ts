@@ -155,6 +155,10 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
       await after.close();
     }
     expect(cli(['robot', 'refresh', 'robot$team+none', ...d()]).code).toBe(2);
+    // An expired robot gets a new secret only with a new expiry.
+    expect(cli(['robot', 'create', 'team', 'old', '--actions', 'pull', '--expires', '2020-01-01', ...d()]).code).toBe(0);
+    expect(cli(['robot', 'refresh', 'robot$team+old', ...d()]).stderr).toMatch(/expired on 2020-01-01T00:00:00.000Z; give --expires/);
+    expect(cli(['robot', 'refresh', 'robot$team+old', '--expires', '30d', ...d()]).code).toBe(0);
     expect(cli(['robot', 'revoke', 'robot$team+ci', ...d()]).code).toBe(0);
     expect(cli(['robot', 'list', ...d()]).stdout).toMatch(/robot\$team\+ci\tpull\trevoked/);
     expect(cli(['robot', 'refresh', 'robot$team+ci', ...d()]).stderr).toMatch(/is revoked; remove it with `portcullis robot rm`/);
