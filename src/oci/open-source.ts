@@ -34,13 +34,18 @@ export function parseImageInput(text: string): ImageInput {
   return localInput(text) ?? { kind: 'registry', reference: text, display: text };
 }
 
+/** What marks text as a path rather than a registry reference: a leading `/` or `.`, or an archive's extension. */
+const PATH_LIKE = /^(?:\/|\.{1,2}\/)|\.(?:tar|tgz|tar\.gz|tar\.zst|tar\.zstd)$/;
+
 /**
  * A path written without a transport, as syft and `trivy image --input` take one: an archive
  * (docker save output or an OCI layout in a tar, told apart by what it holds) or an OCI layout
- * folder. Only a path that exists is taken for one, so a registry reference is never mistaken for
- * a file; any other folder gets a hint instead of a registry error about its name.
+ * folder. Only text that looks like a path (`./x`, `/x`, `x.tar`) and exists is taken for one, so
+ * `scan alpine` stays a registry reference even beside a folder named `alpine`; such a path that
+ * is a folder without an index.json gets a hint instead of a registry error about its name.
  */
 function localInput(text: string): ImageInput | undefined {
+  if (!PATH_LIKE.test(text)) return undefined;
   const st = statSync(text, { throwIfNoEntry: false });
   if (st?.isFile()) return { kind: 'docker-archive', path: text, display: text };
   if (st?.isDirectory()) {

@@ -894,7 +894,9 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   }
 
   async deleteUser(name: string): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+    // Immediate: two removals (or demotions) at once must serialise on the admin count, not both
+    // read it and then fail on the write with "database is locked".
+    return this.immediate(async (tx) => {
       // Checked in the same transaction as the delete, so two removals cannot each leave the other.
       const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
       if (admins.length === 1 && admins[0]!.name === name) {
@@ -909,7 +911,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   }
 
   async setUserAdmin(name: string, admin: boolean): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+    return this.immediate(async (tx) => {
       if (!admin) {
         const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
         if (admins.length === 1 && admins[0]!.name === name) {

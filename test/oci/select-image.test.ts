@@ -149,6 +149,16 @@ describe('a path without a transport', () => {
 
   it('what is not there stays a registry reference; a plain folder and a tar of neither kind get a hint', async () => {
     expect(parseImageInput('registry.example/team/app:1')).toMatchObject({ kind: 'registry' });
+    // Text that does not look like a path stays a reference even when such a file or folder exists.
+    const cwd = process.cwd();
+    process.chdir(tmp);
+    try {
+      expect(parseImageInput('with:colon')).toMatchObject({ kind: 'registry' });
+      expect(parseImageInput('./saved.tar')).toMatchObject({ kind: 'docker-archive', path: './saved.tar' });
+      expect(parseImageInput('saved.tar')).toMatchObject({ kind: 'docker-archive', path: 'saved.tar' });
+    } finally {
+      process.chdir(cwd);
+    }
     expect(() => parseImageInput(colonDir)).toThrow(
       `${colonDir} is a folder but not an OCI image layout (no index.json); to scan it as a root filesystem, write dir:${colonDir}`,
     );
