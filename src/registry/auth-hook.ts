@@ -14,6 +14,8 @@ export interface Principal {
   name: string;
   kind?: 'user' | 'robot' | 'anonymous';
   admin?: boolean;
+  /** Which credential was proved, for checking tokens against it later (auth/types.ts says more). */
+  credential?: string;
 }
 
 /** What authentication reads from a request; a Fastify request fits. */

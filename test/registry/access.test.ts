@@ -182,15 +182,25 @@ describe('access control: robots', () => {
     expect((await pull('pub/app', 'v1', robot('robot$team+old'))).status).toBe(401);
   });
 
-  it('a refreshed secret works at once and the old one stops, cached logins included', async () => {
+  it('a refreshed secret works at once and the old one stops, cached logins and tokens included', async () => {
     await meta.createRobot({ name: 'robot$team+rot', project: 'team', secretHash: hashRobotSecret('old-secret-0123456789'), actions: ['pull'], expiresAt: null, createdBy: 'test' });
     const old = { authorization: basic('robot$team+rot', 'old-secret-0123456789') };
     expect((await pull('team/app', 'v1', old)).status).toBe(200);
+    const oldToken = await token('repository:team/app:pull', old);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(200);
     await meta.refreshRobotSecret('robot$team+rot', hashRobotSecret('new-secret-0123456789'));
     expect((await pull('team/app', 'v1', old)).status).toBe(401);
-    expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'new-secret-0123456789') })).status).toBe(200);
+    // A token issued with the old secret ends with it, not when it expires.
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(403);
+    const fresh = { authorization: basic('robot$team+rot', 'new-secret-0123456789') };
+    expect((await pull('team/app', 'v1', fresh)).status).toBe(200);
+    const newToken = await token('repository:team/app:pull', fresh);
     await meta.deleteRobot('robot$team+rot');
-    expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'new-secret-0123456789') })).status).toBe(401);
+    expect((await pull('team/app', 'v1', fresh)).status).toBe(401);
+    // Deleted and made again under the same name: the earlier robot's token does not come back.
+    await meta.createRobot({ name: 'robot$team+rot', project: 'team', secretHash: hashRobotSecret('third-secret-0123456789'), actions: ['pull'], expiresAt: null, createdBy: 'test' });
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'third-secret-0123456789') })).status).toBe(200);
   });
 
   it('refuses an expired robot', async () => {

@@ -42,6 +42,28 @@ describe('registry tokens', () => {
     expect(claims.jti).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('carries the credential fingerprint it is given, and none otherwise', async () => {
+    const withCred = await verifyToken(
+      await issueToken({
+        subject: 'robot$team+ci',
+        subjectKind: 'robot',
+        access,
+        service,
+        issuer,
+        key,
+        credential: 'abc123',
+      }),
+      { key, service, issuer },
+    );
+    expect(withCred.cred).toBe('abc123');
+    const without = await verifyToken(await issueToken({ subject: 'alice', access, service, issuer, key }), {
+      key,
+      service,
+      issuer,
+    });
+    expect('cred' in without).toBe(false);
+  });
+
   it('gives every token its own jti', async () => {
     const a = await verifyToken(await issueToken({ subject: 'a', access, service, issuer, key }), {
       key,

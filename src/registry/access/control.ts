@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { ProjectRole, RegistryMetadata } from '../../store/index.js';
 import type { Principal, RegistryAction, RegistryAuth } from '../auth-hook.js';
 import { hashRobotSecret, verifyPassword, verifyRobotSecret } from '../basic-auth.js';
@@ -11,6 +11,12 @@ export interface AccountPrincipal {
   name: string;
   kind: 'user' | 'robot';
   admin?: boolean;
+  credential?: string;
+}
+
+/** Names a robot's current secret without revealing anything of it: a digest of its stored hash. */
+export function credentialFingerprint(secretHash: string): string {
+  return createHash('sha256').update(secretHash).digest('hex').slice(0, 32);
 }
 
 export interface AccessControlOptions {
@@ -143,7 +149,13 @@ export class AccessControl {
   /** Whether a principal's account still exists and is usable (tokens outlive revocations otherwise). */
   accountUsable(principal: Principal): boolean {
     if (principal.kind === 'anonymous') return true;
-    if (principal.kind === 'robot') return robotUsable(this.snapshot.robots.get(principal.name), this.now());
+    if (principal.kind === 'robot') {
+      const robot = this.snapshot.robots.get(principal.name);
+      // A token names the secret it was issued for: a refreshed secret, or a robot deleted and
+      // made again under the same name, ends it at once rather than when it expires.
+      if (principal.credential !== undefined && robot && credentialFingerprint(robot.secretHash) !== principal.credential) return false;
+      return robotUsable(robot, this.now());
+    }
     return this.snapshot.users.has(principal.name);
   }
 
@@ -203,7 +215,7 @@ export class AccessControl {
     if (isRobotName(username)) {
       const ok = await verifyRobotSecret(password, robot?.secretHash ?? DUMMY_ROBOT_HASH);
       if (ok && robot) {
-        if (robotUsable(robot, this.now())) principal = { name: robot.name, kind: 'robot' };
+        if (robotUsable(robot, this.now())) principal = { name: robot.name, kind: 'robot', credential: credentialFingerprint(robot.secretHash) };
         else reason = robot.revoked ? 'robot revoked' : 'robot expired';
       }
     } else {

@@ -94,7 +94,12 @@ export function bearerAuth(options: BearerAuthOptions): BearerAuthProvider {
           const principal: TokenPrincipal =
             claims.sub === ''
               ? { ...ANONYMOUS, grants: claims.access }
-              : { name: claims.sub, kind: claims.kind === 'robot' ? 'robot' : 'user', grants: claims.access };
+              : {
+                  name: claims.sub,
+                  kind: claims.kind === 'robot' ? 'robot' : 'user',
+                  grants: claims.access,
+                  ...(claims.cred !== undefined ? { credential: claims.cred } : {}),
+                };
           return principal;
         } catch {
           return null;

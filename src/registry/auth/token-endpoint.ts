@@ -250,6 +250,7 @@ async function grant(
     ttlSeconds: ttl,
     key: options.key,
     now,
+    ...(principal.credential !== undefined ? { credential: principal.credential } : {}),
   });
   const body: TokenResponse = { token, access_token: token, expires_in: ttl, issued_at: now.toISOString() };
   if (input.oauth) body.scope = formatScopes(access);

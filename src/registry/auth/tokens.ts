@@ -25,6 +25,8 @@ export interface IssueTokenOptions {
   key: SigningKey;
   /** The issue time; defaults to now. The token endpoint passes it to report `issued_at` exactly. */
   now?: Date;
+  /** Kept in a private `cred` claim: see Principal.credential. */
+  credential?: string;
 }
 
 export interface TokenClaims {
@@ -37,6 +39,7 @@ export interface TokenClaims {
   jti: string;
   access: AccessEntry[];
   kind?: Principal['kind'];
+  cred?: string;
 }
 
 /** Signs a registry token: a compact JWS (ES256) with the Docker token spec's claims. */
@@ -56,6 +59,7 @@ export async function issueToken(options: IssueTokenOptions): Promise<string> {
   }));
   const payload: Record<string, unknown> = { access };
   if (options.subjectKind !== undefined) payload.kind = options.subjectKind;
+  if (options.credential !== undefined) payload.cred = options.credential;
   return new SignJWT(payload)
     .setProtectedHeader({ alg: TOKEN_KEY_ALG, typ: 'JWT', kid: options.key.kid })
     .setIssuer(options.issuer)
@@ -96,6 +100,7 @@ const ClaimsSchema = z.object({
   jti: z.string(),
   access: AccessSchema,
   kind: z.enum(['user', 'robot', 'anonymous']).optional(),
+  cred: z.string().max(64).optional(),
 });
 
 /**
@@ -136,6 +141,7 @@ export async function verifyToken(token: string, options: VerifyTokenOptions): P
     jti: c.jti,
     access: c.access,
     ...(c.kind === undefined ? {} : { kind: c.kind }),
+    ...(c.cred === undefined ? {} : { cred: c.cred }),
   };
 }
 

@@ -13,6 +13,12 @@ export interface Principal {
   name: string;
   kind: 'user' | 'robot' | 'anonymous';
   admin?: boolean;
+  /**
+   * Which credential the principal proved (a fingerprint of a robot's stored secret hash), carried
+   * into tokens so that a token outlives neither a new secret nor a robot deleted and re-created
+   * under the same name.
+   */
+  credential?: string;
 }
 
 /** One entry of a token's `access` claim, as in the Docker token specification. */
