@@ -596,6 +596,14 @@ function projectRepositoryRange(project: string): { prefix: string; upper: strin
   return { prefix: `${project}/`, upper: `${project}0` };
 }
 
+/** LAST_ADMIN when `name` is the only admin: neither removing nor demoting it may leave none. */
+async function refuseLastAdmin(db: Kysely<Tables>, name: string, hint = ''): Promise<void> {
+  const admins = await db.selectFrom('users').select('name').where('admin', '=', 1).execute();
+  if (admins.length === 1 && admins[0]!.name === name) {
+    throw new StoreError('LAST_ADMIN', `${name} is the only admin; make another user admin first${hint}`);
+  }
+}
+
 function toRobot(row: Tables['robots']): RobotRecord {
   return {
     name: row.name,
@@ -898,10 +906,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     // read it and then fail on the write with "database is locked".
     return this.immediate(async (tx) => {
       // Checked in the same transaction as the delete, so two removals cannot each leave the other.
-      const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
-      if (admins.length === 1 && admins[0]!.name === name) {
-        throw new StoreError('LAST_ADMIN', `${name} is the only admin; make another user admin first (\`portcullis user set NAME --admin\`)`);
-      }
+      await refuseLastAdmin(tx, name, ' (`portcullis user set NAME --admin`)');
       const r = await tx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) return false;
       // A later user with the same name must not inherit the old one's project roles.
@@ -912,12 +917,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   async setUserAdmin(name: string, admin: boolean): Promise<boolean> {
     return this.immediate(async (tx) => {
-      if (!admin) {
-        const admins = await tx.selectFrom('users').select('name').where('admin', '=', 1).execute();
-        if (admins.length === 1 && admins[0]!.name === name) {
-          throw new StoreError('LAST_ADMIN', `${name} is the only admin; make another user admin first`);
-        }
-      }
+      if (!admin) await refuseLastAdmin(tx, name);
       const r = await tx
         .updateTable('users')
         .set({ admin: admin ? 1 : 0 })

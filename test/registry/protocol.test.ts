@@ -272,26 +272,26 @@ describe('registry protocol (Basic auth on)', () => {
     for (const tag of ['s1', 'big', 'missing', 'index']) expect((await call('GET', `/v2/bad/manifests/${tag}`)).status).toBe(404);
   });
 
-  it('an index is accepted once its children are pushed', async () => {
-    const child = await pushImage('multi/app', 'amd64');
+  /** PUTs an OCI index listing the one image manifest `child`. */
+  const putIndexOf = (repo: string, tag: string, child: { digest: string; manifest: string | Buffer }) => {
     const index = JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child.digest, size: Buffer.byteLength(child.manifest) }],
     });
-    const r = await call('PUT', '/v2/multi/app/manifests/latest', { body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    return call('PUT', `/v2/${repo}/manifests/${tag}`, { body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+  };
+
+  it('an index is accepted once its children are pushed', async () => {
+    const child = await pushImage('multi/app', 'amd64');
+    const r = await putIndexOf('multi/app', 'latest', child);
     expect(r.status).toBe(201);
     expect((await call('GET', '/v2/multi/app/manifests/latest')).headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
   });
 
   it('a manifest an index lists cannot be deleted while the index is there', async () => {
     const child = await pushImage('multi/keep', 'amd64');
-    const index = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child.digest, size: Buffer.byteLength(child.manifest) }],
-    });
-    const put = await call('PUT', '/v2/multi/keep/manifests/v1', { body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    const put = await putIndexOf('multi/keep', 'v1', child);
     expect(put.status).toBe(201);
     const indexDigest = put.headers.get('docker-content-digest')!;
     const refused = await call('DELETE', `/v2/multi/keep/manifests/${child.digest}`);

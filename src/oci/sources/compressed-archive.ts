@@ -1,10 +1,11 @@
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OciError } from '../../errors.js';
 import { createDecompressor, detectCompression } from '../decompress.js';
+import { readFileRange } from '../tar-index.js';
 
 /** The tar to index for an archive file, and what to remove once the image is read. */
 export interface ArchiveTar {
@@ -108,20 +109,13 @@ function removeOnSignal(): void {
 }
 
 function readHead(file: string, display: string): Buffer {
-  const head = Buffer.alloc(4);
-  let fd: number;
   try {
-    fd = openSync(file, 'r');
+    return readFileRange(file, 0, 4);
   } catch (err) {
     throw new OciError(
       'ARCHIVE_UNREADABLE',
       `${display}: cannot open ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
     );
-  }
-  try {
-    return head.subarray(0, readSync(fd, head, 0, head.length, 0));
-  } finally {
-    closeSync(fd);
   }
 }
 

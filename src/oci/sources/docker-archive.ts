@@ -5,6 +5,7 @@ import { MediaType } from '../media-types.js';
 import { DockerArchiveManifestSchema, ImageConfigSchema, IndexSchema, ManifestSchema, parseJson } from '../schemas.js';
 import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
 import type { FileAccess } from './file-access.js';
+import { blobPath } from './oci-layout.js';
 import { selectImage } from './select-image.js';
 
 const BLOB_PATH = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
@@ -98,19 +99,19 @@ export class DockerArchiveSource implements ImageSource {
       return undefined; // manifest.json is what docker-archive readers go by; a bad index.json is not fatal
     }
     for (const desc of index.manifests) {
-      const m = BLOB_PATH.exec(`blobs/${desc.digest.replace(':', '/')}`);
-      if (!m || (desc.size ?? 0) > MAX_DOCUMENT_BYTES || (await this.files.size(m[0])) === undefined) continue;
-      const bytes = await this.files.read(m[0], MAX_DOCUMENT_BYTES);
-      if (digestOf(bytes, desc.digest.startsWith('sha512:') ? 'sha512' : 'sha256') !== desc.digest) continue;
-      let manifest;
+      if ((desc.size ?? 0) > MAX_DOCUMENT_BYTES) continue;
       try {
-        manifest = parseJson(ManifestSchema, bytes, `${this.display} ${m[0]}`);
+        const path = blobPath(desc.digest, this.display);
+        if ((await this.files.size(path)) === undefined) continue;
+        const bytes = await this.files.read(path, MAX_DOCUMENT_BYTES);
+        verifyBytes(bytes, desc.digest, this.display);
+        const manifest = parseJson(ManifestSchema, bytes, `${this.display} ${path}`);
+        if (manifest.config.digest !== configDigest) continue;
+        if (manifest.layers.map((l) => l.digest).join() !== layerDigests.join()) continue;
+        return { bytes, digest: desc.digest, mediaType: manifest.mediaType ?? desc.mediaType };
       } catch {
-        continue; // an index or something else: not this image's manifest
+        // An index, a blob that is not what it claims, a malformed digest: not this image's manifest.
       }
-      if (manifest.config.digest !== configDigest) continue;
-      if (manifest.layers.map((l) => l.digest).join() !== layerDigests.join()) continue;
-      return { bytes, digest: desc.digest, mediaType: manifest.mediaType ?? desc.mediaType };
     }
     return undefined;
   }

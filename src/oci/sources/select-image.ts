@@ -45,13 +45,13 @@ export function selectImage<T>(
   if (found.length > 1) {
     throw new OciError(
       'TAG_AMBIGUOUS',
-      `${display}: "${wanted}" names ${found.length} images (${found.map((i) => `@${i} ${images[i]!.names.join(' ')}`).join(', ')}); write the whole NAME:TAG or :@N`,
+      `${display}: "${wanted}" names ${found.length} images (${listImages(images, found)}); write the whole NAME:TAG or :@N`,
     );
   }
   return images[found[0]!]!.item;
 }
 
-/** "@0 alpine:3.20, @1 untagged": what a user can type to pick each one. */
-function listImages(images: ImageChoice<unknown>[]): string {
-  return images.map((image, i) => `@${i} ${image.names.join(' ') || 'untagged'}`).join(', ');
+/** "@0 alpine:3.20, @1 untagged": what a user can type to pick each one (of those at `positions`). */
+function listImages(images: ImageChoice<unknown>[], positions: number[] = images.map((_, i) => i)): string {
+  return positions.map((i) => `@${i} ${images[i]!.names.join(' ') || 'untagged'}`).join(', ');
 }
