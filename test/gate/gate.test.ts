@@ -86,7 +86,8 @@ describe('the gate: analysis on push and the pull check', () => {
   it("withholds a refused image's own blobs from whom the manifest GET refuses; shared layers and HEAD stay open", async () => {
     reg = await startGatedRegistry(FIXABLE_POLICY);
     await reg.importRecords(RECORDS);
-    const BASE = [{ name: 'etc/motd', content: 'a base layer both images share\n' }];
+    // A fixed mtime: built twice, a tar stamped with the packing time can differ by a second.
+    const BASE = [{ name: 'etc/motd', content: 'a base layer both images share\n', mtime: new Date(0) }];
     const bad = await pushTestImage(reg.admin, 'team/app', 'bad', [BASE, ALPINE('1.2.5-r0')]);
     const good = await pushTestImage(reg.admin, 'team/app', 'good', [BASE, ALPINE('1.2.5-r1')]);
     await waitFor('both verdicts', async () => (await reg!.gate.verdicts.current('team/app', bad.digest)) && (await reg!.gate.verdicts.current('team/app', good.digest)));

@@ -12,6 +12,8 @@ export interface TestEntry {
   type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device';
   linkname?: string;
   mode?: number;
+  /** Fixed when a test needs the same layer bytes from two builds; otherwise the time of packing. */
+  mtime?: Date;
 }
 
 export async function tarOf(entries: TestEntry[]): Promise<Buffer> {
@@ -27,7 +29,7 @@ export async function tarOf(entries: TestEntry[]): Promise<Buffer> {
     const body = e.content === undefined ? undefined : Buffer.isBuffer(e.content) ? e.content : Buffer.from(e.content);
     await new Promise<void>((resolve, reject) => {
       p.entry(
-        { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), size: body?.length ?? 0 },
+        { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), size: body?.length ?? 0, ...(e.mtime ? { mtime: e.mtime } : {}) },
         type === 'file' ? (body ?? Buffer.alloc(0)) : Buffer.alloc(0),
         (err) => (err ? reject(err) : resolve()),
       );
