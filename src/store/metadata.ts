@@ -190,6 +190,8 @@ export interface RegistryMetadata {
 
   // Access control (projects, members, robots) and the audit log.
   listUsers(): Promise<UserSummary[]>;
+  /** Every user's stored password hash, for the registry's access snapshot (it keeps only a fingerprint). */
+  listUserPasswordHashes(): Promise<{ name: string; passwordHash: string }[]>;
   /** Removes the user and their project memberships; false when there was no such user. */
   deleteUser(name: string): Promise<boolean>;
   setUserCanCreateProjects(name: string, allowed: boolean): Promise<boolean>;
@@ -899,6 +901,11 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       canCreateProjects: Number(r.can_create_projects) === 1,
       createdAt: r.created_at,
     }));
+  }
+
+  async listUserPasswordHashes(): Promise<{ name: string; passwordHash: string }[]> {
+    const rows = await this.db.selectFrom('users').select(['name', 'password_hash']).execute();
+    return rows.map((r) => ({ name: r.name, passwordHash: r.password_hash }));
   }
 
   async deleteUser(name: string): Promise<boolean> {

@@ -203,6 +203,26 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'third-secret-0123456789') })).status).toBe(200);
   });
 
+  it("a user's new password ends the tokens the old one got; a user removed and added again does not inherit them", async () => {
+    await addUser('rotating');
+    await meta.putProjectMember('team', 'rotating', 'reader');
+    const oldToken = await token('repository:team/app:pull', as('rotating'));
+    expect(oldToken.access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(200);
+    await meta.putUser({ name: 'rotating', passwordHash: await hashPassword('rotating-new-pw'), admin: false });
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(403);
+    const newToken = await token('repository:team/app:pull', { authorization: basic('rotating', 'rotating-new-pw') });
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(200);
+
+    await meta.deleteUser('rotating');
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(403);
+    // Same name, same password, new account: the earlier account's token stays dead.
+    await meta.putUser({ name: 'rotating', passwordHash: await hashPassword('rotating-new-pw'), admin: false });
+    await meta.putProjectMember('team', 'rotating', 'reader');
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: basic('rotating', 'rotating-new-pw') })).status).toBe(200);
+  });
+
   it('refuses an expired robot', async () => {
     expect((await pull('team/app', 'v1', robot('robot$team+old'))).status).toBe(401);
     expect((await token('repository:team/app:pull', robot('robot$team+old'))).status).toBe(401);

@@ -14,7 +14,10 @@ export interface AccountPrincipal {
   credential?: string;
 }
 
-/** Names a robot's current secret without revealing anything of it: a digest of its stored hash. */
+/**
+ * Names an account's current secret (a robot's secret, a user's password) without revealing
+ * anything of it: a digest of its stored hash.
+ */
 export function credentialFingerprint(secretHash: string): string {
   return createHash('sha256').update(secretHash).digest('hex').slice(0, 32);
 }
@@ -97,15 +100,20 @@ export class AccessControl {
 
   private async load(version: number): Promise<void> {
     // The version is read before the tables, so the data is at least as new as the number says.
-    const [users, projects, members, robots] = await Promise.all([
+    const [users, hashes, projects, members, robots] = await Promise.all([
       this.metadata.listUsers(),
+      this.metadata.listUserPasswordHashes(),
       this.metadata.listProjects(),
       this.metadata.listProjectMembers(),
       this.metadata.listRobots(),
     ]);
     const next: AccessSnapshot = emptySnapshot();
     next.version = version;
-    for (const u of users) next.users.set(u.name, { admin: u.admin, canCreateProjects: u.canCreateProjects });
+    const fingerprints = new Map(hashes.map((h) => [h.name, credentialFingerprint(h.passwordHash)]));
+    for (const u of users) {
+      const credential = fingerprints.get(u.name);
+      next.users.set(u.name, { admin: u.admin, canCreateProjects: u.canCreateProjects, ...(credential ? { credential } : {}) });
+    }
     for (const p of projects) next.projects.set(p.name, { public: p.public });
     for (const m of members) {
       let byUser = next.members.get(m.project);
@@ -156,7 +164,11 @@ export class AccessControl {
       if (principal.credential !== undefined && robot && credentialFingerprint(robot.secretHash) !== principal.credential) return false;
       return robotUsable(robot, this.now());
     }
-    return this.snapshot.users.has(principal.name);
+    const user = this.snapshot.users.get(principal.name);
+    // Likewise a user's: a changed password (say, after a leak) ends the tokens the old one got,
+    // and so does removing the user and adding one of the same name.
+    if (user && principal.credential !== undefined && user.credential !== undefined && user.credential !== principal.credential) return false;
+    return user !== undefined;
   }
 
   /** The token endpoint's grantedActions: each action decided alone, and project creation awaited. */
@@ -203,7 +215,7 @@ export class AccessControl {
           ? hit.principal
           : null
         : user
-          ? { name: user.name, kind: 'user', admin: user.admin }
+          ? { name: user.name, kind: 'user', admin: user.admin, credential: credentialFingerprint(user.passwordHash) }
           : null;
       if (principal) {
         if (via === 'token') this.auditLogin(principal.name, ip, true, via);
@@ -221,7 +233,7 @@ export class AccessControl {
     } else {
       // Unknown users still pay for one scrypt so timing does not reveal which names exist.
       const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-      if (ok && user) principal = { name: user.name, kind: 'user', admin: user.admin };
+      if (ok && user) principal = { name: user.name, kind: 'user', admin: user.admin, credential: credentialFingerprint(user.passwordHash) };
     }
     this.auditLogin(username, ip, principal !== null, via, principal ? undefined : reason);
     if (principal && storedHash !== undefined) {

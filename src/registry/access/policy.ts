@@ -15,7 +15,8 @@ export const ROLE_ACTIONS: Readonly<Record<ProjectRole, readonly RegistryAction[
  */
 export interface AccessSnapshot {
   version: number;
-  users: Map<string, { admin: boolean; canCreateProjects: boolean }>;
+  /** `credential`: a fingerprint of the stored password hash (control.ts's credentialFingerprint), never the hash. */
+  users: Map<string, { admin: boolean; canCreateProjects: boolean; credential?: string }>;
   projects: Map<string, { public: boolean }>;
   /** project → user → role */
   members: Map<string, Map<string, ProjectRole>>;

@@ -14,9 +14,9 @@ export interface Principal {
   kind: 'user' | 'robot' | 'anonymous';
   admin?: boolean;
   /**
-   * Which credential the principal proved (a fingerprint of a robot's stored secret hash), carried
-   * into tokens so that a token outlives neither a new secret nor a robot deleted and re-created
-   * under the same name.
+   * Which credential the principal proved (a fingerprint of the stored hash of a robot's secret or
+   * a user's password), carried into tokens so that a token outlives neither a new secret or
+   * password nor an account deleted and re-created under the same name.
    */
   credential?: string;
 }
