@@ -42,7 +42,8 @@ export type GateEvent =
   | { type: 'pushed'; repository: string; digest: string; tag?: string; principal: string }
   | { type: 'analysed'; repository: string; digest: string; status: string; ms: number }
   | ({ type: 'verdict_changed' } & Omit<VerdictChange, 'failReasons'> & { reasons: string[] })
-  | { type: 'pull_denied'; repository: string; digest: string; principal: string; status: string }
+  /** `blob`: set when a layer or config of the image was asked for by digest, not its manifest. */
+  | { type: 'pull_denied'; repository: string; digest: string; blob?: string; principal: string; status: string }
   | { type: 'push_denied'; repository: string; digest: string; tag?: string; principal: string; status: string }
   | { type: 'blocked_pull_allowed'; repository: string; digest: string; principal: string; status: string }
   | {
@@ -215,10 +216,10 @@ export class Gate {
     repository: string,
     digest: string,
     who: Principal | null,
-  ): Promise<{ allowed: true } | { allowed: 'override' | false; status: string; verdict: StoredVerdict | null }> {
+  ): Promise<{ allowed: true; pending?: true } | { allowed: 'override' | false; status: string; verdict: StoredVerdict | null }> {
     const verdict = await this.verdicts.current(repository, digest);
     if (verdict && (verdict.status === 'pass' || verdict.status === 'warn')) return { allowed: true };
-    if (!verdict && this.options.pending === 'allow') return { allowed: true };
+    if (!verdict && this.options.pending === 'allow') return { allowed: true, pending: true };
     const status = verdict?.status ?? 'pending';
     const admin = who && who.kind !== 'robot' && who.kind !== 'anonymous' && (who.admin === true || (await this.options.metadata.getUser(who.name))?.admin === true);
     return { allowed: admin ? 'override' : false, status, verdict };
@@ -239,14 +240,19 @@ export class Gate {
    */
   async checkBlobPull(b: ServedBlob): Promise<void> {
     const images = (await this.options.metadata.referencingManifests(b.repository, b.digest, 'blob')).filter((m) => isImageManifest(m.mediaType, m.artifactType));
-    let refused: { digest: string; verdict: StoredVerdict | null } | undefined;
+    let refused: { digest: string; status: string; verdict: StoredVerdict | null } | undefined;
     for (const m of images) {
       const decision = await this.decidePull(b.repository, m.digest, b.principal);
       // An override is not announced per blob: the manifest GET before it was.
-      if (decision.allowed !== false) return;
-      refused ??= { digest: m.digest, verdict: decision.verdict };
+      if (decision.allowed === 'override' || (decision.allowed === true && !decision.pending)) return;
+      if (decision.allowed === false) refused ??= { digest: m.digest, status: decision.status, verdict: decision.verdict };
     }
+    // With `pending: allow`, an image not judged yet does not release a blob that a refused image
+    // also holds: otherwise pushing any manifest over a blocked layer would make it fetchable.
     if (!refused) return;
+    if (!b.mount) {
+      this.emit({ type: 'pull_denied', repository: b.repository, digest: refused.digest, blob: b.digest, principal: b.principal?.name ?? 'anonymous', status: refused.status });
+    }
     const why = this.deniedPull(b.repository, refused.digest, refused.verdict);
     throw new RegistryError('DENIED', `blob ${b.digest} belongs only to images that may not be pulled; ${why.message}`, {
       detail: { repository: b.repository, digest: b.digest, images: images.map((m) => m.digest) },

@@ -44,7 +44,7 @@ export function slackText(e: StoredEvent): string {
     case 'push_denied':
       return `:lock: push of ${ev.repository}${ev.tag ? `:${ev.tag}` : ''}@${short(ev.digest)} by ${ev.principal} refused (${ev.status})`;
     case 'pull_denied':
-      return `:lock: pull of ${ev.repository}@${short(ev.digest)} by ${ev.principal} refused (${ev.status})`;
+      return `:lock: pull of ${ev.repository}@${short(ev.digest)}${ev.blob ? ` (its blob ${short(ev.blob)})` : ''} by ${ev.principal} refused (${ev.status})`;
     case 'analysed':
       return `${ev.repository}@${short(ev.digest)} analysed: ${ev.status}`;
     case 'pushed':

@@ -803,7 +803,16 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         const info = await lookupBlob(name, digest);
         if (!info) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { detail: { digest } });
         // HEAD says only that the blob is there, which a push needs to know; GET gives its bytes.
-        if (req.method === 'GET') await extensions.beforeBlobServed({ repository: name, digest, principal });
+        if (req.method === 'GET') {
+          try {
+            await extensions.beforeBlobServed({ repository: name, digest, principal });
+          } catch (err) {
+            // Served blobs are not audited one by one (a pull fetches dozens), but a refused one
+            // is: it is how a layer of a blocked image would be reached around its manifest.
+            if (err instanceof RegistryError) auditManifest(req, principal, 'pull', name, digest, digest, 'denied', 'blob');
+            throw err;
+          }
+        }
         // A client that finds the blob here skips its upload and pushes a manifest naming it
         // soon after: the touch keeps gc from dropping this link in between.
         else await headTouches.touch(digest);
@@ -843,7 +852,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
 
   async function blobServable(repository: string, digest: string, principal: Principal): Promise<boolean> {
     try {
-      await extensions.beforeBlobServed({ repository, digest, principal });
+      await extensions.beforeBlobServed({ repository, digest, principal, mount: true });
       return true;
     } catch (err) {
       if (err instanceof RegistryError) return false;

@@ -46,6 +46,8 @@ export interface ServedBlob {
   repository: string;
   digest: string;
   principal: Principal | null;
+  /** Asked for a cross-repository mount rather than a GET: a refusal then only means "upload it". */
+  mount?: boolean;
 }
 
 /**

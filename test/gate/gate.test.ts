@@ -111,12 +111,41 @@ describe('the gate: analysis on push and the pull check', () => {
     }
     // The base layer is part of an image that passes, and the passing image's own blobs are served.
     for (const digest of [b.layers[0]!, g.layers[1]!, g.config]) expect((await blob(digest)).status, digest).toBe(200);
+    // Each refusal is audited and announced, naming the blob and the image that holds it.
+    for (const digest of [b.layers[1]!, b.config]) {
+      expect(reg.audit).toContainEqual(expect.objectContaining({ action: 'pull', principal: 'dev', repository: 'team/app', digest, outcome: 'denied', detail: 'blob' }));
+      expect(reg.events).toContainEqual(expect.objectContaining({ type: 'pull_denied', principal: 'dev', digest: bad.digest, blob: digest, status: 'fail' }));
+    }
+    const blobDenials = () => reg!.events.filter((e) => e.type === 'pull_denied' && e.blob !== undefined).length;
+    expect(blobDenials()).toBe(2);
     // Nor can the withheld layer be mounted into another repository to be fetched there: the
-    // mount falls back to an upload (202), and the shared base layer mounts (201).
+    // mount falls back to an upload (202), and the shared base layer mounts (201). A refused
+    // mount is how a push of a shared layer starts, not a pull: no event.
     const mount = (digest: string) => reg!.dev.call('POST', `/v2/team/copy/blobs/uploads/?mount=${digest}&from=team/app`);
     expect((await mount(b.layers[1]!)).status).toBe(202);
     expect((await reg.dev.call('GET', `/v2/team/copy/blobs/${b.layers[1]}`)).status).toBe(404);
     expect((await mount(b.layers[0]!)).status).toBe(201);
+    expect(blobDenials()).toBe(2);
+  });
+
+  it('with pending: allow, an image not judged yet does not release the layer of a refused one', async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY, { pending: 'allow' });
+    await reg.importRecords(RECORDS);
+    const fixed = (entries: { name: string; content: string }[]) => entries.map((e) => ({ ...e, mtime: new Date(0) }));
+    const bad = await pushTestImage(reg.admin, 'team/app', 'bad', [fixed(ALPINE('1.2.5-r0'))]);
+    await waitFor('the verdict', async () => (await reg!.gate.verdicts.current('team/app', bad.digest))?.status === 'fail');
+    const layer = (JSON.parse(bad.manifest.toString()) as { layers: { digest: string }[] }).layers[0]!.digest;
+    expect((await reg.dev.call('GET', `/v2/team/app/blobs/${layer}`)).status).toBe(403);
+
+    // Analysis stalls; a second manifest over the same layer is pending, and pending images may be pulled.
+    await reg.runner.stop();
+    const sneaky = await pushTestImage(reg.dev, 'team/app', 'sneaky', [fixed(ALPINE('1.2.5-r0'))], { config: { User: '1001' } });
+    expect((JSON.parse(sneaky.manifest.toString()) as { layers: { digest: string }[] }).layers[0]!.digest).toBe(layer);
+    expect(sneaky.digest).not.toBe(bad.digest);
+    expect((await pull(reg, 'sneaky')).status).toBe(200);
+    const refused = await reg.dev.call('GET', `/v2/team/app/blobs/${layer}`);
+    expect(refused.status).toBe(403);
+    expect(errorOf(refused.body).message).toContain(`pull of team/app@${bad.digest} refused by policy`);
   });
 
   it('attaches the SBOM and the report as OCI referrers that any client can list and fetch', async () => {
