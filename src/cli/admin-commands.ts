@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { passwordWeakness } from '../registry/basic-auth.js';
 import type { ProjectRole, RegistryMetadata } from '../store/index.js';
 import { loadConfig } from './config.js';
 
@@ -77,18 +78,9 @@ async function readStdinSecret(): Promise<string> {
   return text;
 }
 
-/**
- * NIST SP 800-63B's floor for passwords a person chooses: at least 8 characters, and not the
- * account's own name; no composition rules, which it advises against. Generated passwords are
- * longer than this anyway.
- */
-const MIN_PASSWORD_LENGTH = 8;
-
 function checkPassword(name: string, password: string): void {
-  if ([...password].length < MIN_PASSWORD_LENGTH) {
-    throw new UsageError('PASSWORD_WEAK', `a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
-  }
-  if (password.toLowerCase() === name.toLowerCase()) throw new UsageError('PASSWORD_WEAK', 'a password must not be the user name');
+  const weakness = passwordWeakness(name, password);
+  if (weakness) throw new UsageError('PASSWORD_WEAK', weakness);
 }
 
 function checkUserName(name: string): void {

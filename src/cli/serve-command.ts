@@ -124,7 +124,10 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   // The server owns the metadata (rather than buildRegistry) so it can close it last: the audit
   // log's final batch is written after the last request finished.
   const metadata = await SqliteRegistryMetadata.open(dataDir);
-  const admin = await ensureAdminUser(metadata, env);
+  const admin = await ensureAdminUser(metadata, env).catch(async (err: unknown) => {
+    await metadata.close();
+    throw err;
+  });
   if (admin.generatedPassword) {
     // Shown once on the terminal, not through the logger, so it never lands in log storage.
     process.stderr.write(

@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { PortcullisError } from '../errors.js';
 import type { RegistryMetadata } from '../store/index.js';
 import type { AuthRequest, Principal, RegistryAction, RegistryAuth } from './auth-hook.js';
 
@@ -45,8 +46,24 @@ export async function verifyRobotSecret(secret: string, stored: string): Promise
 }
 
 /**
- * Creates the `admin` user on first start. The password is PORTCULLIS_ADMIN_PASSWORD when set,
- * otherwise random; a generated one is returned so the caller can show it once (never log it).
+ * NIST SP 800-63B's floor for passwords a person chooses: at least 8 characters, and not the
+ * account's own name; no composition rules, which it advises against. Generated passwords are
+ * longer than this anyway.
+ */
+export const MIN_PASSWORD_LENGTH = 8;
+
+/** Why a chosen password is too weak, or undefined when it is acceptable. */
+export function passwordWeakness(name: string, password: string): string | undefined {
+  if ([...password].length < MIN_PASSWORD_LENGTH) return `a password needs at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (password.toLowerCase() === name.toLowerCase()) return 'a password must not be the user name';
+  return undefined;
+}
+
+/**
+ * Creates the `admin` user on first start. The password is PORTCULLIS_ADMIN_PASSWORD when set
+ * (held to the same floor as `user passwd`: an administrator account is the last one to leave
+ * guessable), otherwise random; a generated one is returned so the caller can show it once
+ * (never log it).
  */
 export async function ensureAdminUser(
   metadata: RegistryMetadata,
@@ -54,6 +71,8 @@ export async function ensureAdminUser(
 ): Promise<{ created: boolean; generatedPassword?: string }> {
   if ((await metadata.countUsers()) > 0) return { created: false };
   const fromEnv = env.PORTCULLIS_ADMIN_PASSWORD;
+  const weakness = fromEnv ? passwordWeakness('admin', fromEnv) : undefined;
+  if (weakness) throw new PortcullisError('PASSWORD_WEAK', `PORTCULLIS_ADMIN_PASSWORD: ${weakness}; the admin account was not created`);
   const password = fromEnv && fromEnv.length > 0 ? fromEnv : randomBytes(18).toString('base64url');
   await metadata.putUser({ name: 'admin', passwordHash: await hashPassword(password), admin: true });
   return fromEnv ? { created: true } : { created: true, generatedPassword: password };

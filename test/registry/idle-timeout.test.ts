@@ -4,7 +4,7 @@ import { startTestRegistry, type TestRegistry } from './registry-harness.js';
 
 let reg: TestRegistry;
 beforeAll(async () => {
-  reg = await startTestRegistry('idle-pw', 1500);
+  reg = await startTestRegistry('idle-admin-pw', 1500);
 });
 afterAll(async () => {
   await reg?.stop();
@@ -13,7 +13,7 @@ afterAll(async () => {
 describe('slow and stalled clients', () => {
   it('a client that stops sending in the middle of a body is disconnected after the idle timeout', async () => {
     const [hostname, port] = reg.host.split(':');
-    const auth = `Basic ${Buffer.from('admin:idle-pw').toString('base64')}`;
+    const auth = `Basic ${Buffer.from('admin:idle-admin-pw').toString('base64')}`;
     const start = await fetch(`${reg.base}/v2/idle/app/blobs/uploads/`, { method: 'POST', headers: { authorization: auth } });
     expect(start.status).toBe(202);
     const location = new URL(start.headers.get('location')!, reg.base);

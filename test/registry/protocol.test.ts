@@ -424,12 +424,12 @@ describe('upload sessions across a restart', () => {
     const { tmpdir } = await import('node:os');
     const { basicAuth, buildRegistry, ensureAdminUser } = await import('../../src/registry/index.js');
     const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-restart-'));
-    const auth = `Basic ${Buffer.from('admin:pw').toString('base64')}`;
+    const auth = `Basic ${Buffer.from('admin:restart-pw').toString('base64')}`;
     const build = () =>
       buildRegistry({
         dataDir,
         auth: async ({ metadata }) => {
-          await ensureAdminUser(metadata, { PORTCULLIS_ADMIN_PASSWORD: 'pw' });
+          await ensureAdminUser(metadata, { PORTCULLIS_ADMIN_PASSWORD: 'restart-pw' });
           return basicAuth(metadata);
         },
       });

@@ -33,16 +33,36 @@ describe('portcullis serve', () => {
     expect(serve.helpInformation()).toMatch(/127\.0\.0\.1:5000/);
   });
 
+  it('refuses a PORTCULLIS_ADMIN_PASSWORD below the password floor and creates no admin, then starts with a good one', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
+    try {
+      for (const weak of ['admin', 'short', 'ADMIN']) {
+        await expect(startServe({ listen: '127.0.0.1:0', data }, { PORTCULLIS_ADMIN_PASSWORD: weak, PORTCULLIS_LOG_LEVEL: 'silent' })).rejects.toThrow(
+          /PORTCULLIS_ADMIN_PASSWORD: a password (needs at least 8 characters|must not be the user name); the admin account was not created/,
+        );
+      }
+      const server = await startServe({ listen: '127.0.0.1:0', data }, { PORTCULLIS_ADMIN_PASSWORD: 'long-enough', PORTCULLIS_LOG_LEVEL: 'silent' });
+      try {
+        const ok = await fetch(`http://${server.address}/v2/`, { headers: { authorization: `Basic ${Buffer.from('admin:long-enough').toString('base64')}` } });
+        expect(ok.status).toBe(200);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
   it('starts with the data folder, creates admin from PORTCULLIS_ADMIN_PASSWORD, and closes', async () => {
     const data = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
     const server = await startServe(
       { listen: '127.0.0.1:0', data },
-      { PORTCULLIS_ADMIN_PASSWORD: 'serve-pw', PORTCULLIS_LOG_LEVEL: 'silent' },
+      { PORTCULLIS_ADMIN_PASSWORD: 'serve-admin-pw', PORTCULLIS_LOG_LEVEL: 'silent' },
     );
     try {
       const base = `http://${server.address}`;
       expect((await fetch(`${base}/v2/`)).status).toBe(401);
-      const ok = await fetch(`${base}/v2/`, { headers: { authorization: `Basic ${Buffer.from('admin:serve-pw').toString('base64')}` } });
+      const ok = await fetch(`${base}/v2/`, { headers: { authorization: `Basic ${Buffer.from('admin:serve-admin-pw').toString('base64')}` } });
       expect(ok.status).toBe(200);
       // Probes carry no credentials.
       const health = await fetch(`${base}/healthz`);
@@ -110,7 +130,7 @@ describe.skipIf(!haveOpenssl)(`portcullis serve over TLS${haveOpenssl ? '' : ' [
     const key = join(dir, 'key.pem');
     const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
     expect(made.status, made.stderr).toBe(0);
-    const server = await startServe({ listen: '127.0.0.1:0', data: join(dir, 'data'), tlsCert: cert, tlsKey: key }, { PORTCULLIS_ADMIN_PASSWORD: 'tls-pw', PORTCULLIS_LOG_LEVEL: 'silent' });
+    const server = await startServe({ listen: '127.0.0.1:0', data: join(dir, 'data'), tlsCert: cert, tlsKey: key }, { PORTCULLIS_ADMIN_PASSWORD: 'tls-admin-pw', PORTCULLIS_LOG_LEVEL: 'silent' });
     try {
       const ca = await readFile(cert);
       const get = (headers: Record<string, string> = {}) =>
@@ -125,7 +145,7 @@ describe.skipIf(!haveOpenssl)(`portcullis serve over TLS${haveOpenssl ? '' : ' [
       const anonymous = await get();
       expect(anonymous.status).toBe(401);
       expect(String(anonymous.headers['www-authenticate'])).toMatch(/^Bearer realm="https:\/\/127\.0\.0\.1:\d+\/token"/);
-      expect((await get({ authorization: `Basic ${Buffer.from('admin:tls-pw').toString('base64')}` })).status).toBe(200);
+      expect((await get({ authorization: `Basic ${Buffer.from('admin:tls-admin-pw').toString('base64')}` })).status).toBe(200);
       // Plain HTTP to the TLS port gets no registry answer.
       await expect(fetch(`http://${server.address}/v2/`)).rejects.toThrow();
     } finally {
@@ -151,7 +171,7 @@ describe('portcullis serve behind a proxy', () => {
     const data = await mkdtemp(join(tmpdir(), 'portcullis-proxy-'));
     const server = await startServe(
       { listen: '127.0.0.1:0', data, ...(trustProxy !== undefined ? { trustProxy } : {}) },
-      { PORTCULLIS_ADMIN_PASSWORD: 'proxy-pw', PORTCULLIS_LOG_LEVEL: 'silent' },
+      { PORTCULLIS_ADMIN_PASSWORD: 'proxy-admin-pw', PORTCULLIS_LOG_LEVEL: 'silent' },
     );
     try {
       const res = await fetch(`http://${server.address}/v2/`, {
