@@ -1,6 +1,6 @@
 import { PortcullisError } from '../errors.js';
 import type { JobHandler } from '../jobs/index.js';
-import { MediaType, isManifestMediaType } from '../oci/index.js';
+import { MediaType, isImageConfigMediaType, isManifestMediaType } from '../oci/index.js';
 import { RegistryError, type IncomingManifest, type PushedManifest, type Principal, type RegistryExtensions, type ServedBlob, type ServedManifest, type ServedNote } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import { listAllRepositories } from '../store/gc.js';
@@ -30,11 +30,11 @@ export function analysisJobKey(repository: string, digest: string): string {
   return `${ANALYSE_JOB}:${repository}@${digest}`;
 }
 
-const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.ociConfig, MediaType.dockerConfig]);
-
 /** Image manifests are analysed and gated; indexes, SBOMs, signatures and other artifacts are not. */
 export function isImageManifest(mediaType: string, artifactType: string | null): boolean {
-  return isManifestMediaType(mediaType) && artifactType !== null && IMAGE_CONFIG_TYPES.has(artifactType);
+  // The registry refuses an image manifest that declares an artifactType, so for an image the
+  // stored artifact type is its config's media type.
+  return isManifestMediaType(mediaType) && artifactType !== null && isImageConfigMediaType(artifactType);
 }
 
 /** What the gate publishes; each `type` is one of GATE_EVENT_TYPES (checked below). */

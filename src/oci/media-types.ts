@@ -23,6 +23,11 @@ export function isManifestMediaType(mt: string | undefined): boolean {
   return mt === MediaType.ociManifest || mt === MediaType.dockerManifest;
 }
 
+/** The config of a runnable image, OCI or Docker: what makes a manifest an image rather than an artifact. */
+export function isImageConfigMediaType(mt: string | undefined): boolean {
+  return mt === MediaType.ociConfig || mt === MediaType.dockerConfig;
+}
+
 export function isSchema1(mt: string | undefined): boolean {
   return mt === MediaType.dockerSchema1 || mt === MediaType.dockerSchema1Signed;
 }

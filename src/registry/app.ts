@@ -9,6 +9,7 @@ import {
   ManifestSchema,
   MediaType,
   digestOf,
+  isImageConfigMediaType,
   isIndexMediaType,
   isManifestMediaType,
   isSchema1,
@@ -228,6 +229,16 @@ function parseManifest(bytes: Buffer, contentType: string | undefined, subject: 
     throw new RegistryError('MANIFEST_INVALID', `${subject}: Content-Type ${declared} does not match the manifest's mediaType ${bodyType}`);
   }
   const mediaType = declared ?? bodyType;
+  // Only the four manifest types a runtime or a registry client acts on. Anything else stored
+  // would be served under its own Content-Type (text/html included) and passed by the gate,
+  // which judges images only.
+  if (mediaType !== undefined && !isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
+    throw new RegistryError(
+      'MANIFEST_INVALID',
+      `${subject}: media type ${mediaType} is not a manifest type this registry accepts ` +
+        `(${[MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].join(', ')})`,
+    );
+  }
   const looksLikeIndex = isIndexMediaType(mediaType) || (!isManifestMediaType(mediaType) && Array.isArray(doc.manifests));
   try {
     if (looksLikeIndex) {
@@ -243,6 +254,15 @@ function parseManifest(bytes: Buffer, contentType: string | undefined, subject: 
       };
     }
     const manifest = parseJson(ManifestSchema, bytes, subject);
+    // An image is what its config says it is. One that also claims an artifactType would be
+    // listed as an artifact, which the gate does not judge, and still run as an image: refused.
+    if (manifest.artifactType !== undefined && isImageConfigMediaType(manifest.config.mediaType)) {
+      throw new RegistryError(
+        'MANIFEST_INVALID',
+        `${subject}: an image manifest (config ${manifest.config.mediaType}) must not declare artifactType ${manifest.artifactType}; ` +
+          'artifacts use their own config media type or the empty config (application/vnd.oci.empty.v1+json)',
+      );
+    }
     const blobs = [manifest.config, ...manifest.layers];
     return {
       mediaType: mediaType ?? MediaType.ociManifest,

@@ -192,6 +192,37 @@ describe('hostile clients', () => {
     expect(now).toEqual(before);
   });
 
+  it('refuses manifests of types it does not serve, and images that pose as artifacts', async () => {
+    // The good image's blobs are in good/app already; only the manifest's framing changes.
+    const img = JSON.parse((await client.call('GET', '/v2/good/app/manifests/v1', undefined, { accept: 'application/vnd.oci.image.manifest.v1+json' })).body.toString()) as Record<string, unknown>;
+    const { mediaType: _mediaType, ...untyped } = img;
+    for (const [contentType, body] of [
+      ['text/html', untyped],
+      ['application/x-not-a-manifest', untyped],
+      ['application/vnd.oci.image.manifest.v1+json', { ...img, artifactType: 'application/vnd.example.not-an-image' }],
+      ['application/vnd.oci.image.manifest.v1+json', { ...img, mediaType: 'application/vnd.oci.artifact.manifest.v1+json' }],
+    ] as const) {
+      const r = await client.call('PUT', '/v2/good/app/manifests/posing', JSON.stringify(body), { 'content-type': contentType });
+      expect(r.status, contentType).toBe(400);
+      expect(code(r), contentType).toBe('MANIFEST_INVALID');
+    }
+    expect((await client.call('HEAD', '/v2/good/app/manifests/posing')).status).toBe(404);
+    const posing = await client.call('PUT', '/v2/good/app/manifests/posing', JSON.stringify({ ...img, artifactType: 'application/vnd.example.not-an-image' }), {
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+    });
+    expect((JSON.parse(posing.body.toString()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/must not declare artifactType/);
+    // An artifact with its own config type may carry an artifactType, and a bare one with a generic Content-Type is still taken as OCI.
+    const config = (img.config as { digest: string; size: number });
+    const artifact = { ...img, config: { ...config, mediaType: 'application/vnd.example.config.v1+json' }, artifactType: 'application/vnd.example.thing' };
+    expect((await client.call('PUT', '/v2/good/app/manifests/artifact', JSON.stringify(artifact), { 'content-type': 'application/vnd.oci.image.manifest.v1+json' })).status).toBe(201);
+    expect((await client.call('PUT', '/v2/good/app/manifests/untyped', JSON.stringify(untyped), { 'content-type': 'application/json' })).status).toBe(201);
+    for (const tag of ['artifact', 'untyped']) {
+      const head = await client.call('HEAD', `/v2/good/app/manifests/${tag}`);
+      expect(head.headers.get('content-type'), tag).toBe('application/vnd.oci.image.manifest.v1+json');
+      await client.call('DELETE', `/v2/good/app/manifests/${head.headers.get('docker-content-digest')}`);
+    }
+  });
+
   it('leaves the store consistent and unchanged by hostile traffic', async () => {
     expect((await fsck(reg.app.registry, { verifyContent: true })).problems).toEqual([]);
     expect((await reg.app.registry.metadata.listUploads()).length).toBe(0);
