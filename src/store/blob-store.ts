@@ -127,6 +127,12 @@ function noteReceived(bytes: number): void {
  * fsync, after the client had sent its last byte.
  */
 const BACKGROUND_FLUSH_BYTES = 8 * 1024 * 1024;
+/**
+ * A batch that has not filled up after this long is written anyway. A client that sends most of a
+ * megabyte and then stalls would otherwise keep it in memory until its idle timeout (two
+ * minutes), and a few hundred such connections would hold hundreds of megabytes.
+ */
+export const IDLE_BATCH_FLUSH_MS = 100;
 
 /** Read-write, created if missing, never truncated and not O_APPEND (writes carry their offset). */
 const OPEN_RW = fsConstants.O_RDWR | fsConstants.O_CREAT;
@@ -222,9 +228,22 @@ class FsBlobWriter implements BlobWriter {
         let writing = false;
         let ended = false;
         let failed = false;
+        let idleTimer: NodeJS.Timeout | undefined;
+        const clearIdle = () => {
+          if (idleTimer !== undefined) clearTimeout(idleTimer);
+          idleTimer = undefined;
+        };
+        const armIdle = () => {
+          if (idleTimer !== undefined || writing || ended || batchBytes === 0) return;
+          idleTimer = setTimeout(() => {
+            idleTimer = undefined;
+            if (!failed && !writing && batchBytes > 0) write();
+          }, IDLE_BATCH_FLUSH_MS);
+        };
         const fail = (err: unknown) => {
           if (failed) return;
           failed = true;
+          clearIdle();
           source.off('data', onData);
           stopWatching();
           // As `pipeline` did: a source we stop reading is destroyed, not left half-read.
@@ -233,6 +252,7 @@ class FsBlobWriter implements BlobWriter {
           reject(err);
         };
         const write = () => {
+          clearIdle();
           const buffers = batch;
           const bytes = batchBytes;
           batch = [];
@@ -245,6 +265,7 @@ class FsBlobWriter implements BlobWriter {
             if (batchBytes >= STREAM_HWM || (ended && batchBytes > 0)) write();
             if (!writing && ended) resolve();
             else if (!ended && source.isPaused()) source.resume();
+            armIdle();
           }, fail);
         };
         const onData = (chunk: Buffer | string) => {
@@ -261,7 +282,7 @@ class FsBlobWriter implements BlobWriter {
           if (batchBytes >= STREAM_HWM) {
             if (writing) source.pause();
             else write();
-          }
+          } else armIdle();
         };
         const stopWatching = finished(source, (err) => {
           if (failed) return;
@@ -270,6 +291,7 @@ class FsBlobWriter implements BlobWriter {
             return;
           }
           ended = true;
+          clearIdle();
           source.off('data', onData);
           stopWatching();
           if (writing) return;

@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { createServer, get as httpGet, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, blobRoot, writeBlobBytes } from '../../src/store/index.js';
+import { IDLE_BATCH_FLUSH_MS } from '../../src/store/blob-store.js';
 import { blobStoreSuite } from './blob-store-suite.js';
 
 blobStoreSuite('FsBlobStore', async () => {
@@ -194,5 +195,32 @@ describe('FsBlobStore serving small blobs into an HTTP response', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('FsBlobStore writing a stalled upload', () => {
+  it('writes what a stalled client sent to the temp file instead of holding it in memory', async () => {
+    const root = blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-')));
+    const store = new FsBlobStore(root);
+    const w = await store.writer();
+    const source = new PassThrough();
+    const appended = w.append(source);
+    const part = randomBytes(300 * 1024);
+    source.write(part);
+    // Well under the 1 MiB batch, and the client goes quiet: the bytes must reach the file.
+    const onDisk = async () => {
+      const names = await readdir(join(root, 'tmp')).catch(() => []);
+      return names.length === 1 ? (await stat(join(root, 'tmp', names[0]!))).size : -1;
+    };
+    const deadline = Date.now() + 5000;
+    while ((await onDisk()) < part.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, IDLE_BATCH_FLUSH_MS));
+    expect(await onDisk()).toBe(part.length);
+    // It carries on as one blob when the client resumes.
+    const rest = randomBytes(1500 * 1024);
+    source.end(rest);
+    expect(await appended).toBe(part.length + rest.length);
+    const whole = Buffer.concat([part, rest]);
+    const info = await w.commit(`sha256:${createHash('sha256').update(whole).digest('hex')}`, whole.length);
+    expect(info.size).toBe(whole.length);
   });
 });
