@@ -206,6 +206,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   gate?.start();
   const stopGc = settings.gc ? scheduleGc(app.registry, settings.gc, logger) : async () => {};
   const stopDbUpdate = settings.dbUpdate ? scheduleDbUpdate(dataDir, settings.dbUpdate, logger, env) : async () => {};
+  const stopUploadPurge = scheduleUploadPurge(app.registry, logger);
   const bound = app.server.address();
   const address = bound && typeof bound === 'object' ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : `${host}:${port}`;
   logger.info({ dataDir, listen: address, tls: tls !== undefined, publicUrl, trustProxy: settings.trustProxy, gcEveryMs: settings.gc?.everyMs ?? null }, 'registry listening');
@@ -215,6 +216,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       logger.info('shutting down: finishing in-flight requests');
       await stopGc();
       await stopDbUpdate();
+      await stopUploadPurge();
       await app.close();
       await gate?.stop();
       await access.close();
@@ -245,6 +247,23 @@ export function scheduleGc(
       );
     },
     (err) => logger.error({ err }, 'scheduled garbage collection failed'),
+  );
+}
+
+/**
+ * Forgets upload sessions idle for a day, and their temp files, every hour (gc does it too, but
+ * gc is not scheduled by default): a client that opens sessions and never finishes them must not
+ * fill the disk. A day is what a resumable upload may sit between two chunks.
+ */
+export function scheduleUploadPurge(stores: StoreTarget, logger: Logger, options: { everyMs?: number; staleMs?: number } = {}): () => Promise<void> {
+  return runEvery(
+    options.everyMs ?? 60 * 60_000,
+    async () => {
+      const { DEFAULT_STALE_UPLOAD_MS, purgeStaleUploads } = await import('../store/gc.js');
+      const r = await purgeStaleUploads(stores, { staleBefore: Date.now() - (options.staleMs ?? DEFAULT_STALE_UPLOAD_MS) });
+      if (r.uploadsRemoved > 0 || r.tempFilesRemoved > 0) logger.info(r, 'abandoned uploads removed');
+    },
+    (err) => logger.error({ err }, 'removing abandoned uploads failed'),
   );
 }
 

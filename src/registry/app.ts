@@ -107,6 +107,12 @@ function firstHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The request's Content-Length when it is a plain non-negative integer; undefined otherwise. */
+function contentLengthOf(req: FastifyRequest): number | undefined {
+  const text = firstHeader(req.headers['content-length']);
+  return text !== undefined && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
+}
+
 /** The request body as a stream; never buffered, except manifests (capped) by the caller. */
 function bodyStream(req: FastifyRequest): Readable {
   return req.body instanceof Readable ? req.body : req.raw;
@@ -531,20 +537,29 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (declared !== undefined && contentLength !== undefined && Number(contentLength) !== declared) {
       throw new RegistryError('SIZE_INVALID', `Content-Length ${contentLength} does not match Content-Range ${range!.start}-${range!.end}`);
     }
-    let appended: number;
+    const allowance = await uploadAllowance(name, declared ?? contentLengthOf(req));
     try {
-      appended = await writer.append(bodyStream(req), declared !== undefined ? { maxBytes: declared } : {});
-    } catch (err) {
-      // The writer is now unusable; the next request resumes from the recorded offset.
-      openWriters.delete(upload.uuid);
-      throw err;
+      let appended: number;
+      try {
+        appended = await writer.append(bodyStream(req), {
+          ...(declared !== undefined ? { maxBytes: declared } : {}),
+          ...(allowance ? { onChunk: allowance.onChunk } : {}),
+        });
+      } catch (err) {
+        // The writer is now unusable; the next request resumes from the recorded offset.
+        openWriters.delete(upload.uuid);
+        throw err;
+      }
+      if (declared !== undefined && appended !== declared) {
+        openWriters.delete(upload.uuid);
+        await writer.close();
+        throw new RegistryError('SIZE_INVALID', `chunk has ${appended} bytes, Content-Range announced ${declared}`);
+      }
+      await metadata.setUploadOffset(upload.uuid, writer.size);
+    } finally {
+      // After the offset is recorded: for a moment the bytes count twice, never zero times.
+      allowance?.release();
     }
-    if (declared !== undefined && appended !== declared) {
-      openWriters.delete(upload.uuid);
-      await writer.close();
-      throw new RegistryError('SIZE_INVALID', `chunk has ${appended} bytes, Content-Range announced ${declared}`);
-    }
-    await metadata.setUploadOffset(upload.uuid, writer.size);
   }
 
   /** Waits (briefly) while GC deletes an older copy of `digest`, so a new commit writes fresh bytes. */
@@ -614,6 +629,44 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       }
       return store();
     });
+  }
+
+  /** Upload bytes received by requests still streaming, per project with a quota. */
+  const uploadingBytes = new Map<string, number>();
+
+  /**
+   * What an upload request may add under its project's quota, counted as the bytes arrive: the
+   * project's stored bytes, the bytes its unfinished uploads hold, and those other requests are
+   * receiving right now. Without this the quota was checked only when an upload was committed,
+   * so a client could park any amount of data in sessions it never finished. Undefined for
+   * projects without a quota.
+   */
+  async function uploadAllowance(name: string, declaredBytes?: number): Promise<{ onChunk: (bytes: number) => void; release: () => void } | undefined> {
+    const project = await metadata.getProject(projectOf(name));
+    if (!project || project.quotaBytes === null) return undefined;
+    const { name: key, quotaBytes: quota } = project;
+    const stored = await metadata.projectUsage(key);
+    const parked = (await metadata.listUploads()).filter((u) => projectOf(u.repository) === key).reduce((sum, u) => sum + u.offset, 0);
+    // A body that says its length and cannot fit is refused before any of it is read.
+    const streamingNow = uploadingBytes.get(key) ?? 0;
+    if (declaredBytes !== undefined && stored + parked + streamingNow + declaredBytes > quota) {
+      throw quotaError(key, stored + parked + streamingNow, quota, declaredBytes);
+    }
+    let mine = 0;
+    return {
+      onChunk: (bytes) => {
+        const streaming = uploadingBytes.get(key) ?? 0;
+        if (stored + parked + streaming + bytes > quota) throw quotaError(key, stored + parked + streaming, quota, bytes);
+        uploadingBytes.set(key, streaming + bytes);
+        mine += bytes;
+      },
+      release: () => {
+        const left = (uploadingBytes.get(key) ?? 0) - mine;
+        mine = 0;
+        if (left > 0) uploadingBytes.set(key, left);
+        else uploadingBytes.delete(key);
+      },
+    };
   }
 
   const blobInProject = (digest: string) => async (project: string) =>
@@ -926,11 +979,16 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (query.digest !== undefined) {
       const digest = checkDigest(query.digest);
       const writer = await blobs.writer();
+      let allowance: Awaited<ReturnType<typeof uploadAllowance>>;
       try {
-        await writer.append(bodyStream(req));
+        allowance = await uploadAllowance(name, contentLengthOf(req));
+        await writer.append(bodyStream(req), allowance ? { onChunk: allowance.onChunk } : {});
       } catch (err) {
         await writer.cancel();
         throw err;
+      } finally {
+        // The commit below checks the whole blob against the quota again, under the project's lock.
+        allowance?.release();
       }
       return finishBlob(reply, name, writer, digest);
     }

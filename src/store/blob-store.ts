@@ -27,13 +27,23 @@ export interface ByteRange {
  * A blob being written. Bytes go to a private temp file and become visible under their digest only
  * in `commit`, after verification, fsync and an atomic rename, so readers never see partial data.
  */
+export interface AppendOptions {
+  /** More bytes than this fail the append with SIZE_INVALID. */
+  maxBytes?: number;
+  /**
+   * Told of every chunk before it is written; throwing fails the append with that error (the
+   * registry counts upload bytes against a project's quota this way, as they arrive).
+   */
+  onChunk?: (bytes: number) => void;
+}
+
 export interface BlobWriter {
   /** Stable id of the temp file; an upload session keeps it to resume after a restart. */
   readonly id: string;
   /** Bytes written so far. */
   readonly size: number;
   /** Streams `source` to the end of the blob; resolves with the bytes appended. */
-  append(source: Readable, options?: { maxBytes?: number }): Promise<number>;
+  append(source: Readable, options?: AppendOptions): Promise<number>;
   /** Verifies the content against `expectedDigest`, then publishes it (or discards it when the digest is already stored). */
   commit(expectedDigest: string, expectedSize?: number): Promise<BlobInfo>;
   /** Deletes the temp file. */
@@ -215,7 +225,7 @@ class FsBlobWriter implements BlobWriter {
    * next batch fills; the source is paused only while a full batch waits for the write before it.
    * Resolves once every byte is in the file (not yet durable: `commit` syncs).
    */
-  async append(source: Readable, options?: { maxBytes?: number }): Promise<number> {
+  async append(source: Readable, options?: AppendOptions): Promise<number> {
     const fh = await this.handle();
     const maxBytes = options?.maxBytes ?? Number.MAX_SAFE_INTEGER;
     const start = this.size;
@@ -251,6 +261,18 @@ class FsBlobWriter implements BlobWriter {
           source.destroy();
           reject(err);
         };
+        // A refusal (over quota) is an answer for the client, not a broken connection: the rest
+        // of the body is read and dropped, so the error response reaches it.
+        const refuse = (err: unknown) => {
+          if (failed) return;
+          failed = true;
+          clearIdle();
+          source.off('data', onData);
+          stopWatching();
+          source.on('error', () => undefined);
+          source.resume();
+          reject(err);
+        };
         const write = () => {
           clearIdle();
           const buffers = batch;
@@ -274,6 +296,14 @@ class FsBlobWriter implements BlobWriter {
           if (received > maxBytes) {
             fail(new StoreError('SIZE_INVALID', `blob is larger than the ${maxBytes}-byte limit`));
             return;
+          }
+          if (options?.onChunk) {
+            try {
+              options.onChunk(buf.length);
+            } catch (err) {
+              refuse(err);
+              return;
+            }
           }
           this.hash.update(buf);
           noteReceived(buf.length);

@@ -109,6 +109,43 @@ function keptManifests(
  * are still linked and not being deleted. So a push either finishes with everything it
  * references kept, or fails with MANIFEST_BLOB_UNKNOWN and can be retried.
  */
+/**
+ * Forgets upload sessions idle since before `staleBefore` and deletes temp files untouched since
+ * then (whatever no live session names). Part of every gc; `serve` also runs it on its own every
+ * hour, so abandoned uploads do not fill the disk where no gc is scheduled.
+ */
+export async function purgeStaleUploads(
+  { metadata, blobs }: StoreTarget,
+  options: { staleBefore: number; dryRun?: boolean },
+): Promise<{ uploadsRemoved: number; tempFilesRemoved: number; tempBytesFreed: number }> {
+  const { staleBefore } = options;
+  const dryRun = options.dryRun ?? false;
+  const fs = blobs instanceof FsBlobStore ? blobs : null;
+  const result = { uploadsRemoved: 0, tempFilesRemoved: 0, tempBytesFreed: 0 };
+  const live = new Set<string>();
+  for (const upload of await metadata.listUploads()) {
+    if (Date.parse(upload.updatedAt) >= staleBefore) {
+      live.add(upload.uuid);
+      continue;
+    }
+    result.uploadsRemoved++;
+    if (!dryRun) await metadata.deleteUpload(upload.uuid);
+  }
+  if (fs) {
+    for (const name of await readdir(fs.tmpDir).catch(() => [] as string[])) {
+      if (live.has(name)) continue;
+      const path = join(fs.tmpDir, name);
+      const s = await stat(path).catch(() => null);
+      // An in-flight write keeps its mtime fresh; only files idle past the limit go.
+      if (!s || s.mtimeMs >= staleBefore) continue;
+      result.tempFilesRemoved++;
+      result.tempBytesFreed += s.size;
+      if (!dryRun) await rm(path, { force: true, recursive: true });
+    }
+  }
+  return result;
+}
+
 export async function gc(target: string | StoreTarget, options: GcOptions = {}): Promise<GcResult> {
   return withStores(target, (t) => collect(t, options));
 }
@@ -231,28 +268,10 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
   }
 
   // Abandoned upload sessions and temp files.
-  const staleBefore = start - (options.staleUploadMs ?? DEFAULT_STALE_UPLOAD_MS);
-  const live = new Set<string>();
-  for (const upload of await metadata.listUploads()) {
-    if (Date.parse(upload.updatedAt) >= staleBefore) {
-      live.add(upload.uuid);
-      continue;
-    }
-    result.uploadsRemoved++;
-    if (!dryRun) await metadata.deleteUpload(upload.uuid);
-  }
-  if (fs) {
-    for (const name of await readdir(fs.tmpDir).catch(() => [] as string[])) {
-      if (live.has(name)) continue;
-      const path = join(fs.tmpDir, name);
-      const s = await stat(path).catch(() => null);
-      // An in-flight write keeps its mtime fresh; only files idle past the limit go.
-      if (!s || s.mtimeMs >= staleBefore) continue;
-      result.tempFilesRemoved++;
-      result.tempBytesFreed += s.size;
-      if (!dryRun) await rm(path, { force: true, recursive: true });
-    }
-  }
+  const swept = await purgeStaleUploads({ metadata, blobs }, { dryRun, staleBefore: start - (options.staleUploadMs ?? DEFAULT_STALE_UPLOAD_MS) });
+  result.uploadsRemoved = swept.uploadsRemoved;
+  result.tempFilesRemoved = swept.tempFilesRemoved;
+  result.tempBytesFreed = swept.tempBytesFreed;
 
   // Repositories left with nothing (all deleted, or made by a push or mount that was refused):
   // the catalog lists only what holds something.

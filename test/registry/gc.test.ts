@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addMaintenanceCommands, parseDuration } from '../../src/cli/maintenance-commands.js';
+import { scheduleUploadPurge } from '../../src/cli/serve-command.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 import { fsck } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
@@ -252,6 +253,33 @@ describe('gc: mark and sweep', () => {
     expect(r2.uploadsRemoved).toBe(2);
     expect(r2.tempFilesRemoved).toBe(2);
     expect(await metadata.listUploads()).toEqual([]);
+  });
+});
+
+describe('the server removes abandoned uploads without a gc schedule', () => {
+  it('forgets sessions idle past the limit and their temp files, and keeps fresh ones', async () => {
+    await mkdir(blobs.tmpDir, { recursive: true });
+    const abandoned = await metadata.createUpload('abandoned-upload', 'lib/u');
+    await writeFile(join(blobs.tmpDir, abandoned.uuid), 'parked bytes');
+    const past = new Date(Date.now() - 60_000);
+    await utimes(join(blobs.tmpDir, abandoned.uuid), past, past);
+    const logged: unknown[] = [];
+    const logger = { info: (o: unknown) => logged.push(o), error: (o: unknown) => logged.push(o) } as unknown as Parameters<typeof scheduleUploadPurge>[1];
+    // The session row is stamped now: it becomes stale only once `staleMs` has passed.
+    await new Promise((r) => setTimeout(r, 2500));
+    const fresh = await metadata.createUpload('fresh-upload', 'lib/u');
+    await writeFile(join(blobs.tmpDir, fresh.uuid), 'still coming');
+    const stop = scheduleUploadPurge({ metadata, blobs }, logger, { everyMs: 50, staleMs: 2000 });
+    try {
+      const deadline = Date.now() + 5000;
+      while ((await metadata.getUpload('abandoned-upload')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await stop();
+    }
+    expect(await metadata.getUpload('abandoned-upload')).toBeNull();
+    expect(await readdir(blobs.tmpDir)).toEqual(['fresh-upload']);
+    expect(await metadata.getUpload('fresh-upload')).not.toBeNull();
+    expect(logged).toContainEqual(expect.objectContaining({ uploadsRemoved: 1, tempFilesRemoved: 1 }));
   });
 });
 

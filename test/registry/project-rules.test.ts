@@ -129,4 +129,48 @@ describe('registry: project rules on the wire', () => {
     const mounted = await client.call('POST', `/v2/small/a/blobs/uploads/?mount=${sha256(tooBig)}&from=big/x`);
     expect(mounted.status).toBe(201);
   });
+
+  it('counts unfinished uploads against the quota as their bytes arrive', async () => {
+    const meta = reg.app.registry.metadata;
+    await meta.createProject({ name: 'parked', public: false, createdBy: 'test', quotaBytes: 100_000 });
+    const open = async () => new URL((await client.call('POST', '/v2/parked/app/blobs/uploads/')).headers.get('location')!, reg.base);
+    const patch = (loc: URL, body: Buffer, start: number) =>
+      client.call('PATCH', loc.toString(), body, { 'content-type': 'application/octet-stream', 'content-range': `${start}-${start + body.length - 1}` });
+
+    // 60 kB parked in one session that is never finished, then 60 kB more in another: refused,
+    // though nothing was ever committed to the project.
+    const first = await open();
+    expect((await patch(first, randomLayer(60_000), 0)).status).toBe(202);
+    const second = await open();
+    const refused = await patch(second, randomLayer(60_000), 0);
+    expect(refused.status).toBe(403);
+    expect(errorOf(refused.body).message).toMatch(/storage quota of project parked: 58\.6 KiB used of 97\.7 KiB/);
+    expect(await meta.projectUsage('parked')).toBe(0);
+    // What still fits goes in, in the same session, from where it stood.
+    expect((await client.call('GET', second.toString())).headers.get('range')).toBe('0-0');
+    expect((await patch(second, randomLayer(30_000), 0)).status).toBe(202);
+    // A single-request upload is counted the same way while it streams.
+    const whole = randomLayer(20_000);
+    const single = await client.call('POST', `/v2/parked/app/blobs/uploads/?digest=${sha256(whole)}`, whole, { 'content-type': 'application/octet-stream' });
+    expect(single.status).toBe(403);
+    // A body without a length (chunked transfer) is cut off where the quota ends, and still answered.
+    const streamed = await fetch(second.toString(), {
+      method: 'PATCH',
+      headers: { authorization: `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`, 'content-type': 'application/octet-stream' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 8; i++) controller.enqueue(new Uint8Array(randomLayer(10_000)));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(403);
+    expect(((await streamed.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
+    expect((await client.call('GET', second.toString())).headers.get('range')).toBe('0-29999');
+    // Cancelling a session gives its room back.
+    expect((await client.call('DELETE', first.toString())).status).toBe(204);
+    expect((await client.call('POST', `/v2/parked/app/blobs/uploads/?digest=${sha256(whole)}`, whole, { 'content-type': 'application/octet-stream' })).status).toBe(201);
+    await client.call('DELETE', second.toString());
+  });
 });
