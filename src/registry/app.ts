@@ -851,6 +851,33 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   }
 
   /**
+   * A blob that an image under an immutable tag needs stays linked: unlinking it would break
+   * every pull of that tag, which the rule promises will keep giving the same image. (Blobs of
+   * mutable images may be unlinked, as in distribution; their pulls then fail until re-pushed.)
+   */
+  async function refuseIfImmutableBlob(name: string, digest: string): Promise<void> {
+    const project = await metadata.getProject(projectOf(name));
+    if (!project || project.immutableTags.length === 0) return;
+    const users = new Set<string>();
+    for (const m of await metadata.referencingManifests(name, digest, 'blob')) {
+      users.add(m.digest);
+      // An index tagged immutable protects its children's blobs too.
+      for (const parent of await metadata.referencingManifests(name, m.digest, 'manifest')) users.add(parent.digest);
+    }
+    if (users.size === 0) return;
+    for (const t of await metadata.listTagTargets(name)) {
+      if (!users.has(t.digest)) continue;
+      const rule = immutableRuleFor(project, name, t.tag);
+      if (rule === undefined) continue;
+      throw new RegistryError(
+        'DENIED',
+        `blob ${digest} belongs to ${name}:${t.tag}, which is immutable (project rule "${rule}"); its blobs cannot be deleted`,
+        { detail: { repository: name, digest, tag: t.tag, rule } },
+      );
+    }
+  }
+
+  /**
    * A manifest that an index of the repository lists stays while the index does: deleting it
    * would leave the index pointing at nothing (every pull of that platform fails, and an
    * immutable tag on the index would no longer protect what it names). Harbor refuses the same.
@@ -912,6 +939,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       }
       case 'DELETE': {
         await guard(req, name, ['delete']);
+        await refuseIfImmutableBlob(name, digest);
         // Only the repository's link goes; the bytes stay until garbage collection finds them unused.
         if (!(await metadata.unlinkBlob(name, digest))) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`);
         return reply.code(202).header('content-length', 0).send();

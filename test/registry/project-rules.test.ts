@@ -84,6 +84,14 @@ describe('registry: project rules on the wire', () => {
     expect((await client.putManifest('team/app', 'latest', first.manifest)).status).toBe(201);
     expect((await client.call('DELETE', '/v2/team/app/manifests/latest')).status).toBe(202);
 
+    // Nor can the image be broken by unlinking its blobs; those of a mutable image can be.
+    const blobDelete = await client.call('DELETE', `/v2/team/app/blobs/${sha256(first.layers[0]!)}`);
+    expect(blobDelete.status).toBe(403);
+    expect(errorOf(blobDelete.body).message).toMatch(/belongs to team\/app:v1\.0, which is immutable \(project rule "v\*"\)/);
+    expect((await client.call('GET', `/v2/team/app/blobs/${sha256(first.layers[0]!)}`)).status).toBe(200);
+    expect((await client.call('DELETE', `/v2/team/app/blobs/${sha256(second.layers[0]!)}`)).status).toBe(202);
+    await client.pushBlob('team/app', second.layers[0]!);
+
     // Rules apply from the next request on, and lifting them makes the tag mutable again.
     await reg.app.registry.metadata.updateProject('team', { immutableTags: [] });
     expect((await client.putManifest('team/app', 'v1.0', second.manifest)).status).toBe(201);
