@@ -118,6 +118,16 @@ describe('access control: projects and roles', () => {
     expect(await meta.getProject('viatoken')).toMatchObject({ public: false });
   });
 
+  it('grants nothing for a scope name no route can serve, and creates no project from it', async () => {
+    for (const name of ['localhost:5000/foo', '[::1]:80/zzz', 'registry.example.com:443/team/app']) {
+      const t = await token(`repository:${name}:pull,push`, admin());
+      expect(t.status, name).toBe(200);
+      expect(t.access ?? [], name).toEqual([]);
+    }
+    const names = (await meta.listProjects()).map((p) => p.name);
+    expect(names.filter((n) => /[:[A-Z]/.test(n))).toEqual([]);
+  });
+
   it('filters the catalog to what the caller may pull, with Basic and with a token', async () => {
     const list = async (auth: Record<string, string>) =>
       ((await (await fetch(`${base}/v2/_catalog`, { headers: auth })).json()) as { repositories: string[] }).repositories;

@@ -4,6 +4,7 @@ import type { Principal, RegistryAction, RegistryAuth } from '../auth-hook.js';
 import { hashRobotSecret, verifyPassword, verifyRobotSecret } from '../basic-auth.js';
 import type { AuditLog } from './audit.js';
 import { decide, emptySnapshot, projectOf, robotUsable, type AccessSnapshot } from './policy.js';
+import { isValidRepositoryName } from '../routes.js';
 import { isRobotName } from './robots.js';
 
 /** A verified caller, in the shape both the token endpoint and Basic on /v2 expect. */
@@ -174,8 +175,11 @@ export class AccessControl {
   /** The token endpoint's grantedActions: each action decided alone, and project creation awaited. */
   async grantedActions(principal: Principal, repo: string, requested: RegistryAction[], clientIp: string | null = null): Promise<RegistryAction[]> {
     await this.refresh();
-    let granted = requested.filter((a) => this.decide(principal, repo, [a]));
-    const pending = this.creating.get(projectOf(repo));
+    // The token grammar lets a scope name carry a registry host (`localhost:5000/app`); no /v2
+    // route serves such a name, so it gets nothing, and above all does not create a project
+    // named `localhost:5000`.
+    let granted = isValidRepositoryName(repo) ? requested.filter((a) => this.decide(principal, repo, [a])) : [];
+    const pending = granted.length > 0 ? this.creating.get(projectOf(repo)) : undefined;
     if (pending) {
       await pending;
       await this.refresh();
