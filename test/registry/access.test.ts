@@ -233,6 +233,24 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', { authorization: basic('rotating', 'rotating-new-pw') })).status).toBe(200);
   });
 
+  it("a token's grants end with the membership or role they came from", async () => {
+    await addUser('member');
+    await meta.putProjectMember('team', 'member', 'developer');
+    const t = await token('repository:team/app:pull,push', as('member'));
+    expect(t.access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }]);
+    const bearer = { authorization: `Bearer ${t.token}` };
+    const startPush = () => fetch(`${base}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: bearer });
+    expect((await pull('team/app', 'v1', bearer)).status).toBe(200);
+    expect((await startPush()).status).toBe(202);
+    // Lowered to reader: the token still pulls, no longer pushes.
+    await meta.putProjectMember('team', 'member', 'reader');
+    expect((await pull('team/app', 'v1', bearer)).status).toBe(200);
+    expect([401, 403]).toContain((await startPush()).status);
+    // Removed from the project: nothing.
+    await meta.removeProjectMember('team', 'member');
+    expect([401, 403]).toContain((await pull('team/app', 'v1', bearer)).status);
+  });
+
   it('refuses an expired robot', async () => {
     expect((await pull('team/app', 'v1', robot('robot$team+old'))).status).toBe(401);
     expect((await token('repository:team/app:pull', robot('robot$team+old'))).status).toBe(401);

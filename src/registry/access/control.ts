@@ -291,7 +291,12 @@ export class AccessControl {
       },
       authorize: (principal, repo, actions) => {
         const fromToken = Array.isArray((principal as { grants?: unknown }).grants);
-        return inner.authorize(principal, repo, actions) && (!fromToken || this.accountUsable(principal));
+        if (!inner.authorize(principal, repo, actions)) return false;
+        if (!fromToken) return true;
+        // A token's grants were decided when it was issued; the account's rights now are the
+        // bound too, so a removed membership or a lowered role ends what the token allowed at
+        // once rather than when it expires. (Pure decision: it never creates a project here.)
+        return this.accountUsable(principal) && decide(this.snapshot, principal, repo, actions, this.now()).allowed;
       },
       challenge: (repo, actions, extra) => inner.challenge(repo, actions, extra),
       // A token narrower than its account's rights: worth a new token, so not a final refusal.
