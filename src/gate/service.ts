@@ -10,7 +10,7 @@ import type { GateEventType } from './event-types.js';
 import { analyseStoredImage, decodeFacts, encodeFacts, indexKeyOfOsvPackage, matchKeyRows, packageIndexRows } from './facts.js';
 import { deniedPullMessage, deniedPushMessage, pendingPullMessage } from './messages.js';
 import type { PolicySource } from './policy-source.js';
-import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
+import { GENERATOR_ANNOTATION, REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
 import { VerdictService, publicVerdict, type StoredVerdict, type VerdictChange } from './verdicts.js';
 import { VulnDbHandle } from './vulndb-handle.js';
 import { AnalysisProcess, analysisWorkerFile } from './analysis-process.js';
@@ -28,6 +28,24 @@ export const PUSH_PRIORITY = 10;
 
 export function analysisJobKey(repository: string, digest: string): string {
   return `${ANALYSE_JOB}:${repository}@${digest}`;
+}
+
+/** The gate's own referrers are marked by their annotation (and the report by its type); a push of either is refused. */
+function refuseForgedReferrer(m: IncomingManifest): void {
+  let annotations: unknown;
+  try {
+    annotations = (JSON.parse(m.manifest.toString('utf8')) as { annotations?: unknown }).annotations;
+  } catch {
+    return; // the registry has parsed it already; nothing to add here
+  }
+  const marked = typeof annotations === 'object' && annotations !== null && Object.hasOwn(annotations, GENERATOR_ANNOTATION);
+  if (!marked && m.artifactType !== REPORT_ARTIFACT_TYPE) return;
+  throw new RegistryError(
+    'DENIED',
+    `${m.repository}@${m.digest}: the annotation ${GENERATOR_ANNOTATION} and the artifact type ${REPORT_ARTIFACT_TYPE} are reserved ` +
+      "for the registry's own SBOM and report referrers; attach your own under another annotation and type",
+    { detail: { repository: m.repository, digest: m.digest } },
+  );
 }
 
 /** Image manifests are analysed and gated; indexes, SBOMs, signatures and other artifacts are not. */
@@ -150,8 +168,13 @@ export class Gate {
     };
   }
 
-  /** Enforce on push: refuses a failing image within the time budget; otherwise lets it be stored. */
+  /**
+   * Enforce on push: refuses a failing image within the time budget; otherwise lets it be stored.
+   * Before that, any manifest that claims to be the gate's own SBOM or report is refused: clients
+   * and people trust those referrers for what the registry found, so nobody else may write one.
+   */
   async checkPush(m: IncomingManifest): Promise<void> {
+    refuseForgedReferrer(m);
     const budget = this.options.enforceOnPush?.budgetMs;
     if (budget === undefined || !isImageManifest(m.mediaType, m.artifactType)) return;
     let timer: NodeJS.Timeout | undefined;

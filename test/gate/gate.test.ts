@@ -174,6 +174,31 @@ describe('the gate: analysis on push and the pull check', () => {
     expect(sbom.vulnerabilities?.map((v) => v.id)).toContain('ALPINE-CVE-2026-2000');
   });
 
+  it("refuses pushes that pose as the gate's own SBOM or report, and accepts a user's own SBOM", async () => {
+    reg = await startGatedRegistry(FIXABLE_POLICY);
+    const img = await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r1')]);
+    const empty = Buffer.from('{}');
+    const content = Buffer.from('{"status":"pass"}');
+    for (const b of [empty, content]) await reg.dev.pushBlob('team/app', b);
+    const referrer = (artifactType: string, annotations: Record<string, string>) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType,
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: empty.length },
+        layers: [{ mediaType: 'application/json', digest: sha256(content), size: content.length }],
+        subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.digest, size: img.manifest.length },
+        annotations,
+      });
+    for (const forged of [referrer(REPORT_ARTIFACT_TYPE, {}), referrer(SBOM_ARTIFACT_TYPE, { 'dev.portcullis.generated-by': 'portcullis' })]) {
+      const r = await reg.dev.putManifest('team/app', sha256(forged), forged);
+      expect(r.status).toBe(403);
+      expect(errorOf(r.body).message).toMatch(/reserved for the registry's own SBOM and report referrers/);
+    }
+    const own = referrer(SBOM_ARTIFACT_TYPE, { 'org.example.tool': 'syft' });
+    expect((await reg.dev.putManifest('team/app', sha256(own), own)).status).toBe(201);
+  });
+
   it('refuses an image that has no verdict yet, then serves it once the analysis is done', async () => {
     reg = await startGatedRegistry(FIXABLE_POLICY, { startRunner: false });
     await reg.importRecords(RECORDS);
