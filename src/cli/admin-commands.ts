@@ -83,7 +83,13 @@ function checkPassword(name: string, password: string): void {
   if (weakness) throw new UsageError('PASSWORD_WEAK', weakness);
 }
 
+/** Names the audit log and events already use for callers that are not users. */
+const RESERVED_USER_NAMES = new Set(['anonymous']);
+
 function checkUserName(name: string): void {
+  if (RESERVED_USER_NAMES.has(name.toLowerCase())) {
+    throw new UsageError('FLAG_INVALID', `user name "${name}" is reserved: the audit log uses it for requests without credentials`);
+  }
   if (!USER_RE.test(name)) {
     throw new UsageError('FLAG_INVALID', `user name "${name}" must start with a letter or digit and use only letters, digits, ".", "_", "@" or "-" (at most 64)`);
   }

@@ -53,6 +53,8 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     );
     expect(cli(['user', 'add', 'bobbybob', '--password-stdin', ...d()], 'BobbyBob\n').stderr.trim()).toBe('portcullis: a password must not be the user name');
     expect(cli(['user', 'passwd', 'alice', '--password-stdin', ...d()], 'short\n').code).toBe(2);
+    // The audit log's name for callers without credentials is not a user name anyone can take.
+    expect(cli(['user', 'add', 'Anonymous', '--password-stdin', ...d()], 'anonymous-pw\n').stderr.trim()).toMatch(/user name "Anonymous" is reserved/);
     expect(cli(['user', 'add', 'bob', '--admin', '--password-stdin', ...d()], 'bob-password\n').code).toBe(0);
     expect(cli(['user', 'add', 'bob', '--password-stdin', ...d()], 'other-password\n').code).toBe(2);
     expect(cli(['user', 'passwd', 'alice', '--password-stdin', ...d()], 'alice-new\n').code).toBe(0);
