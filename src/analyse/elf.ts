@@ -92,6 +92,8 @@ class Reader {
 }
 
 // Generous caps so a corrupt header cannot make us allocate millions of objects.
+/** Longer than any section name a toolchain writes (`.note.go.buildid`, `.dep-v0`, `.gnu_debuglink`). */
+const MAX_SECTION_NAME = 255;
 const MAX_SECTIONS = 65_536;
 const MAX_SEGMENTS = 65_536;
 
@@ -157,8 +159,11 @@ export function parseElf(data: Buffer): ElfFile {
     for (const s of raw) {
       let name = '';
       if (strData && s.nameOff < strData.length) {
-        const end = strData.indexOf(0, s.nameOff);
-        name = strData.toString('latin1', s.nameOff, end < 0 ? strData.length : end);
+        // Only a NUL within MAX_SECTION_NAME bytes ends a name the analysers could ask for; without
+        // this bound, 65,000 headers pointing into an unterminated 256 KiB table made 16 GB of names.
+        const window = strData.subarray(s.nameOff, Math.min(strData.length, s.nameOff + MAX_SECTION_NAME + 1));
+        const end = window.indexOf(0);
+        if (end >= 0) name = window.toString('latin1', 0, end);
       }
       const { nameOff: _nameOff, ...rest } = s;
       sections.push({ name, ...rest });
