@@ -57,6 +57,9 @@ function sniffMediaType(doc: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** Far above any real multi-arch image (a dozen platforms, each with an attestation manifest). */
+const MAX_DOCUMENTS = 512;
+
 export interface ResolveOptions {
   platform?: PlatformWanted;
   allPlatforms?: boolean;
@@ -71,9 +74,16 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
   const root = await source.root();
   const want = options.platform ?? { os: 'linux', architecture: 'amd64' };
   const out: ResolvedImage[] = [];
+  // Each document is read once, and only so many: an index listing an index 2,000 times that
+  // lists one image 2,000 times made --all-platforms walk four million paths.
+  const visited = new Set<string>();
 
   const visit = async (bytes: Buffer, digest: string, declared: string | undefined, depth: number, platform?: Platform) => {
     if (depth > 4) throw new OciError('MANIFEST_INVALID', `${source.display}: image indexes nested too deeply`);
+    if (visited.size >= MAX_DOCUMENTS) {
+      throw new OciError('MANIFEST_INVALID', `${source.display}: its indexes name more than ${MAX_DOCUMENTS} manifests`);
+    }
+    visited.add(digest);
     let raw: Record<string, unknown>;
     try {
       raw = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
@@ -101,6 +111,7 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
         );
       }
       for (const child of chosen) {
+        if (visited.has(child.digest)) continue;
         const childBytes = source.readManifest
           ? await source.readManifest(child, MAX_DOCUMENT_BYTES)
           : await source.readBlob(child, MAX_DOCUMENT_BYTES);

@@ -129,6 +129,64 @@ describe('manifest readers under random and mutated input', () => {
   });
 });
 
+describe('index fan-out', () => {
+  /** A source holding these documents by digest; the first is the root. */
+  function docsSource(docs: Buffer[]): ImageSource & { reads: () => number } {
+    const byDigest = new Map(docs.map((d) => [digestOf(d), d]));
+    let reads = 0;
+    const read = async (d: { digest: string }) => {
+      reads++;
+      const b = byDigest.get(d.digest);
+      if (!b) throw new PortcullisError('BLOB_UNKNOWN', `fuzz-image: no ${d.digest}`);
+      return b;
+    };
+    return {
+      display: 'fuzz-image',
+      root: async () => ({ bytes: docs[0]!, digest: digestOf(docs[0]!) }),
+      openBlob: async () => {
+        throw new PortcullisError('BLOB_UNKNOWN', 'fuzz-image: no blobs');
+      },
+      readBlob: read,
+      close: async () => {},
+      reads: () => reads,
+    };
+  }
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+  const config = json({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+  const image = (salt: number) =>
+    json({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+      layers: [],
+      annotations: { salt: String(salt) },
+    });
+  const index = (children: Buffer[], mediaType: string) =>
+    json({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: children.map((c) => ({ mediaType, digest: digestOf(c), size: c.length, platform: { os: 'linux', architecture: 'amd64' } })),
+    });
+
+  it('reads a document listed many times once', async () => {
+    const m = image(0);
+    const inner = index(Array<Buffer>(2000).fill(m), 'application/vnd.oci.image.manifest.v1+json');
+    const outer = index(Array<Buffer>(2000).fill(inner), 'application/vnd.oci.image.index.v1+json');
+    const source = docsSource([outer, inner, m, config]);
+    const images = await resolveImages(source, { allPlatforms: true });
+    expect(images.map((i) => i.manifestDigest)).toEqual([digestOf(m)]);
+    expect(source.reads()).toBeLessThan(10);
+  });
+
+  it('refuses indexes that name more manifests than any real image has', async () => {
+    const many = Array.from({ length: 600 }, (_, i) => image(i));
+    const root = index(many, 'application/vnd.oci.image.manifest.v1+json');
+    const err = await resolveImages(docsSource([root, ...many, config]), { allPlatforms: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortcullisError);
+    expect((err as PortcullisError).message).toMatch(/fuzz-image: its indexes name more than 512 manifests/);
+  });
+});
+
 describe('archive indexer under random and mutated input', () => {
   it('indexes or refuses mutated archives with a clear error', async () => {
     const base = await getSeed();
