@@ -1,6 +1,6 @@
 import { PortcullisError } from '../errors.js';
 import type { JobHandler } from '../jobs/index.js';
-import { MediaType, isImageConfigMediaType, isManifestMediaType } from '../oci/index.js';
+import { isImageConfigMediaType, isManifestMediaType } from '../oci/index.js';
 import { RegistryError, type IncomingManifest, type PushedManifest, type Principal, type RegistryExtensions, type ServedBlob, type ServedManifest, type ServedNote } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
 import { listAllRepositories } from '../store/gc.js';
