@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OciError } from '../errors.js';
+import { AnalyseError, OciError, PortcullisError } from '../errors.js';
 import { formatPlatform, openImageSource, resolveImages, type ImageInput, type OpenSourceOptions, type PlatformWanted } from '../oci/index.js';
 import type { LayerRef, Package } from '../sbom/model.js';
 import { buildPurl } from '../sbom/purl.js';
@@ -196,14 +196,23 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
             throw new OciError('LAYER_FOREIGN', `${source.display}: layer ${desc.digest} is a foreign layer served elsewhere; not supported`);
           }
           options.progress?.start(index, label, desc.size);
+          const subject = `${source.display} layer ${index} (${desc.digest})`;
           const blob = await source.openBlob(desc);
-          const facts: LayerFacts = await walkTarLayer(blob, {
-            analysers,
-            ctx,
-            limits,
-            subject: `${source.display} layer ${index} (${desc.digest})`,
-            onProgress: options.progress ? (n) => options.progress!.advance(index, n) : undefined,
-          });
+          let facts: LayerFacts;
+          try {
+            facts = await walkTarLayer(blob, {
+              analysers,
+              ctx,
+              limits,
+              subject,
+              onProgress: options.progress ? (n) => options.progress!.advance(index, n) : undefined,
+            });
+          } catch (err) {
+            // Our own errors name what they are about; anything else (V8 running out of string
+            // length, say) would reach the user as a bare message naming nothing.
+            if (err instanceof PortcullisError) throw err;
+            throw new AnalyseError('ANALYSIS_FAILED', `${subject}: ${err instanceof Error ? err.message : String(err)}`, { subject, cause: err });
+          }
           options.progress?.done(index, false);
           await cache?.put(desc.digest, facts);
           return facts;

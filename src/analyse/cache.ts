@@ -43,8 +43,17 @@ export class LayerCache {
     const target = this.file(digest);
     await mkdir(join(target, '..'), { recursive: true });
     const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    let text: string;
     try {
-      await writeFile(tmp, JSON.stringify({ format: CACHE_FORMAT, facts }));
+      text = JSON.stringify({ format: CACHE_FORMAT, facts });
+    } catch (err) {
+      // Facts too large for one string (V8's limit is about 512 MiB): the cache only saves time,
+      // so this layer is simply analysed again next time.
+      if (err instanceof RangeError) return;
+      throw err;
+    }
+    try {
+      await writeFile(tmp, text);
       await rename(tmp, target);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);

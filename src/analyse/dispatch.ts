@@ -209,12 +209,35 @@ export class FileSink {
         } catch (err) {
           found = { warnings: [`${path}: ${a.name} analyser failed: ${(err as Error).message}`] };
         }
-        facts.files.push({ path, analyser: a.name, facts: stripEmpty(found) });
+        facts.files.push({ path, analyser: a.name, facts: boundFacts(path, a.name, stripEmpty(found)) });
       }
     } finally {
       if (pooled) releaseBuffer(pooled);
     }
   }
+}
+
+/**
+ * More packages than a real file lists (a full Debian or RHEL install has a few thousand, a large
+ * monorepo's lockfile some ten thousand). Past it the file is hostile or broken, and each record
+ * costs memory, cache and output (100,000 of them took a scan to 1.1 GB): the first ones are
+ * kept, with a warning.
+ */
+export const MAX_PACKAGES_PER_FILE = 25_000;
+/** Likewise for warnings: a file with a million broken records says so a few times, not a million. */
+export const MAX_WARNINGS_PER_FILE = 50;
+
+function boundFacts(path: string, analyser: string, facts: FileFacts): FileFacts {
+  const warnings = facts.warnings ?? [];
+  const extra: string[] = [];
+  if (facts.packages && facts.packages.length > MAX_PACKAGES_PER_FILE) {
+    extra.push(`${path}: ${analyser} found ${facts.packages.length} packages, more than any real file lists; kept the first ${MAX_PACKAGES_PER_FILE}`);
+    facts.packages = facts.packages.slice(0, MAX_PACKAGES_PER_FILE);
+  }
+  if (warnings.length > MAX_WARNINGS_PER_FILE) {
+    facts.warnings = [...warnings.slice(0, MAX_WARNINGS_PER_FILE), `${path}: ${warnings.length - MAX_WARNINGS_PER_FILE} more warnings like these`, ...extra];
+  } else if (extra.length > 0) facts.warnings = [...warnings, ...extra];
+  return facts;
 }
 
 function stripEmpty(facts: FileFacts): FileFacts {

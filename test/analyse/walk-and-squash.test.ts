@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyseInput, type Analyser } from '../../src/analyse/index.js';
+import { MAX_PACKAGES_PER_FILE, MAX_WARNINGS_PER_FILE } from '../../src/analyse/dispatch.js';
 import { apkAnalyser } from '../../src/analyse/analysers/apk.js';
 import { dpkgAnalyser } from '../../src/analyse/analysers/dpkg.js';
 import { osReleaseAnalyser } from '../../src/analyse/analysers/os-release.js';
@@ -197,6 +198,38 @@ describe('bad input', () => {
     const r = await scanLayout(dir);
     expect(r.packages).toEqual([]);
     expect(r.warnings.join('\n')).toMatch(/var\/lib\/dpkg\/status: a stanza without Package or Version/);
+  });
+});
+
+describe('databases and lockfiles that list absurd amounts', () => {
+  it('keeps the first packages of a status file listing more than any real one, with one warning', async () => {
+    const dir = newDir();
+    const count = MAX_PACKAGES_PER_FILE + 5;
+    const status = Array.from({ length: count }, (_, i) => `Package: p${i}\nStatus: install ok installed\nVersion: 1\n`).join('\n');
+    await writeOciLayout(dir, [[osRelease, { name: 'var/lib/dpkg/status', content: status }]]);
+    const r = await scanLayout(dir);
+    expect(r.packages).toHaveLength(MAX_PACKAGES_PER_FILE);
+    expect(r.warnings).toEqual([`var/lib/dpkg/status: dpkg found ${MAX_PACKAGES_PER_FILE + 1} packages, more than any real file lists; kept the first ${MAX_PACKAGES_PER_FILE}`]);
+  });
+
+  it('says a few times that records are broken, not once per record', async () => {
+    const dir = newDir();
+    const status = Array.from({ length: 500 }, (_, i) => `Package: broken${i}\n`).join('\n');
+    await writeOciLayout(dir, [[osRelease, { name: 'var/lib/dpkg/status', content: status }]]);
+    const r = await scanLayout(dir);
+    expect(r.warnings).toHaveLength(MAX_WARNINGS_PER_FILE + 1);
+    expect(r.warnings.at(-1)).toBe(`var/lib/dpkg/status: ${500 - MAX_WARNINGS_PER_FILE} more warnings like these`);
+  });
+
+  it('does not follow a v1 lockfile nested deeper than any real tree', async () => {
+    const dir = newDir();
+    let deps: Record<string, unknown> = {};
+    for (let i = 0; i < 300; i++) deps = { [`pkg-${'x'.repeat(200)}-${i}`]: { version: '1.0.0', dependencies: deps } };
+    const lock = JSON.stringify({ name: 'app', lockfileVersion: 1, dependencies: deps });
+    await writeOciLayout(dir, [[osRelease, { name: 'app/package-lock.json', content: lock }]]);
+    const r = await scanLayout(dir);
+    expect(r.packages.filter((p) => p.type === 'npm')).toHaveLength(100);
+    expect(r.warnings).toContain('app/package-lock.json: dependencies nested deeper than 100 levels were not read');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { PackageRecord } from '../../sbom/model.js';
+import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import type { Analyser, AnalyserFile, FileFacts, OwnedFiles } from '../types.js';
 
 /**
@@ -39,6 +40,8 @@ export const apkAnalyser: Analyser = {
     for (const line of file.content.toString('utf8').split('\n')) {
       if (line.trim() === '') {
         flush();
+        // One past the bound is enough for the dispatcher to say the file lists too many.
+        if (packages.length > MAX_PACKAGES_PER_FILE) return { packages, owned, warnings };
         continue;
       }
       if (line.length < 2 || line[1] !== ':') continue;

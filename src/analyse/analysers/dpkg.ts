@@ -1,4 +1,5 @@
 import type { PackageRecord } from '../../sbom/model.js';
+import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import { baseName, type Analyser, type AnalyserFile, type FileFacts } from '../types.js';
 
 const STATUS = 'var/lib/dpkg/status';
@@ -51,13 +52,27 @@ function copyrightLicenses(text: string): string[] {
 }
 
 /** Splits a deb822 file into stanzas of field -> value (continuation lines joined with newlines). */
-function parseStanzas(text: string): Array<Map<string, string>> {
-  const stanzas: Array<Map<string, string>> = [];
+/** The lines one at a time: split('\n') of a 100 MB status file made millions of strings at once. */
+function* linesOf(text: string): Generator<string> {
+  let start = 0;
+  while (start <= text.length) {
+    const end = text.indexOf('\n', start);
+    if (end < 0) {
+      yield text.slice(start);
+      return;
+    }
+    yield text.slice(start, end);
+    start = end + 1;
+  }
+}
+
+/** The stanzas one at a time, so a reader that stops early does not hold a million of them. */
+function* parseStanzas(text: string): Generator<Map<string, string>> {
   let fields = new Map<string, string>();
   let last: string | undefined;
-  for (const line of text.split('\n')) {
+  for (const line of linesOf(text)) {
     if (line.trim() === '') {
-      if (fields.size) stanzas.push(fields);
+      if (fields.size) yield fields;
       fields = new Map();
       last = undefined;
       continue;
@@ -71,8 +86,7 @@ function parseStanzas(text: string): Array<Map<string, string>> {
     last = line.slice(0, colon);
     fields.set(last, line.slice(colon + 1).trim());
   }
-  if (fields.size) stanzas.push(fields);
-  return stanzas;
+  if (fields.size) yield fields;
 }
 
 function toPackage(f: Map<string, string>, path: string): PackageRecord | undefined {
@@ -126,6 +140,8 @@ export const dpkgAnalyser: Analyser = {
     const packages: PackageRecord[] = [];
     const warnings: string[] = [];
     for (const stanza of parseStanzas(text)) {
+      // One past the bound is enough for the dispatcher to say the file lists too many.
+      if (packages.length > MAX_PACKAGES_PER_FILE || warnings.length > MAX_PACKAGES_PER_FILE) break;
       // distroless status.d entries carry no Status field: their presence means installed.
       const status = stanza.get('Status');
       if (status !== undefined) {

@@ -100,7 +100,15 @@ function parsePackageLock(file: AnalyserFile): FileFacts {
     return { packages };
   }
 
-  const walk = (deps: JsonObject, parentFolder: string): void => {
+  let tooDeep = false;
+  const walk = (deps: JsonObject, parentFolder: string, depth: number): void => {
+    // Each level's install path repeats all the folders above it, so a hostile lockfile nested
+    // thousands deep made records of quadratic size (a 680 KB file: over a gigabyte). npm itself
+    // hoists; real trees are a few dozen levels at most.
+    if (depth > MAX_LOCK_DEPTH) {
+      tooDeep = true;
+      return;
+    }
     for (const [key, entry] of Object.entries(deps)) {
       if (!isObject(entry)) continue;
       const folder = `${parentFolder}${NM}${key}`;
@@ -115,15 +123,15 @@ function parsePackageLock(file: AnalyserFile): FileFacts {
         );
       }
       const nested = entry['dependencies'];
-      if (isObject(nested)) walk(nested, `${folder}/`);
+      if (isObject(nested)) walk(nested, `${folder}/`, depth + 1);
     }
   };
   const deps = doc['dependencies'];
-  if (isObject(deps)) walk(deps, '');
+  if (isObject(deps)) walk(deps, '', 1);
   else if (deps === undefined && doc['lockfileVersion'] === undefined) {
     return { warnings: [`${file.path}: neither "packages" nor "dependencies" found`] };
   }
-  return { packages };
+  return tooDeep ? { packages, warnings: [`${file.path}: dependencies nested deeper than ${MAX_LOCK_DEPTH} levels were not read`] } : { packages };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +380,9 @@ function parseInstalledPackageJson(file: AnalyserFile): FileFacts {
 function insideNodeModules(path: string): boolean {
   return path.startsWith(NM) || path.includes(`/${NM}`);
 }
+
+/** Deeper than any real node_modules tree (npm hoists); see walk() in the v1 lockfile reader. */
+const MAX_LOCK_DEPTH = 100;
 
 export const npmAnalyser: Analyser = {
   name: 'npm',
