@@ -9,6 +9,7 @@ import type { AnalyserContext, FileFacts } from '../../src/analyse/types.js';
 import { readBdbHeaderBlobs } from '../../src/analyse/rpm/bdb.js';
 import { parseSourceRpm, readRpmHeader } from '../../src/analyse/rpm/header.js';
 import { readNdbHeaderBlobs } from '../../src/analyse/rpm/ndb.js';
+import { readSqliteHeaderBlobs } from '../../src/analyse/rpm/sqlite.js';
 
 // ---------------------------------------------------------------------------------------------
 // Builders: independent, minimal writers of each format, written from the format descriptions.
@@ -572,6 +573,164 @@ describe('rpm analyser on hand-built databases', () => {
 
   it('treats an empty file as an empty database', async () => {
     expect(await analyse('var/lib/rpm/Packages', Buffer.alloc(0))).toEqual({});
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hostile databases: each must end as a warning naming the file, with bounded work and memory.
+// ---------------------------------------------------------------------------------------------
+
+/** A sqlite database file built in memory by `setup`, returned as file content. */
+function sqliteContent(setup: (db: Database.Database) => void): Buffer {
+  const db = new Database();
+  try {
+    setup(db);
+    return db.serialize();
+  } finally {
+    db.close();
+  }
+}
+
+describe('rpm databases built to exhaust the reader', () => {
+  const path = 'var/lib/rpm/rpmdb.sqlite';
+  // Each holds a real header that a plain SELECT would return: refusing it is the point.
+  const notStored: [string, string, string, RegExp][] = [
+    [
+      'a view',
+      'CREATE TABLE Stored (hnum INTEGER PRIMARY KEY, blob BLOB); CREATE VIEW Packages AS SELECT hnum, blob FROM Stored',
+      'INSERT INTO Stored (blob) VALUES (?)',
+      /Packages is a view/,
+    ],
+    [
+      'a view named in other case',
+      'CREATE TABLE Stored (hnum INTEGER PRIMARY KEY, blob BLOB); CREATE VIEW packages AS SELECT hnum, blob FROM Stored',
+      'INSERT INTO Stored (blob) VALUES (?)',
+      /Packages is a view/,
+    ],
+    [
+      'a virtual table',
+      'CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob)',
+      'INSERT INTO Packages (hnum, blob) VALUES (1, ?)',
+      /Packages is a virtual table/,
+    ],
+    [
+      'a table with a computed blob column',
+      'CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, raw BLOB, blob BLOB AS (raw) VIRTUAL)',
+      'INSERT INTO Packages (raw) VALUES (?)',
+      /Packages column blob is computed/,
+    ],
+  ];
+  for (const [what, schema, insert, reason] of notStored) {
+    it(`refuses a Packages that is ${what}, with one warning`, async () => {
+      const content = sqliteContent((db) => {
+        db.exec(schema);
+        db.prepare(insert).run(pkgHeader(BASH));
+        // The database is fine otherwise: a plain query returns the header.
+        expect(db.prepare('SELECT blob FROM Packages').pluck().all()).toEqual([pkgHeader(BASH)]);
+      });
+      const facts = await analyse(path, content);
+      expect(facts.packages).toBeUndefined();
+      expect(facts.warnings).toHaveLength(1);
+      expect(facts.warnings?.[0]).toContain(path);
+      expect(facts.warnings?.[0]).toMatch(reason);
+    });
+  }
+
+  it('stops with a warning after 200000 rows of a real table', async () => {
+    // Rows without a blob: cheap to make and to step through, and still rows to count.
+    const content = sqliteContent((db) => {
+      db.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB)');
+      db.exec(
+        'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200001) INSERT INTO Packages (blob) SELECT NULL FROM n',
+      );
+    });
+    const facts = await analyse(path, content);
+    expect(facts.warnings).toEqual([
+      `${path}: rpm database read only in part: more than 200000 package headers; the rest were not read`,
+      `${path}: skipped damaged rpm database entries: Packages row 1 holds no blob (and 199999 more)`,
+    ]);
+  });
+
+  it('stops at the row limit given, keeping the rows before it', () => {
+    const content = buildSqlite(work, [pkgHeader(BASH), pkgHeader(OPENSSL), pkgHeader(BIG)], false);
+    const scan = readSqliteHeaderBlobs(content, ctx.scratchDir, { maxBlobs: 2, maxBytes: 1e9 });
+    expect(scan.blobs.map((b) => readRpmHeader(b).name)).toEqual(['bash', 'openssl-libs']);
+    expect(scan.stopped).toBe('more than 2 package headers; the rest were not read');
+    expect(readdirSync(ctx.scratchDir)).toEqual([]);
+  });
+
+  it('stops sqlite reading at the byte budget, before loading the blob that would pass it', () => {
+    const header = pkgHeader(BASH);
+    const content = buildSqlite(work, [header, header, header, header], false);
+    const scan = readSqliteHeaderBlobs(content, ctx.scratchDir, {
+      maxBlobs: 100,
+      maxBytes: 2 * header.length + 10,
+    });
+    expect(scan.blobs).toHaveLength(2);
+    expect(scan.stopped).toMatch(/more than \d+ bytes/);
+    expect(readdirSync(ctx.scratchDir)).toEqual([]);
+  });
+
+  /** A Berkeley DB whose `copies` records all point at the overflow chain of the first. */
+  function sharedChainBdb(copies: number): Buffer {
+    const ps = 512;
+    const db = buildBdb(
+      Array.from({ length: copies }, (_, i) => ({ key: recKey(i + 1), value: pkgHeader(BIG) })),
+      { pageSize: ps },
+    );
+    let first = 0;
+    for (let at = ps; at < db.length; at += ps) {
+      if (db[at + 25] !== 13) continue;
+      const entries = db.readUInt16LE(at + 20);
+      for (let i = 0; i < entries; i++) {
+        const item = at + db.readUInt16LE(at + 26 + 2 * i);
+        if (db[item] !== 3) continue;
+        if (first === 0) first = db.readUInt32LE(item + 4);
+        else db.writeUInt32LE(first, item + 4);
+      }
+    }
+    expect(first).not.toBe(0);
+    return db;
+  }
+
+  it('reads a Berkeley DB overflow chain once, however many items point at it', async () => {
+    const bdbPath = 'var/lib/rpm/Packages';
+    const db = sharedChainBdb(40);
+    const scan = readBdbHeaderBlobs(db);
+    // One copy of the chain, not forty.
+    expect(scan.blobs).toHaveLength(1);
+    expect(scan.blobs.reduce((n, b) => n + b.length, 0)).toBe(pkgHeader(BIG).length);
+    expect(scan.problems).toHaveLength(39);
+    const facts = await analyse(bdbPath, db);
+    expect(facts.packages?.map((p) => p.name)).toEqual(['python3-big']);
+    expect(facts.warnings).toHaveLength(1);
+    expect(facts.warnings?.[0]).toContain(bdbPath);
+    expect(facts.warnings?.[0]).toMatch(/already part of another value .*\(and 38 more\)/);
+  });
+
+  it('stops Berkeley DB reading at the byte budget, with a warning', async () => {
+    const big = pkgHeader(BIG);
+    const db = buildBdb(
+      Array.from({ length: 6 }, (_, i) => ({ key: recKey(i + 1), value: big })),
+      { pageSize: 512 },
+    );
+    const scan = readBdbHeaderBlobs(db, { maxBlobs: 100, maxBytes: 3 * big.length });
+    expect(scan.blobs).toHaveLength(3);
+    expect(scan.stopped).toMatch(/more than \d+ bytes/);
+    expect(readBdbHeaderBlobs(db, { maxBlobs: 2, maxBytes: 1e9 }).stopped).toMatch(
+      /more than 2 package headers/,
+    );
+  });
+
+  it('charges every ndb slot to the budget, even slots repeating one blob', () => {
+    const blob = pkgHeader(BIG);
+    const db = buildNdb([{ pkgidx: 1, blob }]);
+    // Copy the one used slot over every free one: 250 slots, one blob.
+    const slot = db.subarray(32, 48);
+    for (let at = 48; at < 4096; at += 16) slot.copy(db, at);
+    const scan = readNdbHeaderBlobs(db, { maxBlobs: 1000, maxBytes: 5 * (blob.length + 28) + 16 });
+    expect(scan.blobs.length).toBeLessThanOrEqual(5);
+    expect(scan.stopped).toMatch(/more than \d+ bytes/);
   });
 });
 

@@ -42,10 +42,15 @@ export function factsFromHeaderBlobs(path: string, scan: HeaderBlobs): FileFacts
   const facts: FileFacts = {};
   if (packages.length > 0) facts.packages = packages;
   if (owned.length > 0) facts.owned = owned;
+  const warnings: string[] = [];
+  // A limit reached is said first and on its own: the packages listed may be only some of them.
+  if (scan.stopped !== undefined)
+    warnings.push(`${path}: rpm database read only in part: ${oneLine(scan.stopped)}`);
   if (problems.length > 0) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-    facts.warnings = [`${path}: skipped damaged rpm database entries: ${oneLine(problems[0] ?? '')}${more}`];
+    warnings.push(`${path}: skipped damaged rpm database entries: ${oneLine(problems[0] ?? '')}${more}`);
   }
+  if (warnings.length > 0) facts.warnings = warnings;
   return facts;
 }
 

@@ -15,8 +15,12 @@
  *   where item i-1 starts. An item's first byte is its kind: 1 = inline bytes, 3 = off-page
  *   reference {kind, 3 unused, u32 first overflow pgno, u32 total length};
  * - overflow pages (type 7) hold hf_offset bytes after the header and link on through `next`.
+ *
+ * Every overflow page belongs to at most one value, so a page met a second time (by another item,
+ * or by a chain that loops) is corruption and refused: without that, thousands of items pointing
+ * at one long chain would each get their own copy of it.
  */
-import type { HeaderBlobs } from './header.js';
+import { HeaderBudget, type HeaderBlobs, type HeaderLimits } from './header.js';
 
 const HASH_MAGIC = 0x061561;
 const PAGE_HEADER_SIZE = 26;
@@ -52,6 +56,8 @@ class BdbFile {
   readonly pageCount: number;
   readonly truncated: boolean;
   private readonly le: boolean;
+  /** Overflow pages already taken by a value (indexed by page number). */
+  private readonly claimed: Uint8Array;
 
   constructor(private readonly buf: Buffer) {
     if (buf.length < 72) throw new BdbError('Berkeley DB file shorter than its metadata header');
@@ -71,6 +77,7 @@ class BdbFile {
     const available = Math.floor(buf.length / this.pageSize);
     this.truncated = lastPgno + 1 > available;
     this.pageCount = Math.min(lastPgno + 1, available);
+    this.claimed = new Uint8Array(this.pageCount);
   }
 
   u32(b: Buffer, at: number): number {
@@ -86,8 +93,11 @@ class BdbFile {
     return this.buf.subarray(pgno * this.pageSize, (pgno + 1) * this.pageSize);
   }
 
-  /** Reassembles a value stored on a chain of overflow pages. */
-  readOverflow(first: number, total: number): Buffer {
+  /**
+   * The pieces of a value stored on a chain of overflow pages, without copying them. Each page may
+   * be used once in the whole file: a second visit means a shared or looping chain.
+   */
+  private overflowParts(first: number, total: number): Buffer[] {
     const parts: Buffer[] = [];
     let have = 0;
     let pgno = first;
@@ -99,6 +109,12 @@ class BdbFile {
       const page = this.page(pgno);
       if (page[25] !== P_OVERFLOW)
         throw new BdbError(`page ${pgno} in an overflow chain has type ${page[25]}`);
+      if (this.claimed[pgno] !== 0) {
+        throw new BdbError(
+          `overflow chain from page ${first} reuses page ${pgno}, already part of another value`,
+        );
+      }
+      this.claimed[pgno] = 1;
       const len = this.u16(page, 22);
       if (PAGE_HEADER_SIZE + len > this.pageSize)
         throw new BdbError(`overflow page ${pgno} claims ${len} bytes`);
@@ -106,23 +122,39 @@ class BdbFile {
       have += len;
       pgno = this.u32(page, 16);
     }
-    const value = Buffer.concat(parts, have);
-    return have === total ? value : value.subarray(0, total);
+    return parts;
   }
 
-  /** The bytes of item `index` on a hash page, following it off-page when needed. */
-  readItem(page: Buffer, pgno: number, index: number, entries: number): Buffer {
+  /**
+   * The bytes of item `index` on a hash page, following it off-page when needed. With a budget
+   * (for values), the item is charged before it is copied; undefined when the budget refuses it.
+   * Without one (for keys), only inline items are accepted.
+   */
+  readItem(
+    page: Buffer,
+    pgno: number,
+    index: number,
+    entries: number,
+    budget?: HeaderBudget,
+  ): Buffer | undefined {
     const offset = this.u16(page, PAGE_HEADER_SIZE + 2 * index);
     const end = index === 0 ? this.pageSize : this.u16(page, PAGE_HEADER_SIZE + 2 * (index - 1));
     if (offset < PAGE_HEADER_SIZE + 2 * entries || end > this.pageSize || end <= offset) {
       throw new BdbError(`hash page ${pgno} item ${index} has bad bounds ${offset}..${end}`);
     }
     const kind = page[offset];
-    if (kind === H_KEYDATA) return page.subarray(offset + 1, end);
+    if (kind === H_KEYDATA) {
+      const value = page.subarray(offset + 1, end);
+      return budget === undefined || budget.take(value.length) ? value : undefined;
+    }
     if (kind === H_OFFPAGE) {
       if (end - offset < 12)
         throw new BdbError(`hash page ${pgno} item ${index} is a short off-page reference`);
-      return this.readOverflow(this.u32(page, offset + 4), this.u32(page, offset + 8));
+      if (budget === undefined) throw new BdbError(`hash page ${pgno} item ${index} is an off-page key`);
+      const total = this.u32(page, offset + 8);
+      const parts = this.overflowParts(this.u32(page, offset + 4), total);
+      if (!budget.take(total)) return undefined;
+      return Buffer.concat(parts, total);
     }
     if (kind === H_DUPLICATE || kind === H_OFFDUP) {
       throw new BdbError(`hash page ${pgno} item ${index} holds duplicates, which rpm never writes`);
@@ -134,14 +166,16 @@ class BdbFile {
 /**
  * Every value of the hash database whose key is a non-zero 4-byte record number, ordered by that
  * number (rpm's install order). Key 0 holds rpm's next-record counter and is not a header. Throws
- * BdbError when the file as a whole is unusable; damaged pages or items become `problems`.
+ * BdbError when the file as a whole is unusable; damaged pages or items become `problems`. Stops
+ * early, saying so in `stopped`, once the values found exceed `limits`.
  */
-export function readBdbHeaderBlobs(content: Buffer): HeaderBlobs {
+export function readBdbHeaderBlobs(content: Buffer, limits?: HeaderLimits): HeaderBlobs {
   const db = new BdbFile(content);
+  const budget = new HeaderBudget(limits);
   const problems: string[] = [];
   if (db.truncated) problems.push('Berkeley DB file is shorter than its last page number says');
   const found: { key: number; blob: Buffer }[] = [];
-  for (let pgno = 1; pgno < db.pageCount; pgno++) {
+  pages: for (let pgno = 1; pgno < db.pageCount; pgno++) {
     const page = db.page(pgno);
     const type = page[25];
     if (type !== P_HASH && type !== P_HASH_UNSORTED) continue;
@@ -154,14 +188,15 @@ export function readBdbHeaderBlobs(content: Buffer): HeaderBlobs {
     }
     for (let i = 0; i + 1 < entries; i += 2) {
       try {
-        const key = db.readItem(page, pgno, i, entries);
-        const value = db.readItem(page, pgno, i + 1, entries);
+        const key = db.readItem(page, pgno, i, entries) as Buffer;
         if (key.length !== 4) {
           problems.push(`hash page ${pgno} has a ${key.length}-byte key, not a record number`);
           continue;
         }
         const recno = db.u32(key, 0);
         if (recno === 0) continue;
+        const value = db.readItem(page, pgno, i + 1, entries, budget);
+        if (value === undefined) break pages;
         found.push({ key: recno, blob: value });
       } catch (err) {
         problems.push(err instanceof Error ? err.message : String(err));
@@ -169,5 +204,7 @@ export function readBdbHeaderBlobs(content: Buffer): HeaderBlobs {
     }
   }
   found.sort((a, b) => a.key - b.key);
-  return { blobs: found.map((f) => f.blob), problems };
+  const result: HeaderBlobs = { blobs: found.map((f) => f.blob), problems };
+  if (budget.reason !== undefined) result.stopped = budget.reason;
+  return result;
 }

@@ -31,6 +31,59 @@ export const RPMTAG = {
 export interface HeaderBlobs {
   blobs: Buffer[];
   problems: string[];
+  /** Set when a limit stopped the reader early: why, in one line. `blobs` holds what came before. */
+  stopped?: string;
+}
+
+/**
+ * Bounds on what one package database may hand on to the header parser, so that a hostile file
+ * (an endless view, thousands of items sharing one overflow chain, a slot table repeating one
+ * blob) costs bounded time and memory. Real databases stay far below both: a few thousand
+ * packages and some tens of MiB of headers.
+ */
+export interface HeaderLimits {
+  /** Header blobs taken from one database. */
+  maxBlobs: number;
+  /** Total bytes of those blobs. */
+  maxBytes: number;
+}
+
+export const DEFAULT_HEADER_LIMITS: HeaderLimits = {
+  maxBlobs: 200_000,
+  maxBytes: 256 * 1024 * 1024,
+};
+
+/**
+ * Counts the blobs a reader takes against its limits. A reader asks before it copies or hands on a
+ * blob; once a limit is reached the reader stops and reports `reason` as `HeaderBlobs.stopped`.
+ */
+export class HeaderBudget {
+  blobs = 0;
+  bytes = 0;
+  reason: string | undefined;
+
+  constructor(readonly limits: HeaderLimits = DEFAULT_HEADER_LIMITS) {}
+
+  /** Charges one blob of `size` bytes; false (and `reason` set) when it would go over a limit. */
+  take(size: number): boolean {
+    if (this.reason !== undefined) return false;
+    if (this.blobs + 1 > this.limits.maxBlobs) {
+      this.stopAtCount();
+      return false;
+    }
+    if (this.bytes + size > this.limits.maxBytes) {
+      this.reason = `package headers total more than ${this.limits.maxBytes} bytes; the rest were not read`;
+      return false;
+    }
+    this.blobs++;
+    this.bytes += size;
+    return true;
+  }
+
+  /** Records that the database holds more entries than `maxBlobs`, whether or not they are blobs. */
+  stopAtCount(): void {
+    this.reason ??= `more than ${this.limits.maxBlobs} package headers; the rest were not read`;
+  }
 }
 
 /** rpm tag data types (rpmTagType). */

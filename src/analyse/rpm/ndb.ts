@@ -9,7 +9,7 @@
  * - each blob: {'BlbS', pkgidx, generation, length} + length bytes of header blob + zero padding to
  *   the block size + {adler32 of everything before it, length, 'BlbE'}.
  */
-import type { HeaderBlobs } from './header.js';
+import { HeaderBudget, type HeaderBlobs, type HeaderLimits } from './header.js';
 
 const NDB_MAGIC = 0x506d7052; // 'RpmP' read little-endian
 const NDB_VERSION = 0;
@@ -51,8 +51,10 @@ export function adler32(data: Buffer, start = 0, end = data.length): number {
 /**
  * Every header blob listed in the slot pages, ordered by package index (rpm's install order).
  * Throws NdbError when the file header or slot pages are unusable; a bad blob becomes a problem.
+ * Every blob is charged to `limits` before it is checksummed, so slots that all point at one big
+ * blob cost bounded work; past the limits the reader stops and says so in `stopped`.
  */
-export function readNdbHeaderBlobs(content: Buffer): HeaderBlobs {
+export function readNdbHeaderBlobs(content: Buffer, limits?: HeaderLimits): HeaderBlobs {
   if (content.length < HEADER_SIZE) throw new NdbError('ndb file shorter than its header');
   if (content.readUInt32LE(0) !== NDB_MAGIC) throw new NdbError("not an rpm ndb database (no 'RpmP' magic)");
   const version = content.readUInt32LE(4);
@@ -66,6 +68,7 @@ export function readNdbHeaderBlobs(content: Buffer): HeaderBlobs {
   const firstBlobBlock = (slotPages * SLOT_PAGE_SIZE) / BLOCK_SIZE;
   const problems: string[] = [];
   const found: { pkgidx: number; blob: Buffer }[] = [];
+  const budget = new HeaderBudget(limits);
   for (let at = HEADER_SIZE; at < slotPages * SLOT_PAGE_SIZE; at += SLOT_SIZE) {
     if (content.readUInt32LE(at) !== SLOT_MAGIC)
       throw new NdbError(`ndb slot at byte ${at} has no 'Slot' magic`);
@@ -77,6 +80,7 @@ export function readNdbHeaderBlobs(content: Buffer): HeaderBlobs {
       problems.push(`ndb slot for package ${pkgidx} points at blocks ${blkoff}+${blkcnt} outside the data`);
       continue;
     }
+    if (!budget.take(blkcnt * BLOCK_SIZE)) break;
     try {
       found.push({ pkgidx, blob: readBlob(content, pkgidx, blkoff, blkcnt) });
     } catch (err) {
@@ -84,7 +88,9 @@ export function readNdbHeaderBlobs(content: Buffer): HeaderBlobs {
     }
   }
   found.sort((a, b) => a.pkgidx - b.pkgidx);
-  return { blobs: found.map((f) => f.blob), problems };
+  const result: HeaderBlobs = { blobs: found.map((f) => f.blob), problems };
+  if (budget.reason !== undefined) result.stopped = budget.reason;
+  return result;
 }
 
 function readBlob(content: Buffer, pkgidx: number, blkoff: number, blkcnt: number): Buffer {
