@@ -35,6 +35,14 @@ describe('normaliseEntryPath', () => {
     expect(() => normaliseEntryPath('a/..', 's')).toThrow(/climbs out/);
   });
 
+  it('refuses a name longer than any file system allows, and takes one just within it', () => {
+    const deep = `${'d'.repeat(200)}/`.repeat(20).slice(0, 4096);
+    expect(normaliseEntryPath(`./${deep}`, 's')).toBe(deep.replace(/\/$/, ''));
+    expect(() => normaliseEntryPath('a'.repeat(1024 * 1024), 'img layer 0')).toThrow(
+      /^img layer 0: entry "a{60}…" has a path of 1048576 characters, longer than any file system allows/,
+    );
+  });
+
   it('agrees with the split-and-join definition on any name', () => {
     const name = fc.array(fc.constantFrom('a', 'b', '.', '/', '..', './', '...', '.a'), { maxLength: 12 }).map((p) => p.join(''));
     fc.assert(
