@@ -9,6 +9,7 @@ import {
   type ScopedException,
 } from '../policy/index.js';
 import { projectOf } from '../registry/access/index.js';
+import type { Principal } from '../registry/auth-hook.js';
 import type { ApiContext } from './context.js';
 import { policyInForce } from './context.js';
 import type { ApiRouter } from './router.js';
@@ -43,6 +44,33 @@ function allExceptions(doc: PolicyDocument): ScopedException[] {
 }
 
 /**
+ * What of the policy a caller may read. Administrators read all of it. Others read what concerns
+ * projects they can see: exceptions and `projects:` overrides name private projects and
+ * repositories, and their reasons and authors are often confidential (a robot of one team must
+ * not learn another team's plans from them).
+ */
+async function policyView(ctx: ApiContext, principal: Principal): Promise<{ all: boolean; touches: (scope: ExceptionScope) => boolean; pattern: (p: string) => boolean }> {
+  if (await ctx.access.isAdmin(principal)) return { all: true, touches: () => true, pattern: () => true };
+  const listable = ctx.access.listable(principal);
+  const visible = (await ctx.deps.metadata.listProjects()).map((p) => p.name).filter((name) => listable(name));
+  return {
+    all: false,
+    touches: (scope) => scope === 'global' || visible.some((p) => scopeTouches(scope, p)),
+    pattern: (p) => visible.some((name) => globMatches(p, name)),
+  };
+}
+
+/** The document with only the exceptions and overrides `view` lets the caller read. */
+function visibleDocument(doc: PolicyDocument, view: Awaited<ReturnType<typeof policyView>>): PolicyDocument {
+  if (view.all) return doc;
+  return {
+    ...doc,
+    exceptions: doc.exceptions.filter((e) => view.touches(e.scope ?? 'global')),
+    projects: Object.fromEntries(Object.entries(doc.projects).filter(([pattern]) => view.pattern(pattern))),
+  };
+}
+
+/**
  * `/api/v1/policy` and `/api/v1/exceptions`: the policy the gate enforces, read-only. Exceptions
  * are written in the policy file (reviewed like code); the server re-reads it within a second.
  */
@@ -69,12 +97,14 @@ export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
       },
     },
     async ({ req, query }) => {
-      await ctx.access.user(req);
+      const principal = await ctx.access.user(req);
+      if (query.project !== undefined && !(await ctx.access.isAdmin(principal))) await ctx.access.project(req, query.project);
+      const view = await policyView(ctx, principal);
       const policy = await policyInForce(ctx.deps);
       const out = {
         source: policy.source,
         hash: policy.hash,
-        document: policy.policy as unknown as Record<string, unknown> & { version: 1 },
+        document: visibleDocument(policy.policy, view) as unknown as Record<string, unknown> & { version: 1 },
       };
       if (query.project === undefined) return out;
       const effective = resolvePolicy(policy.policy, query.project);
@@ -106,10 +136,13 @@ export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
       },
     },
     async ({ req, query }) => {
-      await ctx.access.user(req);
+      const principal = await ctx.access.user(req);
+      if (query.project !== undefined && !(await ctx.access.isAdmin(principal))) await ctx.access.project(req, query.project);
+      const view = await policyView(ctx, principal);
       const policy = await policyInForce(ctx.deps);
       const now = ctx.now().getTime();
       const exceptions = allExceptions(policy.policy)
+        .filter((e) => view.touches(e.scope))
         .filter((e) => query.project === undefined || scopeTouches(e.scope, query.project))
         .map((e) => ({
           id: e.id,

@@ -603,7 +603,7 @@ describe('search, policy, exceptions', () => {
   });
 
   it('lists exceptions with scope, reason, author, expiry and whether expired', async () => {
-    const r = await get('/api/v1/exceptions', AS.dev);
+    const r = await get('/api/v1/exceptions', AS.admin);
     expect(r.status).toBe(200);
     expectDeclared('/api/v1/exceptions', 200, r.body);
     expect(r.body.exceptions).toEqual([
@@ -635,6 +635,17 @@ describe('search, policy, exceptions', () => {
         origin: 'projects.team.exceptions[0]',
       },
     ]);
+    // Others read only what concerns projects they can see: dev is in team, and pub is public;
+    // the exception naming other/old is not theirs to read.
+    const dev = await get('/api/v1/exceptions', AS.dev);
+    expect((dev.body.exceptions as { origin: string }[]).map((e) => e.origin)).toEqual(['exceptions[0]', 'projects.team.exceptions[0]']);
+    const outsider = await get('/api/v1/exceptions', AS.outsider);
+    expect((outsider.body.exceptions as { origin: string }[]).map((e) => e.origin)).toEqual(['exceptions[0]']);
+    expect((await get('/api/v1/exceptions?project=team', AS.outsider)).status).toBe(403);
+    const doc = (await get('/api/v1/policy', AS.outsider)).body.document as { projects: Record<string, unknown>; exceptions: unknown[] };
+    expect(Object.keys(doc.projects)).toEqual([]);
+    expect(doc.exceptions).toHaveLength(1);
+    expect((await get('/api/v1/policy?project=team', AS.outsider)).status).toBe(403);
     const team = await get('/api/v1/exceptions?project=team', AS.dev);
     expect((team.body.exceptions as { origin: string }[]).map((e) => e.origin)).toEqual([
       'projects.team.exceptions[0]',
