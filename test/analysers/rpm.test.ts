@@ -407,6 +407,17 @@ describe('rpm header blobs', () => {
       { tag: 1118, type: 'strings', value: ['/'] },
     ]);
     expect(() => readRpmHeader(bad)).toThrow(/dirindex/);
+    // One 1 MiB folder name shared by 100 file names: 100 MiB of paths from a 1 MiB header.
+    const amplified = buildHeader([
+      { tag: 1000, type: 'string', value: 'x' },
+      { tag: 1001, type: 'string', value: '1' },
+      { tag: 1002, type: 'string', value: '1' },
+      { tag: 1116, type: 'int32', value: Array<number>(100).fill(0) },
+      { tag: 1117, type: 'strings', value: Array.from({ length: 100 }, (_, i) => `f${i}`) },
+      { tag: 1118, type: 'strings', value: [`/${'d'.repeat(1024 * 1024)}/`] },
+    ]);
+    expect(amplified.length).toBeLessThan(1.1 * 1024 * 1024);
+    expect(() => readRpmHeader(amplified)).toThrow(/more than 67108864 characters of file paths/);
   });
 });
 

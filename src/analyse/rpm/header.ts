@@ -272,6 +272,9 @@ export function readRpmHeader(blob: Buffer): RpmHeaderInfo {
   return info;
 }
 
+/** Far above the file list of any real package (the largest list a few MB of paths). */
+const MAX_FILE_LIST_CHARS = 64 * 1024 * 1024;
+
 function readFileList(header: RpmHeader, name: string): string[] {
   const basenames = header.getStringArray(RPMTAG.BASENAMES);
   if (basenames) {
@@ -283,9 +286,16 @@ function readFileList(header: RpmHeader, name: string): string[] {
         `header of ${name} has ${basenames.length} basenames but ${dirindexes.length} dirindexes`,
       );
     }
+    // A header of a few MB can pair one long folder name with a million file names; joined, that
+    // would be far more text than the header. Real packages list at most some MB of paths.
+    let total = 0;
     return basenames.map((base, i) => {
       const dir = dirnames[dirindexes[i] ?? -1];
       if (dir === undefined) throw new RpmHeaderError(`header of ${name} has a dirindex out of range`);
+      total += dir.length + base.length;
+      if (total > MAX_FILE_LIST_CHARS) {
+        throw new RpmHeaderError(`header of ${name} lists more than ${MAX_FILE_LIST_CHARS} characters of file paths`);
+      }
       return dir + base;
     });
   }
