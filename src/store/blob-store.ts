@@ -250,29 +250,24 @@ class FsBlobWriter implements BlobWriter {
             if (!failed && !writing && batchBytes > 0) write();
           }, IDLE_BATCH_FLUSH_MS);
         };
-        const fail = (err: unknown) => {
-          if (failed) return;
-          failed = true;
-          clearIdle();
-          source.off('data', onData);
-          stopWatching();
-          // As `pipeline` did: a source we stop reading is destroyed, not left half-read.
-          source.on('error', () => undefined);
-          source.destroy();
-          reject(err);
-        };
-        // A refusal (over quota) is an answer for the client, not a broken connection: the rest
-        // of the body is read and dropped, so the error response reaches it.
-        const refuse = (err: unknown) => {
+        /**
+         * Stops reading. As `pipeline` did, a source we stop reading is destroyed, not left
+         * half-read; but a refusal (over quota) is an answer for the client, not a broken
+         * connection, so then the rest of the body is read and dropped and the response reaches it.
+         */
+        const stop = (err: unknown, drain: boolean) => {
           if (failed) return;
           failed = true;
           clearIdle();
           source.off('data', onData);
           stopWatching();
           source.on('error', () => undefined);
-          source.resume();
+          if (drain) source.resume();
+          else source.destroy();
           reject(err);
         };
+        const fail = (err: unknown) => stop(err, false);
+        const refuse = (err: unknown) => stop(err, true);
         const write = () => {
           clearIdle();
           const buffers = batch;
