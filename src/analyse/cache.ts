@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import type { LayerFacts } from './dispatch.js';
 import type { Analyser } from './types.js';
 
-/** Bump when the cached JSON shape changes. */
-const CACHE_FORMAT = 3;
+/**
+ * Bump when the cached JSON shape, or what a layer records, changes. 4: layers record their folders
+ * and their other unrecorded entries (`dirs`, `others`), and what a later entry of the same layer
+ * replaced is gone from `files` (its secrets kept in `overwritten`).
+ */
+const CACHE_FORMAT = 4;
 
 /** One key for the set of analysers: any analyser added, removed or upgraded invalidates entries. */
 export function analysersKey(analysers: readonly Analyser[]): string {

@@ -26,6 +26,22 @@ export interface LayerFacts {
   opaqueDirs: string[];
   /** Every file an analyser wanted, even when it yielded nothing, so a replacement hides the old one. */
   files: AnalysedFile[];
+  /**
+   * Folders this layer makes, named by an entry or implied by an entry below them. Each replaces a
+   * lower layer's non-folder at its path (a folder over a folder merges with it).
+   */
+  dirs: string[];
+  /**
+   * Non-folder entries with no record in `files`: symlinks, hard links, devices, fifos, and regular
+   * files no analyser recorded. Each replaces what lower layers had at its path and below it, as a
+   * runtime's extraction does; so does every path in `files`.
+   */
+  others: string[];
+  /**
+   * Files that a later entry of the same layer replaced, kept only for their secrets: those bytes
+   * are in the image even though no container sees them.
+   */
+  overwritten: AnalysedFile[];
   warnings: string[];
   entries: number;
   /** Uncompressed bytes read: every entry's content, and tar metadata. */
@@ -41,7 +57,18 @@ export interface AnalysedFile {
 }
 
 export function emptyLayerFacts(): LayerFacts {
-  return { whiteouts: [], opaqueDirs: [], files: [], warnings: [], entries: 0, bytes: 0, largestFile: 0 };
+  return {
+    whiteouts: [],
+    opaqueDirs: [],
+    files: [],
+    dirs: [],
+    others: [],
+    overwritten: [],
+    warnings: [],
+    entries: 0,
+    bytes: 0,
+    largestFile: 0,
+  };
 }
 
 const SNIFF_BYTES = 64;

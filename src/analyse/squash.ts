@@ -43,9 +43,17 @@ function deletePrefix(live: Map<string, PathVersion[]>, prefix: string): void {
     return;
   }
   live.delete(prefix);
-  const under = `${prefix}/`;
+  deleteBelow(live, prefix);
+}
+
+function deleteBelow(live: Map<string, PathVersion[]>, dir: string): void {
+  const under = `${dir}/`;
   for (const key of live.keys()) if (key.startsWith(under)) live.delete(key);
 }
+
+/** Bits of `interest`: a path that says something in some layer, and a folder above such a path. */
+const COUNTED = 1;
+const ABOVE = 2;
 
 // Which file wins when several describe the OS: the distro's own release files are more precise.
 const OS_PRIORITY = [
@@ -81,10 +89,11 @@ function saysSomething(file: AnalysedFile): boolean {
 
 /**
  * Applies layers in order as a container runtime would: whiteouts and opaque folders hide what
- * lower layers had, a file in an upper layer replaces the same path below. What remains is the
- * final filesystem's facts. A package is attributed to the lowest layer from which it was
- * continuously present at the same path, so a base image's packages stay with the base layer even
- * when a later layer rewrites the package database.
+ * lower layers had; any entry in an upper layer replaces the same path below, whatever its type
+ * (a folder over a folder merges with it), and a non-folder also replaces everything below its
+ * path. What remains is the final filesystem's facts. A package is attributed to the lowest layer
+ * from which it was continuously present at the same path, so a base image's packages stay with
+ * the base layer even when a later layer rewrites the package database.
  */
 export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>): SquashResult {
   // Most files an analyser wanted told it nothing (the secret search reads every small text file:
@@ -92,13 +101,26 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   // can affect the result, so only their histories are kept; a quiet version of such a path still
   // counts, since it replaces what was below. Building the history of every path took about 38 ms
   // of each cached scan of that image.
-  const counted = new Set<string>();
-  const found: Array<{ layer: number; path: string; secrets: NonNullable<FileFacts['secrets']> }> = [];
+  // Those paths, and the folders above them, are also the only ones where an upper layer's entry
+  // can replace something: one lookup per entry decides whether it does.
+  const interest = new Map<string, number>();
+  const found: Array<{ layer: number; path: string; secrets: NonNullable<FileFacts['secrets']>; overwritten?: true }> = [];
   for (const [i, { facts }] of layers.entries()) {
     for (const f of facts.files) {
       if (f.facts.secrets?.length) found.push({ layer: i, path: f.path, secrets: f.facts.secrets });
       else if (!saysSomething(f)) continue;
-      counted.add(f.path);
+      interest.set(f.path, COUNTED);
+    }
+    for (const f of facts.overwritten) {
+      if (f.facts.secrets?.length) found.push({ layer: i, path: f.path, secrets: f.facts.secrets, overwritten: true });
+    }
+  }
+  for (const path of [...interest.keys()]) {
+    for (let s = path.lastIndexOf('/'); s > 0; s = path.lastIndexOf('/', s - 1)) {
+      const dir = path.slice(0, s);
+      const bits = interest.get(dir) ?? 0;
+      if (bits & ABOVE) break; // and so are the folders above it
+      interest.set(dir, bits | ABOVE);
     }
   }
   const live = new Map<string, PathVersion[]>();
@@ -107,9 +129,23 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
     warnings.push(...facts.warnings);
     for (const dir of facts.opaqueDirs) deletePrefix(live, dir);
     for (const path of facts.whiteouts) deletePrefix(live, path);
+    if (live.size) {
+      // A folder replaces a file; anything else replaces a file, or a folder with all below it.
+      for (const path of facts.dirs) if ((interest.get(path) ?? 0) & COUNTED) live.delete(path);
+      for (const path of facts.others) {
+        const bits = interest.get(path);
+        if (bits === undefined) continue;
+        if (bits & COUNTED) live.delete(path);
+        if (bits & ABOVE) deleteBelow(live, path);
+      }
+    }
     const byPath = new Map<string, AnalysedFile[]>();
     for (const f of facts.files) {
-      if (!counted.has(f.path)) continue;
+      const bits = interest.get(f.path);
+      if (bits === undefined) continue;
+      // A file over a folder: what lower layers had below it is gone.
+      if (bits & ABOVE && live.size > 0) deleteBelow(live, f.path);
+      if (!(bits & COUNTED)) continue;
       const list = byPath.get(f.path);
       if (list) list.push(f);
       else byPath.set(f.path, [f]);
@@ -177,7 +213,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   const secrets: LayerSecret[] = [];
   for (const f of found) {
     const history = live.get(f.path);
-    const deleted = history?.[history.length - 1]?.layer !== f.layer;
+    const deleted = f.overwritten || history?.[history.length - 1]?.layer !== f.layer;
     for (const secret of f.secrets) secrets.push({ path: f.path, layer: layers[f.layer]!.ref, deleted, secret });
   }
   return { os: mergeOs(osFound), packages, warnings, secrets, attributes };

@@ -95,4 +95,51 @@ describe('squash', () => {
     );
     expect(result.attributes).toEqual([{ path: 'usr/bin/passwd', attribute: 'setuid' }]);
   });
+  describe('replacement by entries that carry no record', () => {
+    const db = 'lib/apk/db/installed';
+    const base = () => layer([[db, 'apk', { packages: [MUSL] }], ['etc/os-release', 'os-release', { os: { family: 'alpine', version: '3.20.3' } }]]);
+
+    it('a folder at a file\'s path replaces the file', () => {
+      expect(squash(base(), layer([], { dirs: ['lib', 'lib/apk', 'lib/apk/db', db] })).packages).toEqual([]);
+    });
+
+    it('a folder above a file merges with what was there', () => {
+      const r = squash(base(), layer([], { dirs: ['lib', 'lib/apk', 'lib/apk/db'] }));
+      expect(r.packages.map((p) => p.name)).toEqual(['musl']);
+      expect(r.os?.family).toBe('alpine');
+    });
+
+    it('any other entry replaces the file at its path, and a folder with everything below it', () => {
+      expect(squash(base(), layer([], { others: [db] })).packages).toEqual([]);
+      const r = squash(base(), layer([], { others: ['lib/apk'] }));
+      expect(r.packages).toEqual([]);
+      expect(r.os?.family).toBe('alpine');
+      expect(squash(base(), layer([], { others: ['lib/ap', 'lib/apk/db/installed.new'] })).packages.map((p) => p.name)).toEqual(['musl']);
+    });
+
+    it('a recorded file over a folder replaces everything below it', () => {
+      const r = squash(base(), layer([['lib/apk', 'secrets', {}]]));
+      expect(r.packages).toEqual([]);
+      expect(r.os?.family).toBe('alpine');
+    });
+
+    it('what a layer replaces does not touch what the same layer records', () => {
+      const r = squash(base(), layer([[db, 'apk', { packages: [MUSL] }]], { dirs: ['lib/apk/db'], others: ['lib/apk/db/lock'] }));
+      expect(r.packages.map((p) => [p.name, p.layer.index])).toEqual([['musl', 0]]);
+    });
+
+    it('marks a secret deleted when a symlink replaces its file or its folder, and keeps overwritten ones as deleted', () => {
+      const key = layer([['root/.ssh/id_rsa', 'secrets', { secrets: [SECRET] }]]);
+      expect(squash(key, layer([], { others: ['root/.ssh/id_rsa'] })).secrets[0]).toMatchObject({ deleted: true });
+      expect(squash(key, layer([], { others: ['root/.ssh'] })).secrets[0]).toMatchObject({ deleted: true });
+      expect(squash(key, layer([], { dirs: ['root/.ssh'] })).secrets[0]).toMatchObject({ deleted: false });
+      const overwritten = squash(layer([], { overwritten: [{ path: 'root/.ssh/id_rsa', analyser: 'secrets', facts: { secrets: [SECRET] } }] }));
+      expect(overwritten.secrets).toEqual([expect.objectContaining({ path: 'root/.ssh/id_rsa', deleted: true })]);
+    });
+
+    it('a setuid file replaced by one no analyser recorded loses its attribute', () => {
+      const r = squash(layer([['usr/bin/su', 'file-attributes', { attributes: ['setuid'] }]]), layer([], { others: ['usr/bin/su'] }));
+      expect(r.attributes).toEqual([]);
+    });
+  });
 });

@@ -304,3 +304,145 @@ describe('progress reporting', () => {
     expect(lastBytes).toBeGreaterThan(0);
   });
 });
+
+// In the container's filesystem (overlayfs, as docker, containerd and podman extract layers), a later
+// entry at a path replaces what was there, whatever either one's type: a folder over a file replaces
+// the file, a non-folder over a folder replaces the folder and everything below it. The same holds
+// between the entries of one layer.
+describe('any entry replaces what was at its path', () => {
+  const DB = 'lib/apk/db/installed';
+  const dbFile: TestEntry = { name: DB, content: apkDb(['musl', '1.2.5-r0'], ['busybox', '1.36.1-r29']) };
+  const replacements: Array<[string, TestEntry[]]> = [
+    ['a symlink', [{ name: DB, type: 'symlink', linkname: '/dev/null' }]],
+    ['a hard link to an empty file', [{ name: 'empty', content: '' }, { name: DB, type: 'link', linkname: 'empty' }]],
+    ['a folder', [{ name: `${DB}/`, type: 'directory' }]],
+    ['a character device', [{ name: DB, type: 'character-device' }]],
+    ['a fifo', [{ name: DB, type: 'fifo' }]],
+  ];
+
+  it.each(replacements)('a database file a later layer replaces with %s is gone', async (_, upper) => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, dbFile], upper]);
+    const r = await scanLayout(dir);
+    expect(r.packages).toEqual([]);
+    expect(r.os?.family).toBe('alpine');
+  });
+
+  it.each(replacements)('a database file a later entry of the same layer replaces with %s is gone', async (_, upper) => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, dbFile, ...upper]]);
+    const r = await scanLayout(dir);
+    expect(r.packages).toEqual([]);
+    expect(r.os?.family).toBe('alpine');
+  });
+
+  it('a file, then a folder at its path in the same layer: the file is gone', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, { name: 'etc/os-release/', type: 'directory' }, { name: 'etc/os-release/x', content: 'hi' }]]);
+    expect((await scanLayout(dir)).os).toBeNull();
+  });
+
+  it('a database replaced by another file in the same layer reports only the last one', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[dbFile, { name: DB, content: apkDb(['zlib', '1.3.1-r1']) }]]);
+    expect((await scanLayout(dir)).packages.map((p) => p.name)).toEqual(['zlib']);
+  });
+
+  it('a folder implied by an entry below it replaces a lower file at its path', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[dbFile], [{ name: `${DB}/x`, content: 'x' }]]);
+    expect((await scanLayout(dir)).packages).toEqual([]);
+  });
+
+  it('a folder over a folder merges with it: what was below stays', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [{ name: 'lib/', type: 'directory' }, { name: 'lib/apk/', type: 'directory' }, { name: 'lib/apk/db/', type: 'directory' }, dbFile],
+      [{ name: 'lib/', type: 'directory' }, { name: 'lib/apk/', type: 'directory' }, { name: 'lib/apk/db/', type: 'directory' }, { name: 'lib/apk/db/lock', content: '' }],
+    ]);
+    expect((await scanLayout(dir)).packages.map((p) => p.name)).toEqual(['busybox', 'musl']);
+  });
+
+  it('a folder named twice in one layer, among other repeated paths, still replaces a lower file', async () => {
+    const dir = newDir();
+    const twice: TestEntry[] = [{ name: `${DB}/`, type: 'directory' }, { name: `${DB}/`, type: 'directory' }, { name: 'tmp/x', content: '1' }, { name: 'tmp/x', content: '2' }];
+    await writeOciLayout(dir, [[dbFile], twice]);
+    expect((await scanLayout(dir)).packages).toEqual([]);
+    const same = newDir();
+    await writeOciLayout(same, [[dbFile, ...twice, { name: `${DB}/keep`, content: '' }]]);
+    expect((await scanLayout(same)).packages).toEqual([]);
+  });
+
+  const SITE = 'usr/lib/python3.12/site-packages';
+  const metadata = (name: string) => `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n`;
+  const folderReplacements: Array<[string, TestEntry]> = [
+    ['a file no analyser reads', { name: `${SITE}/foo-1.0.dist-info`, content: 'not a folder' }],
+    ['a symlink', { name: `${SITE}/foo-1.0.dist-info`, type: 'symlink', linkname: '/nowhere' }],
+    ['a symlink above it', { name: 'usr/lib/python3.12', type: 'symlink', linkname: 'python3.11' }],
+    ['a hard link', { name: `${SITE}/foo-1.0.dist-info`, type: 'link', linkname: 'etc/os-release' }],
+    ['a fifo', { name: `${SITE}/foo-1.0.dist-info`, type: 'fifo' }],
+  ];
+  const distInfo: TestEntry[] = [
+    { name: `${SITE}/foo-1.0.dist-info/`, type: 'directory' },
+    { name: `${SITE}/foo-1.0.dist-info/METADATA`, content: metadata('foo') },
+  ];
+
+  it.each(folderReplacements)('a folder a later layer replaces with %s takes what was below it along', async (_, upper) => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, ...distInfo, { name: `usr/local/lib/python3.12/site-packages/keep-1.0.dist-info/METADATA`, content: metadata('keep') }], [upper]]);
+    expect((await scanLayout(dir)).packages.map((p) => p.name)).toEqual(['keep']);
+  });
+
+  it.each(folderReplacements)('a folder a later entry of the same layer replaces with %s takes what was below it along', async (_, upper) => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, ...distInfo, { name: `usr/local/lib/python3.12/site-packages/keep-1.0.dist-info/METADATA`, content: metadata('keep') }, upper]]);
+    expect((await scanLayout(dir)).packages.map((p) => p.name)).toEqual(['keep']);
+  });
+
+  it('an egg-info folder replaced by an egg-info file reports the file, not what was below the folder', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [{ name: `${SITE}/foo.egg-info/PKG-INFO`, content: metadata('foo') }],
+      [{ name: `${SITE}/foo.egg-info`, content: metadata('bar') }],
+    ]);
+    expect((await scanLayout(dir)).packages.map((p) => p.name)).toEqual(['bar']);
+  });
+
+  it('the layer cache keeps what replaces what', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [[osRelease, dbFile, ...distInfo], [{ name: DB, type: 'symlink', linkname: '/dev/null' }, { name: `${SITE}/foo-1.0.dist-info`, type: 'fifo' }]]);
+    const cacheDir = join(tmp, 'cache-replace');
+    expect((await scanLayout(dir, { cacheDir })).packages).toEqual([]);
+    expect((await scanLayout(dir, { cacheDir })).packages).toEqual([]);
+  });
+
+  it('a setuid file a later layer replaces with a plain file, or a symlink, is no longer reported', async () => {
+    const setuid = (dir: string) => scanLayout(dir, { misconfig: true }).then((r) => r.misconfigurations!.filter((m) => /setuid/.test(m.title)).map((m) => m.message));
+    const base: TestEntry[] = [{ name: 'usr/bin/su', content: 'su', mode: 0o4755 }, { name: 'usr/bin/passwd', content: 'pw', mode: 0o4755 }];
+    const a = newDir();
+    await writeOciLayout(a, [base]);
+    expect(await setuid(a)).toEqual([expect.stringContaining('2 setuid/setgid files')]);
+    const b = newDir();
+    await writeOciLayout(b, [base, [{ name: 'usr/bin/su', content: 'su', mode: 0o755 }, { name: 'usr/bin/passwd', type: 'symlink', linkname: 'su' }]]);
+    expect(await setuid(b)).toEqual([]);
+  });
+
+  const TOKEN = 'GITHUB_TOKEN="ghp_R8f2kQ9zLmX4vB7nT1cY6hW3pJ5sD0gA2eKq"\n';
+
+  it('a secret in a file a later entry of the same layer replaced is still reported, as deleted', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [
+        { name: 'app/config.env', content: TOKEN },
+        { name: 'app/config.env', type: 'symlink', linkname: '/dev/null' },
+        { name: 'srv/token.env', content: TOKEN },
+      ],
+      [{ name: 'srv', type: 'symlink', linkname: 'var/srv' }],
+    ]);
+    const r = await scanLayout(dir, { secrets: true });
+    expect(r.secrets!.map((s) => `${s.target}#${s.layer?.index}:${s.deleted ?? false}`).sort()).toEqual([
+      'app/config.env#0:true',
+      'srv/token.env#0:true',
+    ]);
+  });
+});

@@ -9,7 +9,7 @@ import { pack } from 'tar-stream';
 export interface TestEntry {
   name: string;
   content?: string | Buffer;
-  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device';
+  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'fifo';
   linkname?: string;
   mode?: number;
   /** Fixed when a test needs the same layer bytes from two builds; otherwise the time of packing. */
