@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type { ProjectRole, RegistryMetadata } from '../../store/index.js';
+import type { ProjectRole, RegistryMetadata, RobotRecord, UserRecord } from '../../store/index.js';
 import type { Principal, RegistryAction, RegistryAuth } from '../auth-hook.js';
 import { hashRobotSecret, verifyPassword, verifyRobotSecret } from '../basic-auth.js';
 import type { AuditLog } from './audit.js';
@@ -58,6 +58,8 @@ export class AccessControl {
    * the stored hash the password was checked against.
    */
   private readonly loginCache = new Map<string, { principal: AccountPrincipal; hash: string; expires: number }>();
+  /** Checks of a name and password under way, by the same key as the login cache. */
+  private readonly verifying = new Map<string, Promise<AccountPrincipal | null>>();
   /** When a lockout was last written to the audit log, per address and user (auditLockedOut). */
   private readonly lockoutLogged = new Map<string, number>();
   private readonly cacheKey = randomBytes(32);
@@ -226,6 +228,34 @@ export class AccessControl {
         return principal;
       }
     }
+    // The same name and password already being checked (a client's parallel requests, or a burst
+    // of them): share that check. Each would otherwise run its own scrypt until the first filled
+    // the cache; 400 at once kept the threadpool, which file I/O needs too, busy for 20 s.
+    const inflight = this.verifying.get(key);
+    if (inflight) {
+      const shared = await inflight;
+      if (shared && via === 'token') this.auditLogin(shared.name, ip, true, via);
+      return shared;
+    }
+    const check = this.checkSecret(username, password, via, ip, key, robot, user, storedHash);
+    this.verifying.set(key, check);
+    try {
+      return await check;
+    } finally {
+      this.verifying.delete(key);
+    }
+  }
+
+  private async checkSecret(
+    username: string,
+    password: string,
+    via: 'token' | 'basic',
+    ip: string | null,
+    key: string,
+    robot: RobotRecord | undefined,
+    user: UserRecord | null,
+    storedHash: string | undefined,
+  ): Promise<AccountPrincipal | null> {
     let principal: AccountPrincipal | null = null;
     let reason = 'bad credentials';
     if (isRobotName(username)) {
