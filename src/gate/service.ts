@@ -32,13 +32,7 @@ export function analysisJobKey(repository: string, digest: string): string {
 
 /** The gate's own referrers are marked by their annotation (and the report by its type); a push of either is refused. */
 function refuseForgedReferrer(m: IncomingManifest): void {
-  let annotations: unknown;
-  try {
-    annotations = (JSON.parse(m.manifest.toString('utf8')) as { annotations?: unknown }).annotations;
-  } catch {
-    return; // the registry has parsed it already; nothing to add here
-  }
-  const marked = typeof annotations === 'object' && annotations !== null && Object.hasOwn(annotations, GENERATOR_ANNOTATION);
+  const marked = m.annotations !== null && Object.hasOwn(m.annotations, GENERATOR_ANNOTATION);
   if (!marked && m.artifactType !== REPORT_ARTIFACT_TYPE) return;
   throw new RegistryError(
     'DENIED',

@@ -646,7 +646,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (!project || project.quotaBytes === null) return undefined;
     const { name: key, quotaBytes: quota } = project;
     const stored = await metadata.projectUsage(key);
-    const parked = (await metadata.listUploads()).filter((u) => projectOf(u.repository) === key).reduce((sum, u) => sum + u.offset, 0);
+    const parked = await metadata.projectUploadBytes(key);
     // A body that says its length and cannot fit is refused before any of it is read.
     const streamingNow = uploadingBytes.get(key) ?? 0;
     if (declaredBytes !== undefined && stored + parked + streamingNow + declaredBytes > quota) {
@@ -770,6 +770,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           digest,
           mediaType: parsed.mediaType,
           artifactType: parsed.artifactType,
+          annotations: parsed.annotations,
           manifest: bytes,
           tag: byDigest ? undefined : reference,
           principal: principal.name,

@@ -18,6 +18,7 @@ export interface IncomingManifest {
   digest: string;
   mediaType: string;
   artifactType: string | null;
+  annotations: Record<string, string> | null;
   manifest: Buffer;
   tag: string | undefined;
   principal: string;

@@ -267,6 +267,8 @@ export interface RegistryMetadata {
   listManifestRefs(repository: string): Promise<(ManifestRef & { manifestDigest: string })[]>;
   listBlobLinks(repository?: string): Promise<BlobLinkRecord[]>;
   listUploads(): Promise<UploadRecord[]>;
+  /** Bytes received by the unfinished uploads of a project's repositories (what its quota must also count). */
+  projectUploadBytes(project: string): Promise<number>;
   /**
    * Deletes an untagged manifest created before `cutoff` when nothing in its repository still
    * needs it: no tag, no manifest referencing it, its subject (if any) no longer stored, no touch
@@ -1317,6 +1319,16 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   async listUploads(): Promise<UploadRecord[]> {
     return (await this.db.selectFrom('uploads').selectAll().orderBy('uuid').execute()).map(toUpload);
+  }
+
+  async projectUploadBytes(project: string): Promise<number> {
+    const { prefix, upper } = projectRepositoryRange(project);
+    const r = await this.db
+      .selectFrom('uploads')
+      .select(sql<number | null>`SUM("offset")`.as('total'))
+      .where((eb) => eb.or([eb('repository', '=', project), eb.and([eb('repository', '>=', prefix), eb('repository', '<', upper)])]))
+      .executeTakeFirst();
+    return Number(r?.total ?? 0);
   }
 
   async deleteManifestIfUnused(repository: string, digest: string, cutoff: string): Promise<boolean> {

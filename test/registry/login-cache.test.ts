@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AccessControl } from '../../src/registry/access/index.js';
+import { AccessControl, type AuditLog } from '../../src/registry/access/index.js';
 import { hashPassword, hashRobotSecret } from '../../src/registry/basic-auth.js';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
 
@@ -114,5 +114,24 @@ describe('the login cache', () => {
     clock += 61_000;
     expect(await access.verifyCredentials('alice', 'first-pw', 'token')).toMatchObject({ name: 'alice' });
     expect(checks.n).toBe(2);
+  });
+});
+
+describe('logins checked at the same time', () => {
+  it('share one password check for the same name and password; other passwords are checked alone', async () => {
+    await meta.putUser({ name: 'ci', passwordHash: await hashPassword('ci-password'), admin: false });
+    const rows: { action: string; principal: string }[] = [];
+    const audit = { record: (r: { action: string; principal: string }) => rows.push(r), close: async () => {} } as unknown as AuditLog;
+    const audited = await AccessControl.create(meta, { audit });
+    // Basic logins are audited once per real check: twenty parallel requests with the same
+    // credentials, before any is cached, make one check and one row.
+    const same = await Promise.all(Array.from({ length: 20 }, () => audited.verifyCredentials('ci', 'ci-password', 'basic')));
+    expect(same.every((p) => p?.name === 'ci')).toBe(true);
+    expect(rows.filter((r) => r.action === 'login')).toHaveLength(1);
+    // Different wrong passwords are not shared: each is checked and audited.
+    const wrong = await Promise.all(['a-wrong-one', 'b-wrong-one', 'c-wrong-one'].map((pw) => audited.verifyCredentials('ci', pw, 'basic')));
+    expect(wrong).toEqual([null, null, null]);
+    expect(rows.filter((r) => r.action === 'login_failed')).toHaveLength(3);
+    await audited.close();
   });
 });

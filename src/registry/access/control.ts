@@ -123,7 +123,7 @@ export class AccessControl {
       if (!byUser) next.members.set(m.project, (byUser = new Map<string, ProjectRole>()));
       byUser.set(m.user, m.role);
     }
-    for (const r of robots) next.robots.set(r.name, r);
+    for (const r of robots) next.robots.set(r.name, { ...r, credential: credentialFingerprint(r.secretHash) });
     this.snapshot = next;
   }
 
@@ -164,7 +164,7 @@ export class AccessControl {
       const robot = this.snapshot.robots.get(principal.name);
       // A token names the secret it was issued for: a refreshed secret, or a robot deleted and
       // made again under the same name, ends it at once rather than when it expires.
-      if (principal.credential !== undefined && robot && credentialFingerprint(robot.secretHash) !== principal.credential) return false;
+      if (principal.credential !== undefined && robot && robot.credential !== principal.credential) return false;
       return robotUsable(robot, this.now());
     }
     const user = this.snapshot.users.get(principal.name);
@@ -237,24 +237,28 @@ export class AccessControl {
       if (shared && via === 'token') this.auditLogin(shared.name, ip, true, via);
       return shared;
     }
-    const check = this.checkSecret(username, password, via, ip, key, robot, user, storedHash);
+    const check = this.checkSecret(username, password, via, ip, robot, user);
     this.verifying.set(key, check);
     try {
-      return await check;
+      const principal = await check;
+      if (principal && storedHash !== undefined) {
+        if (this.loginCache.size >= LOGIN_CACHE_MAX) this.loginCache.clear();
+        this.loginCache.set(key, { principal, hash: storedHash, expires: this.now() + LOGIN_CACHE_MS });
+      }
+      return principal;
     } finally {
       this.verifying.delete(key);
     }
   }
 
+  /** The slow part of a login: scrypt (or the robot hash), and its audit row. */
   private async checkSecret(
     username: string,
     password: string,
     via: 'token' | 'basic',
     ip: string | null,
-    key: string,
     robot: RobotRecord | undefined,
     user: UserRecord | null,
-    storedHash: string | undefined,
   ): Promise<AccountPrincipal | null> {
     let principal: AccountPrincipal | null = null;
     let reason = 'bad credentials';
@@ -270,10 +274,6 @@ export class AccessControl {
       if (ok && user) principal = { name: user.name, kind: 'user', admin: user.admin, credential: credentialFingerprint(user.passwordHash) };
     }
     this.auditLogin(username, ip, principal !== null, via, principal ? undefined : reason);
-    if (principal && storedHash !== undefined) {
-      if (this.loginCache.size >= LOGIN_CACHE_MAX) this.loginCache.clear();
-      this.loginCache.set(key, { principal, hash: storedHash, expires: this.now() + LOGIN_CACHE_MS });
-    }
     return principal;
   }
 

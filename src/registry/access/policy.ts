@@ -20,7 +20,8 @@ export interface AccessSnapshot {
   projects: Map<string, { public: boolean }>;
   /** project → user → role */
   members: Map<string, Map<string, ProjectRole>>;
-  robots: Map<string, RobotRecord>;
+  /** `credential`: the fingerprint of the robot's stored secret hash, made once per load, not per request. */
+  robots: Map<string, RobotRecord & { credential?: string }>;
 }
 
 export function emptySnapshot(): AccessSnapshot {
