@@ -40,21 +40,29 @@ function lieAboutSize(zip: Buffer, name: string, size: number): Buffer {
 }
 
 /**
- * A zip whose central directory lists `count` entries (lib/a0.jar ...) that all point at the same
- * deflated local entry: each costs `size` bytes to extract but the file stays tiny.
+ * A zip whose central directory lists `count` entries (lib/a0.jar ...) of one deflated jar that
+ * inflates to `size` bytes. With `overlap`, every entry points at the same local entry, so each costs
+ * `size` bytes to extract while the file stays tiny; without it, each has its own copy.
  */
-function overlappingZip(deflated: Buffer, size: number, count: number): Buffer {
-  const local = Buffer.alloc(30 + 8);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(deflated.length, 18);
-  local.writeUInt32LE(size, 22);
-  local.writeUInt16LE(8, 26);
-  local.write('lib/a.jar'.slice(0, 8), 30);
+function zipOfCopies(deflated: Buffer, size: number, count: number, overlap = true): Buffer {
+  const locals: Buffer[] = [];
   const cds: Buffer[] = [];
+  let offset = 0;
   for (let i = 0; i < count; i++) {
     const name = Buffer.from(`lib/a${i}.jar`);
+    const localOffset = overlap ? 0 : offset;
+    if (!overlap || i === 0) {
+      const local = Buffer.alloc(30 + name.length);
+      local.writeUInt32LE(0x04034b50, 0);
+      local.writeUInt16LE(20, 4);
+      local.writeUInt16LE(8, 8);
+      local.writeUInt32LE(deflated.length, 18);
+      local.writeUInt32LE(size, 22);
+      local.writeUInt16LE(name.length, 26);
+      name.copy(local, 30);
+      locals.push(local, deflated);
+      offset += local.length + deflated.length;
+    }
     const cd = Buffer.alloc(46 + name.length);
     cd.writeUInt32LE(0x02014b50, 0);
     cd.writeUInt16LE(20, 4);
@@ -63,7 +71,7 @@ function overlappingZip(deflated: Buffer, size: number, count: number): Buffer {
     cd.writeUInt32LE(deflated.length, 20);
     cd.writeUInt32LE(size, 24);
     cd.writeUInt16LE(name.length, 28);
-    cd.writeUInt32LE(0, 42);
+    cd.writeUInt32LE(localOffset, 42);
     name.copy(cd, 46);
     cds.push(cd);
   }
@@ -73,8 +81,8 @@ function overlappingZip(deflated: Buffer, size: number, count: number): Buffer {
   eocd.writeUInt16LE(count, 8);
   eocd.writeUInt16LE(count, 10);
   eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(local.length + deflated.length, 16);
-  return Buffer.concat([local, deflated, cd, eocd]);
+  eocd.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, eocd]);
 }
 
 describe('javaAnalyser', () => {
@@ -190,12 +198,38 @@ describe('javaAnalyser', () => {
   it('stops an overlapping-entry bomb: many directory entries sharing one highly compressed jar', async () => {
     // 64 MiB of stored zeros in a valid zip, deflated to about 64 KiB.
     const inner = Buffer.from(zipSync({ pad: [new Uint8Array(64 * 1024 * 1024), { level: 0 }] }));
-    const bomb = overlappingZip(deflateRawSync(inner), inner.length, 40);
+    const bomb = zipOfCopies(deflateRawSync(inner), inner.length, 40);
     const started = Date.now();
     const facts = await run('x/bomb.jar', bomb);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(facts.packages).toBeUndefined();
-    expect(facts.warnings).toEqual(['x/bomb.jar: stopped reading archive: extraction budget exhausted (zip bomb?)']);
+    expect(facts.warnings).toEqual(["x/bomb.jar: not read: entry lib/a1.jar overlaps another entry's bytes (zip bomb?)"]);
+  });
+
+  it('refuses overlapping entries inside a nested archive too, and keeps what the outer archive lists', async () => {
+    const inner = Buffer.from(zipSync({ pad: [new Uint8Array(1024 * 1024), { level: 0 }] }));
+    const nestedBomb = zipOfCopies(deflateRawSync(inner), inner.length, 3);
+    const facts = await run('x/outer.war', jar({ ...pom('org.example', 'outer', '1.0'), 'WEB-INF/lib/bomb.jar': nestedBomb }));
+    expect(coords(facts.packages)).toEqual(['org.example:outer:1.0']);
+    expect(facts.warnings).toEqual([
+      "x/outer.war!/WEB-INF/lib/bomb.jar: not read: entry lib/a1.jar overlaps another entry's bytes (zip bomb?)",
+    ]);
+  });
+
+  it('still stops at the extraction budget when distinct entries inflate to more than it allows', async () => {
+    // Nine separate copies of a 64 MiB jar deflated to about 64 KiB each: nothing overlaps, 576 MiB in all.
+    const inner = Buffer.from(zipSync({ pad: [new Uint8Array(64 * 1024 * 1024), { level: 0 }] }));
+    const facts = await run('x/many.jar', zipOfCopies(deflateRawSync(inner), inner.length, 9, false));
+    expect(facts.warnings).toEqual(['x/many.jar: stopped reading archive: extraction budget exhausted (zip bomb?)']);
+  });
+
+  it('opens a nested archive listed twice under one name only once', async () => {
+    const first = jar(pom('org.example', 'lib', '1.0'));
+    const twice = jar({ 'lib/a.jar': first, 'lib/b.jar': jar(pom('org.example', 'other', '2.0')) });
+    // Rename lib/b.jar to lib/a.jar in both headers: same length, so offsets stay right.
+    const renamed = Buffer.from(twice.toString('latin1').replaceAll('lib/b.jar', 'lib/a.jar'), 'latin1');
+    const facts = await run('x/dup.jar', renamed);
+    expect(coords(facts.packages)).toEqual(['org.example:lib:1.0']);
   });
 
   it('refuses an end record claiming more entries than the directory can hold', async () => {

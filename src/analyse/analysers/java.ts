@@ -147,6 +147,31 @@ function readCentralDirectory(buf: Buffer, budget: Budget): ZipEntry[] {
   return entries;
 }
 
+/** Where an entry's stored bytes lie: from its local header to the end of its compressed data. */
+function entrySpan(buf: Buffer, entry: ZipEntry): { start: number; end: number } | undefined {
+  const lo = entry.localOffset;
+  if (lo < 0 || lo + 30 > buf.length || buf.readUInt32LE(lo) !== SIG_LOCAL) return undefined;
+  return { start: lo, end: lo + 30 + buf.readUInt16LE(lo + 26) + buf.readUInt16LE(lo + 28) + entry.compressedSize };
+}
+
+/**
+ * The first of `entries` whose bytes overlap another's, if any. A zip tool never writes two entries
+ * over the same bytes; overlap is how a few kilobytes are made to inflate, over and over, into
+ * gigabytes (one compressed kernel shared by many entries, or nested archives listing themselves).
+ */
+function overlappingEntry(buf: Buffer, entries: readonly ZipEntry[]): ZipEntry | undefined {
+  const spans = entries
+    .map((entry) => ({ entry, span: entrySpan(buf, entry) }))
+    .filter((s): s is { entry: ZipEntry; span: { start: number; end: number } } => s.span !== undefined)
+    .sort((a, b) => a.span.start - b.span.start);
+  for (let i = 1; i < spans.length; i++) {
+    const prev = spans[i - 1];
+    const cur = spans[i];
+    if (prev && cur && cur.span.start < prev.span.end) return cur.entry;
+  }
+  return undefined;
+}
+
 /** The uncompressed bytes of one entry, at most `limit` bytes, charged to the budget. */
 function entryData(buf: Buffer, entry: ZipEntry, limit: number, budget: Budget): Buffer {
   if (entry.flags & 1) throw new ZipError(`${entry.name} is encrypted`);
@@ -298,6 +323,10 @@ function isPomProperties(name: string): boolean {
   return name.startsWith('META-INF/maven/') && name.endsWith('/pom.properties');
 }
 
+function isManifest(name: string): boolean {
+  return name.toUpperCase() === 'META-INF/MANIFEST.MF';
+}
+
 function walkArchive(buf: Buffer, archivePath: string, fileName: string, depth: number, st: WalkState): void {
   let entries: ZipEntry[];
   try {
@@ -305,6 +334,16 @@ function walkArchive(buf: Buffer, archivePath: string, fileName: string, depth: 
   } catch (e) {
     if (e instanceof BudgetError) throw e;
     st.warnings.add(`${archivePath}: not a readable Java archive: ${(e as Error).message}`);
+    return;
+  }
+
+  // Only the entries read below cost memory and time, so only they are checked for overlap.
+  const wanted = entries.filter(
+    (e) => isPomProperties(e.name) || isManifest(e.name) || (!e.name.endsWith('/') && ARCHIVE_EXT.test(e.name)),
+  );
+  const overlap = overlappingEntry(buf, wanted);
+  if (overlap) {
+    st.warnings.add(`${archivePath}: not read: entry ${overlap.name} overlaps another entry's bytes (zip bomb?)`);
     return;
   }
 
@@ -339,16 +378,20 @@ function walkArchive(buf: Buffer, archivePath: string, fileName: string, depth: 
   }
 
   if (found.length === 0) {
-    const mfEntry = entries.find((e) => e.name.toUpperCase() === 'META-INF/MANIFEST.MF');
+    const mfEntry = entries.find((e) => isManifest(e.name));
     const text = mfEntry ? readText(mfEntry) : undefined;
     const pkg = manifestPackage(text === undefined ? new Map() : parseManifest(text), fileName);
     if (pkg) record({ archivePath }, pkg);
   }
   st.packages.push(...found);
 
+  const opened = new Set<string>();
   for (const e of entries) {
     if (e.name.endsWith('/') || !ARCHIVE_EXT.test(e.name)) continue;
     const nestedPath = `${archivePath}!/${e.name}`;
+    // A name listed twice would report the same path twice; the first one is what a class loader reads.
+    if (opened.has(e.name)) continue;
+    opened.add(e.name);
     if (depth >= MAX_NESTING) {
       st.warnings.add(`${st.topPath}: archives nested deeper than ${MAX_NESTING} levels were not opened`);
       continue;
@@ -390,7 +433,8 @@ export function analyseJavaArchive(path: string, content: Buffer): FileFacts {
 
 export const javaAnalyser: Analyser = {
   name: 'java-archive',
-  version: 1,
+  // 2: overlapping entries refused, a nested archive listed twice opened once.
+  version: 2,
   maxFileSize: 256 * 1024 * 1024,
   wants(path: string, info): boolean {
     return info.size >= 22 && ARCHIVE_EXT.test(path);
