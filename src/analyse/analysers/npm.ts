@@ -1,8 +1,8 @@
-import { parseAllDocuments } from 'yaml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
 import { type JsonObject, fileText, isObject, oneLine, str } from './parse-helpers.js';
+import { loadLastYamlDocument } from './lock-yaml.js';
 
 /**
  * npm ecosystem: package-lock.json / npm-shrinkwrap.json, yarn.lock (classic and berry),
@@ -300,11 +300,7 @@ function parsePnpmLock(file: AnalyserFile): FileFacts {
   try {
     // pnpm 9 may prepend a second YAML document (the package-manager "env" lockfile); the
     // project's lockfile is the last one.
-    const docs = parseAllDocuments(fileText(file));
-    const all = Array.isArray(docs) ? docs : [docs];
-    const bad = all.find((d) => d.errors.length > 0);
-    if (bad) throw bad.errors[0];
-    doc = all.length > 0 ? all[all.length - 1]?.toJS() : undefined;
+    doc = loadLastYamlDocument(fileText(file)) as Json;
   } catch (e) {
     return { warnings: [`${file.path}: invalid YAML: ${oneLine(e)}`] };
   }

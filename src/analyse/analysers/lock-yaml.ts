@@ -1,0 +1,161 @@
+import { parseAllDocuments, parseDocument } from 'yaml';
+
+/**
+ * Loads a large, regular YAML file (a pnpm lockfile) a few hundred kilobytes at a time.
+ *
+ * The yaml package keeps a syntax tree of every token of a document until the document is
+ * converted to plain values. For a lockfile that tree costs about 60 times the text (a 16 MB
+ * pnpm-lock.yaml took 1 GB), so a large lockfile in an image, real or hostile, would push a scan
+ * far past its memory target. Lockfiles are block mappings of many small entries, so the text is
+ * cut before every entry of a top-level section (a line indented exactly as that section's first
+ * entry: YAML gives any continuation of an entry a deeper indent), each piece is parsed on its own
+ * under its section's key, and the pieces' plain values are merged. Anything this does not expect
+ * (document markers with content, an anchor used across pieces, a syntax error in a piece) is
+ * parsed the ordinary way, in one go, if the file is small enough for that to be cheap.
+ */
+
+/** Bytes of entries parsed together; larger pieces only cost memory, smaller ones time. */
+const PIECE_BYTES = 256 * 1024;
+/** Largest text parsed in one go when reading in pieces did not work. */
+const WHOLE_PARSE_LIMIT = 4 * 1024 * 1024;
+
+type Plain = unknown;
+
+export class LockYamlError extends Error {
+  override readonly name = 'LockYamlError';
+}
+
+/** The last document of `text` as plain values (pnpm 9 may put an env lockfile document first). */
+export function loadLastYamlDocument(text: string): Plain {
+  try {
+    const pieced = loadInPieces(text);
+    if (pieced.ok) return pieced.value;
+  } catch {
+    // Fall through to the ordinary parse, which reports the error properly.
+  }
+  if (text.length > WHOLE_PARSE_LIMIT) {
+    throw new LockYamlError(`cannot be read in parts and is larger than ${WHOLE_PARSE_LIMIT} bytes`);
+  }
+  return loadWhole(text);
+}
+
+function loadWhole(text: string): Plain {
+  // uniqueKeys is off because the yaml package checks each new key against every earlier key of
+  // its map: a lockfile with 40,000 packages took 34 s to parse with it on and 1.7 s with it off.
+  // The later of two equal keys wins, as in JSON.parse.
+  const docs = parseAllDocuments(text, { uniqueKeys: false });
+  const all = Array.isArray(docs) ? docs : [docs];
+  const bad = all.find((d) => d.errors.length > 0);
+  if (bad) throw bad.errors[0];
+  return all.length > 0 ? all[all.length - 1]?.toJS() : undefined;
+}
+
+type PieceResult = { ok: true; value: Plain } | { ok: false };
+
+function loadInPieces(text: string): PieceResult {
+  const lines = text.split('\n');
+  // Keep only the last document. A marker line with anything after it is left to the full parser.
+  let first = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (!line.startsWith('---') && !line.startsWith('...')) continue;
+    if (/^(---|\.\.\.)\s*$/.test(line)) first = i + 1;
+    else if (/^(---|\.\.\.)(\s|$)/.test(line)) return { ok: false };
+  }
+  if (first > 0 && lines.slice(first).every((l) => isBlankOrComment(l))) return { ok: false };
+  const body = lines.slice(first);
+  if (body.some((l) => l.startsWith('%'))) return { ok: false }; // directives
+
+  const out: Record<string, Plain> = {};
+  let i = 0;
+  let any = false;
+  while (i < body.length) {
+    const line = body[i] ?? '';
+    if (isBlankOrComment(line)) {
+      i++;
+      continue;
+    }
+    if (/^\s/.test(line)) return { ok: false }; // content before any top-level key
+    let end = i + 1;
+    while (end < body.length && (isBlankOrComment(body[end] ?? '') || /^\s/.test(body[end] ?? ''))) end++;
+    const section = loadSection(body, i, end);
+    if (!section) return { ok: false };
+    out[section.key] = section.value; // a repeated top-level key: the later one wins
+    any = true;
+    i = end;
+  }
+  return any ? { ok: true, value: out } : { ok: false };
+}
+
+function isBlankOrComment(line: string): boolean {
+  const t = line.trimStart();
+  return t === '' || t === '\r' || t.startsWith('#');
+}
+
+/** One top-level `key:` and the indented lines after it, parsed a piece at a time. */
+function loadSection(lines: readonly string[], start: number, end: number): { key: string; value: Plain } | undefined {
+  const header = lines[start] ?? '';
+  const entryIndent = firstEntryIndent(lines, start + 1, end);
+  // `key: value` on one line, or a header with nothing under it: small, parsed as it is.
+  if (entryIndent === undefined || !/^[^\s#][^#]*:\s*(#.*)?\r?$/.test(header)) {
+    return singleKey(parsePiece(lines.slice(start, end).join('\n')));
+  }
+  let key: string | undefined;
+  let value: Plain;
+  let piece: string[] = [];
+  let pieceBytes = 0;
+  const flush = (): boolean => {
+    if (piece.length === 0) return true;
+    const part = singleKey(parsePiece(`${header}\n${piece.join('\n')}`));
+    piece = [];
+    pieceBytes = 0;
+    if (!part || (key !== undefined && part.key !== key)) return false;
+    key = part.key;
+    if (value === undefined) value = part.value;
+    else if (Array.isArray(value) && Array.isArray(part.value)) value.push(...(part.value as unknown[]));
+    else if (isRecord(value) && isRecord(part.value)) Object.assign(value, part.value);
+    else return false;
+    return true;
+  };
+  for (let i = start + 1; i < end; i++) {
+    const line = lines[i] ?? '';
+    if (pieceBytes >= PIECE_BYTES && startsEntry(line, entryIndent) && !flush()) return undefined;
+    piece.push(line);
+    pieceBytes += line.length + 1;
+  }
+  if (!flush() || key === undefined) return undefined;
+  return { key, value };
+}
+
+function firstEntryIndent(lines: readonly string[], from: number, end: number): number | undefined {
+  for (let i = from; i < end; i++) {
+    const line = lines[i] ?? '';
+    if (isBlankOrComment(line)) continue;
+    const indent = line.length - line.trimStart().length;
+    return line.slice(0, indent).includes('\t') ? undefined : indent;
+  }
+  return undefined;
+}
+
+function startsEntry(line: string, indent: number): boolean {
+  if (line.length <= indent || isBlankOrComment(line)) return false;
+  for (let i = 0; i < indent; i++) if (line[i] !== ' ') return false;
+  return line[indent] !== ' ';
+}
+
+function parsePiece(text: string): Plain {
+  const doc = parseDocument(text, { uniqueKeys: false });
+  if (doc.errors.length > 0) throw doc.errors[0];
+  return doc.toJS();
+}
+
+function singleKey(value: Plain): { key: string; value: Plain } | undefined {
+  if (!isRecord(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] === undefined) return undefined;
+  return { key: keys[0], value: value[keys[0]] };
+}
+
+function isRecord(v: Plain): v is Record<string, Plain> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
