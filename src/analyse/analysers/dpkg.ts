@@ -51,40 +51,61 @@ function copyrightLicenses(text: string): string[] {
   return [...out];
 }
 
-/** Splits a deb822 file into stanzas of field -> value (continuation lines joined with newlines). */
-/** The lines one at a time: split('\n') of a 100 MB status file made millions of strings at once. */
-function* linesOf(text: string): Generator<string> {
+/** Bytes decoded into one string at a time by linesOf. */
+const LINE_BLOCK = 1 << 20;
+
+/**
+ * The lines of a buffer one at a time, decoded a block of whole lines at a time: neither
+ * split('\n') (millions of strings at once) nor one string of the whole file (as large again as
+ * the buffer, for a status file that may be 128 MiB), and not a decode per line either (five
+ * times slower than slicing a block's string).
+ */
+function* linesOf(buf: Buffer): Generator<string> {
   let start = 0;
-  while (start <= text.length) {
-    const end = text.indexOf('\n', start);
-    if (end < 0) {
-      yield text.slice(start);
-      return;
+  while (start < buf.length) {
+    let end = buf.length;
+    if (end - start > LINE_BLOCK) {
+      const nl = buf.lastIndexOf(0x0a, start + LINE_BLOCK);
+      // A line longer than a block is decoded whole.
+      end = nl >= start ? nl + 1 : (buf.indexOf(0x0a, start + LINE_BLOCK) + 1 || buf.length);
     }
-    yield text.slice(start, end);
-    start = end + 1;
+    const text = buf.toString('utf8', start, end);
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      yield text.slice(from, nl);
+      from = nl + 1;
+    }
+    if (from < text.length) yield text.slice(from);
+    start = end;
   }
 }
 
-/** The stanzas one at a time, so a reader that stops early does not hold a million of them. */
-function* parseStanzas(text: string): Generator<Map<string, string>> {
+/** The fields of the status file that packages are made of; the rest (descriptions) is skipped. */
+const STANZA_FIELDS = new Set(['Package', 'Version', 'Source', 'Architecture', 'Status']);
+
+/**
+ * Splits a deb822 file into stanzas of field -> value (continuation lines joined with newlines),
+ * one at a time, so a reader that stops early does not hold a million of them.
+ */
+function* parseStanzas(buf: Buffer): Generator<Map<string, string>> {
   let fields = new Map<string, string>();
   let last: string | undefined;
-  for (const line of linesOf(text)) {
+  for (const line of linesOf(buf)) {
     if (line.trim() === '') {
       if (fields.size) yield fields;
       fields = new Map();
       last = undefined;
       continue;
     }
-    if ((line[0] === ' ' || line[0] === '\t') && last) {
-      fields.set(last, `${fields.get(last)}\n${line.trim()}`);
+    if (line[0] === ' ' || line[0] === '\t') {
+      if (last) fields.set(last, `${fields.get(last)}\n${line.trim()}`);
       continue;
     }
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
-    last = line.slice(0, colon);
-    fields.set(last, line.slice(colon + 1).trim());
+    const name = line.slice(0, colon);
+    last = STANZA_FIELDS.has(name) ? name : undefined;
+    if (last) fields.set(last, line.slice(colon + 1).trim());
   }
   if (fields.size) yield fields;
 }
@@ -123,13 +144,14 @@ export const dpkgAnalyser: Analyser = {
     return path.startsWith(INFO) && path.endsWith('.list');
   },
   analyse(file: AnalyserFile): FileFacts {
-    const text = file.content.toString('utf8');
     if (file.path.startsWith(DOC)) {
+      const text = file.content.toString('utf8');
       const owner = file.path.slice(DOC.length, -'/copyright'.length);
       const licenses = copyrightLicenses(text);
       return licenses.length ? { licenses: [{ owner: { type: 'deb', name: owner }, licenses }] } : {};
     }
     if (file.path.startsWith(INFO)) {
+      const text = file.content.toString('utf8');
       const owner = baseName(file.path).slice(0, -'.list'.length).replace(/:.*$/, '');
       const files = text
         .split('\n')
@@ -139,7 +161,7 @@ export const dpkgAnalyser: Analyser = {
     }
     const packages: PackageRecord[] = [];
     const warnings: string[] = [];
-    for (const stanza of parseStanzas(text)) {
+    for (const stanza of parseStanzas(file.content)) {
       // One past the bound is enough for the dispatcher to say the file lists too many.
       if (packages.length > MAX_PACKAGES_PER_FILE || warnings.length > MAX_PACKAGES_PER_FILE) break;
       // distroless status.d entries carry no Status field: their presence means installed.

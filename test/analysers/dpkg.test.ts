@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { dpkgAnalyser } from '../../src/analyse/analysers/dpkg.js';
+import type { AnalyserContext, FileFacts } from '../../src/analyse/types.js';
+
+const CTX = { scratchDir: '/tmp' } as AnalyserContext;
+
+async function status(text: string | Buffer): Promise<FileFacts> {
+  const content = Buffer.isBuffer(text) ? text : Buffer.from(text);
+  return dpkgAnalyser.analyse({ path: 'var/lib/dpkg/status', size: content.length, mode: 0o644, content }, CTX);
+}
+
+function stanza(i: number, descriptionLines: number): string {
+  const description = ' a line of the long description, ünïcödé included\n'.repeat(descriptionLines);
+  return `Package: pkg${i}\nStatus: install ok installed\nArchitecture: amd64\nSource: src${i} (2.${i})\nVersion: 1.${i}\nDescription: pkg ${i}\n${description}\n`;
+}
+
+describe('dpkg status', () => {
+  it('reads every stanza of a file several decoding blocks long, across block boundaries', async () => {
+    // About 3 MB of stanzas of uneven length with few description lines, so block ends fall on
+    // field lines: a cut anywhere but at a line's end changes some package below.
+    const text = Array.from({ length: 16_000 }, (_, i) => stanza(i, i % 97 === 0 ? 3 : 0)).join('');
+    expect(text.length).toBeGreaterThan(2 << 20);
+    const facts = await status(text);
+    expect(facts.packages?.map((p) => `${p.name} ${p.version} ${p.sourceName} ${p.sourceVersion} ${p.arch}`)).toEqual(
+      Array.from({ length: 16_000 }, (_, i) => `pkg${i} 1.${i} src${i} 2.${i} amd64`),
+    );
+  });
+
+  it('reads the stanza after a line longer than a decoding block', async () => {
+    const text = `${stanza(1, 1)}Package: pkg2\nStatus: install ok installed\nVersion: 2\nDescription: x\n ${'y'.repeat(3 << 20)}\n\n${stanza(3, 1)}`;
+    expect((await status(text)).packages?.map((p) => `${p.name} ${p.version}`)).toEqual(['pkg1 1.1', 'pkg2 2', 'pkg3 1.3']);
+  });
+
+  it('skips packages that are not installed, and reads a file without a final newline', async () => {
+    const text = `Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: kept\nStatus: hold ok installed\nVersion: 3`;
+    expect((await status(text)).packages?.map((p) => p.name)).toEqual(['kept']);
+  });
+});
