@@ -304,6 +304,35 @@ describe('access control: failed logins and the audit log', () => {
     expect((await pull('team/app', 'v1', as('reader'))).status).toBe(200);
   });
 
+  it('answers a burst of parallel guesses for one user with 429 past five checks, and keeps serving others', async () => {
+    await addUser('guessed');
+    await addUser('bystander');
+    const tokenFor = (user: string, password: string) =>
+      fetch(`${base}/token?service=${encodeURIComponent(new URL(base).host)}&scope=repository:team/app:pull`, {
+        headers: { authorization: basic(user, password) },
+      });
+    // Thirty different wrong passwords at once from one address: the limiter counts failures only
+    // once they are known, so before this all thirty reached scrypt.
+    const guesses = Array.from({ length: 30 }, (_, i) => tokenFor('guessed', `guess-${i}`));
+    // Another user logging in during the burst still gets in.
+    const other = await fetch(`${base}/v2/`, { headers: as('bystander') });
+    const answers = await Promise.all(guesses);
+    expect(other.status).toBe(200);
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
+    const busy = answers.find((r) => r.status === 429)!;
+    expect(busy.headers.get('retry-after')).toBe('1');
+    expect(await busy.json()).toMatchObject({ errors: [{ code: 'TOOMANYREQUESTS', message: expect.stringMatching(/being checked at once/) }] });
+    // The same over Basic on /v2.
+    const basicBurst = await Promise.all(Array.from({ length: 12 }, (_, i) => fetch(`${base}/v2/`, { headers: { authorization: basic('bystander', `wrong-${i}`) } })));
+    expect(basicBurst.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(7);
+    // Parallel requests with the right password share one check and are never told to wait.
+    await addUser('parallel');
+    const same = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/v2/`, { headers: as('parallel') })));
+    expect(same.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 200));
+  });
+
   it('records pushes, pulls, deletes, logins, failed logins and tokens', async () => {
     // The writer batches on a short timer; wait for the last events of the previous tests to land.
     let rows = await meta.listAudit({ limit: 1000 });

@@ -6,6 +6,7 @@ import type { AuditLog } from './audit.js';
 import { decide, emptySnapshot, projectOf, robotUsable, type AccessSnapshot } from './policy.js';
 import { isValidRepositoryName } from '../routes.js';
 import { isRobotName } from './robots.js';
+import { LoginGate, type LoginGateOptions } from './login-gate.js';
 
 /** A verified caller, in the shape both the token endpoint and Basic on /v2 expect. */
 export interface AccountPrincipal {
@@ -28,6 +29,8 @@ export interface AccessControlOptions {
   /** Background failures (project creation); the request itself already got its answer. */
   onError?: (err: unknown, what: string) => void;
   now?: () => number;
+  /** Bounds on password checks under way (login-gate.ts); the defaults suit a server. */
+  loginGate?: LoginGateOptions;
 }
 
 // Successful logins are remembered this long: every skopeo, podman or docker process logs in
@@ -60,6 +63,7 @@ export class AccessControl {
   private readonly loginCache = new Map<string, { principal: AccountPrincipal; hash: string; expires: number }>();
   /** Checks of a name and password under way, by the same key as the login cache. */
   private readonly verifying = new Map<string, Promise<AccountPrincipal | null>>();
+  private readonly loginGate: LoginGate;
   /** When a lockout was last written to the audit log, per address and user (auditLockedOut). */
   private readonly lockoutLogged = new Map<string, number>();
   private readonly cacheKey = randomBytes(32);
@@ -70,6 +74,7 @@ export class AccessControl {
     private readonly options: AccessControlOptions = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.loginGate = new LoginGate(options.loginGate);
   }
 
   static async create(metadata: RegistryMetadata, options: AccessControlOptions = {}): Promise<AccessControl> {
@@ -237,7 +242,7 @@ export class AccessControl {
       if (shared && via === 'token') this.auditLogin(shared.name, ip, true, via);
       return shared;
     }
-    const check = this.checkSecret(username, password, via, ip, robot, user);
+    const check = this.loginGate.run(`${ip ?? ''}\u0000${username}`, () => this.checkSecret(username, password, via, ip, robot, user));
     this.verifying.set(key, check);
     try {
       const principal = await check;

@@ -1,7 +1,7 @@
 import { RegistryError } from '../errors.js';
 import { parseAuthorization } from './credentials.js';
 import type { SigningKey } from './keys.js';
-import type { LoginRateLimiter } from './rate-limit.js';
+import { LoginBusyError, type LoginRateLimiter } from './rate-limit.js';
 import { buildBearerChallenge, normaliseActions, type Scope } from './scope.js';
 import { verifyToken } from './tokens.js';
 import {
@@ -121,7 +121,10 @@ export function bearerAuth(options: BearerAuthOptions): BearerAuthProvider {
         let principal: Principal | null;
         try {
           principal = await options.basicFallback(auth.username, auth.password, req.ip ?? null);
-        } catch {
+        } catch (err) {
+          if (err instanceof LoginBusyError) {
+            throw new RegistryError('TOOMANYREQUESTS', err.message, { headers: { 'retry-after': String(err.retryAfterSeconds) } });
+          }
           return null;
         }
         if (principal === null) {

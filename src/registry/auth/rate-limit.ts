@@ -114,3 +114,13 @@ function positiveInteger(value: number, name: string): number {
     throw new RangeError(`${name} must be a positive integer, got ${value}.`);
   return value;
 }
+
+/**
+ * Thrown by a credential check that was not run because too many are under way (see
+ * access/login-gate.ts); the endpoints answer it with 429 TOOMANYREQUESTS and Retry-After, and it
+ * does not count as a failed login.
+ */
+export class LoginBusyError extends Error {
+  override readonly name = 'LoginBusyError';
+  readonly retryAfterSeconds = 1;
+}

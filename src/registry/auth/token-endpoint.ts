@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkCredentials, parseAuthorization } from './credentials.js';
 import { AuthError } from './errors.js';
 import type { SigningKey } from './keys.js';
-import type { LoginRateLimiter } from './rate-limit.js';
+import { LoginBusyError, type LoginRateLimiter } from './rate-limit.js';
 import { formatScopes, normaliseActions, parseScopeParams, quoteHeaderValue, type Scope } from './scope.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, issueToken } from './tokens.js';
 import {
@@ -212,6 +212,9 @@ async function grant(
     try {
       verified = await options.verifyCredentials(username, password, request.ip ?? null);
     } catch (err) {
+      if (err instanceof LoginBusyError) {
+        return { ...failure(429, 'TOOMANYREQUESTS', 'invalid_grant', `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}.`), retryAfter: err.retryAfterSeconds };
+      }
       // Not counted as a failure: the store broke, the caller did nothing wrong.
       request.log.error({ err }, 'token endpoint: credential check failed');
       return failure(

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { LoginGate } from '../../src/registry/access/login-gate.js';
+import { LoginBusyError } from '../../src/registry/auth/rate-limit.js';
+
+/** A check that finishes when the test says so, recording how many ran at the same time. */
+function controllable(state: { running: number; peak: number; order: string[] }, name: string) {
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const check = async () => {
+    state.running++;
+    state.peak = Math.max(state.peak, state.running);
+    state.order.push(name);
+    await done;
+    state.running--;
+    return name;
+  };
+  return { check, finish };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('LoginGate', () => {
+  it('runs at most maxConcurrent checks at once, the rest in the order they came', async () => {
+    const gate = new LoginGate({ maxConcurrent: 2 });
+    const state = { running: 0, peak: 0, order: [] as string[] };
+    const checks = ['a', 'b', 'c', 'd', 'e'].map((n) => controllable(state, n));
+    const results = checks.map((c, i) => gate.run(`source-${i}`, c.check));
+    await tick();
+    expect(state.order).toEqual(['a', 'b']);
+    expect(gate.load).toEqual({ running: 2, waiting: 3 });
+    for (const c of checks) {
+      c.finish();
+      await tick();
+    }
+    expect(await Promise.all(results)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(state.order).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(state.peak).toBe(2);
+    expect(gate.load).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('refuses a source past maxPerSource checks under way, and takes it again once one ends', async () => {
+    const gate = new LoginGate({ maxConcurrent: 1, maxPerSource: 2 });
+    const state = { running: 0, peak: 0, order: [] as string[] };
+    const [one, two] = [controllable(state, '1'), controllable(state, '2')];
+    const first = gate.run('ip\0alice', one.check);
+    const second = gate.run('ip\0alice', two.check);
+    await expect(gate.run('ip\0alice', async () => 'x')).rejects.toBeInstanceOf(LoginBusyError);
+    // Another user, or the same user from another address, is not affected.
+    const bob = gate.run('ip\0bob', async () => 'bob');
+    one.finish();
+    two.finish();
+    expect(await Promise.all([first, second, bob])).toEqual(['1', '2', 'bob']);
+    expect(await gate.run('ip\0alice', async () => 'again')).toBe('again');
+  });
+
+  it('refuses when the queue is full, and frees the slot of a check that throws', async () => {
+    const gate = new LoginGate({ maxConcurrent: 1, maxQueued: 1 });
+    const state = { running: 0, peak: 0, order: [] as string[] };
+    const blocker = controllable(state, 'blocker');
+    const running = gate.run('a', blocker.check);
+    const queued = gate.run('b', async () => {
+      throw new Error('store broke');
+    });
+    await expect(gate.run('c', async () => 'c')).rejects.toThrow(/too many logins are being checked at once/);
+    blocker.finish();
+    await running;
+    await expect(queued).rejects.toThrow('store broke');
+    expect(gate.load).toEqual({ running: 0, waiting: 0 });
+    expect(await gate.run('c', async () => 'c')).toBe('c');
+  });
+});
