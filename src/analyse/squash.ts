@@ -168,6 +168,18 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
     if (history[history.length - 1]!.files.some(saysSomething)) paths.push(path);
   }
   paths.sort();
+  // The identities each file's packages have, made once per file: looking each package up in the
+  // lower layers' lists one by one cost packages² per layer (24,000 dpkg packages rewritten in 4
+  // layers: 73 s).
+  const idSets = new Map<FileFacts, Set<string>>();
+  const idsOf = (facts: FileFacts): Set<string> => {
+    let ids = idSets.get(facts);
+    if (ids === undefined) {
+      ids = new Set((facts.packages ?? []).map(identity));
+      idSets.set(facts, ids);
+    }
+    return ids;
+  };
   for (const path of paths) {
     const history = live.get(path)!;
     const top = history[history.length - 1]!;
@@ -183,7 +195,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
         const id = identity(pkg);
         for (let h = history.length - 2; h >= 0; h--) {
           const lower = history[h]!.files.find((f) => f.analyser === file.analyser);
-          if (!lower?.facts.packages?.some((p) => identity(p) === id)) break;
+          if (lower === undefined || !idsOf(lower.facts).has(id)) break;
           introducedAt = history[h]!.layer;
         }
         packages.push({
