@@ -7,6 +7,12 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Most licences one package record keeps. Real packages name one to three; a hostile manifest can
+ * list hundreds of thousands, and every one would travel through the cache and the report.
+ */
+export const MAX_LICENSES = 32;
+
 /** A non-empty string, or undefined. */
 export function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
