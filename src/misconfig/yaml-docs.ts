@@ -1,4 +1,14 @@
-import { isNode, LineCounter, parseAllDocuments, type Document } from 'yaml';
+import {
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  YAMLParseError,
+  type Document,
+} from 'yaml';
 import { MisconfigError } from './errors.js';
 
 export type YamlPath = readonly (string | number)[];
@@ -32,12 +42,22 @@ export function parseYamlDocuments(text: string, path: string): YamlDoc[] {
     });
   }
   const lc = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
+  // uniqueKeys: false because the yaml package checks each new key against every earlier key of
+  // its map, which is quadratic (a 40,000-key ConfigMap took 9 s); firstDuplicateKey below makes
+  // the same check with a set per map.
+  const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   // An empty stream (only comments or nothing) is not an error: there is simply nothing to check.
   if (!Array.isArray(parsed)) return [];
   const docs: YamlDoc[] = [];
   for (const doc of parsed) {
-    const err = doc.errors[0];
+    // The package would have reported a duplicate key among its other errors, roughly in document
+    // order: report the one that starts first (the same error the package would have put first,
+    // except in a few documents that have both a duplicate key and a syntax error).
+    let err = doc.errors[0];
+    const dup = firstDuplicateKey(doc.contents);
+    if (dup !== null && (err === undefined || dup < err.pos[0])) {
+      err = new YAMLParseError([dup, dup + 1], 'DUPLICATE_KEY', 'Map keys must be unique');
+    }
     if (err) {
       const line = lc.linePos(err.pos[0]).line;
       throw new MisconfigError('YAML_PARSE', `${path}:${line}: invalid YAML: ${firstLine(err.message)}`, {
@@ -65,6 +85,44 @@ export function parseYamlDocuments(text: string, path: string): YamlDoc[] {
     docs.push({ value, startLine, lineOf: (p) => lineOfPath(doc, lc, p, startLine) });
   }
   return docs;
+}
+
+/**
+ * Offset of the first map key that repeats an earlier key of the same map, in the order the yaml
+ * package would have reported it (a key's own contents first, then the key, then its value), or
+ * null. Keys are equal as the package's default `uniqueKeys` has them: two scalars with the same
+ * (===) resolved value. A collection or alias key never equals another node there, so it is only
+ * searched for maps inside it. An explicit stack, not recursion, so nesting depth is no risk.
+ */
+function firstDuplicateKey(root: unknown): number | null {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      // Visited in reverse so the stack pops them in document order; the duplicate check of a key
+      // is queued between its key's and its value's contents.
+      const work: unknown[] = [];
+      for (const pair of node.items) {
+        const key = pair.key;
+        work.push(key);
+        if (isScalar(key) && !Number.isNaN(key.value)) {
+          // NaN !== NaN, so the package never calls two .nan keys equal; a Set would.
+          if (seen.has(key.value)) work.push({ dupAt: key.range?.[0] ?? 0 });
+          else seen.add(key.value);
+        }
+        work.push(pair.value);
+      }
+      for (let i = work.length - 1; i >= 0; i--) stack.push(work[i]);
+    } else if (isSeq(node)) {
+      for (let i = node.items.length - 1; i >= 0; i--) stack.push(node.items[i]);
+    } else if (isPair(node)) {
+      stack.push(node.value, node.key);
+    } else if (typeof node === 'object' && node !== null && 'dupAt' in node) {
+      return (node as { dupAt: number }).dupAt;
+    }
+  }
+  return null;
 }
 
 function lineOfPath(doc: Document, lc: LineCounter, path: YamlPath, fallback: number): number {
