@@ -375,4 +375,16 @@ describe('scanDockerfile: scaling', () => {
     expect(hits(clean(`${words}; sh -c "$(curl -fsSL https://x.example)"`))).toEqual([['PC-IMG-010', 2]]);
     expect(Date.now() - started).toBeLessThan(3_000);
   });
+
+  it('follows pipe chains from curl to an interpreter in time linear in their length', () => {
+    // Walking forward from every curl: 64,000 pipes took 11.5 s.
+    const chain = `RUN ${Array<string>(32_000).fill('curl x').join(' | ')}`;
+    const started = Date.now();
+    expect(hits(clean(`${chain} | cat`))).toEqual([]);
+    const found = scanDockerfile(clean(`${chain} | tee log | bash`), 'Dockerfile');
+    expect(found.map((m) => [m.id, m.line, m.message])).toEqual([
+      ['PC-IMG-010', 2, 'curl output is piped into bash'],
+    ]);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
 });
