@@ -1,6 +1,7 @@
 import type { PackageRecord } from '../../sbom/model.js';
-import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
+import { MAX_OWNED_FILES_PER_FILE, MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import type { Analyser, AnalyserFile, FileFacts, OwnedFiles } from '../types.js';
+import { linesOf } from './parse-helpers.js';
 
 /**
  * Alpine's installed database (`lib/apk/db/installed`): blank-line separated records of `X:value`
@@ -9,7 +10,7 @@ import type { Analyser, AnalyserFile, FileFacts, OwnedFiles } from '../types.js'
  */
 export const apkAnalyser: Analyser = {
   name: 'apk',
-  version: 1,
+  version: 2,
   maxFileSize: 64 * 1024 * 1024,
   wants: (path) => path === 'lib/apk/db/installed',
   analyse(file: AnalyserFile): FileFacts {
@@ -17,6 +18,19 @@ export const apkAnalyser: Analyser = {
     const owned: OwnedFiles[] = [];
     const warnings: string[] = [];
     let current: Partial<PackageRecord> & { files?: string[]; dir?: string } = {};
+    // Files kept for `owned` so far, over all packages, and those past the bound left out.
+    let fileCount = 0;
+    let dropped = 0;
+
+    const done = (): FileFacts => {
+      flush();
+      if (dropped > 0) {
+        warnings.push(
+          `${file.path}: lists ${fileCount + dropped} installed files, more than any real database; kept the first ${MAX_OWNED_FILES_PER_FILE}`,
+        );
+      }
+      return { packages, owned, warnings };
+    };
 
     const flush = () => {
       if (current.name && current.version) {
@@ -37,11 +51,11 @@ export const apkAnalyser: Analyser = {
       current = {};
     };
 
-    for (const line of file.content.toString('utf8').split('\n')) {
+    for (const line of linesOf(file.content)) {
       if (line.trim() === '') {
         flush();
         // One past the bound is enough for the dispatcher to say the file lists too many.
-        if (packages.length > MAX_PACKAGES_PER_FILE) return { packages, owned, warnings };
+        if (packages.length > MAX_PACKAGES_PER_FILE) return done();
         continue;
       }
       if (line.length < 2 || line[1] !== ':') continue;
@@ -66,11 +80,14 @@ export const apkAnalyser: Analyser = {
           current.dir = value;
           break;
         case 'R':
-          (current.files ??= []).push(current.dir ? `${current.dir}/${value}` : value);
+          if (fileCount >= MAX_OWNED_FILES_PER_FILE) dropped++;
+          else {
+            fileCount++;
+            (current.files ??= []).push(current.dir ? `${current.dir}/${value}` : value);
+          }
           break;
       }
     }
-    flush();
-    return { packages, owned, warnings };
+    return done();
   },
 };

@@ -1,6 +1,7 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import { baseName, type Analyser, type AnalyserFile, type FileFacts } from '../types.js';
+import { linesOf } from './parse-helpers.js';
 
 const STATUS = 'var/lib/dpkg/status';
 const STATUS_D = 'var/lib/dpkg/status.d/';
@@ -51,35 +52,6 @@ function copyrightLicenses(text: string): string[] {
     }
   }
   return [...out];
-}
-
-/** Bytes decoded into one string at a time by linesOf. */
-const LINE_BLOCK = 1 << 20;
-
-/**
- * The lines of a buffer one at a time, decoded a block of whole lines at a time: neither
- * split('\n') (millions of strings at once) nor one string of the whole file (as large again as
- * the buffer, for a status file that may be 128 MiB), and not a decode per line either (five
- * times slower than slicing a block's string).
- */
-function* linesOf(buf: Buffer): Generator<string> {
-  let start = 0;
-  while (start < buf.length) {
-    let end = buf.length;
-    if (end - start > LINE_BLOCK) {
-      const nl = buf.lastIndexOf(0x0a, start + LINE_BLOCK);
-      // A line longer than a block is decoded whole.
-      end = nl >= start ? nl + 1 : (buf.indexOf(0x0a, start + LINE_BLOCK) + 1 || buf.length);
-    }
-    const text = buf.toString('utf8', start, end);
-    let from = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
-      yield text.slice(from, nl);
-      from = nl + 1;
-    }
-    if (from < text.length) yield text.slice(from);
-    start = end;
-  }
 }
 
 /** The fields of the status file that packages are made of; the rest (descriptions) is skipped. */
