@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dpkgAnalyser } from '../../src/analyse/analysers/dpkg.js';
+import { MAX_OWNED_FILES_PER_FILE } from '../../src/analyse/dispatch.js';
 import type { AnalyserContext, FileFacts } from '../../src/analyse/types.js';
 
 const CTX = { scratchDir: '/tmp' } as AnalyserContext;
@@ -34,5 +35,31 @@ describe('dpkg status', () => {
   it('skips packages that are not installed, and reads a file without a final newline', async () => {
     const text = `Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: kept\nStatus: hold ok installed\nVersion: 3`;
     expect((await status(text)).packages?.map((p) => p.name)).toEqual(['kept']);
+  });
+});
+
+describe('dpkg info lists', () => {
+  async function list(name: string, text: string): Promise<FileFacts> {
+    const content = Buffer.from(text);
+    return dpkgAnalyser.analyse({ path: `var/lib/dpkg/info/${name}`, size: content.length, mode: 0o644, content }, CTX);
+  }
+
+  it('lists the files of a package, without the root, blank lines or leading slashes', async () => {
+    const facts = await list('python3-urllib3:amd64.list', '/.\n/usr\n/usr/lib/python3/dist-packages/urllib3\r\n\n//usr/share/doc/python3-urllib3/copyright');
+    expect(facts.owned).toEqual([
+      { owner: { type: 'deb', name: 'python3-urllib3' }, files: ['usr', 'usr/lib/python3/dist-packages/urllib3', 'usr/share/doc/python3-urllib3/copyright'] },
+    ]);
+    expect(facts.warnings).toEqual([]);
+  });
+
+  it('keeps a bounded number of paths from a list longer than any package, with a warning', async () => {
+    const count = MAX_OWNED_FILES_PER_FILE + 7;
+    const text = Array.from({ length: count }, (_, i) => `/usr/share/foo/f${i}\n`).join('');
+    const facts = await list('foo.list', text);
+    expect(facts.owned?.[0]?.files).toHaveLength(MAX_OWNED_FILES_PER_FILE);
+    expect(facts.owned?.[0]?.files.at(-1)).toBe(`usr/share/foo/f${MAX_OWNED_FILES_PER_FILE - 1}`);
+    expect(facts.warnings).toEqual([
+      `var/lib/dpkg/info/foo.list: lists ${count} installed files, more than any real package; kept the first ${MAX_OWNED_FILES_PER_FILE}`,
+    ]);
   });
 });

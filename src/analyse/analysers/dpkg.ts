@@ -1,5 +1,5 @@
 import type { PackageRecord } from '../../sbom/model.js';
-import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
+import { MAX_OWNED_FILES_PER_FILE, MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import { baseName, type Analyser, type AnalyserFile, type FileFacts } from '../types.js';
 import { linesOf } from './parse-helpers.js';
 
@@ -109,7 +109,7 @@ function toPackage(f: Map<string, string>, path: string): PackageRecord | undefi
  */
 export const dpkgAnalyser: Analyser = {
   name: 'dpkg',
-  version: 3,
+  version: 4,
   maxFileSize: 128 * 1024 * 1024,
   wants(path) {
     if (path === STATUS) return true;
@@ -125,13 +125,20 @@ export const dpkgAnalyser: Analyser = {
       return licenses.length ? { licenses: [{ owner: { type: 'deb', name: owner }, licenses }] } : {};
     }
     if (file.path.startsWith(INFO)) {
-      const text = file.content.toString('utf8');
       const owner = baseName(file.path).slice(0, -'.list'.length).replace(/:.*$/, '');
-      const files = text
-        .split('\n')
-        .map((l) => l.trim().replace(/^\/+/, ''))
-        .filter((l) => l !== '' && l !== '.');
-      return { owned: [{ owner: { type: 'deb', name: owner }, files }] };
+      // Line by line into one array: split, map and filter made three arrays of every line.
+      const files: string[] = [];
+      let listed = 0;
+      for (const line of linesOf(file.content)) {
+        const path = line.trim().replace(/^\/+/, '');
+        if (path === '' || path === '.') continue;
+        if (++listed <= MAX_OWNED_FILES_PER_FILE) files.push(path);
+      }
+      const warnings =
+        listed > MAX_OWNED_FILES_PER_FILE
+          ? [`${file.path}: lists ${listed} installed files, more than any real package; kept the first ${MAX_OWNED_FILES_PER_FILE}`]
+          : [];
+      return { owned: [{ owner: { type: 'deb', name: owner }, files }], warnings };
     }
     const packages: PackageRecord[] = [];
     const warnings: string[] = [];
