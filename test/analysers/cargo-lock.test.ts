@@ -89,3 +89,22 @@ source = "git+https://example.invalid/hyper?branch=main#0123456789abcdef"
     });
   });
 });
+
+describe('cargoLockAnalyser bounds', () => {
+  it('refuses a lockfile with more keys and tables than any real one, with a warning', async () => {
+    const hostile = Array.from({ length: 20_000 }, (_, i) => `a${i}.b.c.d.e.f.g = 1\n`).join('');
+    expect(await run('app/Cargo.lock', hostile)).toEqual({
+      warnings: ['app/Cargo.lock: more than 100000 TOML keys and tables, more than any real lockfile; skipped'],
+    });
+  });
+
+  it('still reads a large real-shaped lockfile', async () => {
+    const crate = (i: number) =>
+      `[[package]]\nname = "crate-${i}"\nversion = "1.${i}.0"\nsource = "registry+https://github.com/rust-lang/crates.io-index"\nchecksum = "${'ab'.repeat(32)}"\ndependencies = [\n "crate-${i + 1}",\n "crate-${i + 2} 0.1.0",\n]\n\n`;
+    const lock = `version = 3\n\n${Array.from({ length: 3_000 }, (_, i) => crate(i)).join('')}`;
+    const facts = await run('app/Cargo.lock', lock);
+    expect(facts.warnings).toBeUndefined();
+    expect(facts.packages).toHaveLength(3_000);
+    expect(facts.packages?.[2999]).toMatchObject({ name: 'crate-2999', version: '1.2999.0' });
+  });
+});

@@ -2,7 +2,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, FileFacts } from '../types.js';
 import { baseName } from '../types.js';
-import { oneLine } from './parse-helpers.js';
+import { oneLine, tomlTooLarge } from './parse-helpers.js';
 
 /**
  * Rust: Cargo.lock `[[package]]` entries. Crates without a `source` are the workspace's own (path)
@@ -11,7 +11,7 @@ import { oneLine } from './parse-helpers.js';
 
 export const cargoLockAnalyser: Analyser = {
   name: 'cargo-lock',
-  version: 1,
+  version: 2,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     // Unpacked crates in CARGO_HOME (registry sources, git checkouts) ship their own lockfiles;
@@ -24,9 +24,12 @@ export const cargoLockAnalyser: Analyser = {
     );
   },
   analyse(file): FileFacts {
+    const text = file.content.toString('utf8');
+    const tooLarge = tomlTooLarge(file.path, text);
+    if (tooLarge) return { warnings: [tooLarge] };
     let doc: Record<string, unknown>;
     try {
-      doc = parseToml(file.content.toString('utf8'));
+      doc = parseToml(text);
     } catch (e) {
       return { warnings: [`${file.path}: invalid TOML: ${oneLine(e)}`] };
     }

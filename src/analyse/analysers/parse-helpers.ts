@@ -63,3 +63,65 @@ export function* linesOf(buf: Buffer): Generator<string> {
     start = end;
   }
 }
+
+/**
+ * Most keys, key segments, tables and arrays a TOML lockfile may declare before it is parsed. The
+ * TOML parser keeps two dictionary-mode objects and a record per key segment (about 600 bytes), so
+ * memory follows their number, not the file's size: a 1 MiB file of dotted keys (`a1.b.c.d.e.f.g = 1`) took a scan
+ * to 225 MB and 13 MiB to 1.8 GB. A large real poetry.lock (hundreds of packages with their wheel
+ * hashes) has some 20,000 of them, a Cargo.lock of a thousand crates about 6,000.
+ */
+export const MAX_TOML_STRUCTURES = 100_000;
+
+/**
+ * A warning when `text` declares more than MAX_TOML_STRUCTURES keys, key segments, tables and arrays
+ * (each `=`, `.`, `[` and `{` outside strings and comments, and every sixteenth `,`), else
+ * undefined. One linear pass; it stops at the bound. Floats and dates count their dots too: the
+ * count is an upper bound. A real poetry.lock has about one per 40 bytes, so the bound lets through
+ * some 4 MB of it.
+ */
+export function tomlTooLarge(path: string, text: string): string | undefined {
+  let count = 0;
+  let commas = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    // An array element that is a plain value costs some 16 times less than a key or a table.
+    if (c === 0x3d /* = */ || c === 0x2e /* . */ || c === 0x5b /* [ */ || c === 0x7b /* { */ || (c === 0x2c /* , */ && (++commas & 15) === 0)) {
+      if (++count > MAX_TOML_STRUCTURES) {
+        return `${path}: more than ${MAX_TOML_STRUCTURES} TOML keys and tables, more than any real lockfile; skipped`;
+      }
+    } else if (c === 0x23 /* # */) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? n : nl;
+    } else if (c === 0x22 /* " */ || c === 0x27 /* ' */) {
+      i = tomlStringEnd(text, i, c);
+    }
+  }
+  return undefined;
+}
+
+/** The index of the last character of the TOML string opening at `i` (or of the text, unclosed). */
+function tomlStringEnd(text: string, i: number, quote: number): number {
+  const n = text.length;
+  const escapes = quote === 0x22;
+  if (text.charCodeAt(i + 1) === quote && text.charCodeAt(i + 2) === quote) {
+    // Multi-line: up to three closing quotes (a run of up to five ends it too, as in TOML).
+    for (let j = i + 3; j < n; j++) {
+      const c = text.charCodeAt(j);
+      if (escapes && c === 0x5c /* \ */) j++;
+      else if (c === quote && text.charCodeAt(j + 1) === quote && text.charCodeAt(j + 2) === quote) {
+        let end = j + 2;
+        while (end + 1 < n && end - j < 4 && text.charCodeAt(end + 1) === quote) end++;
+        return end;
+      }
+    }
+    return n;
+  }
+  for (let j = i + 1; j < n; j++) {
+    const c = text.charCodeAt(j);
+    if (escapes && c === 0x5c) j++;
+    else if (c === quote || c === 0x0a /* a string cannot span lines */) return j;
+  }
+  return n;
+}

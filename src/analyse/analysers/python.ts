@@ -2,7 +2,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
-import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, str } from './parse-helpers.js';
+import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, str, tomlTooLarge } from './parse-helpers.js';
 
 /**
  * Python: installed distributions (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, single-file
@@ -87,9 +87,12 @@ function parseMetadata(file: AnalyserFile): FileFacts {
 // poetry.lock
 
 function parsePoetryLock(file: AnalyserFile): FileFacts {
+  const text = fileText(file);
+  const tooLarge = tomlTooLarge(file.path, text);
+  if (tooLarge) return { warnings: [tooLarge] };
   let doc: JsonObject;
   try {
-    doc = parseToml(fileText(file)) as JsonObject;
+    doc = parseToml(text) as JsonObject;
   } catch (e) {
     return { warnings: [`${file.path}: invalid TOML: ${oneLine(e)}`] };
   }
@@ -176,7 +179,7 @@ function isRequirementsTxt(base: string): boolean {
 
 export const pythonAnalyser: Analyser = {
   name: 'python',
-  version: 1,
+  version: 2,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('/METADATA')) return dirName(path).endsWith('.dist-info');

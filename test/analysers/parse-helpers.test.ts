@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_TOML_STRUCTURES, tomlTooLarge } from '../../src/analyse/analysers/parse-helpers.js';
+
+describe('tomlTooLarge', () => {
+  it('counts keys, dotted segments, tables and arrays up to the bound', () => {
+    const dotted = (n: number) => Array.from({ length: n }, (_, i) => `a${i}.b.c = 1\n`).join('');
+    // Three per line: two dots and an equals sign.
+    expect(tomlTooLarge('x.lock', dotted(MAX_TOML_STRUCTURES / 4))).toBeUndefined();
+    expect(tomlTooLarge('x.lock', dotted(MAX_TOML_STRUCTURES / 3 + 1))).toBe(
+      `x.lock: more than ${MAX_TOML_STRUCTURES} TOML keys and tables, more than any real lockfile; skipped`,
+    );
+    expect(tomlTooLarge('x.lock', '[t]\n'.repeat(MAX_TOML_STRUCTURES + 1))).toMatch(/more than 100000 TOML keys/);
+    expect(tomlTooLarge('x.lock', `x = [${'1,'.repeat(16 * MAX_TOML_STRUCTURES)}1]`)).toMatch(/more than/);
+    expect(tomlTooLarge('x.lock', `x = [${'1,'.repeat(15 * MAX_TOML_STRUCTURES)}1]`)).toBeUndefined();
+  });
+
+  it('does not count what strings and comments hold', () => {
+    const many = '.='.repeat(MAX_TOML_STRUCTURES);
+    for (const quiet of [
+      `x = "${many}"`,
+      `x = "\\"${many}"`,
+      `x = '${many}'`,
+      `x = """\n${many}\n"""`,
+      `x = """a\\"""${many}"""`,
+      `x = '''\n${many}'''`,
+      `x = """${many}"""""`,
+      `# ${many}\nx = 1`,
+    ]) {
+      expect(tomlTooLarge('x.lock', quiet)).toBeUndefined();
+    }
+    // A closed string does not hide what follows it, nor a string ended by a newline (invalid).
+    expect(tomlTooLarge('x.lock', `x = "a"\ny = 1${'.1'.repeat(MAX_TOML_STRUCTURES)}`)).toMatch(/more than/);
+    expect(tomlTooLarge('x.lock', `x = "a\n${'[t]\n'.repeat(MAX_TOML_STRUCTURES)}`)).toMatch(/more than/);
+    expect(tomlTooLarge('x.lock', `x = '''a'''\n${'[t]\n'.repeat(MAX_TOML_STRUCTURES)}`)).toMatch(/more than/);
+  });
+});
