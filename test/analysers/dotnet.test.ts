@@ -59,3 +59,16 @@ describe('dotnetAnalyser', () => {
     });
   });
 });
+
+describe('dotnet JSON bounds', () => {
+  const doc = (extra: string) => `{"libraries":{"Newtonsoft.Json/13.0.3":{"type":"package","extra":${extra}}}}`;
+  it('refuses JSON nested deeper than any lockfile, with a warning', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    expect(await run('app/App.deps.json', doc(deep))).toEqual({ warnings: ['app/App.deps.json: JSON nested deeper than 1000 levels; skipped'] });
+  });
+
+  it('still reads a file nested a few hundred levels deep', async () => {
+    const facts = await run('app/App.deps.json', doc(`${'['.repeat(500)}${']'.repeat(500)}`));
+    expect(facts.packages).toEqual([expect.objectContaining({ name: 'Newtonsoft.Json', version: '13.0.3' })]);
+  });
+});

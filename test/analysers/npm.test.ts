@@ -507,3 +507,16 @@ describe('installed package.json', () => {
     expect(facts.packages?.[0]?.version).toBe('1.0.0');
   });
 });
+
+describe('npm JSON bounds', () => {
+  const doc = (extra: string) => `{"lockfileVersion":3,"packages":{"node_modules/left-pad":{"version":"1.3.0","extra":${extra}}}}`;
+  it('refuses JSON nested deeper than any lockfile, with a warning', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    expect(await run('app/package-lock.json', doc(deep))).toEqual({ warnings: ['app/package-lock.json: JSON nested deeper than 1000 levels; skipped'] });
+  });
+
+  it('still reads a file nested a few hundred levels deep', async () => {
+    const facts = await run('app/package-lock.json', doc(`${'['.repeat(500)}${']'.repeat(500)}`));
+    expect(facts.packages).toEqual([expect.objectContaining({ name: 'left-pad', version: '1.3.0' })]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TOML_STRUCTURES, tomlTooLarge } from '../../src/analyse/analysers/parse-helpers.js';
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, MAX_TOML_STRUCTURES, jsonTooLarge, tomlTooLarge } from '../../src/analyse/analysers/parse-helpers.js';
 
 describe('tomlTooLarge', () => {
   it('counts keys, dotted segments, tables and arrays up to the bound', () => {
@@ -32,5 +32,24 @@ describe('tomlTooLarge', () => {
     expect(tomlTooLarge('x.lock', `x = "a"\ny = 1${'.1'.repeat(MAX_TOML_STRUCTURES)}`)).toMatch(/more than/);
     expect(tomlTooLarge('x.lock', `x = "a\n${'[t]\n'.repeat(MAX_TOML_STRUCTURES)}`)).toMatch(/more than/);
     expect(tomlTooLarge('x.lock', `x = '''a'''\n${'[t]\n'.repeat(MAX_TOML_STRUCTURES)}`)).toMatch(/more than/);
+  });
+});
+
+describe('jsonTooLarge', () => {
+  it('refuses nesting deeper than the bound, counting only brackets outside strings', () => {
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    expect(jsonTooLarge('a.json', deep(MAX_JSON_DEPTH))).toBeUndefined();
+    expect(jsonTooLarge('a.json', deep(MAX_JSON_DEPTH + 1))).toBe(`a.json: JSON nested deeper than ${MAX_JSON_DEPTH} levels; skipped`);
+    // Closed levels do not add up; brackets in strings, after escaped quotes too, do not count.
+    expect(jsonTooLarge('a.json', `[${Array.from({ length: 50 }, () => deep(900)).join(',')}]`)).toBeUndefined();
+    expect(jsonTooLarge('a.json', `["\\"${'['.repeat(5000)}", {"k\\\\": "${'{'.repeat(5000)}"}]`)).toBeUndefined();
+  });
+
+  it('refuses more arrays and objects than the bound', () => {
+    expect(jsonTooLarge('a.json', `[${'{},'.repeat(MAX_JSON_CONTAINERS)}{}]`)).toBe(
+      `a.json: more than ${MAX_JSON_CONTAINERS} JSON arrays and objects, more than any real lockfile; skipped`,
+    );
+    expect(jsonTooLarge('a.json', `[${'1,'.repeat(8 * MAX_JSON_CONTAINERS)}1]`)).toMatch(/more than/);
+    expect(jsonTooLarge('a.json', `[${'1,'.repeat(7 * MAX_JSON_CONTAINERS)}1]`)).toBeUndefined();
   });
 });

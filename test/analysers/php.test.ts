@@ -122,3 +122,16 @@ describe('vendor/composer/installed.json', () => {
     });
   });
 });
+
+describe('php JSON bounds', () => {
+  const doc = (extra: string) => `{"packages":[{"name":"monolog/monolog","version":"3.5.0","extra":${extra}}]}`;
+  it('refuses JSON nested deeper than any lockfile, with a warning', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    expect(await run('app/vendor/composer/installed.json', doc(deep))).toEqual({ warnings: ['app/vendor/composer/installed.json: JSON nested deeper than 1000 levels; skipped'] });
+  });
+
+  it('still reads a file nested a few hundred levels deep', async () => {
+    const facts = await run('app/vendor/composer/installed.json', doc(`${'['.repeat(500)}${']'.repeat(500)}`));
+    expect(facts.packages).toEqual([expect.objectContaining({ name: 'monolog', version: '3.5.0' })]);
+  });
+});

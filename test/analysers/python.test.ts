@@ -281,3 +281,16 @@ https://example.invalid/pkgs/thing-1.0.tar.gz
     expect(facts.warnings).toBeUndefined();
   });
 });
+
+describe('python JSON bounds', () => {
+  const doc = (extra: string) => `{"default":{"requests":{"version":"==2.31.0","extra":${extra}}}}`;
+  it('refuses JSON nested deeper than any lockfile, with a warning', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    expect(await run('app/Pipfile.lock', doc(deep))).toEqual({ warnings: ['app/Pipfile.lock: JSON nested deeper than 1000 levels; skipped'] });
+  });
+
+  it('still reads a file nested a few hundred levels deep', async () => {
+    const facts = await run('app/Pipfile.lock', doc(`${'['.repeat(500)}${']'.repeat(500)}`));
+    expect(facts.packages).toEqual([expect.objectContaining({ name: 'requests', version: '2.31.0' })]);
+  });
+});

@@ -1,6 +1,6 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, FileFacts } from '../types.js';
-import { oneLine } from './parse-helpers.js';
+import { fileText, jsonTooLarge, oneLine } from './parse-helpers.js';
 
 /**
  * .NET: the `*.deps.json` a published app carries. Only `package` libraries are NuGet packages;
@@ -9,16 +9,18 @@ import { oneLine } from './parse-helpers.js';
 
 export const dotnetAnalyser: Analyser = {
   name: 'dotnet',
-  version: 1,
+  version: 2,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     return path.endsWith('.deps.json');
   },
   analyse(file): FileFacts {
+    const text = fileText(file);
+    const tooDeep = jsonTooLarge(file.path, text);
+    if (tooDeep) return { warnings: [tooDeep] };
     let doc: unknown;
     try {
-      const s = file.content.toString('utf8');
-      doc = JSON.parse(s.charCodeAt(0) === 0xfeff ? s.slice(1) : s);
+      doc = JSON.parse(text);
     } catch (e) {
       return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
     }

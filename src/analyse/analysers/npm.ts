@@ -1,7 +1,8 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
-import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, str } from './parse-helpers.js';
+import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
+import { MAX_LICENSES, type JsonObject, fileText, isObject, jsonTooLarge, oneLine, str } from './parse-helpers.js';
 import { loadLastYamlDocument } from './lock-yaml.js';
 
 /**
@@ -76,9 +77,12 @@ function unalias(name: string, version: string): [string, string] {
 }
 
 function parsePackageLock(file: AnalyserFile): FileFacts {
+  const text = fileText(file);
+  const nested = jsonTooLarge(file.path, text);
+  if (nested) return { warnings: [nested] };
   let doc: Json;
   try {
-    doc = JSON.parse(fileText(file));
+    doc = JSON.parse(text);
   } catch (e) {
     return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
   }
@@ -90,6 +94,8 @@ function parsePackageLock(file: AnalyserFile): FileFacts {
   if (isObject(map)) {
     for (const [key, entry] of Object.entries(map)) {
       // "" is the project itself; links point at a folder reported under its own key.
+      // One past the bound is enough for the dispatcher to say the file lists too many.
+      if (packages.length > MAX_PACKAGES_PER_FILE) break;
       if (key === '' || !isObject(entry) || entry['link'] === true) continue;
       const version = str(entry['version']);
       const name = str(entry['name']) ?? nameFromLockKey(key);
@@ -357,9 +363,12 @@ function isInstalledManifestPath(path: string): boolean {
 }
 
 function parseInstalledPackageJson(file: AnalyserFile): FileFacts {
+  const text = fileText(file);
+  const nested = jsonTooLarge(file.path, text);
+  if (nested) return { warnings: [nested] };
   let doc: Json;
   try {
-    doc = JSON.parse(fileText(file));
+    doc = JSON.parse(text);
   } catch (e) {
     return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
   }
@@ -387,7 +396,7 @@ const MAX_LOCK_DEPTH = 100;
 
 export const npmAnalyser: Analyser = {
   name: 'npm',
-  version: 1,
+  version: 2,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('.json')) {

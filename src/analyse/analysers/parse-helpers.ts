@@ -125,3 +125,50 @@ function tomlStringEnd(text: string, i: number, quote: number): number {
   }
   return n;
 }
+
+/** Deepest nesting of arrays and objects accepted in JSON from an image; real lockfiles nest < 10. */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Most arrays and objects accepted in one JSON file from an image (every eighth comma counts as
+ * one too: a plain array element costs less). A real package-lock.json has about one per 150
+ * bytes, so this lets through some 35 MB of it; 16 MiB of `[],[],…` (5.6 million arrays) took a
+ * scan to 477 MB.
+ */
+export const MAX_JSON_CONTAINERS = 250_000;
+
+/**
+ * A warning when `text` nests arrays and objects deeper than MAX_JSON_DEPTH or holds more than
+ * MAX_JSON_CONTAINERS of them, else undefined: call it before JSON.parse on a file from an image.
+ * JSON.parse holds every open level on its own stacks, so 16 MiB of `[[[[…` took a scan to 880 MB;
+ * 16 MiB of 999-deep chains side by side took 592 MB. One linear pass that skips strings (and
+ * their escapes); it does not validate, JSON.parse does that.
+ */
+export function jsonTooLarge(path: string, text: string): string | undefined {
+  let depth = 0;
+  let count = 0;
+  let commas = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > MAX_JSON_DEPTH) return `${path}: JSON nested deeper than ${MAX_JSON_DEPTH} levels; skipped`;
+      if (++count > MAX_JSON_CONTAINERS) return tooMany(path);
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    } else if (c === 0x2c /* , */) {
+      if ((++commas & 7) === 0 && ++count > MAX_JSON_CONTAINERS) return tooMany(path);
+    } else if (c === 0x22 /* " */) {
+      for (i++; i < n; i++) {
+        const s = text.charCodeAt(i);
+        if (s === 0x5c /* \ */) i++;
+        else if (s === 0x22) break;
+      }
+    }
+  }
+  return undefined;
+}
+
+function tooMany(path: string): string {
+  return `${path}: more than ${MAX_JSON_CONTAINERS} JSON arrays and objects, more than any real lockfile; skipped`;
+}

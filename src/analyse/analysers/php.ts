@@ -1,7 +1,7 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
-import { isObject, oneLine, str } from './parse-helpers.js';
+import { fileText, isObject, jsonTooLarge, oneLine, str } from './parse-helpers.js';
 
 /** PHP: composer.lock and Composer's record of what it installed, vendor/composer/installed.json. */
 
@@ -31,9 +31,11 @@ function composerRecord(
 }
 
 function parseJson(file: AnalyserFile): { doc: unknown } | { warning: string } {
+  const text = fileText(file);
+  const tooDeep = jsonTooLarge(file.path, text);
+  if (tooDeep) return { warning: tooDeep };
   try {
-    const s = file.content.toString('utf8');
-    return { doc: JSON.parse(s.charCodeAt(0) === 0xfeff ? s.slice(1) : s) };
+    return { doc: JSON.parse(text) };
   } catch (e) {
     return { warning: `${file.path}: invalid JSON: ${oneLine(e)}` };
   }
@@ -77,7 +79,7 @@ const INSTALLED = 'vendor/composer/installed.json';
 
 export const phpAnalyser: Analyser = {
   name: 'php',
-  version: 1,
+  version: 2,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith(INSTALLED))

@@ -2,7 +2,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
-import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, str, tomlTooLarge } from './parse-helpers.js';
+import { MAX_LICENSES, type JsonObject, fileText, isObject, jsonTooLarge, oneLine, str, tomlTooLarge } from './parse-helpers.js';
 
 /**
  * Python: installed distributions (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, single-file
@@ -119,9 +119,12 @@ function parsePoetryLock(file: AnalyserFile): FileFacts {
 // Pipfile.lock
 
 function parsePipfileLock(file: AnalyserFile): FileFacts {
+  const text = fileText(file);
+  const tooDeep = jsonTooLarge(file.path, text);
+  if (tooDeep) return { warnings: [tooDeep] };
   let doc: unknown;
   try {
-    doc = JSON.parse(fileText(file));
+    doc = JSON.parse(text);
   } catch (e) {
     return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
   }
@@ -179,7 +182,7 @@ function isRequirementsTxt(base: string): boolean {
 
 export const pythonAnalyser: Analyser = {
   name: 'python',
-  version: 2,
+  version: 3,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('/METADATA')) return dirName(path).endsWith('.dist-info');

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { PackageRecord } from '../../sbom/model.js';
 import { findSection, isElf, parseElfCached, sectionData, wantsBinary, type ElfFile } from '../elf.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
+import { jsonTooLarge } from './parse-helpers.js';
 
 /**
  * Rust binaries built with cargo-auditable carry their dependency tree in an ELF section named
@@ -36,7 +37,10 @@ export function readCargoAudit(elf: ElfFile): CargoAuditInfo | undefined {
   const raw = sectionData(elf, sec);
   if (!raw) throw new Error(`${SECTION} section lies outside the file`);
   const json = inflateSync(raw, { maxOutputLength: MAX_JSON_BYTES });
-  const parsed = auditSchema.safeParse(JSON.parse(json.toString('utf8')));
+  const text = json.toString('utf8');
+  const tooDeep = jsonTooLarge(`${SECTION} JSON`, text);
+  if (tooDeep) throw new Error(tooDeep);
+  const parsed = auditSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new Error(`${SECTION} JSON has an unexpected shape`);
   return parsed.data;
 }
@@ -61,7 +65,7 @@ export function cargoAuditPackages(info: CargoAuditInfo, filePath: string): Pack
 
 export const rustBinaryAnalyser: Analyser = {
   name: 'rust-binary',
-  version: 1,
+  version: 2,
   maxFileSize: 512 * 1024 * 1024,
   wants: wantsBinary,
   sniff: isElf,
