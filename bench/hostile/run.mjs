@@ -265,6 +265,78 @@ const CASES = [
       }),
   },
   {
+    name: 'apk-63mib',
+    what: 'apk installed database: one package owning 3.5 million files (63 MiB, under the 64 MiB limit)',
+    make: (dir) => {
+      writeStreamed(join(dir, 'lib/apk/db/installed'), function* () {
+        yield 'P:big\nV:1.0-r0\nA:x86_64\n';
+        for (let f = 0, total = 0; total < 63 * 1024 * 1024; f++) {
+          const s = f % 1000 === 0 ? `F:usr/share/big/d${f / 1000}\nR:file${f}\n` : `R:file${f}\n`;
+          total += s.length;
+          yield s;
+        }
+        yield '\n';
+      });
+      return `dir:${dir}`;
+    },
+  },
+  {
+    name: 'dpkg-list-72mib',
+    what: 'dpkg info/big.list naming 2.4 million files (72 MiB)',
+    make: (dir) => {
+      writeStreamed(join(dir, 'var/lib/dpkg/info/big.list'), function* () {
+        for (let f = 0, total = 0; total < 72 * 1024 * 1024; f++) {
+          const s = `/usr/share/big/d${Math.floor(f / 1000)}/file-${f}\n`;
+          total += s.length;
+          yield s;
+        }
+      });
+      return `dir:${dir}`;
+    },
+  },
+  {
+    name: 'poetry-dotted-13mib',
+    what: 'poetry.lock of 13 MiB of dotted keys (`a1.b.c.d.e.f.g = 1`)',
+    make: (dir) => {
+      writeStreamed(join(dir, 'app/poetry.lock'), function* () {
+        for (let i = 0, total = 0; total < 13 * 1024 * 1024; i++) {
+          const s = `a${i}.b.c.d.e.f.g = 1\n`;
+          total += s.length;
+          yield s;
+        }
+      });
+      return `dir:${dir}`;
+    },
+  },
+  {
+    name: 'json-nested-16mib',
+    what: 'package-lock.json of 16 MiB of nested arrays (`[[[[...]]]]`)',
+    make: (dir) => writeTree(dir, { 'app/package-lock.json': `${'['.repeat(8 << 20)}${']'.repeat(8 << 20)}` }),
+  },
+  {
+    name: 'k8s-configmap-40k',
+    what: 'Kubernetes ConfigMap with 40,000 keys (`scan k8s:`)',
+    command: ['scan'],
+    make: (dir) => {
+      const file = join(dir, 'cm.yaml');
+      writeStreamed(file, function* () {
+        yield 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n';
+        for (let i = 0; i < 40_000; i++) yield `  key${i}: value${i}\n`;
+      });
+      return `k8s:${file}`;
+    },
+  },
+  {
+    name: 'dockerfile-pipes-64k',
+    what: 'Dockerfile RUN of 64,000 `curl x |` ending in `| cat` (`scan dockerfile:`)',
+    command: ['scan'],
+    make: (dir) => {
+      const file = join(dir, 'Dockerfile');
+      writeFileSync(file, `FROM alpine:3.20\nRUN ${'curl x | '.repeat(64_000)}cat\n`);
+      return `dockerfile:${file}`;
+    },
+  },
+  {
     name: 'files-200k',
     what: 'one layer of 200,000 one-byte files',
     make: async (dir) => ociLayout(dir, [Array.from({ length: 200_000 }, (_, i) => ({ name: `app/d${Math.floor(i / 1000)}/f${i}.txt`, content: Buffer.from('x') }))]),
@@ -289,7 +361,7 @@ function scan(root, ref, command = ['sbom']) {
   let warnings;
   try {
     const out = JSON.parse(r.stdout);
-    found = `${out.packages?.length ?? 0}${out.secrets ? ` + ${out.secrets.length} secrets` : ''}`;
+    found = `${out.packages?.length ?? 0}${out.secrets ? ` + ${out.secrets.length} secrets` : ''}${out.misconfigurations ? ` + ${out.misconfigurations.length} misconfigurations` : ''}`;
     warnings = out.warnings ?? [];
   } catch {
     warnings = [r.stderr.trim().split('\n')[0] ?? ''];

@@ -319,14 +319,23 @@ describe('access control: failed logins and the audit log', () => {
     const answers = await Promise.all(guesses);
     expect(other.status).toBe(200);
     const statuses = answers.map((r) => r.status);
-    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
-    const busy = answers.find((r) => r.status === 429)!;
-    expect(busy.headers.get('retry-after')).toBe('1');
-    expect(await busy.json()).toMatchObject({ errors: [{ code: 'TOOMANYREQUESTS', message: expect.stringMatching(/being checked at once/) }] });
+    // Five checks may be under way at once, and the limiter stops new ones once five failed: a
+    // request is checked only while fewer than five are failed and fewer than five under way, so
+    // nine at most (how many depends on how the requests interleave with the checks).
+    const checked = statuses.filter((s) => s === 401).length;
+    expect(checked).toBeGreaterThanOrEqual(5);
+    expect(checked).toBeLessThanOrEqual(9);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(30 - checked);
+    // Refused while checks were under way (not by the limiter after five failures): Retry-After 1.
+    const refused = await Promise.all(
+      answers.filter((r) => r.status === 429).map(async (r) => ({ retryAfter: r.headers.get('retry-after'), body: (await r.json()) as { errors: { code: string; message: string }[] } })),
+    );
+    expect(refused.every((r) => r.body.errors[0]?.code === 'TOOMANYREQUESTS')).toBe(true);
+    expect(refused.some((r) => r.retryAfter === '1' && /being checked at once/.test(r.body.errors[0]?.message ?? ''))).toBe(true);
     // The same over Basic on /v2.
     const basicBurst = await Promise.all(Array.from({ length: 12 }, (_, i) => fetch(`${base}/v2/`, { headers: { authorization: basic('bystander', `wrong-${i}`) } })));
-    expect(basicBurst.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(7);
+    expect(basicBurst.filter((r) => r.status === 401).length).toBeLessThanOrEqual(9);
+    expect(basicBurst.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(3);
     // Parallel requests with the right password share one check and are never told to wait.
     await addUser('parallel');
     const same = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/v2/`, { headers: as('parallel') })));
