@@ -242,7 +242,7 @@ export class AccessControl {
       if (shared && via === 'token') this.auditLogin(shared.name, ip, true, via);
       return shared;
     }
-    const check = this.loginGate.run(`${ip ?? ''}\u0000${username}`, () => this.checkSecret(username, password, via, ip, robot, user));
+    const check = this.loginGate.run(ip ?? '', username, () => this.checkSecret(username, password, via, ip, robot, user));
     this.verifying.set(key, check);
     try {
       const principal = await check;
