@@ -38,6 +38,25 @@ describe('loadLastYamlDocument', () => {
     expect(got).toEqual(whole(text));
   });
 
+  it('never cuts between a long explicit key and its value, or before a sequence at its key\'s indent', () => {
+    // js-yaml (which pnpm writes with) puts keys over 1,024 characters in `? key` / `: value` form.
+    const explicit = Array.from({ length: 400 }, (_, i) => `  ? /long-${i}/1.0.0_${'x'.repeat(1100)}\n  : 1.0.${i}\n`).join('');
+    const sequences = Array.from({ length: 12_000 }, (_, i) => `  k${i}:\n  - a${i}\n  - b${i}\n`).join('');
+    for (const text of [`lockfileVersion: '6.0'\npackages:\n${explicit}`, `lockfileVersion: '6.0'\nlists:\n${sequences}`]) {
+      expect(text.length).toBeGreaterThan(4 * 64 * 1024);
+      expect(loadLastYamlDocument(text)).toEqual(whole(text));
+    }
+  });
+
+  it('keeps an entry named __proto__ as an entry, as one parse does', () => {
+    const text = `packages:\n${Array.from({ length: 8000 }, (_, i) => `  p${i}: ${i}\n`).join('')}  __proto__:\n    version: 9.9.9\n__proto__: top\n`;
+    const got = loadLastYamlDocument(text) as Record<string, Record<string, unknown>>;
+    expect(Object.getPrototypeOf(got['packages'])).toBe(Object.prototype);
+    expect(Object.hasOwn(got['packages']!, '__proto__')).toBe(true);
+    expect(Object.hasOwn(got, '__proto__')).toBe(true);
+    expect(got).toEqual(whole(text));
+  });
+
   it('keeps the last document when pnpm writes an env lockfile first', () => {
     const text = `---\nlockfileVersion: '9.0'\nimportersA: {}\n---\n${lockfile(3)}`;
     const got = loadLastYamlDocument(text) as Record<string, unknown>;

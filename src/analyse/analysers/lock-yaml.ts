@@ -83,7 +83,7 @@ function loadInPieces(text: string): PieceResult {
     while (end < body.length && (isBlankOrComment(body[end] ?? '') || /^\s/.test(body[end] ?? ''))) end++;
     const section = loadSection(body, i, end);
     if (!section) return { ok: false };
-    out[section.key] = section.value; // a repeated top-level key: the later one wins
+    mergeInto(out, { [section.key]: section.value }); // a repeated top-level key: the later one wins
     any = true;
     i = end;
   }
@@ -116,7 +116,7 @@ function loadSection(lines: readonly string[], start: number, end: number): { ke
     key = part.key;
     if (value === undefined) value = part.value;
     else if (Array.isArray(value) && Array.isArray(part.value)) value.push(...(part.value as unknown[]));
-    else if (isRecord(value) && isRecord(part.value)) Object.assign(value, part.value);
+    else if (isRecord(value) && isRecord(part.value)) mergeInto(value, part.value);
     else return false;
     return true;
   };
@@ -143,7 +143,11 @@ function firstEntryIndent(lines: readonly string[], from: number, end: number): 
 function startsEntry(line: string, indent: number): boolean {
   if (line.length <= indent || isBlankOrComment(line)) return false;
   for (let i = 0; i < indent; i++) if (line[i] !== ' ') return false;
-  return line[indent] !== ' ';
+  const c = line[indent];
+  // `: value` after a `? key` line (js-yaml writes keys over 1,024 characters that way) and `- item`
+  // (a sequence may sit at its key's indent) continue the entry above; neither starts one.
+  if ((c === ':' || c === '-') && (line.length === indent + 1 || line[indent + 1] === ' ' || line[indent + 1] === '\r')) return false;
+  return c !== ' ';
 }
 
 function parsePiece(text: string): Plain {
@@ -157,6 +161,16 @@ function singleKey(value: Plain): { key: string; value: Plain } | undefined {
   const keys = Object.keys(value);
   if (keys.length !== 1 || keys[0] === undefined) return undefined;
   return { key: keys[0], value: value[keys[0]] };
+}
+
+/**
+ * Copies `from`'s own keys onto `into` as own properties. Not Object.assign: a lockfile entry named
+ * `__proto__` (an own key in what yaml gives) would set `into`'s prototype instead of becoming a key.
+ */
+function mergeInto(into: Record<string, Plain>, from: Record<string, Plain>): void {
+  for (const key of Object.keys(from)) {
+    Object.defineProperty(into, key, { value: from[key], writable: true, enumerable: true, configurable: true });
+  }
 }
 
 function isRecord(v: Plain): v is Record<string, Plain> {
