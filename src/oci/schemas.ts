@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OciError } from '../errors.js';
+import { jsonPastBounds, MAX_DOCUMENT_DEPTH } from '../json-structure.js';
 
 /** Schemas for the OCI and Docker documents we read. Validated at the edge; trusted inside. */
 
@@ -90,8 +91,15 @@ export const DockerArchiveManifestSchema = z.array(
 /** Parses JSON bytes against a schema, turning both syntax and shape errors into one clear line. */
 export function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array | string, subject: string): T {
   let value: unknown;
+  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
+  // Checked before JSON.parse, which would spend some 230 MB on 4 MiB of nested brackets.
+  if (jsonPastBounds(text, { maxDepth: MAX_DOCUMENT_DEPTH })) {
+    throw new OciError('MANIFEST_INVALID', `${subject}: JSON nested deeper than ${MAX_DOCUMENT_DEPTH} levels; no manifest or config is`, {
+      subject,
+    });
+  }
   try {
-    value = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     throw new OciError('MANIFEST_INVALID', `${subject}: not valid JSON (${(err as Error).message})`, {
       subject,

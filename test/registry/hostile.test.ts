@@ -169,6 +169,18 @@ describe('hostile clients', () => {
     }
   });
 
+  it('refuses a manifest nested deeper than any real one before parsing it', async () => {
+    // 4 MiB of brackets: JSON.parse would spend some 230 MB on it. Brackets inside strings do not count.
+    const deep = `${'['.repeat(2 * 1024 * 1024 - 8)}${']'.repeat(2 * 1024 * 1024 - 8)}`;
+    const r = await client.putManifest('good/app', 'deep', deep);
+    expect(r.status).toBe(400);
+    expect(code(r)).toBe('MANIFEST_INVALID');
+    expect(r.body.toString()).toMatch(/nested deeper than 64 levels/);
+    expect((await client.call('HEAD', '/v2/good/app/manifests/deep')).status).toBe(404);
+    const bracketsInStrings = JSON.stringify({ schemaVersion: 2, annotations: { note: '['.repeat(500) } });
+    expect(code(await client.putManifest('good/app', 'strings', bracketsInStrings))).not.toMatch(/nested/);
+  });
+
   it('survives clients that stall mid-body; other pushes (same repository too) keep working', async () => {
     const start = await client.call('POST', '/v2/good/app/blobs/uploads/');
     const loc = new URL(start.headers.get('location')!, reg.base);

@@ -1,3 +1,4 @@
+import { jsonPastBounds } from '../../json-structure.js';
 import type { AnalyserFile } from '../types.js';
 
 /** Small helpers the lockfile and metadata analysers share. */
@@ -141,32 +142,12 @@ export const MAX_JSON_CONTAINERS = 250_000;
  * A warning when `text` nests arrays and objects deeper than MAX_JSON_DEPTH or holds more than
  * MAX_JSON_CONTAINERS of them, else undefined: call it before JSON.parse on a file from an image.
  * JSON.parse holds every open level on its own stacks, so 16 MiB of `[[[[…` took a scan to 880 MB;
- * 16 MiB of 999-deep chains side by side took 592 MB. One linear pass that skips strings (and
- * their escapes); it does not validate, JSON.parse does that.
+ * 16 MiB of 999-deep chains side by side took 592 MB (src/json-structure.ts does the counting).
  */
 export function jsonTooLarge(path: string, text: string): string | undefined {
-  let depth = 0;
-  let count = 0;
-  let commas = 0;
-  const n = text.length;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      if (++depth > MAX_JSON_DEPTH) return `${path}: JSON nested deeper than ${MAX_JSON_DEPTH} levels; skipped`;
-      if (++count > MAX_JSON_CONTAINERS) return tooMany(path);
-    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
-      depth--;
-    } else if (c === 0x2c /* , */) {
-      if ((++commas & 7) === 0 && ++count > MAX_JSON_CONTAINERS) return tooMany(path);
-    } else if (c === 0x22 /* " */) {
-      for (i++; i < n; i++) {
-        const s = text.charCodeAt(i);
-        if (s === 0x5c /* \ */) i++;
-        else if (s === 0x22) break;
-      }
-    }
-  }
-  return undefined;
+  const past = jsonPastBounds(text, { maxDepth: MAX_JSON_DEPTH, maxContainers: MAX_JSON_CONTAINERS });
+  if (past === 'depth') return `${path}: JSON nested deeper than ${MAX_JSON_DEPTH} levels; skipped`;
+  return past === 'containers' ? tooMany(path) : undefined;
 }
 
 function tooMany(path: string): string {
