@@ -1,6 +1,6 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, FileFacts } from '../types.js';
-import { fileText, jsonTooLarge, oneLine } from './parse-helpers.js';
+import { parseJsonFile } from './parse-helpers.js';
 
 /**
  * .NET: the `*.deps.json` a published app carries. Only `package` libraries are NuGet packages;
@@ -15,15 +15,9 @@ export const dotnetAnalyser: Analyser = {
     return path.endsWith('.deps.json');
   },
   analyse(file): FileFacts {
-    const text = fileText(file);
-    const tooDeep = jsonTooLarge(file.path, text);
-    if (tooDeep) return { warnings: [tooDeep] };
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
-    }
+    const parsed = parseJsonFile(file);
+    if ('warning' in parsed) return { warnings: [parsed.warning] };
+    const doc = parsed.doc;
     const libs =
       typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>)['libraries'] : undefined;
     if (typeof libs !== 'object' || libs === null || Array.isArray(libs)) {

@@ -2,7 +2,7 @@ import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
 import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
-import { MAX_LICENSES, type JsonObject, fileText, isObject, jsonTooLarge, oneLine, str } from './parse-helpers.js';
+import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, parseJsonFile, str } from './parse-helpers.js';
 import { loadLastYamlDocument } from './lock-yaml.js';
 
 /**
@@ -77,15 +77,9 @@ function unalias(name: string, version: string): [string, string] {
 }
 
 function parsePackageLock(file: AnalyserFile): FileFacts {
-  const text = fileText(file);
-  const nested = jsonTooLarge(file.path, text);
-  if (nested) return { warnings: [nested] };
-  let doc: Json;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
-  }
+  const parsed = parseJsonFile(file);
+  if ('warning' in parsed) return { warnings: [parsed.warning] };
+  const doc = parsed.doc as Json;
   if (!isObject(doc)) return { warnings: [`${file.path}: not a package-lock object`] };
   const dir = dirName(file.path);
   const packages: PackageRecord[] = [];
@@ -363,15 +357,9 @@ function isInstalledManifestPath(path: string): boolean {
 }
 
 function parseInstalledPackageJson(file: AnalyserFile): FileFacts {
-  const text = fileText(file);
-  const nested = jsonTooLarge(file.path, text);
-  if (nested) return { warnings: [nested] };
-  let doc: Json;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
-  }
+  const parsed = parseJsonFile(file);
+  if ('warning' in parsed) return { warnings: [parsed.warning] };
+  const doc = parsed.doc as Json;
   if (!isObject(doc)) return { warnings: [`${file.path}: not a package.json object`] };
   const name = str(doc['name']);
   const version = str(doc['version']);

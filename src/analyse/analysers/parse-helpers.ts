@@ -150,6 +150,21 @@ export function jsonTooLarge(path: string, text: string): string | undefined {
   return past === 'containers' ? tooMany(path) : undefined;
 }
 
+/**
+ * A JSON file from an image, parsed once its shape passed jsonTooLarge; otherwise the one-line
+ * warning the analyser reports instead of packages.
+ */
+export function parseJsonFile(file: AnalyserFile): { doc: unknown } | { warning: string } {
+  const text = fileText(file);
+  const tooLarge = jsonTooLarge(file.path, text);
+  if (tooLarge) return { warning: tooLarge };
+  try {
+    return { doc: JSON.parse(text) };
+  } catch (e) {
+    return { warning: `${file.path}: invalid JSON: ${oneLine(e)}` };
+  }
+}
+
 function tooMany(path: string): string {
   return `${path}: more than ${MAX_JSON_CONTAINERS} JSON arrays and objects, more than any real lockfile; skipped`;
 }

@@ -1,7 +1,7 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
-import { fileText, isObject, jsonTooLarge, oneLine, str } from './parse-helpers.js';
+import { isObject, oneLine, parseJsonFile, str } from './parse-helpers.js';
 
 /** PHP: composer.lock and Composer's record of what it installed, vendor/composer/installed.json. */
 
@@ -30,24 +30,13 @@ function composerRecord(
   return rec;
 }
 
-function parseJson(file: AnalyserFile): { doc: unknown } | { warning: string } {
-  const text = fileText(file);
-  const tooDeep = jsonTooLarge(file.path, text);
-  if (tooDeep) return { warning: tooDeep };
-  try {
-    return { doc: JSON.parse(text) };
-  } catch (e) {
-    return { warning: `${file.path}: invalid JSON: ${oneLine(e)}` };
-  }
-}
-
 function collect(list: unknown, path: string, dev: boolean | ((name: string) => boolean)): PackageRecord[] {
   if (!Array.isArray(list)) return [];
   return list.map((e) => composerRecord(e, path, dev)).filter((r): r is PackageRecord => r !== undefined);
 }
 
 function parseComposerLock(file: AnalyserFile): FileFacts {
-  const parsed = parseJson(file);
+  const parsed = parseJsonFile(file);
   if ('warning' in parsed) return { warnings: [parsed.warning] };
   const doc = parsed.doc;
   if (!isObject(doc) || !Array.isArray(doc['packages'])) {
@@ -62,7 +51,7 @@ function parseComposerLock(file: AnalyserFile): FileFacts {
 }
 
 function parseInstalledJson(file: AnalyserFile): FileFacts {
-  const parsed = parseJson(file);
+  const parsed = parseJsonFile(file);
   if ('warning' in parsed) return { warnings: [parsed.warning] };
   const doc = parsed.doc;
   // Composer 1 wrote a bare array; Composer 2 wraps it and names the dev-only packages separately.

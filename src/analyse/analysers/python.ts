@@ -2,7 +2,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { PackageRecord } from '../../sbom/model.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
-import { MAX_LICENSES, type JsonObject, fileText, isObject, jsonTooLarge, oneLine, str, tomlTooLarge } from './parse-helpers.js';
+import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, parseJsonFile, str, tomlTooLarge } from './parse-helpers.js';
 
 /**
  * Python: installed distributions (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, single-file
@@ -119,15 +119,9 @@ function parsePoetryLock(file: AnalyserFile): FileFacts {
 // Pipfile.lock
 
 function parsePipfileLock(file: AnalyserFile): FileFacts {
-  const text = fileText(file);
-  const tooDeep = jsonTooLarge(file.path, text);
-  if (tooDeep) return { warnings: [tooDeep] };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    return { warnings: [`${file.path}: invalid JSON: ${oneLine(e)}`] };
-  }
+  const parsed = parseJsonFile(file);
+  if ('warning' in parsed) return { warnings: [parsed.warning] };
+  const doc = parsed.doc;
   if (!isObject(doc)) return { warnings: [`${file.path}: not a Pipfile.lock object`] };
   const packages: PackageRecord[] = [];
   for (const [section, dev] of [
