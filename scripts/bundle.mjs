@@ -51,6 +51,34 @@ const purlWithoutCollator = {
   },
 };
 
+/**
+ * commander loads child_process (and with it net and dgram) as it loads, for the one thing it
+ * spawns: executable subcommands, which Portcullis does not have. Every command paid for it
+ * before parsing its arguments; the module is now fetched on first use instead. The build fails
+ * if the line is not there to replace: a new commander needs a fresh look.
+ */
+const COMMANDER_CHILD_PROCESS_LINE = "const childProcess = require('node:child_process');";
+const commanderLazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes(COMMANDER_CHILD_PROCESS_LINE)) {
+        throw new Error(
+          `${args.path} no longer says "${COMMANDER_CHILD_PROCESS_LINE}"; review scripts/bundle.mjs's commanderLazyChildProcess`,
+        );
+      }
+      return {
+        contents: text.replace(
+          COMMANDER_CHILD_PROCESS_LINE,
+          "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };",
+        ),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 /** What both bundles share. */
 const COMMON = {
   outdir: OUT,
@@ -63,7 +91,7 @@ const COMMON = {
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',
-  plugins: [zodWithoutLocales, purlWithoutCollator],
+  plugins: [zodWithoutLocales, purlWithoutCollator, commanderLazyChildProcess],
   // better-sqlite3 is a native addon; the CycloneDX library and ajv read schema files from their
   // own package folders at run time.
   external: ['better-sqlite3', '@cyclonedx/cyclonedx-library', 'ajv', 'ajv-formats', 'ajv-formats-draft2019', 'fastify', 'pino'],

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { UsageError } from '../errors.js';
 import type { ImportSummary, UpdateProgress } from '../vulndb/index.js';
 import { DEFAULT_OSV_BASE_URL } from '../vulndb/update-defaults.js';
@@ -25,9 +24,10 @@ function printSummary(s: ImportSummary): void {
   for (const r of s.skippedReasons) process.stderr.write(`  skipped: ${r}\n`);
 }
 
-/** A progress bar for a person at a terminal; nothing in CI or when piped. */
-function updateProgress(): { onProgress?: (p: UpdateProgress) => void; stop(): void } {
+/** A progress bar for a person at a terminal; nothing in CI or when piped (and the bar library not loaded). */
+async function updateProgress(): Promise<{ onProgress?: (p: UpdateProgress) => void; stop(): void }> {
   if (!process.stderr.isTTY || process.env.CI) return { stop() {} };
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, format: ' {label} [{bar}] {value}/{total}', clearOnComplete: true },
     cliProgress.Presets.shades_classic,
@@ -68,7 +68,7 @@ export function addDbCommands(program: Command): void {
       const { ecosystemsToUpdate, updateOsv } = await vulndb();
       const data = dataDirFrom(flags);
       const ecosystems = ecosystemsToUpdate(data, flags.ecosystem);
-      const progress = updateProgress();
+      const progress = await updateProgress();
       try {
         process.stderr.write(`updating ${ecosystems.join(', ')} from ${flags.baseUrl}\n`);
         const summary = await updateOsv(data, { ecosystems, baseUrl: flags.baseUrl, onProgress: progress.onProgress });

@@ -1,9 +1,12 @@
-import cliProgress from 'cli-progress';
 import type { LayerProgress } from '../analyse/index.js';
 
-/** One bar per layer on stderr, only for a person at a terminal: never in CI or when piped. */
-export function createLayerProgress(): { progress?: LayerProgress; stop(): void } {
+/**
+ * One bar per layer on stderr, only for a person at a terminal: never in CI or when piped. The bar
+ * library (and the readline module it loads) is imported only then, so piped runs do not load it.
+ */
+export async function createLayerProgress(): Promise<{ progress?: LayerProgress; stop(): void }> {
   if (!process.stderr.isTTY || process.env.CI) return { stop() {} };
+  const { default: cliProgress } = await import('cli-progress');
   const multi = new cliProgress.MultiBar(
     {
       stream: process.stderr,
@@ -13,7 +16,7 @@ export function createLayerProgress(): { progress?: LayerProgress; stop(): void 
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<number, cliProgress.SingleBar>();
+  const bars = new Map<number, InstanceType<typeof cliProgress.SingleBar>>();
   return {
     progress: {
       start(index, label, total) {

@@ -322,7 +322,7 @@ export async function scanImage(imageText: string, flags: ScanFlags, behaviour: 
     if (!flags.username) throw new UsageError('FLAG_INVALID', '--password-stdin needs --username');
     password = await readStdin();
   }
-  const bars = createLayerProgress();
+  const bars = await createLayerProgress();
   try {
     const results = await analyseInput(input, {
       cacheDir,

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { GATE_EVENT_TYPES } from '../gate/event-types.js';
 
@@ -7,6 +7,15 @@ import { GATE_EVENT_TYPES } from '../gate/event-types.js';
  * (flags win); the defaults keep the registry private to this machine: loopback, plain HTTP, no
  * proxy trusted, garbage collection only when asked for.
  */
+
+/**
+ * node:net brings four more of Node's internal modules, which every command loading the config
+ * schema paid at start; only a trusted proxy address needs it, so it is loaded then.
+ */
+const requireBuiltin = createRequire(import.meta.url);
+function isIP(text: string): number {
+  return (requireBuiltin('node:net') as typeof import('node:net')).isIP(text);
+}
 
 // proxy-addr (what Fastify uses) also knows these names for the usual private ranges.
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
