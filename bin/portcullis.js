@@ -37,7 +37,7 @@ if (nodeArgs) {
 async function runHere() {
   const main = await loadMain();
 
-  main(process.argv).then(
+  main(process.argv, { standalone: true }).then(
     (code) => {
       process.exitCode = code;
     },

@@ -1,5 +1,5 @@
 // First: it sets how zod compiles parsers before any schema is made (see one-shot.ts).
-import './one-shot.js';
+import { exitWhenFlushed } from './one-shot.js';
 import { Command, CommanderError } from 'commander';
 import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
@@ -11,8 +11,16 @@ import { addMaintenanceCommands } from './maintenance-commands.js';
 import { addPolicyCommands } from './policy-command.js';
 import { addScanOptions, addVulnerabilityOptions, runScan } from './scan-command.js';
 
+export interface MainOptions {
+  /**
+   * This process exists only to run this command (the `portcullis` launcher): a finished scan or
+   * sbom may then end it at once rather than wait for Node's teardown (one-shot.ts).
+   */
+  standalone?: boolean;
+}
+
 /** Exit codes: 0 success, 1 policy failure (findings with --exit-code/--fail-on, a failing policy verdict), 2 any error. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const program = new Command();
   let exitCode = 0;
   program
@@ -27,10 +35,12 @@ export async function main(argv: string[]): Promise<number> {
     addScanOptions(program.command('scan').description('analyse an image: its packages and their known vulnerabilities'), 'scan'),
   ).action(async (image: string, flags) => {
     exitCode = await runScan(image, flags, { vulnerabilities: true });
+    if (options.standalone) await exitWhenFlushed(exitCode);
   });
   addScanOptions(program.command('sbom').description('write the software bill of materials of an image'), 'sbom').action(
     async (image: string, flags) => {
       exitCode = await runScan(image, flags);
+      if (options.standalone) await exitWhenFlushed(exitCode);
     },
   );
 

@@ -10,3 +10,14 @@ import { z } from 'zod';
  * cli/index.ts imports this module before anything else.
  */
 if (!process.argv.slice(2).includes('serve')) z.config({ jitless: true });
+
+/**
+ * Ends a finished one-shot command's process as soon as its output has reached the operating
+ * system. Left to itself, Node tears down the whole V8 heap (page by page) before the process
+ * ends; process.exit skips that, and the 'exit' listeners (the code cache) still run. Only the
+ * launcher asks for it (main's `standalone`), never code that calls main() in its own process.
+ */
+export async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
+  process.exit(code);
+}

@@ -140,4 +140,34 @@ describe.skipIf(!BUILT)(`loading a bundle with its compiled code${SKIP_BUILT}`, 
     expect(readdirSync(join(dir, 'xdg', 'portcullis', 'code-cache'))).toHaveLength(1);
     expect([first.stdout, second.stdout]).toEqual([plain.stdout, plain.stdout]);
   });
+
+  it('a scan that ends its process early still writes its cache and all of a large output to a pipe', () => {
+    // One-shot scans end with process.exit once stdout is flushed (cli/one-shot.ts): the code cache
+    // is written by an 'exit' listener, and no byte of the report may be cut off.
+    const root = join(dir, 'rootfs');
+    const packages: Record<string, unknown> = { '': { name: 'app', version: '1.0.0' } };
+    for (let i = 0; i < 3000; i++) packages[`node_modules/pkg-${i}`] = { version: `1.0.${i}` };
+    mkdirSync(join(root, 'app'), { recursive: true });
+    writeFileSync(
+      join(root, 'app', 'package-lock.json'),
+      JSON.stringify({ name: 'app', version: '1.0.0', lockfileVersion: 3, packages }),
+    );
+    const env = { ...process.env, XDG_CACHE_HOME: join(dir, 'xdg-scan'), NODE_OPTIONS: '', PORTCULLIS_CODE_CACHE: '' };
+    const run = () =>
+      spawnSync(
+        process.execPath,
+        [CLI, 'sbom', `dir:${root}`, '--format', 'json', '--data', join(dir, 'data'), '--cache-dir', join(dir, 'layers')],
+        { encoding: 'utf8', env, maxBuffer: 64 << 20 },
+      );
+    const first = run();
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout.length).toBeGreaterThan(1 << 20);
+    const names = (JSON.parse(first.stdout) as { packages: { name: string }[] }).packages.map((p) => p.name);
+    expect(names).toHaveLength(3000);
+    expect(readdirSync(join(dir, 'xdg-scan', 'portcullis', 'code-cache')).filter((f) => f.endsWith('-scan.v8'))).toHaveLength(1);
+    const second = run();
+    expect(second.status, second.stderr).toBe(0);
+    const withoutTime = (out: string) => out.replace(/"scannedAt": "[^"]*"/, '');
+    expect(withoutTime(second.stdout)).toBe(withoutTime(first.stdout));
+  });
 });
