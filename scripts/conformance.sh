@@ -23,8 +23,9 @@
 # Other settings (environment): PORTCULLIS_CONFORMANCE_LISTEN (default 127.0.0.1:5099),
 # PORTCULLIS_SERVE_ARGS (extra `serve` flags, e.g. --no-gate for a plain registry; the default is
 # the server as shipped, gate on), OCI_AUTOMATIC_CROSSMOUNT (default 1: Portcullis mounts without
-# `from` when it may), and any OCI_* variable of the suite, which is passed through. Reports land
-# in a temp folder.
+# `from` when it may; `none` leaves the variable out, so the suite skips both mount-without-from
+# specs), and any OCI_* variable of the suite, which is passed through. Reports land in a temp
+# folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SRC="${1:-${OCI_CONFORMANCE_SRC:-}}"
@@ -85,6 +86,8 @@ status=0
   export OCI_NAMESPACE="${OCI_NAMESPACE:-conformance/test}" OCI_CROSSMOUNT_NAMESPACE="${OCI_CROSSMOUNT_NAMESPACE:-conformance/other}"
   export OCI_TEST_PULL=1 OCI_TEST_PUSH=1 OCI_TEST_CONTENT_DISCOVERY=1 OCI_TEST_CONTENT_MANAGEMENT=1
   export OCI_HIDE_SKIPPED_WORKFLOWS="${OCI_HIDE_SKIPPED_WORKFLOWS:-0}" OCI_AUTOMATIC_CROSSMOUNT="${OCI_AUTOMATIC_CROSSMOUNT:-1}"
+  # The suite tells "unset" from any value, and ${VAR:-1} cannot express unset.
+  if [ "$OCI_AUTOMATIC_CROSSMOUNT" = none ]; then unset OCI_AUTOMATIC_CROSSMOUNT; fi
   export OCI_DEBUG="${OCI_DEBUG:-0}" OCI_REPORT_DIR="$WORK"
   "$SUITE_BIN" -test.v >"$WORK/suite.log" 2>&1
 ) || status=$?
