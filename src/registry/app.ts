@@ -34,6 +34,7 @@ import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, 
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
 import { NO_EXTENSIONS, type RegistryExtensions, type ServedNote } from './extensions.js';
+import { BudgetBusyError, ByteBudget } from './byte-budget.js';
 import { KeyedLock } from './keyed-lock.js';
 import { ThrottledTouch } from './throttled-touch.js';
 import { RegistryReadCache } from './read-cache.js';
@@ -42,6 +43,13 @@ import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryNam
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/**
+ * Manifest bytes that PUTs may hold at once: eight of the largest allowed (about 3x that in memory
+ * with their parses), or thousands of ordinary ones. Past it a PUT waits, holding only its socket.
+ */
+const MANIFEST_BUDGET_BYTES = 8 * MAX_MANIFEST_BYTES;
+/** PUTs that may wait for room; past this they are answered 429. */
+const MAX_MANIFESTS_WAITING = 1024;
 /**
  * Descriptors per referrers response. More follow through a `Link: <...>; rel="next"` header, as
  * the spec asks when the list cannot be one index: a subject with many referrers (signatures,
@@ -198,6 +206,11 @@ function uploadRange(offset: number): string {
   return `0-${Math.max(0, offset - 1)}`;
 }
 
+/**
+ * What a pushed manifest references, each digest once. A manifest may name one small blob tens of
+ * thousands of times (27,000 in the review's 4 MiB example); every check and record below costs a
+ * query or a file stat per entry, so repeats would multiply the work of a push for nothing.
+ */
 interface ParsedManifest {
   mediaType: string;
   refs: ManifestRef[];
@@ -208,6 +221,12 @@ interface ParsedManifest {
   subject?: Descriptor;
   artifactType: string | null;
   annotations: Record<string, string> | null;
+}
+
+/** The descriptors with the first of each digest kept, in order. */
+function distinctDigests(descriptors: Descriptor[]): Descriptor[] {
+  const seen = new Set<string>();
+  return descriptors.filter((d) => !seen.has(d.digest) && seen.add(d.digest) !== undefined);
 }
 
 /** Validates a pushed manifest and works out what it references. */
@@ -255,11 +274,12 @@ function parseManifest(bytes: Buffer, contentType: string | undefined, subject: 
   try {
     if (looksLikeIndex) {
       const index = parseJson(IndexWithSubjectSchema, bytes, subject);
+      const children = distinctDigests(index.manifests);
       return {
         mediaType: mediaType ?? MediaType.ociIndex,
-        refs: index.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
+        refs: children.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
         blobs: [],
-        children: index.manifests,
+        children,
         ...(index.subject ? { subject: index.subject } : {}),
         artifactType: index.artifactType ?? null,
         annotations: index.annotations ?? null,
@@ -275,7 +295,7 @@ function parseManifest(bytes: Buffer, contentType: string | undefined, subject: 
           'artifacts use their own config media type or the empty config (application/vnd.oci.empty.v1+json)',
       );
     }
-    const blobs = [manifest.config, ...manifest.layers];
+    const blobs = distinctDigests([manifest.config, ...manifest.layers]);
     return {
       mediaType: mediaType ?? MediaType.ociManifest,
       refs: blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
@@ -394,6 +414,22 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   }
   const extensions = options.extensions ?? NO_EXTENSIONS;
   const repoLocks = new KeyedLock();
+  const manifestBudget = new ByteBudget(MANIFEST_BUDGET_BYTES, MAX_MANIFESTS_WAITING);
+  /**
+   * Runs a manifest PUT once its claim fits the budget. Before, 400 parallel PUTs of one 4 MiB
+   * manifest held every body and parse at once while they queued for the repository's lock: the
+   * review's server grew to 5.2 GB, and kept working through pushes whose clients had gone.
+   */
+  async function withinManifestBudget<T>(req: FastifyRequest, claim: number, task: () => Promise<T>): Promise<T> {
+    try {
+      return await manifestBudget.run(claim, task, () => req.raw.socket?.destroyed !== true);
+    } catch (err) {
+      if (err instanceof BudgetBusyError) {
+        throw new RegistryError('TOOMANYREQUESTS', `${err.message}`, { headers: { 'retry-after': '1' } });
+      }
+      throw err;
+    }
+  }
   // Quota checks and the links they allow run one at a time per project (only for projects with a
   // quota), so two concurrent pushes cannot both fit into the same remaining space.
   const quotaLocks = new KeyedLock();
@@ -759,80 +795,84 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
             detail: { limit: MAX_MANIFEST_BYTES },
           });
         }
-        const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES);
-        const parsed = parseManifest(bytes, firstHeader(req.headers['content-type']), `manifest ${name}:${reference}`);
-        const digest = byDigest ? reference : digestOf(bytes, 'sha256');
-        if (byDigest) {
-          const { algorithm } = parseDigest(reference);
-          if (digestOf(bytes, algorithm) !== reference) {
-            throw new RegistryError('DIGEST_INVALID', `manifest content does not match ${reference} (got ${digestOf(bytes, algorithm)})`, {
-              detail: { digest: reference },
-            });
+        // The body, its parse and the checks below hold about three times the manifest's size
+        // until the push ends (also while it waits for the repository's lock): claimed first.
+        return withinManifestBudget(req, declaredLength > 0 ? declaredLength : MAX_MANIFEST_BYTES, async () => {
+          const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES);
+          const parsed = parseManifest(bytes, firstHeader(req.headers['content-type']), `manifest ${name}:${reference}`);
+          const digest = byDigest ? reference : digestOf(bytes, 'sha256');
+          if (byDigest) {
+            const { algorithm } = parseDigest(reference);
+            if (digestOf(bytes, algorithm) !== reference) {
+              throw new RegistryError('DIGEST_INVALID', `manifest content does not match ${reference} (got ${digestOf(bytes, algorithm)})`, {
+                detail: { digest: reference },
+              });
+            }
           }
-        }
-        // Outside the repository lock: an enforcing gate may analyse the image here for seconds.
-        await extensions.beforeManifestRecorded({
-          repository: name,
-          digest,
-          mediaType: parsed.mediaType,
-          artifactType: parsed.artifactType,
-          annotations: parsed.annotations,
-          manifest: bytes,
-          tag: byDigest ? undefined : reference,
-          principal: principal.name,
-        });
-        return repoLocks.run(name, async () => {
-          if (!byDigest) {
-            const rule = immutableRuleFor(await metadata.getProject(projectOf(name)), name, reference);
-            const current = rule !== undefined ? await metadata.getTag(name, reference) : null;
-            // Pushing the same image again is harmless (clients retry); moving the tag is not.
-            if (rule !== undefined && current !== null && current !== digest) throw immutableTagError(name, reference, rule, 'overwritten');
-          }
-          // GC safety: a collection that starts after this touch keeps everything named here.
-          await metadata.touchDigests([digest, ...parsed.blobs.map((d) => d.digest), ...parsed.children.map((d) => d.digest)]);
-          const missing: string[] = [];
-          for (const d of parsed.blobs) if (!(await metadata.blobLinked(name, d.digest)) || !(await blobs.stat(d.digest))) missing.push(d.digest);
-          for (const d of parsed.children) if (!(await metadata.getManifest(name, d.digest))) missing.push(d.digest);
-          if (missing.length > 0) {
-            throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not pushed to ${name}: ${missing.join(', ')}`, {
-              detail: { missing },
-            });
-          }
-          await withinQuota(name, bytes.length, async () => (await metadata.getManifest(name, digest)) !== null, async () => {
-            await writeBlobBytes(blobs, bytes, digest);
-            await recordManifest(
-              name,
-              {
-                repository: name,
-                digest,
-                mediaType: parsed.mediaType,
-                artifactType: parsed.artifactType,
-                subjectDigest: parsed.subject?.digest ?? null,
-                size: bytes.length,
-                annotations: parsed.annotations,
-              },
-              parsed,
-              bytes,
-              byDigest ? undefined : reference,
-            );
-          });
-          if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
-          auditManifest(req, principal, 'push', name, reference, digest, 'success');
-          await extensions.manifestPushed({
+          // Outside the repository lock: an enforcing gate may analyse the image here for seconds.
+          await extensions.beforeManifestRecorded({
             repository: name,
             digest,
             mediaType: parsed.mediaType,
             artifactType: parsed.artifactType,
-            subjectDigest: parsed.subject?.digest ?? null,
+            annotations: parsed.annotations,
+            manifest: bytes,
             tag: byDigest ? undefined : reference,
             principal: principal.name,
           });
-          return reply
-            .code(201)
-            .header('location', `/v2/${name}/manifests/${digest}`)
-            .header('docker-content-digest', digest)
-            .header('content-length', 0)
-            .send();
+          return repoLocks.run(name, async () => {
+            if (!byDigest) {
+              const rule = immutableRuleFor(await metadata.getProject(projectOf(name)), name, reference);
+              const current = rule !== undefined ? await metadata.getTag(name, reference) : null;
+              // Pushing the same image again is harmless (clients retry); moving the tag is not.
+              if (rule !== undefined && current !== null && current !== digest) throw immutableTagError(name, reference, rule, 'overwritten');
+            }
+            // GC safety: a collection that starts after this touch keeps everything named here.
+            await metadata.touchDigests([digest, ...parsed.blobs.map((d) => d.digest), ...parsed.children.map((d) => d.digest)]);
+            const missing: string[] = [];
+            for (const d of parsed.blobs) if (!(await metadata.blobLinked(name, d.digest)) || !(await blobs.stat(d.digest))) missing.push(d.digest);
+            for (const d of parsed.children) if (!(await metadata.getManifest(name, d.digest))) missing.push(d.digest);
+            if (missing.length > 0) {
+              throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} blob(s) or manifest(s) not pushed to ${name}: ${missing.join(', ')}`, {
+                detail: { missing },
+              });
+            }
+            await withinQuota(name, bytes.length, async () => (await metadata.getManifest(name, digest)) !== null, async () => {
+              await writeBlobBytes(blobs, bytes, digest);
+              await recordManifest(
+                name,
+                {
+                  repository: name,
+                  digest,
+                  mediaType: parsed.mediaType,
+                  artifactType: parsed.artifactType,
+                  subjectDigest: parsed.subject?.digest ?? null,
+                  size: bytes.length,
+                  annotations: parsed.annotations,
+                },
+                parsed,
+                bytes,
+                byDigest ? undefined : reference,
+              );
+            });
+            if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
+            auditManifest(req, principal, 'push', name, reference, digest, 'success');
+            await extensions.manifestPushed({
+              repository: name,
+              digest,
+              mediaType: parsed.mediaType,
+              artifactType: parsed.artifactType,
+              subjectDigest: parsed.subject?.digest ?? null,
+              tag: byDigest ? undefined : reference,
+              principal: principal.name,
+            });
+            return reply
+              .code(201)
+              .header('location', `/v2/${name}/manifests/${digest}`)
+              .header('docker-content-digest', digest)
+              .header('content-length', 0)
+              .send();
+          });
         });
       }
       case 'DELETE': {

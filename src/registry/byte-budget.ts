@@ -1,0 +1,90 @@
+/** Thrown when the waiting line is full; the registry answers 429 with Retry-After. */
+export class BudgetBusyError extends Error {
+  override readonly name = 'BudgetBusyError';
+}
+
+/** Thrown to a waiter whose request was given up (its client went away) before its turn came. */
+export class BudgetAbandonedError extends Error {
+  override readonly name = 'BudgetAbandonedError';
+}
+
+interface Waiter {
+  bytes: number;
+  stillWanted: () => boolean;
+  grant: () => void;
+  refuse: (err: Error) => void;
+}
+
+/**
+ * Bounds the bytes that work of one kind may hold in memory at once (manifest PUTs: the body, its
+ * parse and what checking it builds). Each task claims its size before it reads anything; a claim
+ * that does not fit waits in line, first come first served, holding only its socket, and is
+ * dropped when its client has gone by its turn. Small claims (nearly every manifest) fit thousands
+ * at once; only many large ones wait. A task larger than the whole budget runs alone.
+ */
+export class ByteBudget {
+  private inUse = 0;
+  private readonly waiting: Waiter[] = [];
+
+  constructor(
+    private readonly limitBytes: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  /** Bytes claimed by running tasks (for tests and diagnostics). */
+  get bytesInUse(): number {
+    return this.inUse;
+  }
+
+  /** Tasks waiting for room. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Runs `task` once `bytes` fit in the budget. Throws BudgetBusyError at once when it must wait
+   * and the line is full, and BudgetAbandonedError when `stillWanted` says no at its turn.
+   */
+  async run<T>(bytes: number, task: () => Promise<T>, stillWanted: () => boolean = () => true): Promise<T> {
+    const claim = Math.max(0, Math.min(bytes, this.limitBytes));
+    if (this.waiting.length > 0 || this.inUse + claim > this.limitBytes) {
+      if (this.waiting.length >= this.maxWaiting) this.dropAbandoned();
+      if (this.waiting.length >= this.maxWaiting) throw new BudgetBusyError('too many large requests are waiting; retry in 1 second');
+      await new Promise<void>((grant, refuse) => this.waiting.push({ bytes: claim, stillWanted, grant, refuse }));
+    } else {
+      this.inUse += claim;
+    }
+    try {
+      return await task();
+    } finally {
+      this.inUse -= claim;
+      this.admit();
+    }
+  }
+
+  /** Refuses every waiter whose client has gone, wherever it is in line. */
+  private dropAbandoned(): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const w = this.waiting[i]!;
+      if (w.stillWanted()) continue;
+      this.waiting.splice(i, 1);
+      w.refuse(new BudgetAbandonedError('the client went away while its request waited'));
+    }
+  }
+
+  /** Lets waiters in, in order, while the first fits; gives up those no longer wanted. */
+  private admit(): void {
+    while (this.waiting.length > 0) {
+      const next = this.waiting[0]!;
+      if (!next.stillWanted()) {
+        this.waiting.shift();
+        next.refuse(new BudgetAbandonedError('the client went away while its request waited'));
+        continue;
+      }
+      if (this.inUse + next.bytes > this.limitBytes && this.inUse > 0) return;
+      this.waiting.shift();
+      this.inUse += next.bytes;
+      next.grant();
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PushClient, sha256 } from './push-client.js';
+import { startTestRegistry, type TestRegistry } from './registry-harness.js';
+
+// Pushers who cost the server far more than their requests' size: many idle upload sessions, and
+// manifests that name one blob tens of thousands of times. (The registry runs in this process.)
+let reg: TestRegistry;
+let client: PushClient;
+
+beforeAll(async () => {
+  reg = await startTestRegistry('hostile-load-pw');
+  client = PushClient.basic(reg.base, 'admin', reg.password);
+});
+afterAll(async () => {
+  await reg?.stop();
+});
+
+describe('hostile load', () => {
+  it('checks each distinct blob of a manifest once, however often it is named', async () => {
+    const layer = Buffer.from('one small layer');
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const layerDigest = await client.pushBlob('load/repeats', layer);
+    const configDigest = await client.pushBlob('load/repeats', config);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+        layers: Array.from({ length: 20_000 }, () => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length })),
+      }),
+    );
+    const metadata = reg.app.registry.metadata;
+    const original = metadata.blobLinked.bind(metadata);
+    let checks = 0;
+    metadata.blobLinked = async (repository: string, digest: string) => {
+      checks++;
+      return original(repository, digest);
+    };
+    try {
+      const put = await client.putManifest('load/repeats', 'v1', manifest);
+      expect(put.status, put.body.toString()).toBe(201);
+    } finally {
+      metadata.blobLinked = original;
+    }
+    // Two distinct blobs: two checks (20,001 before).
+    expect(checks).toBe(2);
+    const get = await client.call('GET', '/v2/load/repeats/manifests/v1', undefined, { accept: 'application/vnd.oci.image.manifest.v1+json' });
+    expect(get.body.equals(manifest)).toBe(true);
+    expect((await metadata.manifestRefs('load/repeats', sha256(manifest))).length).toBe(2);
+  });
+});
