@@ -50,6 +50,8 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_BUDGET_BYTES = 8 * MAX_MANIFEST_BYTES;
 /** PUTs that may wait for room; past this they are answered 429. */
 const MAX_MANIFESTS_WAITING = 1024;
+/** Upload sessions whose file stays open between requests (see keepWriter). */
+const MAX_OPEN_WRITERS = 256;
 /**
  * Descriptors per referrers response. More follow through a `Link: <...>; rel="next"` header, as
  * the spec asks when the list cannot be one index: a subject with many referrers (signatures,
@@ -445,6 +447,24 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     lastUsed.delete(uuid);
     return w;
   };
+  /**
+   * Keeps a session's writer open for its next request, as the most recently used. Past
+   * MAX_OPEN_WRITERS the least recently used idle ones are closed (their next request resumes
+   * from disk): before, one pusher opening sessions with a byte each held a file handle per
+   * session for ten minutes, and at 20,000 the server answered EMFILE to everyone.
+   */
+  const keepWriter = (uuid: string, writer: BlobWriter): void => {
+    openWriters.delete(uuid);
+    openWriters.set(uuid, writer);
+    lastUsed.set(uuid, Date.now());
+    if (openWriters.size <= MAX_OPEN_WRITERS) return;
+    for (const oldest of openWriters.keys()) {
+      if (openWriters.size <= MAX_OPEN_WRITERS) break;
+      // A session a request holds right now stays open.
+      if (oldest === uuid || !uploadLocks.idle(oldest)) continue;
+      void forgetWriter(oldest)?.close();
+    }
+  };
   const sweep = setInterval(() => {
     const cutoff = Date.now() - IDLE_WRITER_MS;
     const stale = [...lastUsed].filter(([, at]) => at < cutoff).map(([uuid]) => uuid);
@@ -529,7 +549,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   async function uploadWriter(upload: UploadRecord): Promise<BlobWriter> {
     const cached = openWriters.get(upload.uuid);
     if (cached && cached.size === upload.offset) {
-      lastUsed.set(upload.uuid, Date.now());
+      keepWriter(upload.uuid, cached);
       return cached;
     }
     if (cached) {
@@ -541,8 +561,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       await metadata.deleteUpload(upload.uuid);
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${upload.uuid} lost its data; start a new upload`);
     }
-    openWriters.set(upload.uuid, resumed);
-    lastUsed.set(upload.uuid, Date.now());
+    keepWriter(upload.uuid, resumed);
     return resumed;
   }
 
@@ -1070,8 +1089,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const uuid = randomUUID();
     const writer = await blobs.writer(uuid);
     await metadata.createUpload(uuid, name);
-    openWriters.set(uuid, writer);
-    lastUsed.set(uuid, Date.now());
+    keepWriter(uuid, writer);
     return uploadHeaders(reply.code(202), name, uuid, 0).header('content-length', 0).send();
   }
 
