@@ -314,6 +314,18 @@ const CASES = [
     make: (dir) => writeTree(dir, { 'app/package-lock.json': `${'['.repeat(8 << 20)}${']'.repeat(8 << 20)}` }),
   },
   {
+    name: 'npm-v1-200k',
+    what: 'package-lock.json v1 of 200,000 dependencies (6.5 MiB, under the JSON bounds)',
+    make: (dir) => {
+      writeStreamed(join(dir, 'app/package-lock.json'), function* () {
+        yield '{"name":"app","lockfileVersion":1,"dependencies":{';
+        for (let i = 0; i < 200_000; i++) yield `${i > 0 ? ',' : ''}"p${i}":{"version":"1.0.${i}"}`;
+        yield '}}';
+      });
+      return `dir:${dir}`;
+    },
+  },
+  {
     name: 'k8s-configmap-40k',
     what: 'Kubernetes ConfigMap with 40,000 keys (`scan k8s:`)',
     command: ['scan'],

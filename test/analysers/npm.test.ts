@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { npmAnalyser } from '../../src/analyse/analysers/npm.js';
+import { MAX_PACKAGES_PER_FILE } from '../../src/analyse/dispatch.js';
 import type { AnalyserFile, FileFacts } from '../../src/analyse/types.js';
 
 function file(path: string, content: string): AnalyserFile {
@@ -131,6 +132,21 @@ describe('package-lock.json', () => {
       ['@babel', 'core', '7.1.0', true, 'node_modules/@babel/core'],
       [undefined, 'lodash', '4.17.21', undefined, 'node_modules/old-alias'],
     ]);
+  });
+
+  it('stops the v1 walk one package past the bound, as the packages map does', async () => {
+    // Flat, and nested under one entry: the walk must stop inside a subtree as well.
+    const many = (n: number, prefix: string): Record<string, unknown> =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, { version: '1.0.0' }]));
+    const flat = await run('app/package-lock.json', { lockfileVersion: 1, dependencies: many(MAX_PACKAGES_PER_FILE + 500, 'p') });
+    expect(flat.packages).toHaveLength(MAX_PACKAGES_PER_FILE + 1);
+    expect(flat.packages?.at(-1)?.name).toBe(`p${MAX_PACKAGES_PER_FILE}`);
+    const nested = await run('app/package-lock.json', {
+      lockfileVersion: 1,
+      dependencies: { top: { version: '1.0.0', dependencies: many(MAX_PACKAGES_PER_FILE + 500, 'n') }, after: { version: '1.0.0' } },
+    });
+    expect(nested.packages).toHaveLength(MAX_PACKAGES_PER_FILE + 1);
+    expect(nested.packages?.map((p) => p.name)).not.toContain('after');
   });
 
   it('warns on malformed JSON', async () => {

@@ -115,6 +115,8 @@ function parsePackageLock(file: AnalyserFile): FileFacts {
       return;
     }
     for (const [key, entry] of Object.entries(deps)) {
+      // One past the bound, as for "packages" above: the dispatcher keeps the first ones and warns.
+      if (packages.length > MAX_PACKAGES_PER_FILE) return;
       if (!isObject(entry)) continue;
       const folder = `${parentFolder}${NM}${key}`;
       const rawVersion = str(entry['version']);
@@ -384,7 +386,8 @@ const MAX_LOCK_DEPTH = 100;
 
 export const npmAnalyser: Analyser = {
   name: 'npm',
-  version: 2,
+  // 3: a v1 lockfile's walk stops one past MAX_PACKAGES_PER_FILE, as the v2 "packages" map does.
+  version: 3,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('.json')) {
