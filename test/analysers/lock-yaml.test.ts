@@ -1,6 +1,6 @@
 import { parseAllDocuments } from 'yaml';
-import { describe, expect, it } from 'vitest';
-import { loadLastYamlDocument } from '../../src/analyse/analysers/lock-yaml.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadLastYamlDocument, type YamlLoadNotes } from '../../src/analyse/analysers/lock-yaml.js';
 
 /** What the yaml package gives for the whole text in one go: the reference the pieces must match. */
 function whole(text: string): unknown {
@@ -87,5 +87,60 @@ describe('loadLastYamlDocument', () => {
     const got = loadLastYamlDocument(text) as { snapshots: Record<string, unknown> };
     expect(Object.keys(got.snapshots)).toHaveLength(40_000);
     expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('keys that are lists or maps', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  // Explicit `? key` entries (a flow sequence, a flow map, a block sequence), an alias of a list, a
+  // flow sequence as key inside a flow map.
+  const text = [
+    "lockfileVersion: '6.0'",
+    'packages:',
+    '  ? [/evil@1.0.0]',
+    '  : {resolution: {integrity: sha512-A}}',
+    '  /ok@1.0.0:',
+    '    resolution: {integrity: sha512-B}',
+    '  ? {x: 1}',
+    '  : 2',
+    '  ? - a',
+    '    - b',
+    '  : 3',
+    '  /list@1.0.0: &l [a]',
+    '  *l : 4',
+    '  /tail@2.0.0: {dev: false, nested: {? [c] : d, e: f}}',
+    '',
+  ].join('\n');
+  const expected = {
+    lockfileVersion: '6.0',
+    packages: {
+      '/ok@1.0.0': { resolution: { integrity: 'sha512-B' } },
+      '/list@1.0.0': ['a'],
+      '/tail@2.0.0': { dev: false, nested: { e: 'f' } },
+    },
+  };
+
+  it('are dropped and counted, and nothing is written to stderr', () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    const notes: YamlLoadNotes = { collectionKeys: 0 };
+    expect(loadLastYamlDocument(text, notes)).toEqual(expected);
+    expect(notes.collectionKeys).toBe(5);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('are dropped the same way when the file is read in pieces', () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    // Large enough to be cut into pieces: the complex keys sit in the first and the last piece.
+    const pad = Array.from({ length: 20_000 }, (_, i) => `  /pad-${i}@1.0.0: {}\n`).join('');
+    const big = text.replace("packages:\n", `packages:\n${pad}`) + '  ? [late]\n  : 5\n';
+    const notes: YamlLoadNotes = { collectionKeys: 0 };
+    const got = loadLastYamlDocument(big, notes) as { packages: Record<string, unknown> };
+    expect(Object.keys(got.packages)).toHaveLength(20_003);
+    expect(got.packages['/tail@2.0.0']).toEqual(expected.packages['/tail@2.0.0']);
+    expect(notes.collectionKeys).toBe(6);
+    expect(warn).not.toHaveBeenCalled();
   });
 });

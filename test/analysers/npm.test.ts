@@ -475,6 +475,16 @@ snapshots:
   });
 });
 
+describe('pnpm-lock.yaml from a hostile image', () => {
+  it('ignores entries keyed by a list or map, with a warning', async () => {
+    const lock = "lockfileVersion: '6.0'\npackages:\n  ? [/evil@1.0.0]\n  : {dev: false}\n  /ok@1.0.0:\n    dev: false\n";
+    expect(await run('app/pnpm-lock.yaml', lock)).toEqual({
+      packages: [{ type: 'npm', name: 'ok', version: '1.0.0', paths: ['app/pnpm-lock.yaml'] }],
+      warnings: ['app/pnpm-lock.yaml: 1 YAML entries with a list or map as key ignored'],
+    });
+  });
+});
+
 describe('installed package.json', () => {
   it('reads name, version and licence forms', async () => {
     expect(

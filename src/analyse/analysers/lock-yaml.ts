@@ -1,4 +1,15 @@
-import { parseAllDocuments, parseDocument } from 'yaml';
+import {
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isSeq,
+  parseAllDocuments,
+  parseDocument,
+  type Document,
+  type DocumentOptions,
+  type ParseOptions,
+} from 'yaml';
 
 /**
  * Loads a large, regular YAML file (a pnpm lockfile) a few hundred kilobytes at a time.
@@ -24,38 +35,91 @@ const WHOLE_PARSE_LIMIT = 4 * 1024 * 1024;
 
 type Plain = unknown;
 
+/**
+ * uniqueKeys is off because the yaml package checks each new key against every earlier key of its
+ * map: a lockfile with 40,000 packages took 34 s to parse with it on and 1.7 s with it off. The
+ * later of two equal keys wins, as in JSON.parse. logLevel 'error' keeps the package from writing
+ * warnings to the process's stderr (process.emitWarning), where a file in an image could put text
+ * into a scan's output; nothing in a lockfile is worth one there.
+ */
+const OPTIONS: ParseOptions & DocumentOptions = { uniqueKeys: false, logLevel: 'error' };
+
 export class LockYamlError extends Error {
   override readonly name = 'LockYamlError';
 }
 
+/** What loadLastYamlDocument left out of the plain values. */
+export interface YamlLoadNotes {
+  /**
+   * Map entries whose key is a list or a map (`? [a]`, `{a: 1}: b`), dropped. Plain values can
+   * only have string keys: the yaml package would make one up by printing the collection, and
+   * warn on stderr; no lockfile key is a collection, so such an entry names nothing.
+   */
+  collectionKeys: number;
+}
+
 /** The last document of `text` as plain values (pnpm 9 may put an env lockfile document first). */
-export function loadLastYamlDocument(text: string): Plain {
+export function loadLastYamlDocument(text: string, notes?: YamlLoadNotes): Plain {
+  const dropped = { collectionKeys: 0 };
+  let value: Plain;
   try {
-    const pieced = loadInPieces(text);
-    if (pieced.ok) return pieced.value;
+    const pieced = loadInPieces(text, dropped);
+    if (pieced.ok) value = pieced.value;
   } catch {
     // Fall through to the ordinary parse, which reports the error properly.
   }
-  if (text.length > WHOLE_PARSE_LIMIT) {
-    throw new LockYamlError(`cannot be read in parts and is larger than ${WHOLE_PARSE_LIMIT} bytes`);
+  if (value === undefined) {
+    if (text.length > WHOLE_PARSE_LIMIT) {
+      throw new LockYamlError(`cannot be read in parts and is larger than ${WHOLE_PARSE_LIMIT} bytes`);
+    }
+    dropped.collectionKeys = 0; // what the pieces counted before they gave up
+    value = loadWhole(text, dropped);
   }
-  return loadWhole(text);
+  if (notes) notes.collectionKeys += dropped.collectionKeys;
+  return value;
 }
 
-function loadWhole(text: string): Plain {
-  // uniqueKeys is off because the yaml package checks each new key against every earlier key of
-  // its map: a lockfile with 40,000 packages took 34 s to parse with it on and 1.7 s with it off.
-  // The later of two equal keys wins, as in JSON.parse.
-  const docs = parseAllDocuments(text, { uniqueKeys: false });
+function loadWhole(text: string, dropped: YamlLoadNotes): Plain {
+  const docs = parseAllDocuments(text, OPTIONS);
   const all = Array.isArray(docs) ? docs : [docs];
   const bad = all.find((d) => d.errors.length > 0);
   if (bad) throw bad.errors[0];
-  return all.length > 0 ? all[all.length - 1]?.toJS() : undefined;
+  const last = all.at(-1);
+  return last === undefined ? undefined : toPlain(last, dropped);
+}
+
+/** The document as plain values, without the map entries whose key is a collection (YamlLoadNotes). */
+function toPlain(doc: Document.Parsed, dropped: YamlLoadNotes): Plain {
+  dropCollectionKeys(doc, doc.contents, dropped);
+  return doc.toJS();
+}
+
+/**
+ * Removes, under `node`, the map entries whose key is a list or map or an alias of one. A walk of
+ * its own rather than the package's visit(), which calls back for every node of the 16 MB
+ * lockfile of bench/hostile; this one only looks at collections.
+ */
+function dropCollectionKeys(doc: Document.Parsed, node: unknown, dropped: YamlLoadNotes): void {
+  if (!isMap(node) && !isSeq(node)) return;
+  const items: unknown[] = node.items;
+  let kept = 0;
+  for (const item of items) {
+    if (isPair(item)) {
+      const key = isAlias(item.key) ? item.key.resolve(doc) : item.key;
+      if (isCollection(key)) {
+        dropped.collectionKeys++;
+        continue;
+      }
+      dropCollectionKeys(doc, item.value, dropped);
+    } else dropCollectionKeys(doc, item, dropped);
+    items[kept++] = item;
+  }
+  items.length = kept;
 }
 
 type PieceResult = { ok: true; value: Plain } | { ok: false };
 
-function loadInPieces(text: string): PieceResult {
+function loadInPieces(text: string, dropped: YamlLoadNotes): PieceResult {
   const lines = text.split('\n');
   // Keep only the last document. A marker line with anything after it is left to the full parser.
   let first = 0;
@@ -81,7 +145,7 @@ function loadInPieces(text: string): PieceResult {
     if (/^\s/.test(line)) return { ok: false }; // content before any top-level key
     let end = i + 1;
     while (end < body.length && (isBlankOrComment(body[end] ?? '') || /^\s/.test(body[end] ?? ''))) end++;
-    const section = loadSection(body, i, end);
+    const section = loadSection(body, i, end, dropped);
     if (!section) return { ok: false };
     mergeInto(out, { [section.key]: section.value }); // a repeated top-level key: the later one wins
     any = true;
@@ -96,12 +160,12 @@ function isBlankOrComment(line: string): boolean {
 }
 
 /** One top-level `key:` and the indented lines after it, parsed a piece at a time. */
-function loadSection(lines: readonly string[], start: number, end: number): { key: string; value: Plain } | undefined {
+function loadSection(lines: readonly string[], start: number, end: number, dropped: YamlLoadNotes): { key: string; value: Plain } | undefined {
   const header = lines[start] ?? '';
   const entryIndent = firstEntryIndent(lines, start + 1, end);
   // `key: value` on one line, or a header with nothing under it: small, parsed as it is.
   if (entryIndent === undefined || !/^[^\s#][^#]*:\s*(#.*)?\r?$/.test(header)) {
-    return singleKey(parsePiece(lines.slice(start, end).join('\n')));
+    return singleKey(parsePiece(lines.slice(start, end).join('\n'), dropped));
   }
   let key: string | undefined;
   let value: Plain;
@@ -109,7 +173,7 @@ function loadSection(lines: readonly string[], start: number, end: number): { ke
   let pieceBytes = 0;
   const flush = (): boolean => {
     if (piece.length === 0) return true;
-    const part = singleKey(parsePiece(`${header}\n${piece.join('\n')}`));
+    const part = singleKey(parsePiece(`${header}\n${piece.join('\n')}`, dropped));
     piece = [];
     pieceBytes = 0;
     if (!part || (key !== undefined && part.key !== key)) return false;
@@ -150,10 +214,10 @@ function startsEntry(line: string, indent: number): boolean {
   return c !== ' ';
 }
 
-function parsePiece(text: string): Plain {
-  const doc = parseDocument(text, { uniqueKeys: false });
+function parsePiece(text: string, dropped: YamlLoadNotes): Plain {
+  const doc = parseDocument(text, OPTIONS);
   if (doc.errors.length > 0) throw doc.errors[0];
-  return doc.toJS();
+  return toPlain(doc, dropped);
 }
 
 function singleKey(value: Plain): { key: string; value: Plain } | undefined {

@@ -3,7 +3,7 @@ import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
 import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, parseJsonFile, str } from './parse-helpers.js';
-import { loadLastYamlDocument } from './lock-yaml.js';
+import { loadLastYamlDocument, type YamlLoadNotes } from './lock-yaml.js';
 
 /**
  * npm ecosystem: package-lock.json / npm-shrinkwrap.json, yarn.lock (classic and berry),
@@ -304,13 +304,22 @@ function stripSnapshotKey(key: string): string {
 
 function parsePnpmLock(file: AnalyserFile): FileFacts {
   let doc: Json;
+  const notes: YamlLoadNotes = { collectionKeys: 0 };
   try {
     // pnpm 9 may prepend a second YAML document (the package-manager "env" lockfile); the
     // project's lockfile is the last one.
-    doc = loadLastYamlDocument(fileText(file)) as Json;
+    doc = loadLastYamlDocument(fileText(file), notes) as Json;
   } catch (e) {
     return { warnings: [`${file.path}: invalid YAML: ${oneLine(e)}`] };
   }
+  const facts = parsePnpmDoc(file, doc);
+  if (notes.collectionKeys > 0) {
+    facts.warnings = [...(facts.warnings ?? []), `${file.path}: ${notes.collectionKeys} YAML entries with a list or map as key ignored`];
+  }
+  return facts;
+}
+
+function parsePnpmDoc(file: AnalyserFile, doc: Json): FileFacts {
   if (!isObject(doc)) return { warnings: [`${file.path}: not a pnpm lockfile`] };
   const lockVersion = parseFloat(String(doc['lockfileVersion'] ?? ''));
   if (Number.isNaN(lockVersion)) return { warnings: [`${file.path}: missing lockfileVersion`] };
@@ -387,7 +396,8 @@ const MAX_LOCK_DEPTH = 100;
 export const npmAnalyser: Analyser = {
   name: 'npm',
   // 3: a v1 lockfile's walk stops one past MAX_PACKAGES_PER_FILE, as the v2 "packages" map does.
-  version: 3,
+  // 4: pnpm-lock.yaml entries keyed by a list or map are dropped with a warning, not stringified.
+  version: 4,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('.json')) {
