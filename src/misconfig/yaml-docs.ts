@@ -45,7 +45,9 @@ export function parseYamlDocuments(text: string, path: string): YamlDoc[] {
   // uniqueKeys: false because the yaml package checks each new key against every earlier key of
   // its map, which is quadratic (a 40,000-key ConfigMap took 9 s); firstDuplicateKey below makes
   // the same check with a set per map.
-  const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  // logLevel 'error': a key that is a list or map (`? [a]`) is loaded as its printed form, and the
+  // yaml package would also warn about it through process.emitWarning, on the scan's stderr.
+  const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
   // An empty stream (only comments or nothing) is not an error: there is simply nothing to check.
   if (!Array.isArray(parsed)) return [];
   const docs: YamlDoc[] = [];

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { PortcullisError } from '../../src/errors.js';
 import { scanKubernetes } from '../../src/misconfig/k8s.js';
@@ -450,5 +450,16 @@ describe('scanKubernetes: robustness', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('loads a key that is a list or map without a warning on stderr', () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    try {
+      const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  ? [a]\n  : b\n  ? {c: 1}\n  : d\n';
+      expect(scanKubernetes(text, 'cm.yaml')).toEqual([]);
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
