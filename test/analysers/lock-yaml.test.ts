@@ -1,6 +1,6 @@
 import { parseAllDocuments } from 'yaml';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadLastYamlDocument, type YamlLoadNotes } from '../../src/analyse/analysers/lock-yaml.js';
+import { LockYamlError, loadLastYamlDocument, type YamlLoadNotes } from '../../src/analyse/analysers/lock-yaml.js';
 
 /** What the yaml package gives for the whole text in one go: the reference the pieces must match. */
 function whole(text: string): unknown {
@@ -75,6 +75,7 @@ describe('loadLastYamlDocument', () => {
   it('reports a syntax error, and refuses to parse a large file that cannot be read in pieces', () => {
     expect(() => loadLastYamlDocument('lockfileVersion: 5.4\npackages:\n  /a/1.0.0: {\n')).toThrow();
     const big = `packages:\n  broken: {\n${'  x: 1\n'.repeat(800_000)}`;
+    expect(() => loadLastYamlDocument(big)).toThrow(LockYamlError);
     expect(() => loadLastYamlDocument(big)).toThrow(/cannot be read in parts and is larger than/);
   });
 

@@ -483,6 +483,13 @@ describe('pnpm-lock.yaml from a hostile image', () => {
       warnings: ['app/pnpm-lock.yaml: 1 YAML entries with a list or map as key ignored'],
     });
   });
+
+  it('says a file too large to read whole is skipped, not that it is invalid', async () => {
+    const big = `lockfileVersion: 5.4\npackages:\n  broken: {\n${'  x: 1\n'.repeat(800_000)}`;
+    expect(await run('app/pnpm-lock.yaml', big)).toEqual({
+      warnings: ['app/pnpm-lock.yaml: cannot be read in parts and is larger than 4194304 bytes; skipped'],
+    });
+  });
 });
 
 describe('installed package.json', () => {

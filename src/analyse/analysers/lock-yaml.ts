@@ -44,6 +44,10 @@ type Plain = unknown;
  */
 const OPTIONS: ParseOptions & DocumentOptions = { uniqueKeys: false, logLevel: 'error' };
 
+/**
+ * The file is too large to parse in one go and could not be read in pieces: not a syntax error,
+ * so callers say so in their own words.
+ */
 export class LockYamlError extends Error {
   override readonly name = 'LockYamlError';
 }
@@ -58,7 +62,11 @@ export interface YamlLoadNotes {
   collectionKeys: number;
 }
 
-/** The last document of `text` as plain values (pnpm 9 may put an env lockfile document first). */
+/**
+ * The last document of `text` as plain values (pnpm 9 may put an env lockfile document first).
+ * Throws LockYamlError when the file is too large to read in one go and cannot be read in pieces,
+ * and the yaml package's error for a syntax error.
+ */
 export function loadLastYamlDocument(text: string, notes?: YamlLoadNotes): Plain {
   const dropped = { collectionKeys: 0 };
   let value: Plain;

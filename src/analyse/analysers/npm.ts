@@ -3,7 +3,7 @@ import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 import { baseName, dirName } from '../types.js';
 import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, parseJsonFile, str } from './parse-helpers.js';
-import { loadLastYamlDocument, type YamlLoadNotes } from './lock-yaml.js';
+import { LockYamlError, loadLastYamlDocument, type YamlLoadNotes } from './lock-yaml.js';
 
 /**
  * npm ecosystem: package-lock.json / npm-shrinkwrap.json, yarn.lock (classic and berry),
@@ -310,6 +310,8 @@ function parsePnpmLock(file: AnalyserFile): FileFacts {
     // project's lockfile is the last one.
     doc = loadLastYamlDocument(fileText(file), notes) as Json;
   } catch (e) {
+    // Too large to read whole is not a syntax error: say what it is.
+    if (e instanceof LockYamlError) return { warnings: [`${file.path}: ${e.message}; skipped`] };
     return { warnings: [`${file.path}: invalid YAML: ${oneLine(e)}`] };
   }
   const facts = parsePnpmDoc(file, doc);
@@ -397,7 +399,8 @@ export const npmAnalyser: Analyser = {
   name: 'npm',
   // 3: a v1 lockfile's walk stops one past MAX_PACKAGES_PER_FILE, as the v2 "packages" map does.
   // 4: pnpm-lock.yaml entries keyed by a list or map are dropped with a warning, not stringified.
-  version: 4,
+  // 5: a pnpm-lock.yaml too large to read whole is "skipped", not "invalid YAML".
+  version: 5,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('.json')) {
