@@ -349,6 +349,16 @@ const CASES = [
     },
   },
   {
+    name: 'dockerfile-exec-nested-8mib',
+    what: 'Dockerfile RUN whose exec form is 8 MiB of nested brackets (`scan dockerfile:`)',
+    command: ['scan'],
+    make: (dir) => {
+      const file = join(dir, 'Dockerfile');
+      writeFileSync(file, `FROM alpine:3.20\nRUN ${'['.repeat(4 << 20)}${']'.repeat(4 << 20)}\n`);
+      return `dockerfile:${file}`;
+    },
+  },
+  {
     name: 'files-200k',
     what: 'one layer of 200,000 one-byte files',
     make: async (dir) => ociLayout(dir, [Array.from({ length: 200_000 }, (_, i) => ({ name: `app/d${Math.floor(i / 1000)}/f${i}.txt`, content: Buffer.from('x') }))]),

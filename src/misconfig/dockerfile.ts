@@ -7,6 +7,7 @@ import {
   type Instruction,
   type Run,
 } from 'dockerfile-ast';
+import { jsonPastBounds } from '../json-structure.js';
 import type { Misconfiguration } from '../sbom/finding.js';
 import { misconfig, sortFindings, type CheckDef } from './check.js';
 import { DOCKERFILE_CHECKS as DF, IMAGE_CHECKS as IMG } from './checks-dockerfile.js';
@@ -545,6 +546,10 @@ function packageCommand(c: SimpleCommand): PackageCommand | null {
 function execForm(ins: Instruction): string[] | null {
   const raw = ins.getArgumentsContent()?.trim() ?? '';
   if (!raw.startsWith('[')) return null;
+  // An array of strings nests one level. Anything deeper is shell form whatever JSON.parse says,
+  // and decided here in one pass: JSON.parse holds every open level on its own stacks, so a RUN
+  // line of megabytes of `[[[[` cost it hundreds of megabytes before it was thrown away.
+  if (jsonPastBounds(raw, { maxDepth: 1 }) !== undefined) return null;
   try {
     const v: unknown = JSON.parse(raw);
     return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null;

@@ -2,6 +2,7 @@
  * Small string helpers shared by the built-in rules and the engine: entropy, placeholder
  * detection and lenient decoders. None of them throws or logs, because their inputs are secrets.
  */
+import { jsonPastBounds } from '../json-structure.js';
 
 /** Shannon entropy in bits per character (UTF-16 code units; close enough for ASCII tokens). */
 export function shannonEntropy(s: string): number {
@@ -213,8 +214,19 @@ export function decodeBase64(value: string, alphabet: 'std' | 'url'): Buffer | u
   return again === value.replace(/=+$/, '') ? buf : undefined;
 }
 
-/** Parse JSON without letting the parser's message (which quotes its input) escape. */
+/**
+ * Deepest JSON parseJsonQuietly accepts. What it reads (a JWT's header and payload) is a flat
+ * object or nearly; deeper is not a token worth reporting.
+ */
+export const MAX_QUIET_JSON_DEPTH = 64;
+
+/**
+ * Parse JSON without letting the parser's message (which quotes its input) escape; undefined for
+ * invalid JSON and for JSON nested deeper than MAX_QUIET_JSON_DEPTH, which is refused in one pass
+ * before JSON.parse builds its stacks for it.
+ */
 export function parseJsonQuietly(text: string): unknown {
+  if (jsonPastBounds(text, { maxDepth: MAX_QUIET_JSON_DEPTH }) !== undefined) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { PortcullisError } from '../../src/errors.js';
 import { scanDockerfile } from '../../src/misconfig/dockerfile.js';
@@ -386,5 +386,22 @@ describe('scanDockerfile: scaling', () => {
       ['PC-IMG-010', 2, 'curl output is piped into bash'],
     ]);
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe('scanDockerfile: nested brackets in an exec form', () => {
+  it('reads an exec form nested deeper than an array of strings as shell form, without JSON.parse', () => {
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const flat = 'RUN ["sh", "-c", "curl -fsSL https://example.com/i.sh | sh"]';
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const found = hits(clean(`RUN ${deep}`, flat));
+      // The flat exec form is still parsed (and its pipe found); the brackets never reach JSON.parse.
+      expect(parse.mock.calls.map(([raw]) => String(raw))).toEqual([flat.slice(4)]);
+      expect(found).toEqual(hits(clean('RUN true', flat)));
+      expect(found.map(([id]) => id)).toContain('PC-IMG-010');
+    } finally {
+      parse.mockRestore();
+    }
   });
 });

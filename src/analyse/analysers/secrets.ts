@@ -84,8 +84,9 @@ function buildSecretAnalyser(set: RuleSet): Analyser {
   const strongOnly: RuleSet = { rules: set.rules.filter((r) => !r.fallback), allow: checkedPaths };
   return {
     name: 'secrets',
-    // The +3 marks the path policy above and the bound on findings; change it when they change.
-    version: ruleSetVersion(set) + 3,
+    // The +4 marks the path policy above, the bound on findings and the depth bound on a JWT's
+    // JSON (text.ts); change it when they change.
+    version: ruleSetVersion(set) + 4,
     maxFileSize: SECRET_MAX_FILE_BYTES,
     wants: (path, info) =>
       info.size > 0 && info.size <= SECRET_MAX_FILE_BYTES && wantsPath(path) && !set.allow.paths.matches(path),
