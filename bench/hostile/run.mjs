@@ -249,6 +249,25 @@ const CASES = [
     make: (dir) => writeTree(dir, { 'app/keys.txt': Array.from({ length: 90_000 }, (_, i) => awsKeyId(i)).join('\n') }),
   },
   {
+    name: 'secrets-generic-120k',
+    what: '2 MB text file of 120,000 short `pwd=` assignments, one per line (`scan --scanners secret`)',
+    command: ['scan', '--scanners', 'secret'],
+    make: (dir) => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+      let x = 7;
+      const lines = [];
+      for (let i = 0; i < 120_000; i++) {
+        let v = '';
+        for (let k = 0; k < 9; k++) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          v += alphabet[(x >>> 16) % 62];
+        }
+        lines.push(`pwd=${v}a1Z`);
+      }
+      return writeTree(dir, { 'app/pw.txt': lines.join('\n') });
+    },
+  },
+  {
     name: 'gemspec-blank-lines',
     what: 'gemspec with 80,000 blank lines before its fields',
     make: (dir) =>

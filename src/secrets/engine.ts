@@ -385,15 +385,32 @@ function markOutputs(a: KeywordAutomaton, found: Uint8Array, entry: number): num
  * with A-Z read as a-z (an A-Z keyword occurs in neither). A file with U+212A goes through
  * scanText, which decides on the text.
  */
-export function scanContent(content: Buffer, ctx: { path: string }, rules?: RuleSet | readonly SecretRule[]): RawSecret[] {
+export function scanContent(
+  content: Buffer,
+  ctx: { path: string },
+  rules?: RuleSet | readonly SecretRule[],
+  bound?: FindingBound,
+): RawSecret[] {
   const set = toRuleSet(rules);
+  if (bound) bound.total = 0;
   if (set.allow.paths.matches(ctx.path)) return [];
   const index = keywordIndex(set.rules);
   const found = byteKeywordFlags(content, index);
-  if (found === null) return scanText(content.toString('utf8'), ctx, set);
+  if (found === null) return scanText(content.toString('utf8'), ctx, set, bound);
   // Every rule needs a keyword (the automaton is only built then), so no keyword means no rule runs.
   if (found === undefined) return [];
-  return runRules(content.toString('utf8'), undefined, set, (k) => found[index.numberOf.get(k) ?? -1] === 1);
+  return runRules(content.toString('utf8'), undefined, set, (k) => found[index.numberOf.get(k) ?? -1] === 1, bound);
+}
+
+/**
+ * A cap on the findings scanText and scanContent return: the first `max` in file order, the same
+ * ones an unbounded scan lists first. `total` is set to how many the unbounded scan would return.
+ * Only those first ones are made into findings (redacted text, line number); the others cost a few
+ * numbers each while overlaps are resolved.
+ */
+export interface FindingBound {
+  readonly max: number;
+  total: number;
 }
 
 /**
@@ -440,14 +457,6 @@ export function keywordsIn(lower: string, rules: readonly SecretRule[]): Set<str
   return present;
 }
 
-interface Candidate {
-  rule: SecretRule;
-  order: number;
-  start: number;
-  end: number;
-  redacted: string;
-}
-
 function accepted(rule: SecretRule, secret: string, ctx: MatchContext, allow: Allowlist): boolean {
   if (secret.length === 0) return false;
   if (rule.entropy !== undefined && shannonEntropy(secret) < rule.entropy) return false;
@@ -487,22 +496,34 @@ export function scanText(
   text: string,
   ctx: { path: string },
   rules?: RuleSet | readonly SecretRule[],
+  bound?: FindingBound,
 ): RawSecret[] {
   const set = toRuleSet(rules);
+  if (bound) bound.total = 0;
   if (text.length === 0 || set.allow.paths.matches(ctx.path) || !mayHaveKeywords(text, set.rules)) return [];
   const lower = lowerSameLength(text);
   // The prefilter: which keywords occur in the shared lower-cased copy, found before any rule regex.
   const present = keywordsIn(lower, set.rules);
   if (present === undefined) return [];
-  return runRules(text, lower, set, (k) => present.has(k));
+  return runRules(text, lower, set, (k) => present.has(k), bound);
 }
 
 /**
  * The rest of scanText, given which keywords occur in the lower-cased copy (`has`, exact): the
  * regexes of the rules that have no keyword or one that occurs, the validators, the overlap
  * resolution and the line numbers. `lower` is lowerSameLength(text), made here only if needed.
+ *
+ * Overlaps are resolved rule by rule as each rule's matches come (see Kept), so a match is held as
+ * two numbers, not as an object with its redacted text: a file of hundreds of thousands of matches
+ * used to build all of them, and their findings, before the caller kept the first thousand.
  */
-function runRules(text: string, knownLower: string | undefined, set: RuleSet, has: (keyword: string) => boolean): RawSecret[] {
+function runRules(
+  text: string,
+  knownLower: string | undefined,
+  set: RuleSet,
+  has: (keyword: string) => boolean,
+  bound?: FindingBound,
+): RawSecret[] {
   let lower = knownLower;
   const lowerText = (): string => (lower ??= lowerSameLength(text));
   const positions = new Map<string, number[]>();
@@ -517,9 +538,16 @@ function runRules(text: string, knownLower: string | undefined, set: RuleSet, ha
     return found;
   };
 
-  const candidates: Candidate[] = [];
-  set.rules.forEach((rule, order) => {
-    if (rule.keywords.length > 0 && !rule.keywords.some(has)) return;
+  const kept = new Kept();
+  // Specific rules first, in rule order, then the catch-all (fallback) rules in rule order: a
+  // match overlapping one already kept is dropped.
+  const byPrecedence = set.rules.map((rule, order) => ({ rule, order })).sort((a, b) => Number(a.rule.fallback === true) - Number(b.rule.fallback === true) || a.order - b.order);
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (const { rule, order } of byPrecedence) {
+    if (rule.keywords.length > 0 && !rule.keywords.some(has)) continue;
+    starts.length = 0;
+    ends.length = 0;
     const take = (m: RegExpExecArray): void => {
       const groups = m.groups ?? {};
       const secret = groups.secret ?? m[0];
@@ -534,93 +562,129 @@ function runRules(text: string, knownLower: string | undefined, set: RuleSet, ha
         positionsOf,
       };
       if (!accepted(rule, secret, context, set.allow)) return;
-      candidates.push({
-        rule,
-        order: order + (rule.fallback === true ? set.rules.length : 0),
-        start: span[0],
-        end: span[1],
-        redacted: redact(secret),
-      });
+      starts.push(span[0]);
+      ends.push(span[1]);
     };
     if (rule.keywordLead !== undefined && rule.keywords.length > 0 && !rule.keywords.includes('')) {
       execNearKeywords(rule, rule.keywordLead, text, has, positionsOf, take);
-      return;
-    }
-    const re = prepare(rule.regex);
-    re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      if (m[0].length === 0) {
-        re.lastIndex++; // a user regex that matches empty text must still advance
-        continue;
+    } else {
+      const re = prepare(rule.regex);
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        if (m[0].length === 0) {
+          re.lastIndex++; // a user regex that matches empty text must still advance
+          continue;
+        }
+        take(m);
       }
-      take(m);
     }
-  });
-  if (candidates.length === 0) return [];
+    if (starts.length > 0) kept.addRule(order, starts, ends);
+  }
+  if (bound) bound.total = kept.size;
+  if (kept.size === 0) return [];
 
-  // Specific rules first, in rule order; a candidate overlapping one already kept is dropped.
-  candidates.sort((a, b) => a.order - b.order || a.start - b.start);
-  const kept = keepDisjoint(candidates);
-
-  // Line numbers: one forward walk over the newlines, since kept is sorted by offset.
+  // Findings for the first ones only; line numbers in one forward walk, since kept is by offset.
+  const count = bound === undefined ? kept.size : Math.min(kept.size, Math.max(0, bound.max));
   const out: RawSecret[] = [];
   let line = 1;
   let pos = 0;
-  for (const c of kept) {
-    for (let nl = text.indexOf('\n', pos); nl !== -1 && nl < c.start; nl = text.indexOf('\n', nl + 1)) {
+  for (let k = 0; k < count; k++) {
+    const start = kept.starts[k]!;
+    for (let nl = text.indexOf('\n', pos); nl !== -1 && nl < start; nl = text.indexOf('\n', nl + 1)) {
       line++;
       pos = nl + 1;
     }
+    const rule = set.rules[kept.orders[k]!]!;
     out.push({
-      ruleId: c.rule.id,
-      title: c.rule.title,
-      severity: c.rule.severity,
+      ruleId: rule.id,
+      title: rule.title,
+      severity: rule.severity,
       line,
-      redacted: c.redacted,
+      redacted: redact(text.slice(start, kept.ends[k]!)), // the secret: its group's span, or the match
     });
   }
   return out;
 }
 
 /**
- * The candidates (sorted by order, then start) that overlap no earlier kept one, sorted by start.
- * Comparing each with every kept candidate was quadratic: a 2 MB file of 95,000 access key ids took
- * 9 s. Kept candidates never overlap, so sorted by start they are sorted by end too, and only the
- * last one starting before a candidate ends can overlap it. A rule's own candidates come sorted by
- * start, so among them only the furthest end matters; each rule's survivors are merged in at once.
+ * The matches kept so far, sorted by start, as parallel lists of numbers: start, end and the
+ * rule's index in the rule list. Kept matches never overlap, so sorted by start they are sorted by
+ * end too, and only the last one starting before a match ends can overlap it (comparing each match
+ * with every kept one was quadratic: a 2 MB file of 95,000 access key ids took 9 s).
  */
-function keepDisjoint(candidates: readonly Candidate[]): Candidate[] {
-  let kept: Candidate[] = [];
-  for (let i = 0; i < candidates.length; ) {
-    const order = candidates[i]!.order;
-    const added: Candidate[] = [];
+class Kept {
+  starts: number[] = [];
+  ends: number[] = [];
+  orders: number[] = [];
+
+  get size(): number {
+    return this.starts.length;
+  }
+
+  /**
+   * One rule's matches (spans, in the order found), after every rule that takes precedence over it:
+   * those that overlap no kept match nor an earlier match of the rule's kept here are merged in.
+   */
+  addRule(order: number, starts: readonly number[], ends: readonly number[]): void {
+    // By start; a stable order for equal starts. Built-in rules give them sorted already.
+    let index: number[] | undefined;
+    for (let i = 1; i < starts.length; i++) {
+      if (starts[i]! < starts[i - 1]!) {
+        index = Array.from(starts, (_, j) => j).sort((a, b) => starts[a]! - starts[b]! || a - b);
+        break;
+      }
+    }
+    const addStarts: number[] = [];
+    const addEnds: number[] = [];
     let reach = -1;
-    for (; i < candidates.length && candidates[i]!.order === order; i++) {
-      const c = candidates[i]!;
-      if (c.start < reach) continue;
-      // The last kept candidate that starts before c ends.
+    for (let i = 0; i < starts.length; i++) {
+      const j = index === undefined ? i : index[i]!;
+      const start = starts[j]!;
+      const end = ends[j]!;
+      if (start < reach) continue;
+      // The last kept match that starts before this one ends.
       let lo = 0;
-      let hi = kept.length;
+      let hi = this.starts.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (kept[mid]!.start < c.end) lo = mid + 1;
+        if (this.starts[mid]! < end) lo = mid + 1;
         else hi = mid;
       }
-      if (lo > 0 && kept[lo - 1]!.end > c.start) continue;
-      added.push(c);
-      reach = Math.max(reach, c.end);
+      if (lo > 0 && this.ends[lo - 1]! > start) continue;
+      addStarts.push(start);
+      addEnds.push(end);
+      reach = Math.max(reach, end);
     }
-    if (added.length === 0) continue;
-    const merged: Candidate[] = [];
+    if (addStarts.length === 0) return;
+    if (this.starts.length === 0 || addStarts[0]! > this.starts.at(-1)!) {
+      // The common case of one rule, or of matches after all kept ones: appended in place.
+      for (let b = 0; b < addStarts.length; b++) {
+        this.starts.push(addStarts[b]!);
+        this.ends.push(addEnds[b]!);
+        this.orders.push(order);
+      }
+      return;
+    }
+    const starts2: number[] = [];
+    const ends2: number[] = [];
+    const orders2: number[] = [];
     let a = 0;
     let b = 0;
-    while (a < kept.length || b < added.length) {
-      if (b >= added.length || (a < kept.length && kept[a]!.start <= added[b]!.start)) merged.push(kept[a++]!);
-      else merged.push(added[b++]!);
+    while (a < this.starts.length || b < addStarts.length) {
+      if (b >= addStarts.length || (a < this.starts.length && this.starts[a]! <= addStarts[b]!)) {
+        starts2.push(this.starts[a]!);
+        ends2.push(this.ends[a]!);
+        orders2.push(this.orders[a++]!);
+      } else {
+        starts2.push(addStarts[b]!);
+        ends2.push(addEnds[b++]!);
+        orders2.push(order);
+      }
     }
-    kept = merged;
+    this.starts = starts2;
+    this.ends = ends2;
+    this.orders = orders2;
   }
-  return kept;
 }
 
 /** 1 for the control bytes isProbablyBinary counts (NUL is decided before counting). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PathMatcher, shouldScanPath, type Allowlist } from '../../secrets/allowlist.js';
-import { defaultRuleSet, isProbablyBinary, scanContent, type RuleSet } from '../../secrets/engine.js';
+import { defaultRuleSet, isProbablyBinary, scanContent, type FindingBound, type RuleSet } from '../../secrets/engine.js';
 import type { Analyser, AnalyserFile, FileFacts } from '../types.js';
 
 /** Text files bigger than this are not searched: real credentials live in small config files. */
@@ -93,12 +93,13 @@ function buildSecretAnalyser(set: RuleSet): Analyser {
     sniff: (head) => !isProbablyBinary(head),
     analyse(file: AnalyserFile): FileFacts {
       const rules = THIRD_PARTY.test(file.path) ? strongOnly : all;
-      const found = scanContent(file.content, { path: file.path }, rules);
-      if (found.length === 0) return {};
-      const kept = found.length > MAX_SECRETS_PER_FILE ? found.slice(0, MAX_SECRETS_PER_FILE) : found;
+      // The engine makes findings of the first MAX_SECRETS_PER_FILE only, and counts the rest.
+      const bound: FindingBound = { max: MAX_SECRETS_PER_FILE, total: 0 };
+      const kept = scanContent(file.content, { path: file.path }, rules, bound);
+      if (kept.length === 0) return {};
       const facts: FileFacts = { secrets: kept.map((s) => ({ ruleId: s.ruleId, title: s.title, severity: s.severity, line: s.line, redacted: s.redacted })) };
-      if (kept !== found) {
-        facts.warnings = [`${file.path}: ${found.length - MAX_SECRETS_PER_FILE} more secrets past the first ${MAX_SECRETS_PER_FILE} not reported`];
+      if (bound.total > kept.length) {
+        facts.warnings = [`${file.path}: ${bound.total - kept.length} more secrets past the first ${MAX_SECRETS_PER_FILE} not reported`];
       }
       return facts;
     },
