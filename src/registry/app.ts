@@ -50,6 +50,8 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_BUDGET_BYTES = 8 * MAX_MANIFEST_BYTES;
 /** PUTs that may wait for room; past this they are answered 429. */
 const MAX_MANIFESTS_WAITING = 1024;
+/** Unfinished upload sessions a project may have; past this, starting another is answered 429. */
+const MAX_UPLOADS_PER_PROJECT = 1000;
 /** Upload sessions whose file stays open between requests (see keepWriter). */
 const MAX_OPEN_WRITERS = 256;
 /**
@@ -1085,6 +1087,17 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         allowance?.release();
       }
       return finishBlob(reply, name, writer, digest);
+    }
+    // Sessions live until finished, cancelled or idle for a day; without a bound one pusher could
+    // leave tens of thousands of them (rows, temp files) in an afternoon.
+    const project = projectOf(name);
+    const open = await metadata.projectUploadCount(project);
+    if (open >= MAX_UPLOADS_PER_PROJECT) {
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        `project ${project} has ${open} unfinished uploads; finish or cancel some (DELETE their Location) before starting more; sessions idle for a day are removed`,
+        { headers: { 'retry-after': '60' } },
+      );
     }
     const uuid = randomUUID();
     const writer = await blobs.writer(uuid);
