@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Principal } from '../registry/index.js';
+import { scanRepositories } from '../registry/repository-scan.js';
 import type { ProjectRecord, ProjectRole } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { ApiError, setNextLink } from './http.js';
@@ -144,17 +145,20 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       // A repository named like the project itself sorts before every `project/...` one.
       if (query.last === undefined && (await metadata.repositoryExists(name)) && listable(name))
         names.push(name);
-      let cursor = query.last === undefined || query.last === name ? prefix : query.last;
-      while (names.length <= query.n) {
-        const batch = await metadata.listRepositories({ n: 500, last: cursor });
-        const inside = batch.filter((r) => r.startsWith(prefix));
-        for (const r of inside) if (listable(r)) names.push(r);
-        if (batch.length < 500 || inside.length < batch.length) break;
-        cursor = batch[batch.length - 1]!;
-      }
+      // Bounded like the registry catalog: past the bound a page may be short, its Link continuing
+      // from the last repository examined.
+      const scan = await scanRepositories(metadata, {
+        after: query.last === undefined || query.last === name ? prefix : query.last,
+        want: query.n + 1 - names.length,
+        keep: listable,
+        within: (r) => r.startsWith(prefix),
+      });
+      names.push(...scan.found);
       const page = names.slice(0, query.n);
       if (names.length > query.n)
         setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, page[page.length - 1]!);
+      else if (scan.stoppedAt !== undefined)
+        setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, scan.stoppedAt);
       const repositories = [];
       for (const repo of page) {
         repositories.push({

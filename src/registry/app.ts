@@ -40,6 +40,7 @@ import { ThrottledTouch } from './throttled-touch.js';
 import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
 import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
+import { scanRepositories, type RepositoryScan } from './repository-scan.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -1161,20 +1162,16 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (req.method !== 'GET') throw new RegistryError('UNSUPPORTED', '_catalog only answers GET', { status: 405 });
     const principal = await guard(req, '', ['pull']);
     const { n, last } = parsePageQuery(query);
-    // Only repositories the caller may pull are listed; page through until the page is full.
-    const visible: string[] = [];
+    // Only repositories the caller may pull are listed. The scan reads names in batches of 500 and
+    // examines a bounded number per request: past the bound the page is short (even empty), and its
+    // Link continues from the last name examined.
     const listable = auth.canList
       ? (repo: string) => auth.canList!(principal, repo)
       : (repo: string) => auth.authorize(principal, repo, ['pull']);
-    let cursor = last;
-    while (n > 0 && visible.length <= n) {
-      const batch = await metadata.listRepositories({ n: n + 1, ...(cursor !== undefined ? { last: cursor } : {}) });
-      for (const repo of batch) if (listable(repo)) visible.push(repo);
-      if (batch.length < n + 1) break;
-      cursor = batch[batch.length - 1];
-    }
-    const repositories = visible.slice(0, n);
-    if (visible.length > n) reply.header('link', nextLink('/v2/_catalog', n, repositories[repositories.length - 1]!));
+    const scan: RepositoryScan = n > 0 ? await scanRepositories(metadata, { after: last, want: n + 1, keep: listable }) : { found: [] };
+    const repositories = scan.found.slice(0, n);
+    if (scan.found.length > n) reply.header('link', nextLink('/v2/_catalog', n, repositories[repositories.length - 1]!));
+    else if (scan.stoppedAt !== undefined) reply.header('link', nextLink('/v2/_catalog', n, scan.stoppedAt));
     return reply.header('content-type', 'application/json').send({ repositories });
   }
 

@@ -6,3 +6,4 @@ export * from './keyed-lock.js';
 export * from './routes.js';
 export * from './project-rules.js';
 export * from './extensions.js';
+export * from './repository-scan.js';

@@ -1,0 +1,51 @@
+import type { RegistryMetadata } from '../store/index.js';
+
+/** Repository names read per query while a listing looks for the ones the caller may see. */
+export const REPOSITORY_SCAN_BATCH = 500;
+/**
+ * The most repository names one listing request examines (unless its page alone needs more). A
+ * caller who can see few of many repositories gets a short page and a `Link` to continue, which
+ * the distribution spec allows, instead of the server reading every repository for one request.
+ */
+export const REPOSITORY_SCAN_LIMIT = 5_000;
+
+export interface RepositoryScan {
+  /** The names `keep` accepted, in name order; may be more than `want`. */
+  found: string[];
+  /** Set when the scan stopped at its bound with names left: the last name it examined, where the next page starts. */
+  stoppedAt?: string;
+}
+
+/**
+ * Walks repository names after `after` in batches of at least `REPOSITORY_SCAN_BATCH`, keeping
+ * those `keep` accepts, until `want` are found, the names end (or leave `within`), or
+ * `max(limit, want)` names have been examined.
+ */
+export async function scanRepositories(
+  metadata: Pick<RegistryMetadata, 'listRepositories'>,
+  opts: {
+    after?: string | undefined;
+    want: number;
+    keep: (repo: string) => boolean;
+    within?: (repo: string) => boolean;
+    limit?: number;
+  },
+): Promise<RepositoryScan> {
+  const found: string[] = [];
+  const bound = Math.max(opts.limit ?? REPOSITORY_SCAN_LIMIT, opts.want);
+  let cursor = opts.after;
+  let examined = 0;
+  while (found.length < opts.want) {
+    const size = Math.min(Math.max(REPOSITORY_SCAN_BATCH, opts.want), bound - examined);
+    const batch = await metadata.listRepositories({ n: size, ...(cursor !== undefined ? { last: cursor } : {}) });
+    examined += batch.length;
+    for (const repo of batch) {
+      if (opts.within && !opts.within(repo)) return { found };
+      if (opts.keep(repo)) found.push(repo);
+    }
+    if (batch.length < size) return { found };
+    cursor = batch[batch.length - 1]!;
+    if (examined >= bound && found.length < opts.want) return { found, stoppedAt: cursor };
+  }
+  return { found };
+}

@@ -1,0 +1,95 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPOSITORY_SCAN_LIMIT, buildRegistry, type RegistryAuth } from '../../src/registry/index.js';
+import { SqliteRegistryMetadata, type RegistryMetadata } from '../../src/store/index.js';
+
+// 5,200 repositories the caller may not see, then one it may: more than one request examines.
+const HIDDEN = REPOSITORY_SCAN_LIMIT + 200;
+const VISIBLE = 'zz/visible';
+
+let dataDir: string;
+let meta: SqliteRegistryMetadata;
+let app: FastifyInstance;
+let base: string;
+let listCalls = 0;
+
+/** Everyone is `viewer`, who may pull VISIBLE only. */
+const auth: RegistryAuth = {
+  authenticate: async () => ({ name: 'viewer', kind: 'user' }),
+  authorize: (_principal, repo) => repo === VISIBLE,
+  challenge: () => 'Basic realm="test"',
+};
+
+async function catalog(query: string) {
+  const res = await fetch(`${base}/v2/_catalog${query}`);
+  const body = (await res.json()) as { repositories: string[] };
+  return { status: res.status, link: res.headers.get('link'), repositories: body.repositories };
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'portcullis-catalog-'));
+  meta = await SqliteRegistryMetadata.open(dataDir);
+  for (let i = 0; i < HIDDEN; i++) await meta.ensureRepository(`hidden/r${String(i).padStart(5, '0')}`);
+  await meta.ensureRepository(VISIBLE);
+  // The registry's metadata, with its repository listings counted.
+  const counted = new Proxy(meta, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'listRepositories') {
+        return (...args: Parameters<RegistryMetadata['listRepositories']>) => {
+          listCalls++;
+          return target.listRepositories(...args);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  app = await buildRegistry({ dataDir, metadata: counted, auth });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await app?.close();
+  await meta?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('catalog for a caller who can see few of many repositories', () => {
+  it('reads repository names in batches of hundreds, whatever n is', async () => {
+    listCalls = 0;
+    const r = await catalog('?n=1&last=hidden/r04999');
+    expect(r.status).toBe(200);
+    expect(r.repositories).toEqual([VISIBLE]);
+    expect(r.link).toBeNull();
+    // 202 names left: one query, where batches of n+1 took 101.
+    expect(listCalls).toBe(1);
+  });
+
+  it('examines a bounded number of names per request, and its Link continues from the last one examined', async () => {
+    listCalls = 0;
+    const first = await catalog('?n=1');
+    expect(first.status).toBe(200);
+    expect(first.repositories).toEqual([]);
+    const last = `hidden/r${String(REPOSITORY_SCAN_LIMIT - 1).padStart(5, '0')}`;
+    expect(first.link).toBe(`</v2/_catalog?n=1&last=${encodeURIComponent(last)}>; rel="next"`);
+    expect(listCalls).toBeLessThanOrEqual(REPOSITORY_SCAN_LIMIT / 500);
+    // Following the Link finds the rest; no repository is skipped or listed twice.
+    const second = await catalog(first.link!.slice('</v2/_catalog'.length, first.link!.indexOf('>')));
+    expect(second.repositories).toEqual([VISIBLE]);
+    expect(second.link).toBeNull();
+  });
+
+  it('a page that fills stops there, with a Link from its own last name', async () => {
+    const r = await catalog(`?n=1&last=hidden/r${String(HIDDEN - 2).padStart(5, '0')}`);
+    expect(r.repositories).toEqual([VISIBLE]);
+    expect(r.link).toBeNull();
+    const wide = await catalog('?n=10000');
+    expect(wide.repositories).toEqual([VISIBLE]);
+    expect(wide.link).toBeNull();
+  });
+});
