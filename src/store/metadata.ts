@@ -179,6 +179,7 @@ export interface RegistryMetadata {
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page?: Page): Promise<string[]>;
 
+  /** Records an upload session; the repository is recorded only when a blob is linked or a manifest pushed. */
   createUpload(uuid: string, repository: string): Promise<UploadRecord>;
   getUpload(uuid: string): Promise<UploadRecord | null>;
   setUploadOffset(uuid: string, offset: number): Promise<void>;
@@ -861,7 +862,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   async createUpload(uuid: string, repository: string): Promise<UploadRecord> {
     const t = now();
-    await this.ensureRepository(repository);
+    // No repository row yet: an upload session alone must not make a repository appear in the
+    // catalog. Linking the finished blob (or pushing a manifest) records the repository.
     await this.db.insertInto('uploads').values({ uuid, repository, offset: 0, created_at: t, updated_at: t }).execute();
     return { uuid, repository, offset: 0, createdAt: t, updatedAt: t };
   }

@@ -162,6 +162,21 @@ describe('registry protocol (Basic auth on)', () => {
     expect((await call('HEAD', `/v2/blobs/cancel/blobs/${sha256('abd')}`)).status).toBe(404);
   });
 
+  it('an upload session records no repository; the finished blob does', async () => {
+    const catalog = async () => (await call('GET', '/v2/_catalog?n=10000')).json().repositories as string[];
+    const started = await call('POST', '/v2/sessions/only/blobs/uploads/');
+    expect(started.status).toBe(202);
+    const loc = started.headers.get('location')!;
+    expect((await call('PATCH', loc, { body: 'abc', headers: { 'content-type': 'application/octet-stream' } })).status).toBe(202);
+    expect(await catalog()).not.toContain('sessions/only');
+    expect(errorCode(await call('GET', '/v2/sessions/only/tags/list'))).toBe('NAME_UNKNOWN');
+    // The session itself works as before.
+    expect((await call('GET', loc)).status).toBe(204);
+    expect((await call('PUT', `${loc}?digest=${sha256('abc')}`)).status).toBe(201);
+    expect(await catalog()).toContain('sessions/only');
+    expect((await call('GET', '/v2/sessions/only/tags/list')).json()).toEqual({ name: 'sessions/only', tags: [] });
+  });
+
   it('a cancelled, refused or finished upload keeps no file open (Linux /proc)', async () => {
     if (!existsSync('/proc/self/fd')) return;
     const tmp = join(reg.dataDir, 'registry', 'tmp');
