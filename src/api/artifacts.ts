@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { analysisJobKey, decodeFacts, isImageManifest, publicVerdict } from '../gate/index.js';
 import { renderResult } from '../sbom/render.js';
@@ -5,6 +6,7 @@ import { withVulnerabilities } from '../vulndb/index.js';
 import type { ApiContext } from './context.js';
 import { requireGate } from './context.js';
 import { ApiError, setNextLink } from './http.js';
+import { DocumentRenderer } from './render-cache.js';
 import type { ApiRouter } from './router.js';
 import {
   artifactListSchema,
@@ -24,6 +26,7 @@ const repoDigest = z.object({ repository: repositoryParam, digest: digestParam }
  */
 export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
   const { metadata } = ctx.deps;
+  const documents = ctx.deps.documents ?? new DocumentRenderer();
 
   async function manifestOf(repository: string, digest: string) {
     const manifest = await metadata.getManifest(repository, digest);
@@ -263,6 +266,11 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
         },
         403: { description: '' },
         404: { description: 'No such manifest, or not analysed (yet): code NOT_ANALYSED.' },
+        429: {
+          description:
+            'Too many SBOMs are being rendered at once: code TOO_MANY_REQUESTS; try again after `Retry-After` seconds.',
+          headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'string' } } },
+        },
         503: { description: '' },
       },
     },
@@ -271,16 +279,27 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       await ctx.access.pull(req, repository);
       const gate = requireGate(ctx.deps);
       const facts = await analysedFacts(repository, digest);
-      const { store } = gate.vulndb.get();
-      const base = decodeFacts(facts.facts);
-      const result = store ? withVulnerabilities(base, store) : base;
-      const text = await renderResult(result, query.format);
+      // Everything the document is made of: the stored facts (replaced when an image is analysed
+      // again), the vulnerability database they are matched against, and the format. The
+      // repository is not: facts are per digest, and the access check above is per request.
+      const factsDigest = createHash('sha256').update(facts.facts).digest('hex');
+      const key = (version: string) => [digest, factsDigest, query.format, version].join('\n');
+      const asked = key(gate.vulndb.version());
+      const doc = await documents.get(asked, async () => {
+        // Opened only now: a render may have waited for a slot while the database was replaced.
+        const { store, version } = gate.vulndb.get();
+        const base = decodeFacts(facts.facts);
+        const result = store ? withVulnerabilities(base, store) : base;
+        const text = await renderResult(result, query.format);
+        return { doc: Buffer.from(text), keep: key(version) === asked };
+      });
+      // The charset Fastify added when the document was sent as a string.
       return reply
         .header(
           'content-type',
-          query.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json',
+          `${query.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json'}; charset=utf-8`,
         )
-        .send(text);
+        .send(doc);
     },
   );
 }

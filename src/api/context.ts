@@ -3,6 +3,7 @@ import type { RegistryAuth } from '../registry/index.js';
 import type { RegistryMetadata } from '../store/index.js';
 import type { ApiAccess } from './access.js';
 import { ApiError } from './http.js';
+import type { DocumentRenderer } from './render-cache.js';
 
 /** What the API reads from: the registry's auth hook and metadata, and the gate when it runs. */
 export interface ApiDeps {
@@ -16,6 +17,8 @@ export interface ApiDeps {
   /** The audit log writer: flushed before the audit route reads, so it shows every event so far. */
   audit?: { flush(): Promise<void> } | undefined;
   now?: () => Date;
+  /** Rendered SBOMs and the limit on renders at once; one of its own when absent. */
+  documents?: DocumentRenderer | undefined;
 }
 
 export interface ApiContext {

@@ -8,7 +8,9 @@ import addFormats from 'ajv-formats';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../src/api/index.js';
+import { DocumentRenderer, RenderLimiter, RenderedCache } from '../../src/api/render-cache.js';
 import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
+import { VulnDbHandle, type Gate } from '../../src/gate/index.js';
 import { hashPassword, type RegistryAuth } from '../../src/registry/index.js';
 import { SqliteRegistryMetadata, type RegistryMetadata } from '../../src/store/index.js';
 import { importOsv } from '../../src/vulndb/index.js';
@@ -550,6 +552,122 @@ describe('artifacts', () => {
       const unknown = await get(path, AS.dev);
       expect(unknown.status, path).toBe(404);
       expect(unknown.body.error, path).toMatchObject({ code: 'NOT_FOUND' });
+    }
+  });
+});
+
+describe('SBOM rendering', () => {
+  /** Counts the renders it runs; each first waits `delayMs`, so parallel requests overlap. */
+  class CountingRenderer extends DocumentRenderer {
+    renders = 0;
+    delayMs = 0;
+    override get(key: string, render: () => Promise<{ doc: Buffer; keep: boolean }>) {
+      return super.get(key, async () => {
+        this.renders++;
+        await new Promise((r) => setTimeout(r, this.delayMs));
+        return render();
+      });
+    }
+  }
+
+  let app: ReturnType<typeof Fastify>;
+  let meta: SqliteRegistryMetadata;
+  let url: string;
+  let documents: CountingRenderer;
+  /** The database version the API sees: the real one with `suffix` appended. */
+  let suffix = '';
+
+  beforeAll(async () => {
+    const data = join(root, 'data');
+    meta = await SqliteRegistryMetadata.open(data);
+    const real = new VulnDbHandle(data);
+    const vulndb = {
+      version: () => real.version() + suffix,
+      get: () => {
+        const { store, version } = real.get();
+        return { store, version: version + suffix };
+      },
+    };
+    const everyone: RegistryAuth = {
+      authenticate: async () => ({ name: 'reader', kind: 'user' }),
+      authorize: () => true,
+      challenge: () => 'Basic realm="test"',
+    };
+    documents = new CountingRenderer(new RenderedCache(), new RenderLimiter(1, 1));
+    app = Fastify();
+    await apiRoutes(app, { auth: everyone, metadata: meta, gate: { vulndb } as unknown as Gate, documents });
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await meta?.close();
+  });
+
+  const sbom = async (image: string, repo = 'team/app', format = '') => {
+    const res = await fetch(
+      `${url}/api/v1/repositories/${repo}/artifacts/${images[image]!.digest}/sbom${format}`,
+    );
+    return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+  };
+
+  it('renders a document once per facts, format and database version, byte for byte what the server renders', async () => {
+    documents.renders = 0;
+    const first = await sbom('bad');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toBe('application/vnd.cyclonedx+json; charset=utf-8');
+    // The server's own route (no cache of this one's) renders the same bytes.
+    const fresh = await fetch(`${base}/api/v1/repositories/team/app/artifacts/${images.bad!.digest}/sbom`, {
+      headers: { authorization: AS.dev },
+    });
+    expect(Buffer.from(await fresh.arrayBuffer()).equals(first.body)).toBe(true);
+    const again = await sbom('bad');
+    expect(again.body.equals(first.body)).toBe(true);
+    expect(again.headers.get('content-length')).toBe(String(first.body.length));
+    expect(documents.renders).toBe(1);
+    // Another format, another image: rendered.
+    expect((await sbom('bad', 'team/app', '?format=spdx')).headers.get('content-type')).toBe(
+      'application/spdx+json; charset=utf-8',
+    );
+    await sbom('good');
+    expect(documents.renders).toBe(3);
+    // A new database version renders again.
+    suffix = ':next';
+    try {
+      expect((await sbom('bad')).body.equals(first.body)).toBe(true);
+      expect(documents.renders).toBe(4);
+    } finally {
+      suffix = '';
+    }
+  });
+
+  it('requests for the same document share one render', async () => {
+    documents.renders = 0;
+    documents.delayMs = 100;
+    try {
+      const all = await Promise.all([1, 2, 3, 4].map(() => sbom('third', 'team/app', '?format=spdx')));
+      expect(all.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      expect(all.every((r) => r.body.equals(all[0]!.body))).toBe(true);
+      expect(documents.renders).toBe(1);
+    } finally {
+      documents.delayMs = 0;
+    }
+  });
+
+  it('renders one at a time with one waiting here; more get 429 with Retry-After', async () => {
+    documents.delayMs = 150;
+    suffix = ':limits';
+    try {
+      const all = await Promise.all([sbom('bad'), sbom('good'), sbom('third'), sbom('pub', 'pub/lib')]);
+      expect(all.map((r) => r.status).sort()).toEqual([200, 200, 429, 429]);
+      const refused = all.find((r) => r.status === 429)!;
+      expect(refused.headers.get('retry-after')).toBe('2');
+      const body = JSON.parse(refused.body.toString()) as unknown;
+      expect(body).toMatchObject({ error: { code: 'TOO_MANY_REQUESTS' } });
+      expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}/sbom', 429, body);
+    } finally {
+      documents.delayMs = 0;
+      suffix = '';
     }
   });
 });
