@@ -2,6 +2,8 @@ import type { RegistryMetadata } from '../store/index.js';
 
 /** Repository names read per query while a listing looks for the ones the caller may see. */
 export const REPOSITORY_SCAN_BATCH = 500;
+/** The most names asked for in one query: below the store's own page cap (10,000), so a short batch always means the end. */
+export const REPOSITORY_SCAN_BATCH_MAX = 1_000;
 /**
  * The most repository names one listing request examines (unless its page alone needs more). A
  * caller who can see few of many repositories gets a short page and a `Link` to continue, which
@@ -17,7 +19,7 @@ export interface RepositoryScan {
 }
 
 /**
- * Walks repository names after `after` in batches of at least `REPOSITORY_SCAN_BATCH`, keeping
+ * Walks repository names after `after` in batches of 500 to 1,000, keeping
  * those `keep` accepts, until `want` are found, the names end (or leave `within`), or
  * `max(limit, want)` names have been examined.
  */
@@ -36,7 +38,7 @@ export async function scanRepositories(
   let cursor = opts.after;
   let examined = 0;
   while (found.length < opts.want) {
-    const size = Math.min(Math.max(REPOSITORY_SCAN_BATCH, opts.want), bound - examined);
+    const size = Math.min(Math.max(REPOSITORY_SCAN_BATCH, opts.want), REPOSITORY_SCAN_BATCH_MAX, bound - examined);
     const batch = await metadata.listRepositories({ n: size, ...(cursor !== undefined ? { last: cursor } : {}) });
     examined += batch.length;
     for (const repo of batch) {

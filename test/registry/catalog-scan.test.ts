@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPOSITORY_SCAN_LIMIT, buildRegistry, type RegistryAuth } from '../../src/registry/index.js';
+import { REPOSITORY_SCAN_LIMIT, buildRegistry, scanRepositories, type RegistryAuth } from '../../src/registry/index.js';
 import { SqliteRegistryMetadata, type RegistryMetadata } from '../../src/store/index.js';
 
 // 5,200 repositories the caller may not see, then one it may: more than one request examines.
@@ -91,5 +91,20 @@ describe('catalog for a caller who can see few of many repositories', () => {
     const wide = await catalog('?n=10000');
     expect(wide.repositories).toEqual([VISIBLE]);
     expect(wide.link).toBeNull();
+  });
+});
+
+describe('scanRepositories', () => {
+  it('sees past a store that returns at most 10,000 names per query, as _catalog?n=10000 needs', async () => {
+    const names = Array.from({ length: 12_000 }, (_, i) => `p/r${String(i).padStart(5, '0')}`);
+    const store = {
+      listRepositories: async (page?: { n?: number; last?: string }) => {
+        const from = page?.last === undefined ? 0 : names.indexOf(page.last) + 1;
+        return names.slice(from, from + Math.min(page?.n ?? 1000, 10_000));
+      },
+    };
+    const scan = await scanRepositories(store, { want: 10_001, keep: () => true });
+    // 10,001 found: the page of 10,000 gets its Link (batches of n+1 were cut to 10,000 and looked like the end).
+    expect(scan.found.length).toBeGreaterThan(10_000);
   });
 });
