@@ -553,7 +553,11 @@ class InlineMigrations implements MigrationProvider {
 
 const now = () => new Date().toISOString();
 const DEFAULT_PAGE = 1000;
-const MAX_PAGE = 10_000;
+/**
+ * One more than the registry's largest page (n=10,000): it asks for n+1 names to learn whether
+ * more follow, and with 10,000 here tags/list?n=10000 on 10,001 tags sent no Link.
+ */
+const MAX_PAGE = 10_001;
 
 function pageSize(page: Page | undefined): number {
   return Math.min(page?.n ?? DEFAULT_PAGE, MAX_PAGE);

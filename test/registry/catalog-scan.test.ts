@@ -108,3 +108,21 @@ describe('scanRepositories', () => {
     expect(scan.found.length).toBeGreaterThan(10_000);
   });
 });
+
+describe('tags/list', () => {
+  it('a page of 10,000 tags has a Link when more follow', async () => {
+    const digest = `sha256:${'7'.repeat(64)}`;
+    await meta.putManifest(
+      { repository: VISIBLE, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, size: 2, annotations: null },
+      [],
+    );
+    for (let i = 0; i <= 10_000; i++) await meta.putTag(VISIBLE, `t${String(i).padStart(5, '0')}`, digest);
+    const first = await fetch(`${base}/v2/${VISIBLE}/tags/list?n=10000`);
+    expect(((await first.json()) as { tags: string[] }).tags).toHaveLength(10_000);
+    const link = first.headers.get('link');
+    expect(link).toBe(`</v2/${VISIBLE}/tags/list?n=10000&last=t09999>; rel="next"`);
+    const rest = await fetch(`${base}${link!.slice(1, link!.indexOf('>'))}`);
+    expect(((await rest.json()) as { tags: string[] }).tags).toEqual(['t10000']);
+    expect(rest.headers.get('link')).toBeNull();
+  }, 60_000);
+});
