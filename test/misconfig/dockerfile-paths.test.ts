@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../src/errors.js';
-import { scanConfigPath } from '../../src/misconfig/config-files.js';
+import { MAX_CONFIG_FILE_BYTES, scanConfigPath } from '../../src/misconfig/config-files.js';
 
 let dir: string;
 
@@ -45,5 +45,16 @@ describe('scanConfigPath(dockerfile)', () => {
 
   it('reports a missing path as a PortcullisError', async () => {
     await expect(scanConfigPath(join(dir, 'nope'), 'dockerfile')).rejects.toBeInstanceOf(PortcullisError);
+  });
+
+  it('refuses a Dockerfile over the size bound before reading it, and anything but a regular file', async () => {
+    const big = join(dir, 'big', 'Dockerfile');
+    await mkdir(join(dir, 'big'), { recursive: true });
+    await writeFile(big, `FROM alpine:3.20\nRUN ${'['.repeat(MAX_CONFIG_FILE_BYTES.dockerfile)}\n`);
+    await expect(scanConfigPath(big, 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_TOO_LARGE', message: expect.stringMatching(/over 1048576 bytes is not checked/) as unknown });
+    await rm(join(dir, 'big'), { recursive: true });
+    if (process.platform === 'linux') {
+      await expect(scanConfigPath('/dev/zero', 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_READ', message: '/dev/zero: not a regular file' });
+    }
   });
 });
