@@ -51,7 +51,7 @@ describe('scanConfigPath(dockerfile)', () => {
     const big = join(dir, 'big', 'Dockerfile');
     await mkdir(join(dir, 'big'), { recursive: true });
     await writeFile(big, `FROM alpine:3.20\nRUN ${'['.repeat(MAX_CONFIG_FILE_BYTES.dockerfile)}\n`);
-    await expect(scanConfigPath(big, 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_TOO_LARGE', message: expect.stringMatching(/over 1048576 bytes is not checked/) as unknown });
+    await expect(scanConfigPath(big, 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_TOO_LARGE', message: expect.stringMatching(/over 262144 bytes is not checked/) as unknown });
     await rm(join(dir, 'big'), { recursive: true });
     if (process.platform === 'linux') {
       await expect(scanConfigPath('/dev/zero', 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_READ', message: '/dev/zero: not a regular file' });
