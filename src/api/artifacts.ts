@@ -195,6 +195,11 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
         200: { description: 'The findings.', schema: findingsSchema },
         403: { description: '' },
         404: { description: 'No such manifest, or not analysed (yet): code NOT_ANALYSED.' },
+        429: {
+          description:
+            'Too many findings and SBOMs are being worked out at once: code TOO_MANY_REQUESTS; try again after `Retry-After` seconds.',
+          headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'string' } } },
+        },
         503: { description: '' },
       },
     },
@@ -203,9 +208,13 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       await ctx.access.pull(req, repository);
       const gate = requireGate(ctx.deps);
       const facts = await analysedFacts(repository, digest);
-      const { store, version } = gate.vulndb.get();
-      const base = decodeFacts(facts.facts);
-      const result = store ? withVulnerabilities(base, store) : base;
+      // Decoding and matching a large image's facts takes the event loop for a second or more:
+      // under the same limiter as SBOM renders, so parallel requests cannot pile them up.
+      const { result, store, version } = await documents.limiter.run(async () => {
+        const { store, version } = gate.vulndb.get();
+        const base = decodeFacts(facts.facts);
+        return { result: store ? withVulnerabilities(base, store) : base, store, version };
+      });
       const vulnerabilities = result.vulnerabilities ?? [];
       const secrets = result.secrets ?? [];
       const misconfigurations = result.misconfigurations ?? [];

@@ -61,6 +61,11 @@ export class RenderLimiter {
     private readonly waiting = RENDERS_WAITING,
   ) {}
 
+  /** Renders under way and waiting (for tests and diagnostics). */
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.queue.length };
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.active) {
       if (this.queue.length >= this.waiting)

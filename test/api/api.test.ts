@@ -670,6 +670,26 @@ describe('SBOM rendering', () => {
       suffix = '';
     }
   });
+
+  it('findings share the renders\' limiter: with it full they get 429 too', async () => {
+    documents.delayMs = 500;
+    suffix = ':findings';
+    try {
+      const renders = Promise.all([sbom('bad'), sbom('good')]);
+      // Until one renders and one waits: the limiter (1 and 1 here) is then full.
+      while (documents.limiter.load.waiting < 1) await new Promise((r) => setTimeout(r, 5));
+      const busy = await fetch(`${url}/api/v1/repositories/team/app/artifacts/${images.third!.digest}/findings`);
+      expect(busy.status).toBe(429);
+      expect(busy.headers.get('retry-after')).toBe('2');
+      expectDeclared('/api/v1/repositories/{repository}/artifacts/{digest}/findings', 429, (await busy.json()) as unknown);
+      expect((await renders).map((r) => r.status)).toEqual([200, 200]);
+      const free = await fetch(`${url}/api/v1/repositories/team/app/artifacts/${images.third!.digest}/findings`);
+      expect(free.status).toBe(200);
+    } finally {
+      documents.delayMs = 0;
+      suffix = '';
+    }
+  });
 });
 
 describe('search, policy, exceptions', () => {
