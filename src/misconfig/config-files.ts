@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Misconfiguration } from '../sbom/finding.js';
 import { scanDockerfile } from './dockerfile.js';
@@ -69,18 +69,25 @@ async function collect(dir: string, kind: ConfigKind): Promise<string[]> {
 
 async function read(path: string, kind: ConfigKind): Promise<string> {
   const limit = MAX_CONFIG_FILE_BYTES[kind];
-  let text: string;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let fh: FileHandle | undefined;
   try {
-    const info = await stat(path);
-    // A device or pipe reports no size and could be read forever.
-    if (!info.isFile()) throw new MisconfigError('CONFIG_READ', `${path}: not a regular file`, { subject: path });
-    const size = info.size;
-    if (size > limit) {
-      throw new MisconfigError('CONFIG_TOO_LARGE', `${path}: ${size} bytes; a ${kind === 'dockerfile' ? 'Dockerfile' : 'Kubernetes manifest'} over ${limit} bytes is not checked`, {
-        subject: path,
-      });
+    // Read up to one byte past the bound rather than trust a size: a pipe, /dev/stdin or a device
+    // reports none, and /dev/zero never ends.
+    fh = await open(path, 'r');
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, limit + 1 - size));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      size += bytesRead;
+      if (size > limit) {
+        throw new MisconfigError('CONFIG_TOO_LARGE', `${path}: over ${limit} bytes; a ${kind === 'dockerfile' ? 'Dockerfile' : 'Kubernetes manifest'} this large is not checked`, {
+          subject: path,
+        });
+      }
     }
-    text = await readFile(path, 'utf8');
   } catch (err) {
     if (err instanceof MisconfigError) throw err;
     throw new MisconfigError(
@@ -91,6 +98,8 @@ async function read(path: string, kind: ConfigKind): Promise<string> {
         cause: err,
       },
     );
+  } finally {
+    await fh?.close();
   }
-  return text;
+  return Buffer.concat(chunks, size).toString('utf8');
 }
