@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Principal } from '../registry/index.js';
-import { scanRepositories } from '../registry/repository-scan.js';
+import { pageCursors } from '../registry/page-cursor.js';
+import { REPOSITORY_SCAN_LIMIT, scanRepositories } from '../registry/repository-scan.js';
 import type { ProjectRecord, ProjectRole } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { ApiError, setNextLink } from './http.js';
@@ -147,18 +148,24 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
         names.push(name);
       // Bounded like the registry catalog: past the bound a page may be short, its Link continuing
       // from the last repository examined.
+      const last = query.last !== undefined && pageCursors.isSealed(query.last) ? pageCursors.open(query.last) : query.last;
+      if (query.last !== undefined && last === undefined) {
+        throw new ApiError(400, 'BAD_REQUEST', 'this continuation has expired (the server restarted, or another one made it); list again from the start');
+      }
       const scan = await scanRepositories(metadata, {
-        after: query.last === undefined || query.last === name ? prefix : query.last,
+        after: last === undefined || last === name ? prefix : last,
         want: query.n + 1 - names.length,
         keep: listable,
         within: (r) => r.startsWith(prefix),
+        limit: REPOSITORY_SCAN_LIMIT,
       });
       names.push(...scan.found);
       const page = names.slice(0, query.n);
       if (names.length > query.n)
         setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, page[page.length - 1]!);
       else if (scan.stoppedAt !== undefined)
-        setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, scan.stoppedAt);
+        // Sealed: the scan may have stopped on a repository the caller may not see.
+        setNextLink(reply, `/api/v1/projects/${name}/repositories`, query.n, pageCursors.seal(scan.stoppedAt));
       const repositories = [];
       for (const repo of page) {
         repositories.push({

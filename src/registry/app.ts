@@ -40,7 +40,8 @@ import { ThrottledTouch } from './throttled-touch.js';
 import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
 import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
-import { scanRepositories, type RepositoryScan } from './repository-scan.js';
+import { pageCursors } from './page-cursor.js';
+import { REPOSITORY_SCAN_LIMIT, scanRepositories, type RepositoryScan } from './repository-scan.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -1163,15 +1164,20 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const principal = await guard(req, '', ['pull']);
     const { n, last } = parsePageQuery(query);
     // Only repositories the caller may pull are listed. The scan reads names in batches of 500 and
-    // examines a bounded number per request: past the bound the page is short (even empty), and its
-    // Link continues from the last name examined.
+    // examines at most REPOSITORY_SCAN_LIMIT per request, whatever n is: past that the page is
+    // short (even empty), and its Link continues from where the scan stopped, sealed, since that
+    // may be a repository the caller may not see (page-cursor.ts).
     const listable = auth.canList
       ? (repo: string) => auth.canList!(principal, repo)
       : (repo: string) => auth.authorize(principal, repo, ['pull']);
-    const scan: RepositoryScan = n > 0 ? await scanRepositories(metadata, { after: last, want: n + 1, keep: listable }) : { found: [] };
+    const after = last !== undefined && pageCursors.isSealed(last) ? pageCursors.open(last) : last;
+    if (last !== undefined && after === undefined) {
+      throw new RegistryError('UNSUPPORTED', 'this catalog continuation has expired (the server restarted, or another one made it); list again from the start', { status: 400 });
+    }
+    const scan: RepositoryScan = n > 0 ? await scanRepositories(metadata, { after, want: n + 1, keep: listable, limit: REPOSITORY_SCAN_LIMIT }) : { found: [] };
     const repositories = scan.found.slice(0, n);
     if (scan.found.length > n) reply.header('link', nextLink('/v2/_catalog', n, repositories[repositories.length - 1]!));
-    else if (scan.stoppedAt !== undefined) reply.header('link', nextLink('/v2/_catalog', n, scan.stoppedAt));
+    else if (scan.stoppedAt !== undefined) reply.header('link', nextLink('/v2/_catalog', n, pageCursors.seal(scan.stoppedAt)));
     return reply.header('content-type', 'application/json').send({ repositories });
   }
 

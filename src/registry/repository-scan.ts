@@ -20,8 +20,8 @@ export interface RepositoryScan {
 
 /**
  * Walks repository names after `after` in batches of 500 to 1,000, keeping
- * those `keep` accepts, until `want` are found, the names end (or leave `within`), or
- * `max(limit, want)` names have been examined.
+ * those `keep` accepts, until `want` are found, the names end (or leave `within`), or `limit`
+ * names have been examined (by default max(REPOSITORY_SCAN_LIMIT, want)).
  */
 export async function scanRepositories(
   metadata: Pick<RegistryMetadata, 'listRepositories'>,
@@ -34,7 +34,9 @@ export async function scanRepositories(
   },
 ): Promise<RepositoryScan> {
   const found: string[] = [];
-  const bound = Math.max(opts.limit ?? REPOSITORY_SCAN_LIMIT, opts.want);
+  // A listing that answers callers who may not see every name passes `limit`: then the bound is
+  // the same whatever `n` asks, so choosing `n` cannot move where a page stops (page-cursor.ts).
+  const bound = opts.limit ?? Math.max(REPOSITORY_SCAN_LIMIT, opts.want);
   let cursor = opts.after;
   let examined = 0;
   while (found.length < opts.want) {
