@@ -34,7 +34,7 @@ import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, 
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
 import { NO_EXTENSIONS, type RegistryExtensions, type ServedNote } from './extensions.js';
-import { BudgetBusyError, ByteBudget } from './byte-budget.js';
+import { BudgetAbandonedError, BudgetBusyError, ByteBudget } from './byte-budget.js';
 import { KeyedLock } from './keyed-lock.js';
 import { ThrottledTouch } from './throttled-touch.js';
 import { RegistryReadCache } from './read-cache.js';
@@ -52,6 +52,14 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_BUDGET_BYTES = 8 * MAX_MANIFEST_BYTES;
 /** PUTs that may wait for room; past this they are answered 429. */
 const MAX_MANIFESTS_WAITING = 1024;
+/** What one account's manifest PUTs may claim at once (two of the largest); past it, 429. */
+const MANIFEST_BUDGET_PER_ACCOUNT = MANIFEST_BUDGET_BYTES / 4;
+/**
+ * How long a manifest body may take to arrive once its PUT holds a claim: a client that sends a
+ * few bytes a minute would otherwise keep its claim for good (the server has no request timeout,
+ * since layer uploads may rightly take hours).
+ */
+const MANIFEST_BODY_DEADLINE_MS = 30_000;
 /** Unfinished upload sessions a project may have; past this, starting another is answered 429. */
 const MAX_UPLOADS_PER_PROJECT = 1000;
 /** Upload sessions whose file stays open between requests (see keepWriter). */
@@ -133,17 +141,33 @@ function bodyStream(req: FastifyRequest): Readable {
   return req.body instanceof Readable ? req.body : req.raw;
 }
 
-async function readCapped(stream: Readable, max: number): Promise<Buffer> {
+async function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      stream.destroy();
-      throw new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } });
+  let late = false;
+  const timer =
+    deadlineMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          late = true;
+          stream.destroy();
+        }, deadlineMs);
+  try {
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        stream.destroy();
+        throw new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } });
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (late) throw new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs! / 1000} s`, { status: 408 });
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
+  if (late) throw new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs! / 1000} s`, { status: 408 });
   return Buffer.concat(chunks);
 }
 
@@ -421,21 +445,41 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   const extensions = options.extensions ?? NO_EXTENSIONS;
   const repoLocks = new KeyedLock();
   const manifestBudget = new ByteBudget(MANIFEST_BUDGET_BYTES, MAX_MANIFESTS_WAITING);
+  /** Manifest bytes each account has claimed (running or waiting). */
+  const claimedBy = new Map<string, number>();
   /**
    * Runs a manifest PUT once its claim fits the budget. Before, 400 parallel PUTs of one 4 MiB
    * manifest held every body and parse at once while they queued for the repository's lock: the
-   * review's server grew to 5.2 GB, and kept working through pushes whose clients had gone.
+   * review's server grew to 5.2 GB, and kept working through pushes whose clients had gone. One
+   * account may claim at most a quarter of the budget, so a pusher that declares large bodies
+   * and sends them slowly holds back its own pushes, not everyone's (helper-29's review: eight
+   * such connections stalled every manifest PUT on the server).
    */
-  async function withinManifestBudget<T>(req: FastifyRequest, claim: number, task: () => Promise<T>): Promise<T> {
+  async function withinManifestBudget<T>(req: FastifyRequest, principal: Principal, claim: number, task: () => Promise<T>): Promise<T> {
+    const account = principal.name;
+    const already = claimedBy.get(account) ?? 0;
+    if (already > 0 && already + claim > MANIFEST_BUDGET_PER_ACCOUNT) {
+      throw new RegistryError('TOOMANYREQUESTS', `${account} already has ${already} bytes of manifests being pushed; retry in 1 second`, {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    claimedBy.set(account, already + claim);
     try {
       return await manifestBudget.run(claim, task, () => req.raw.socket?.destroyed !== true);
     } catch (err) {
       if (err instanceof BudgetBusyError) {
-        throw new RegistryError('TOOMANYREQUESTS', `${err.message}`, { headers: { 'retry-after': '1' } });
+        throw new RegistryError('TOOMANYREQUESTS', err.message, { headers: { 'retry-after': '1' } });
       }
+      // Nobody reads this answer; a 4xx keeps the error log for the server's own failures.
+      if (err instanceof BudgetAbandonedError) throw new RegistryError('TOOMANYREQUESTS', err.message);
       throw err;
+    } finally {
+      const left = (claimedBy.get(account) ?? claim) - claim;
+      if (left > 0) claimedBy.set(account, left);
+      else claimedBy.delete(account);
     }
   }
+
   // Quota checks and the links they allow run one at a time per project (only for projects with a
   // quota), so two concurrent pushes cannot both fit into the same remaining space.
   const quotaLocks = new KeyedLock();
@@ -820,8 +864,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         }
         // The body, its parse and the checks below hold about three times the manifest's size
         // until the push ends (also while it waits for the repository's lock): claimed first.
-        return withinManifestBudget(req, declaredLength > 0 ? declaredLength : MAX_MANIFEST_BYTES, async () => {
-          const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES);
+        return withinManifestBudget(req, principal, declaredLength > 0 ? declaredLength : MAX_MANIFEST_BYTES, async () => {
+          const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES, MANIFEST_BODY_DEADLINE_MS);
           const parsed = parseManifest(bytes, firstHeader(req.headers['content-type']), `manifest ${name}:${reference}`);
           const digest = byDigest ? reference : digestOf(bytes, 'sha256');
           if (byDigest) {

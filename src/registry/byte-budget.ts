@@ -18,9 +18,10 @@ interface Waiter {
 /**
  * Bounds the bytes that work of one kind may hold in memory at once (manifest PUTs: the body, its
  * parse and what checking it builds). Each task claims its size before it reads anything; a claim
- * that does not fit waits in line, first come first served, holding only its socket, and is
- * dropped when its client has gone by its turn. Small claims (nearly every manifest) fit thousands
- * at once; only many large ones wait. A task larger than the whole budget runs alone.
+ * that does not fit waits, holding only its socket, and is dropped when its client has gone by
+ * its turn. Waiters are let in in order of arrival, but one that does not fit yet does not hold
+ * back smaller ones behind it: a few large claims must not stall every small push. Small claims
+ * (nearly every manifest) fit thousands at once. A task larger than the whole budget runs alone.
  */
 export class ByteBudget {
   private inUse = 0;
@@ -47,7 +48,7 @@ export class ByteBudget {
    */
   async run<T>(bytes: number, task: () => Promise<T>, stillWanted: () => boolean = () => true): Promise<T> {
     const claim = Math.max(0, Math.min(bytes, this.limitBytes));
-    if (this.waiting.length > 0 || this.inUse + claim > this.limitBytes) {
+    if (this.inUse + claim > this.limitBytes) {
       if (this.waiting.length >= this.maxWaiting) this.dropAbandoned();
       if (this.waiting.length >= this.maxWaiting) throw new BudgetBusyError('too many large requests are waiting; retry in 1 second');
       await new Promise<void>((grant, refuse) => this.waiting.push({ bytes: claim, stillWanted, grant, refuse }));
@@ -72,17 +73,20 @@ export class ByteBudget {
     }
   }
 
-  /** Lets waiters in, in order, while the first fits; gives up those no longer wanted. */
+  /** Lets in, in order, every waiter that fits; gives up those no longer wanted. */
   private admit(): void {
-    while (this.waiting.length > 0) {
-      const next = this.waiting[0]!;
+    for (let i = 0; i < this.waiting.length; ) {
+      const next = this.waiting[i]!;
       if (!next.stillWanted()) {
-        this.waiting.shift();
+        this.waiting.splice(i, 1);
         next.refuse(new BudgetAbandonedError('the client went away while its request waited'));
         continue;
       }
-      if (this.inUse + next.bytes > this.limitBytes && this.inUse > 0) return;
-      this.waiting.shift();
+      if (this.inUse + next.bytes > this.limitBytes && this.inUse > 0) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
       this.inUse += next.bytes;
       next.grant();
     }

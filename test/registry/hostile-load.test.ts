@@ -1,6 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PushClient, sha256 } from './push-client.js';
+import { request as httpRequest, type ClientRequest } from 'node:http';
+import { MAX_MANIFEST_BYTES, hashPassword } from '../../src/registry/index.js';
+import { PushClient, imageOf, pushImage, randomLayer, sha256 } from './push-client.js';
 import { startTestRegistry, type TestRegistry } from './registry-harness.js';
 
 // Pushers who cost the server far more than their requests' size: many idle upload sessions, and
@@ -99,5 +101,45 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
     expect(again.status).toBe(202);
     sessions.push(again.headers.get('location')!);
     for (const location of sessions) expect((await client.call('DELETE', location)).status).toBe(204);
+  });
+
+  it('a pusher who declares large manifests and sends them slowly holds back its own pushes, not others\'', async () => {
+    await reg.app.registry.metadata.putUser({ name: 'victim', passwordHash: await hashPassword('victim-password-1'), admin: true });
+    const victim = PushClient.basic(reg.base, 'victim', 'victim-password-1');
+    const [hostname, port] = reg.host.split(':');
+    const statuses: number[] = [];
+    const slow: ClientRequest[] = [];
+    // Eight PUTs that each declare 4 MiB and send one byte: together the whole manifest budget.
+    for (let i = 0; i < 8; i++) {
+      const req = httpRequest({
+        hostname,
+        port: Number(port),
+        method: 'PUT',
+        path: `/v2/load/slow/manifests/s${i}`,
+        headers: {
+          authorization: `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`,
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'content-length': String(MAX_MANIFEST_BYTES),
+        },
+      });
+      req.on('response', (res) => {
+        statuses.push(res.statusCode ?? 0);
+        res.resume();
+      });
+      req.on('error', () => undefined);
+      req.write('{');
+      slow.push(req);
+    }
+    try {
+      // Two are taken (a quarter of the budget per account), six are turned away at once.
+      const until = Date.now() + 10_000;
+      while (statuses.length < 6 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(statuses).toEqual([429, 429, 429, 429, 429, 429]);
+      const started = Date.now();
+      await pushImage(victim, 'load/victim', 'v1', imageOf([randomLayer(1024)], 'victim'));
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      for (const req of slow) req.destroy();
+    }
   });
 });
