@@ -493,24 +493,31 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const w = openWriters.get(uuid);
     openWriters.delete(uuid);
     lastUsed.delete(uuid);
+    withHandles.delete(uuid);
     return w;
   };
   /**
-   * Keeps a session's writer open for its next request, as the most recently used. Past
-   * MAX_OPEN_WRITERS the least recently used idle ones are closed (their next request resumes
-   * from disk): before, one pusher opening sessions with a byte each held a file handle per
-   * session for ten minutes, and at 20,000 the server answered EMFILE to everyone.
+   * Writers that may hold a file handle, least recently used first. Past MAX_OPEN_WRITERS the
+   * oldest idle ones are suspended: synced and their handle closed, their running hash kept, so
+   * their next request reopens the file and goes on. Before, one pusher opening sessions with a
+   * byte each held a file handle per session for ten minutes, and at 20,000 the server answered
+   * EMFILE to everyone; closing them outright instead made every later chunk of a busy upload
+   * read its whole file again to rebuild the hash (helper-29's review).
    */
+  const withHandles = new Map<string, BlobWriter>();
   const keepWriter = (uuid: string, writer: BlobWriter): void => {
-    openWriters.delete(uuid);
     openWriters.set(uuid, writer);
     lastUsed.set(uuid, Date.now());
-    if (openWriters.size <= MAX_OPEN_WRITERS) return;
-    for (const oldest of openWriters.keys()) {
-      if (openWriters.size <= MAX_OPEN_WRITERS) break;
-      // A session a request holds right now stays open.
+    withHandles.delete(uuid);
+    withHandles.set(uuid, writer);
+    if (withHandles.size <= MAX_OPEN_WRITERS) return;
+    for (const [oldest, w] of withHandles) {
+      if (withHandles.size <= MAX_OPEN_WRITERS) break;
+      // A session a request holds right now keeps its handle.
       if (oldest === uuid || !uploadLocks.idle(oldest)) continue;
-      void forgetWriter(oldest)?.close();
+      withHandles.delete(oldest);
+      // Under the session's lock: a request arriving meanwhile waits for the handle to be closed.
+      void uploadLocks.run(oldest, () => w.suspend()).catch(() => undefined);
     }
   };
   const sweep = setInterval(() => {
@@ -602,7 +609,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     }
     if (cached) {
       await cached.close();
-      openWriters.delete(upload.uuid);
+      forgetWriter(upload.uuid);
     }
     const resumed = await blobs.resume(upload.uuid, upload.offset);
     if (!resumed) {
@@ -656,11 +663,11 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         });
       } catch (err) {
         // The writer is now unusable; the next request resumes from the recorded offset.
-        openWriters.delete(upload.uuid);
+        forgetWriter(upload.uuid);
         throw err;
       }
       if (declared !== undefined && appended !== declared) {
-        openWriters.delete(upload.uuid);
+        forgetWriter(upload.uuid);
         await writer.close();
         throw new RegistryError('SIZE_INVALID', `chunk has ${appended} bytes, Content-Range announced ${declared}`);
       }
@@ -1148,7 +1155,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     const uuid = randomUUID();
     const writer = await blobs.writer(uuid);
     await metadata.createUpload(uuid, name);
-    keepWriter(uuid, writer);
+    // No file handle yet: the writer opens its file at the first append (keepWriter then).
+    openWriters.set(uuid, writer);
+    lastUsed.set(uuid, Date.now());
     return uploadHeaders(reply.code(202), name, uuid, 0).header('content-length', 0).send();
   }
 

@@ -50,6 +50,12 @@ export interface BlobWriter {
   cancel(): Promise<void>;
   /** Releases the file handle but keeps the temp file, for a later `resume`. */
   close(): Promise<void>;
+  /**
+   * Makes what is written durable and releases the file handle, but stays usable: the next
+   * append opens the file again and goes on with the running hash, where `resume` would read the
+   * whole file again to rebuild it.
+   */
+  suspend(): Promise<void>;
 }
 
 export interface BlobStore {
@@ -403,6 +409,22 @@ class FsBlobWriter implements BlobWriter {
 
   async close(): Promise<void> {
     await this.release().catch(() => undefined);
+  }
+
+  async suspend(): Promise<void> {
+    const opening = this.opening;
+    if (opening) await opening.catch(() => undefined);
+    const fh = this.fh;
+    if (!fh) return;
+    if (this.flushing) await this.flushing;
+    // Synced before the handle goes: Linux reports a writeback error to the handles open when it
+    // happened, so the handle opened next (and the final fsync through it) would not see it.
+    await fh.datasync().catch((err: unknown) => {
+      this.flushError ??= err;
+    });
+    this.unflushed = 0;
+    this.fh = null;
+    await fh.close().catch(() => undefined);
   }
 }
 
