@@ -543,6 +543,12 @@ const MIGRATIONS: Record<string, Migration> = {
       await createGateStateTable(db);
     },
   },
+  '010_uploads_by_repository': {
+    async up(db: Kysely<unknown>) {
+      // Starting an upload counts the project's unfinished ones (a range of repository names).
+      await db.schema.createIndex('uploads_repository').on('uploads').column('repository').execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
