@@ -60,8 +60,8 @@ const MANIFEST_BUDGET_PER_ACCOUNT = MANIFEST_BUDGET_BYTES / 4;
  * since layer uploads may rightly take hours).
  */
 const MANIFEST_BODY_DEADLINE_MS = 30_000;
-/** Unfinished upload sessions a project may have; past this, starting another is answered 429. */
-const MAX_UPLOADS_PER_PROJECT = 1000;
+/** Unfinished upload sessions an account may have; past this, starting another is answered 429. */
+const MAX_UPLOADS_PER_ACCOUNT = 1000;
 /** Upload sessions whose file stays open between requests (see keepWriter). */
 const MAX_OPEN_WRITERS = 256;
 /**
@@ -1142,19 +1142,19 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       return finishBlob(reply, name, writer, digest);
     }
     // Sessions live until finished, cancelled or idle for a day; without a bound one pusher could
-    // leave tens of thousands of them (rows, temp files) in an afternoon.
-    const project = projectOf(name);
-    const open = await metadata.projectUploadCount(project);
-    if (open >= MAX_UPLOADS_PER_PROJECT) {
+    // leave tens of thousands of them (rows, temp files) in an afternoon. Counted per account, so
+    // one pusher cannot use up what others of the project need (helper-29's review).
+    const open = await metadata.principalUploadCount(principal.name);
+    if (open >= MAX_UPLOADS_PER_ACCOUNT) {
       throw new RegistryError(
         'TOOMANYREQUESTS',
-        `project ${project} has ${open} unfinished uploads; finish or cancel some (DELETE their Location) before starting more; sessions idle for a day are removed`,
+        `${principal.name} has ${open} unfinished uploads; finish or cancel some (DELETE their Location) before starting more; sessions idle for a day are removed`,
         { headers: { 'retry-after': '60' } },
       );
     }
     const uuid = randomUUID();
     const writer = await blobs.writer(uuid);
-    await metadata.createUpload(uuid, name);
+    await metadata.createUpload(uuid, name, principal.name);
     // No file handle yet: the writer opens its file at the first append (keepWriter then).
     openWriters.set(uuid, writer);
     lastUsed.set(uuid, Date.now());

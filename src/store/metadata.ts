@@ -180,7 +180,7 @@ export interface RegistryMetadata {
   listTags(repository: string, page?: Page): Promise<string[]>;
 
   /** Records an upload session; the repository is recorded only when a blob is linked or a manifest pushed. */
-  createUpload(uuid: string, repository: string): Promise<UploadRecord>;
+  createUpload(uuid: string, repository: string, principal?: string): Promise<UploadRecord>;
   getUpload(uuid: string): Promise<UploadRecord | null>;
   setUploadOffset(uuid: string, offset: number): Promise<void>;
   deleteUpload(uuid: string): Promise<void>;
@@ -270,8 +270,8 @@ export interface RegistryMetadata {
   listUploads(): Promise<UploadRecord[]>;
   /** Bytes received by the unfinished uploads of a project's repositories (what its quota must also count). */
   projectUploadBytes(project: string): Promise<number>;
-  /** Unfinished upload sessions of a project's repositories. */
-  projectUploadCount(project: string): Promise<number>;
+  /** Unfinished upload sessions an account started. */
+  principalUploadCount(principal: string): Promise<number>;
   /**
    * Deletes an untagged manifest created before `cutoff` when nothing in its repository still
    * needs it: no tag, no manifest referencing it, its subject (if any) no longer stored, no touch
@@ -314,7 +314,7 @@ interface Tables extends JobTables, ArtifactTables {
   };
   manifest_refs: { repository: string; manifest_digest: string; ref_digest: string; kind: string };
   tags: { repository: string; name: string; digest: string; updated_at: string };
-  uploads: { uuid: string; repository: string; offset: number; created_at: string; updated_at: string };
+  uploads: { uuid: string; repository: string; offset: number; created_at: string; updated_at: string; principal: string | null };
   gc_activity: { digest: string; touched_at: string };
   gc_deleting: { digest: string; started_at: string };
   users: { name: string; password_hash: string; admin: number; created_at: string; can_create_projects: Generated<number> };
@@ -545,8 +545,16 @@ const MIGRATIONS: Record<string, Migration> = {
   },
   '010_uploads_by_repository': {
     async up(db: Kysely<unknown>) {
-      // Starting an upload counts the project's unfinished ones (a range of repository names).
+      // Quota checks sum a project's unfinished uploads (a range of repository names).
       await db.schema.createIndex('uploads_repository').on('uploads').column('repository').execute();
+    },
+  },
+  '011_uploads_by_account': {
+    async up(db: Kysely<unknown>) {
+      // Who started a session: starting one counts the account's unfinished ones. Sessions from
+      // before have none and count for nobody; they are purged after a day idle as ever.
+      await db.schema.alterTable('uploads').addColumn('principal', 'text').execute();
+      await db.schema.createIndex('uploads_principal').on('uploads').column('principal').execute();
     },
   },
 };
@@ -870,11 +878,14 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return (await q.execute()).map((r) => r.name);
   }
 
-  async createUpload(uuid: string, repository: string): Promise<UploadRecord> {
+  async createUpload(uuid: string, repository: string, principal?: string): Promise<UploadRecord> {
     const t = now();
     // No repository row yet: an upload session alone must not make a repository appear in the
     // catalog. Linking the finished blob (or pushing a manifest) records the repository.
-    await this.db.insertInto('uploads').values({ uuid, repository, offset: 0, created_at: t, updated_at: t }).execute();
+    await this.db
+      .insertInto('uploads')
+      .values({ uuid, repository, offset: 0, created_at: t, updated_at: t, principal: principal ?? null })
+      .execute();
     return { uuid, repository, offset: 0, createdAt: t, updatedAt: t };
   }
 
@@ -1345,15 +1356,15 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return Number(r?.total ?? 0);
   }
 
-  async projectUploadCount(project: string): Promise<number> {
-    const { prefix, upper } = projectRepositoryRange(project);
+  async principalUploadCount(principal: string): Promise<number> {
     const r = await this.db
       .selectFrom('uploads')
       .select(sql<number>`COUNT(*)`.as('count'))
-      .where((eb) => eb.or([eb('repository', '=', project), eb.and([eb('repository', '>=', prefix), eb('repository', '<', upper)])]))
+      .where('principal', '=', principal)
       .executeTakeFirst();
     return Number(r?.count ?? 0);
   }
+
 
   async deleteManifestIfUnused(repository: string, digest: string, cutoff: string): Promise<boolean> {
     return this.immediate(async (db) => {

@@ -88,23 +88,25 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
     expect((await metadata.manifestRefs('load/repeats', sha256(manifest))).length).toBe(2);
   });
 
-  it('bounds the unfinished upload sessions of a project, and no other project feels it', async () => {
+  it('bounds the unfinished upload sessions of an account, and no other account feels it', async () => {
     const sessions: string[] = [];
     for (let i = 0; i < 1000; i++) {
       const start = await client.call('POST', `/v2/capped/r${i % 10}/blobs/uploads/`);
       expect(start.status).toBe(202);
       sessions.push(start.headers.get('location')!);
     }
-    const refused = await client.call('POST', '/v2/capped/r0/blobs/uploads/');
+    const refused = await client.call('POST', '/v2/elsewhere/r0/blobs/uploads/');
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('60');
-    expect(refused.body.toString()).toMatch(/TOOMANYREQUESTS.*project capped has 1000 unfinished uploads/);
-    // A single-request upload starts no session, and another project is not affected.
+    expect(refused.body.toString()).toMatch(/TOOMANYREQUESTS.*admin has 1000 unfinished uploads/);
+    // A single-request upload starts no session, and another account of the same project is not affected.
     const blob = Buffer.from('monolithic');
     expect((await client.call('POST', `/v2/capped/r0/blobs/uploads/?digest=${sha256(blob)}`, blob)).status).toBe(201);
-    const other = await client.call('POST', '/v2/elsewhere/app/blobs/uploads/');
+    await reg.app.registry.metadata.putUser({ name: 'colleague', passwordHash: await hashPassword('colleague-password-1'), admin: true });
+    const colleague = PushClient.basic(reg.base, 'colleague', 'colleague-password-1');
+    const other = await colleague.call('POST', '/v2/capped/r0/blobs/uploads/');
     expect(other.status).toBe(202);
-    expect((await client.call('DELETE', other.headers.get('location')!)).status).toBe(204);
+    expect((await colleague.call('DELETE', other.headers.get('location')!)).status).toBe(204);
     // Cancelling one makes room for one.
     expect((await client.call('DELETE', sessions.pop()!)).status).toBe(204);
     const again = await client.call('POST', '/v2/capped/r0/blobs/uploads/');
