@@ -41,7 +41,7 @@ import { RegistryReadCache } from './read-cache.js';
 import { immutableRuleFor, immutableTagError, quotaError } from './project-rules.js';
 import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
 import { pageCursors } from './page-cursor.js';
-import { REPOSITORY_SCAN_LIMIT, scanRepositories, type RepositoryScan } from './repository-scan.js';
+import { REPOSITORY_SCAN_LIMIT, listProjectRepositories, scanRepositories, type RepositoryScan } from './repository-scan.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -1227,7 +1227,17 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     if (last !== undefined && after === undefined) {
       throw new RegistryError('UNSUPPORTED', 'this catalog continuation has expired (the server restarted, or another one made it); list again from the start', { status: 400 });
     }
-    const scan: RepositoryScan = n > 0 ? await scanRepositories(metadata, { after, want: n + 1, keep: listable, limit: REPOSITORY_SCAN_LIMIT }) : { found: [] };
+    // With the caller's projects known, only their names are read: nothing hidden is examined,
+    // so no bound or sealed continuation is needed and `last` may be anything.
+    const projects = auth.listableProjects?.(principal);
+    const scan: RepositoryScan =
+      n === 0
+        ? { found: [] }
+        : projects === undefined
+          ? await scanRepositories(metadata, { after, want: n + 1, keep: listable, limit: REPOSITORY_SCAN_LIMIT })
+          : projects === 'all'
+            ? await scanRepositories(metadata, { after, want: n + 1, keep: () => true, limit: Number.MAX_SAFE_INTEGER })
+            : { found: await listProjectRepositories(metadata, projects, { after, want: n + 1 }) };
     const repositories = scan.found.slice(0, n);
     if (scan.found.length > n) reply.header('link', nextLink('/v2/_catalog', n, repositories[repositories.length - 1]!));
     else if (scan.stoppedAt !== undefined) reply.header('link', nextLink('/v2/_catalog', n, pageCursors.seal(scan.stoppedAt)));

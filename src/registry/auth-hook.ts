@@ -53,6 +53,11 @@ export interface RegistryAuth {
    * `authorize` for pull, which for a token principal only knows the token's own scopes.
    */
   canList?(principal: Principal, repo: string): boolean;
+  /**
+   * Optional: the projects whose repositories `principal` may see listed, or 'all'. With it the
+   * catalog reads only those names; without it, it examines every name and filters by canList.
+   */
+  listableProjects?(principal: Principal): 'all' | readonly string[];
 }
 
 /** A manifest operation, reported to the audit hook after it succeeded or was refused. */

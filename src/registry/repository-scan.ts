@@ -53,3 +53,38 @@ export async function scanRepositories(
   }
   return { found };
 }
+
+/**
+ * The repository names after `after` that belong to `projects` (each project's own name and the
+ * names under `PROJECT/`), in name order, until `want` are found. Only those ranges are read, so
+ * a listing never examines, and cannot be made to reveal anything about, a repository the caller
+ * may not see (helper-31's review recovered private names through the filtered scan's bound).
+ */
+export async function listProjectRepositories(
+  metadata: Pick<RegistryMetadata, 'listRepositories'>,
+  projects: readonly string[],
+  opts: { after?: string | undefined; want: number },
+): Promise<string[]> {
+  // A project's names: itself, then [P/, P0) ('0' follows '/'). Ranges of different projects do
+  // not overlap, and sorted by their start they are in name order ('a' < 'a-b/x' < 'a/x').
+  const ranges = projects
+    .flatMap((p) => [
+      { from: p, before: `${p}\u0000` },
+      { from: `${p}/`, before: `${p}0` },
+    ])
+    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  const found: string[] = [];
+  for (const range of ranges) {
+    if (opts.after !== undefined && range.before <= opts.after) continue;
+    let cursor = opts.after !== undefined && opts.after >= range.from ? opts.after : undefined;
+    while (found.length < opts.want) {
+      const size = Math.min(Math.max(REPOSITORY_SCAN_BATCH, opts.want - found.length), REPOSITORY_SCAN_BATCH_MAX);
+      const batch = await metadata.listRepositories({ n: size, from: range.from, before: range.before, ...(cursor !== undefined ? { last: cursor } : {}) });
+      found.push(...batch);
+      if (batch.length < size) break;
+      cursor = batch[batch.length - 1]!;
+    }
+    if (found.length >= opts.want) break;
+  }
+  return found;
+}

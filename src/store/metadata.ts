@@ -46,6 +46,12 @@ export interface Page {
   last?: string;
 }
 
+/** A page of repository names within [from, before), after `last`. */
+export interface NameRangePage extends Page {
+  from?: string;
+  before?: string;
+}
+
 /** A user's role inside one project; each role includes the rights of the ones after it. */
 export type ProjectRole = 'admin' | 'maintainer' | 'developer' | 'reader';
 export const PROJECT_ROLES: readonly ProjectRole[] = ['admin', 'maintainer', 'developer', 'reader'];
@@ -153,7 +159,7 @@ export interface RegistryMetadata {
   readonly artifacts: ArtifactStore;
   ensureRepository(name: string): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
-  listRepositories(page?: Page): Promise<string[]>;
+  listRepositories(page?: NameRangePage): Promise<string[]>;
 
   /** Records that `digest` is part of `repository` (uploaded or mounted there). */
   linkBlob(repository: string, digest: string, size: number): Promise<void>;
@@ -701,9 +707,11 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     return !!(await this.db.selectFrom('repositories').select('name').where('name', '=', name).executeTakeFirst());
   }
 
-  async listRepositories(page?: Page): Promise<string[]> {
+  async listRepositories(page?: NameRangePage): Promise<string[]> {
     let q = this.db.selectFrom('repositories').select('name').orderBy('name').limit(pageSize(page));
     if (page?.last !== undefined) q = q.where('name', '>', page.last);
+    if (page?.from !== undefined) q = q.where('name', '>=', page.from);
+    if (page?.before !== undefined) q = q.where('name', '<', page.before);
     return (await q.execute()).map((r) => r.name);
   }
 

@@ -137,6 +137,22 @@ describe('access control: projects and roles', () => {
     const t = await token('registry:catalog:*', as('reader'));
     expect(await list({ authorization: `Bearer ${t.token}` })).toEqual(['team/app']);
   });
+
+  it("reads only the caller's projects: no chosen last or n tells anything about other repositories", async () => {
+    // 6,000 repositories the reader may not see, all before `team/app`. A listing that examined
+    // them and stopped after 5,000 answered differently depending on where `last` fell, which the
+    // review used to recover their names one character at a time.
+    for (let i = 0; i < 6000; i++) await meta.ensureRepository(`secret-${String(i).padStart(4, '0')}/svc`);
+    for (const q of ['?n=1', '?n=1&last=secret-2999/svc', '?n=1&last=secret-4999%2fsvc', '?n=6000&last=s', '?n=10000', '?n=1&last=a']) {
+      const r = await fetch(`${base}/v2/_catalog${q}`, { headers: as('reader') });
+      expect(r.status, q).toBe(200);
+      expect(((await r.json()) as { repositories: string[] }).repositories, q).toEqual(['team/app']);
+      expect(r.headers.get('link'), q).toBeNull();
+    }
+    // The administrator, who may see everything, still pages through all of it.
+    const all = await fetch(`${base}/v2/_catalog?n=10000`, { headers: admin() });
+    expect(((await all.json()) as { repositories: string[] }).repositories.filter((n) => n.startsWith('secret-'))).toHaveLength(6000);
+  }, 60_000);
 });
 
 describe('access control: anonymous and public projects', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPOSITORY_SCAN_LIMIT, buildRegistry, scanRepositories, type RegistryAuth } from '../../src/registry/index.js';
+import { listProjectRepositories } from '../../src/registry/repository-scan.js';
 import { SqliteRegistryMetadata, type RegistryMetadata } from '../../src/store/index.js';
 
 // 5,200 repositories the caller may not see, then one it may: more than one request examines.
@@ -134,4 +135,23 @@ describe('tags/list', () => {
     expect(((await rest.json()) as { tags: string[] }).tags).toEqual(['t10000']);
     expect(rest.headers.get('link')).toBeNull();
   }, 60_000);
+});
+
+describe('listProjectRepositories', () => {
+  it("reads only the given projects' names, in name order across projects whose names prefix each other", async () => {
+    const names = ['a', 'a-b', 'a-b/x', 'a/x', 'a/y', 'ab/z', 'b/hidden', 'c/one'].sort();
+    const asked: { from?: string; before?: string }[] = [];
+    const store = {
+      listRepositories: async (page?: { n?: number; last?: string; from?: string; before?: string }) => {
+        asked.push({ from: page?.from, before: page?.before });
+        return names
+          .filter((n) => (page?.last === undefined || n > page.last) && (page?.from === undefined || n >= page.from) && (page?.before === undefined || n < page.before))
+          .slice(0, page?.n ?? 1000);
+      },
+    };
+    expect(await listProjectRepositories(store, ['a', 'a-b', 'c'], { want: 100 })).toEqual(['a', 'a-b', 'a-b/x', 'a/x', 'a/y', 'c/one']);
+    expect(await listProjectRepositories(store, ['a', 'a-b', 'c'], { after: 'a-b/x', want: 2 })).toEqual(['a/x', 'a/y']);
+    // Every query stays inside a listed project's range: 'ab/z' and 'b/hidden' are never read.
+    for (const q of asked) expect(['a', 'a/', 'a-b', 'a-b/', 'c', 'c/']).toContain(q.from);
+  });
 });

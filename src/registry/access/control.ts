@@ -3,7 +3,7 @@ import type { ProjectRole, RegistryMetadata, RobotRecord, UserRecord } from '../
 import type { Principal, RegistryAction, RegistryAuth } from '../auth-hook.js';
 import { hashRobotSecret, verifyPassword, verifyRobotSecret } from '../basic-auth.js';
 import type { AuditLog } from './audit.js';
-import { decide, emptySnapshot, projectOf, robotUsable, type AccessSnapshot } from './policy.js';
+import { decide, listableProjects, emptySnapshot, projectOf, robotUsable, type AccessSnapshot } from './policy.js';
 import { isValidRepositoryName } from '../routes.js';
 import { isRobotName } from './robots.js';
 import { LoginGate, type LoginGateOptions } from './login-gate.js';
@@ -342,6 +342,7 @@ export class AccessControl {
       // Identity-based, so a token principal sees the same catalog as with Basic. Pull never
       // creates a project, so the pure decision is enough here.
       canList: (principal, repo) => this.accountUsable(principal) && decide(this.snapshot, principal, repo, ['pull'], this.now()).allowed,
+      listableProjects: (principal) => (this.accountUsable(principal) ? listableProjects(this.snapshot, principal, this.now()) : []),
     };
   }
 

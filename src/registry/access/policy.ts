@@ -1,3 +1,4 @@
+import { byCodeUnits } from '../../text-order.js';
 import type { ProjectRole, RobotRecord } from '../../store/index.js';
 import type { Principal, RegistryAction } from '../auth-hook.js';
 
@@ -89,4 +90,28 @@ export function decide(
   const held = new Set<RegistryAction>(role ? ROLE_ACTIONS[role] : []);
   if (project.public) held.add('pull');
   return { allowed: actions.every((a) => held.has(a)) };
+}
+
+/**
+ * The projects whose repositories `principal` may pull (and so see listed), sorted, or 'all' for
+ * an administrator, who may also see repositories outside any project. The same rules as
+ * decide() for pull: a listing can then read only these names and never examine another.
+ */
+export function listableProjects(snapshot: AccessSnapshot, principal: Principal | null, now: number = Date.now()): 'all' | string[] {
+  const out = new Set<string>();
+  for (const [name, project] of snapshot.projects) if (project.public) out.add(name);
+  if (principal !== null && principal.kind === 'robot') {
+    const robot = snapshot.robots.get(principal.name);
+    if (!robot || !robotUsable(robot, now)) return [];
+    if (robot.actions.includes('pull') && snapshot.projects.has(robot.project)) out.add(robot.project);
+  } else if (principal !== null && principal.kind !== 'anonymous') {
+    const user = snapshot.users.get(principal.name);
+    if (!user) return [];
+    if (user.admin) return 'all';
+    for (const [project, members] of snapshot.members) {
+      const role = members.get(principal.name);
+      if (role && ROLE_ACTIONS[role].includes('pull') && snapshot.projects.has(project)) out.add(project);
+    }
+  }
+  return [...out].sort(byCodeUnits);
 }
