@@ -134,24 +134,20 @@ export function projectRoutes(router: ApiRouter, ctx: ApiContext): void {
       const name = params.name;
       if (!(await metadata.getProject(name))) throw new ApiError(404, 'NOT_FOUND', `no project ${name}`);
       const prefix = `${name}/`;
-      if (query.last !== undefined && query.last !== name && !query.last.startsWith(prefix)) {
-        throw new ApiError(
-          400,
-          'QUERY_INVALID',
-          `last "${query.last}" is not a repository of project ${name}`,
-        );
-      }
-      const listable = ctx.access.listable(principal);
-      const names: string[] = [];
-      // A repository named like the project itself sorts before every `project/...` one.
-      if (query.last === undefined && (await metadata.repositoryExists(name)) && listable(name))
-        names.push(name);
-      // Bounded like the registry catalog: past the bound a page may be short, its Link continuing
-      // from the last repository examined.
+      // A sealed continuation is opened first: the name it stands for must then be of this project.
       const last = query.last !== undefined && pageCursors.isSealed(query.last) ? pageCursors.open(query.last) : query.last;
       if (query.last !== undefined && last === undefined) {
         throw new ApiError(400, 'BAD_REQUEST', 'this continuation has expired (the server restarted, or another one made it); list again from the start');
       }
+      if (last !== undefined && last !== name && !last.startsWith(prefix)) {
+        throw new ApiError(400, 'QUERY_INVALID', `last "${query.last}" is not a repository of project ${name}`);
+      }
+      const listable = ctx.access.listable(principal);
+      const names: string[] = [];
+      // A repository named like the project itself sorts before every `project/...` one.
+      if (last === undefined && (await metadata.repositoryExists(name)) && listable(name)) names.push(name);
+      // Bounded like the registry catalog: past the bound a page may be short, its Link continuing
+      // (sealed) from the last repository examined.
       const scan = await scanRepositories(metadata, {
         after: last === undefined || last === name ? prefix : last,
         want: query.n + 1 - names.length,

@@ -2,6 +2,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** Marks a sealed continuation in `last`: no repository name can start with it. */
 const SEALED = '~';
+/** Names are padded to this before sealing (the grammar's 255 characters, and one). */
+const SEALED_NAME_BYTES = 256;
 
 /**
  * Continuations for listings whose page stopped at a name the caller may not see. A listing that
@@ -18,7 +20,10 @@ export class PageCursors {
   seal(name: string): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    const sealed = Buffer.concat([cipher.update(name, 'utf8'), cipher.final()]);
+    // Padded to a fixed length: the cipher text would otherwise tell the name's length.
+    const plain = Buffer.alloc(Math.max(SEALED_NAME_BYTES, Buffer.byteLength(name)));
+    plain.write(name, 'utf8');
+    const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
     return SEALED + Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url');
   }
 
@@ -34,7 +39,9 @@ export class PageCursors {
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, 12));
       decipher.setAuthTag(bytes.subarray(12, 28));
-      return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+      const plain = Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]);
+      const end = plain.indexOf(0);
+      return plain.subarray(0, end === -1 ? plain.length : end).toString('utf8');
     } catch {
       return undefined;
     }

@@ -864,3 +864,37 @@ describe('without the gate (serve --no-gate)', () => {
     }
   });
 });
+
+describe('a project repository list cut short by its bound', () => {
+  it('continues by its sealed Link and never names a repository the caller may not see', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-api-projects-'));
+    const meta = await SqliteRegistryMetadata.open(dataDir);
+    const app = Fastify();
+    try {
+      await meta.createProject({ name: 'team', public: false, createdBy: 'admin' }, 'admin');
+      for (let i = 0; i < 5200; i++) await meta.ensureRepository(`team/h${String(i).padStart(5, '0')}`);
+      await meta.ensureRepository('team/zz');
+      // An embedding whose listing rules are per repository: the viewer sees team/zz only.
+      const auth: RegistryAuth = {
+        authenticate: async () => ({ name: 'viewer', kind: 'user' }),
+        authorize: (_p, repo) => repo === 'team' || repo === 'team/zz',
+        canList: (_p, repo) => repo === 'team' || repo === 'team/zz',
+        challenge: () => 'Basic realm="t"',
+      };
+      await apiRoutes(app, { auth, metadata: meta });
+      const first = await app.inject({ url: '/api/v1/projects/team/repositories?n=10' });
+      expect(first.statusCode).toBe(200);
+      expect((first.json() as { repositories: unknown[] }).repositories).toEqual([]);
+      const link = String(first.headers.link);
+      expect(link).toMatch(/last=%7E/);
+      expect(link).not.toMatch(/team%2Fh/);
+      const next = await app.inject({ url: link.slice(1, link.indexOf('>')) });
+      expect(next.statusCode, next.body).toBe(200);
+      expect((next.json() as { repositories: { name: string }[] }).repositories.map((r) => r.name)).toEqual(['team/zz']);
+    } finally {
+      await app.close();
+      await meta.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
