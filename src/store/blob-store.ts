@@ -167,6 +167,8 @@ class FsBlobWriter implements BlobWriter {
    * so an error seen here might not be seen again by the final fsync: `commit` throws it instead.
    */
   private flushError: unknown = null;
+  /** Set by suspend(): the file must be there, as written, when it is opened again. */
+  private suspended = false;
 
   constructor(
     private readonly store: FsBlobStore,
@@ -181,7 +183,7 @@ class FsBlobWriter implements BlobWriter {
   private handle(): Promise<FileHandle> {
     if (this.finished) return Promise.reject(new StoreError('BLOB_UPLOAD_INVALID', `blob write ${this.id} is already finished`));
     if (this.fh) return Promise.resolve(this.fh);
-    this.opening ??= open(this.path, OPEN_RW).then(
+    this.opening ??= (this.suspended ? this.reopen() : open(this.path, OPEN_RW)).then(
       (fh) => {
         this.fh = fh;
         this.opening = null;
@@ -411,6 +413,28 @@ class FsBlobWriter implements BlobWriter {
     await this.release().catch(() => undefined);
   }
 
+  /**
+   * The file again after suspend(): never created anew, and only if it still holds what was
+   * written. Were it removed meanwhile (a purge of stale uploads), O_CREAT would make an empty
+   * file, and the running hash would then vouch for zeros under the pushed digest.
+   */
+  private async reopen(): Promise<FileHandle> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, fsConstants.O_RDWR);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new StoreError('BLOB_UPLOAD_UNKNOWN', `blob write ${this.id}: its temp file is gone; start a new upload`);
+      }
+      throw err;
+    }
+    if ((await fh.stat()).size < this.size) {
+      await fh.close();
+      throw new StoreError('BLOB_UPLOAD_UNKNOWN', `blob write ${this.id}: its temp file lost data; start a new upload`);
+    }
+    return fh;
+  }
+
   async suspend(): Promise<void> {
     const opening = this.opening;
     if (opening) await opening.catch(() => undefined);
@@ -424,6 +448,7 @@ class FsBlobWriter implements BlobWriter {
     });
     this.unflushed = 0;
     this.fh = null;
+    this.suspended = true;
     await fh.close().catch(() => undefined);
   }
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer, get as httpGet, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -222,5 +222,33 @@ describe('FsBlobStore writing a stalled upload', () => {
     const whole = Buffer.concat([part, rest]);
     const info = await w.commit(`sha256:${createHash('sha256').update(whole).digest('hex')}`, whole.length);
     expect(info.size).toBe(whole.length);
+  });
+});
+
+describe('FsBlobWriter.suspend', () => {
+  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+  it('gives up the file handle and goes on with the running hash, without reading the file again', async () => {
+    const root = blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-')));
+    const store = new FsBlobStore(root);
+    const w = await store.writer('suspended-1');
+    await w.append(Readable.from([Buffer.from('abc')]));
+    await w.suspend();
+    await w.suspend(); // twice is harmless
+    await w.append(Readable.from([Buffer.from('def')]));
+    const info = await w.commit(sha(Buffer.from('abcdef')));
+    expect(info.size).toBe(6);
+  });
+
+  it('refuses to go on when the temp file was removed meanwhile, instead of writing a new one', async () => {
+    const root = blobRoot(await mkdtemp(join(tmpdir(), 'portcullis-blobs-')));
+    const store = new FsBlobStore(root);
+    const w = await store.writer('suspended-2');
+    await w.append(Readable.from([Buffer.from('abc')]));
+    await w.suspend();
+    for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f));
+    await expect(w.append(Readable.from([Buffer.from('def')]))).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+    // Nothing was recreated.
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
 });
