@@ -62,6 +62,8 @@ const MANIFEST_BUDGET_PER_ACCOUNT = MANIFEST_BUDGET_BYTES / 4;
 const MANIFEST_BODY_DEADLINE_MS = 30_000;
 /** Unfinished upload sessions an account may have; past this, starting another is answered 429. */
 const MAX_UPLOADS_PER_ACCOUNT = 1000;
+/** Unfinished upload sessions a project's repositories may have, whoever started them. */
+const MAX_UPLOADS_PER_PROJECT = 10_000;
 /** Upload sessions whose file stays open between requests (see keepWriter). */
 const MAX_OPEN_WRITERS = 256;
 /**
@@ -1149,6 +1151,16 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       throw new RegistryError(
         'TOOMANYREQUESTS',
         `${principal.name} has ${open} unfinished uploads; finish or cancel some (DELETE their Location) before starting more; sessions idle for a day are removed`,
+        { headers: { 'retry-after': '60' } },
+      );
+    }
+    // And a ceiling per project, which many robots of one project cannot multiply.
+    const project = projectOf(name);
+    const inProject = await metadata.projectUploadCount(project);
+    if (inProject >= MAX_UPLOADS_PER_PROJECT) {
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        `project ${project} has ${inProject} unfinished uploads; finish or cancel some before starting more; sessions idle for a day are removed`,
         { headers: { 'retry-after': '60' } },
       );
     }

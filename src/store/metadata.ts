@@ -278,6 +278,8 @@ export interface RegistryMetadata {
   projectUploadBytes(project: string): Promise<number>;
   /** Unfinished upload sessions an account started. */
   principalUploadCount(principal: string): Promise<number>;
+  /** Unfinished upload sessions of a project's repositories. */
+  projectUploadCount(project: string): Promise<number>;
   /**
    * Deletes an untagged manifest created before `cutoff` when nothing in its repository still
    * needs it: no tag, no manifest referencing it, its subject (if any) no longer stored, no touch
@@ -1362,6 +1364,16 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       .where((eb) => eb.or([eb('repository', '=', project), eb.and([eb('repository', '>=', prefix), eb('repository', '<', upper)])]))
       .executeTakeFirst();
     return Number(r?.total ?? 0);
+  }
+
+  async projectUploadCount(project: string): Promise<number> {
+    const { prefix, upper } = projectRepositoryRange(project);
+    const r = await this.db
+      .selectFrom('uploads')
+      .select(sql<number>`COUNT(*)`.as('count'))
+      .where((eb) => eb.or([eb('repository', '=', project), eb.and([eb('repository', '>=', prefix), eb('repository', '<', upper)])]))
+      .executeTakeFirst();
+    return Number(r?.count ?? 0);
   }
 
   async principalUploadCount(principal: string): Promise<number> {

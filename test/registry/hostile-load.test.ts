@@ -154,4 +154,19 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
       for (const req of slow) req.destroy();
     }
   });
+
+  it('also bounds a project\'s unfinished sessions, which many accounts of one project cannot multiply', async () => {
+    const metadata = reg.app.registry.metadata;
+    // As if ten robots of the project had started 1,000 each.
+    for (let i = 0; i < 10_000; i++) await metadata.createUpload(`ceiling-${i}`, `ceiling/r${i % 7}`, `robot$ceiling+r${i % 10}`);
+    try {
+      const refused = await client.call('POST', '/v2/ceiling/r0/blobs/uploads/');
+      expect(refused.status).toBe(429);
+      expect(refused.body.toString()).toMatch(/project ceiling has 10000 unfinished uploads/);
+      expect((await client.call('POST', '/v2/elsewhere/r0/blobs/uploads/')).status).toBe(202);
+    } finally {
+      for (let i = 0; i < 10_000; i++) await metadata.deleteUpload(`ceiling-${i}`);
+      for (const u of await metadata.listUploads()) if (u.repository.startsWith('elsewhere/')) await metadata.deleteUpload(u.uuid);
+    }
+  }, 60_000);
 });
