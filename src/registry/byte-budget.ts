@@ -10,6 +10,8 @@ export class BudgetAbandonedError extends Error {
 
 interface Waiter {
   bytes: number;
+  /** When it started waiting (Date.now()). */
+  since: number;
   stillWanted: () => boolean;
   grant: () => void;
   refuse: (err: Error) => void;
@@ -27,10 +29,21 @@ export class ByteBudget {
   private inUse = 0;
   private readonly waiting: Waiter[] = [];
 
+  /**
+   * `overtakeMs`: how long a waiter that does not fit may be overtaken by smaller claims; after
+   * that, claims queue behind it until it runs, so a large push cannot wait for ever.
+   */
   constructor(
     private readonly limitBytes: number,
     private readonly maxWaiting: number,
+    private readonly overtakeMs = 5_000,
   ) {}
+
+  /** Whether the longest waiter has waited long enough that no one may pass it any more. */
+  private headIsDue(now: number): boolean {
+    const head = this.waiting[0];
+    return head !== undefined && now - head.since >= this.overtakeMs;
+  }
 
   /** Bytes claimed by running tasks (for tests and diagnostics). */
   get bytesInUse(): number {
@@ -48,10 +61,10 @@ export class ByteBudget {
    */
   async run<T>(bytes: number, task: () => Promise<T>, stillWanted: () => boolean = () => true): Promise<T> {
     const claim = Math.max(0, Math.min(bytes, this.limitBytes));
-    if (this.inUse + claim > this.limitBytes) {
+    if (this.inUse + claim > this.limitBytes || this.headIsDue(Date.now())) {
       if (this.waiting.length >= this.maxWaiting) this.dropAbandoned();
       if (this.waiting.length >= this.maxWaiting) throw new BudgetBusyError('too many large requests are waiting; retry in 1 second');
-      await new Promise<void>((grant, refuse) => this.waiting.push({ bytes: claim, stillWanted, grant, refuse }));
+      await new Promise<void>((grant, refuse) => this.waiting.push({ bytes: claim, since: Date.now(), stillWanted, grant, refuse }));
     } else {
       this.inUse += claim;
     }
@@ -73,7 +86,7 @@ export class ByteBudget {
     }
   }
 
-  /** Lets in, in order, every waiter that fits; gives up those no longer wanted. */
+  /** Lets in, in order, every waiter that fits (until one has waited too long); gives up those no longer wanted. */
   private admit(): void {
     for (let i = 0; i < this.waiting.length; ) {
       const next = this.waiting[i]!;
@@ -83,6 +96,8 @@ export class ByteBudget {
         continue;
       }
       if (this.inUse + next.bytes > this.limitBytes && this.inUse > 0) {
+        // Waited its share of being overtaken: the ones behind it wait for it now.
+        if (Date.now() - next.since >= this.overtakeMs) return;
         i++;
         continue;
       }

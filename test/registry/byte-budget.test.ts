@@ -64,6 +64,27 @@ describe('ByteBudget', () => {
     await rbig;
   });
 
+  it('stops letting smaller claims past once a large one has waited its share', async () => {
+    // overtakeMs 0: the large waiter is due at once, so the small one queues behind it.
+    const budget = new ByteBudget(100, 10, 0);
+    const log: string[] = [];
+    const a = held(log, 'a');
+    const big = held(log, 'big');
+    const small = held(log, 'small');
+    const ra = budget.run(50, a.task);
+    const rbig = budget.run(80, big.task);
+    const rsmall = budget.run(10, small.task);
+    await tick();
+    expect(log).toEqual(['start a']);
+    a.release();
+    await ra;
+    await tick();
+    expect(log).toEqual(['start a', 'end a', 'start big', 'start small']);
+    big.release();
+    small.release();
+    await Promise.all([rbig, rsmall]);
+  });
+
   it('runs a claim larger than the whole budget alone', async () => {
     const budget = new ByteBudget(100, 10);
     const log: string[] = [];
