@@ -1,3 +1,4 @@
+import { BudgetBusyError, ByteBudget } from '../registry/byte-budget.js';
 import { ApiError } from './http.js';
 
 /** Total bytes of rendered documents kept (SBOMs); least recently used go first. */
@@ -53,39 +54,30 @@ export class RenderedCache {
  * many decoded results in memory or keep the event loop busy for everyone else.
  */
 export class RenderLimiter {
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
+  // One unit per render: the registry's byte budget with every claim the same size is a
+  // first-come queue with a bound on those waiting.
+  private readonly slots: ByteBudget;
 
   constructor(
     private readonly active = RENDERS_AT_ONCE,
     private readonly waiting = RENDERS_WAITING,
-  ) {}
+  ) {
+    this.slots = new ByteBudget(active, waiting);
+  }
 
   /** Renders under way and waiting (for tests and diagnostics). */
   get load(): { running: number; waiting: number } {
-    return { running: this.running, waiting: this.queue.length };
+    return { running: this.slots.bytesInUse, waiting: this.slots.waitingCount };
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running >= this.active) {
-      if (this.queue.length >= this.waiting)
-        throw new ApiError(
-          429,
-          'TOO_MANY_REQUESTS',
-          `${this.active} documents are being rendered and ${this.waiting} wait; try again shortly`,
-          { headers: { 'retry-after': String(RENDER_RETRY_AFTER) } },
-        );
-      await new Promise<void>((resolve) => this.queue.push(resolve));
-    } else {
-      this.running++;
-    }
     try {
-      return await work();
-    } finally {
-      // A waiting render takes over this slot (the count stays); otherwise the slot is freed.
-      const next = this.queue.shift();
-      if (next) next();
-      else this.running--;
+      return await this.slots.run(1, work);
+    } catch (err) {
+      if (!(err instanceof BudgetBusyError)) throw err;
+      throw new ApiError(429, 'TOO_MANY_REQUESTS', `${this.active} documents are being rendered and ${this.waiting} wait; try again shortly`, {
+        headers: { 'retry-after': String(RENDER_RETRY_AFTER) },
+      });
     }
   }
 }
