@@ -624,9 +624,11 @@ function toProject(row: Selectable<Tables['projects']>): ProjectRecord {
 }
 
 /** Bounds that select a project's repositories (`p` itself and `p/...`) through the primary key. */
-function projectRepositoryRange(project: string): { prefix: string; upper: string } {
+/** `column` names a repository of `project`: the project's own name, or one under `project/`. */
+function inProject(project: string, column = 'repository') {
   // '/' is followed by '0' in code-point order, so `p/` <= name < `p0` is exactly the `p/` prefix.
-  return { prefix: `${project}/`, upper: `${project}0` };
+  const ref = sql.ref(column);
+  return sql<boolean>`(${ref} = ${project} OR (${ref} >= ${`${project}/`} AND ${ref} < ${`${project}0`}))`;
 }
 
 /** LAST_ADMIN when `name` is the only admin: neither removing nor demoting it may leave none. */
@@ -1032,15 +1034,13 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   }
 
   async projectUsage(name: string): Promise<number> {
-    const { prefix, upper } = projectRepositoryRange(name);
-    const inProject = (column: string) => sql`(${sql.ref(column)} = ${name} OR (${sql.ref(column)} >= ${prefix} AND ${sql.ref(column)} < ${upper}))`;
     // One row per distinct digest, so layers shared by several repositories count once.
     const r = await sql<{ total: number | null }>`
       SELECT SUM(size) AS total FROM (
         SELECT digest, MAX(size) AS size FROM (
-          SELECT digest, size FROM repository_blobs WHERE ${inProject('repository')}
+          SELECT digest, size FROM repository_blobs WHERE ${inProject(name)}
           UNION ALL
-          SELECT digest, size FROM manifests WHERE ${inProject('repository')}
+          SELECT digest, size FROM manifests WHERE ${inProject(name)}
         ) GROUP BY digest
       )`.execute(this.db);
     return Number(r.rows[0]?.total ?? 0);
@@ -1357,22 +1357,12 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   }
 
   async projectUploadBytes(project: string): Promise<number> {
-    const { prefix, upper } = projectRepositoryRange(project);
-    const r = await this.db
-      .selectFrom('uploads')
-      .select(sql<number | null>`SUM("offset")`.as('total'))
-      .where((eb) => eb.or([eb('repository', '=', project), eb.and([eb('repository', '>=', prefix), eb('repository', '<', upper)])]))
-      .executeTakeFirst();
+    const r = await this.db.selectFrom('uploads').select(sql<number | null>`SUM("offset")`.as('total')).where(inProject(project)).executeTakeFirst();
     return Number(r?.total ?? 0);
   }
 
   async projectUploadCount(project: string): Promise<number> {
-    const { prefix, upper } = projectRepositoryRange(project);
-    const r = await this.db
-      .selectFrom('uploads')
-      .select(sql<number>`COUNT(*)`.as('count'))
-      .where((eb) => eb.or([eb('repository', '=', project), eb.and([eb('repository', '>=', prefix), eb('repository', '<', upper)])]))
-      .executeTakeFirst();
+    const r = await this.db.selectFrom('uploads').select(sql<number>`COUNT(*)`.as('count')).where(inProject(project)).executeTakeFirst();
     return Number(r?.count ?? 0);
   }
 
