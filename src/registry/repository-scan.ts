@@ -1,3 +1,4 @@
+import { byCodeUnits } from '../text-order.js';
 import type { RegistryMetadata } from '../store/index.js';
 
 /** Repository names read per query while a listing looks for the ones the caller may see. */
@@ -72,7 +73,7 @@ export async function listProjectRepositories(
       { from: p, before: `${p}\u0000` },
       { from: `${p}/`, before: `${p}0` },
     ])
-    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+    .sort((a, b) => byCodeUnits(a.from, b.from));
   const found: string[] = [];
   for (const range of ranges) {
     if (opts.after !== undefined && range.before <= opts.after) continue;
