@@ -146,14 +146,15 @@ function bodyStream(req: FastifyRequest): Readable {
 async function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  let late = false;
+  // Destroyed with the error, the stream ends the loop below by throwing it (the socket closes
+  // with the request, so the client sees the connection end rather than the 408).
   const timer =
     deadlineMs === undefined
       ? undefined
-      : setTimeout(() => {
-          late = true;
-          stream.destroy();
-        }, deadlineMs);
+      : setTimeout(
+          () => stream.destroy(new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs / 1000} s`, { status: 408 })),
+          deadlineMs,
+        );
   try {
     for await (const chunk of stream) {
       size += (chunk as Buffer).length;
@@ -163,13 +164,9 @@ async function readCapped(stream: Readable, max: number, deadlineMs?: number): P
       }
       chunks.push(chunk as Buffer);
     }
-  } catch (err) {
-    if (late) throw new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs! / 1000} s`, { status: 408 });
-    throw err;
   } finally {
     clearTimeout(timer);
   }
-  if (late) throw new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs! / 1000} s`, { status: 408 });
   return Buffer.concat(chunks);
 }
 
