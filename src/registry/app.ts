@@ -42,6 +42,7 @@ import { immutableRuleFor, immutableTagError, quotaError } from './project-rules
 import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryName, type RegistryRoute } from './routes.js';
 import { pageCursors } from './page-cursor.js';
 import { REPOSITORY_SCAN_LIMIT, listProjectRepositories, scanRepositories, type RepositoryScan } from './repository-scan.js';
+import { deniedMessage } from './denial.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -595,7 +596,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       });
     }
     if (audited) auditManifest(req, principal, audited.action, repo, audited.reference, null, 'denied');
-    throw new RegistryError('DENIED', `${principal!.name} may not ${actions.join(' and ')} ${repo}`, {
+    throw new RegistryError('DENIED', deniedMessage(principal!, repo, actions, (a) => auth.authorize(principal!, repo, [a])), {
       detail: [{ type: 'repository', name: repo, action: actions.join(',') }],
     });
   }

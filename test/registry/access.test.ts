@@ -198,6 +198,32 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', { authorization: `Bearer ${t.token}` })).status).toBe(200);
   });
 
+  it('says which action is missing and the command that grants it, for robots and users', async () => {
+    const denial = async (repo: string, method: 'POST' | 'GET', headers: Record<string, string>) => {
+      const path = method === 'POST' ? `/v2/${repo}/blobs/uploads/` : `/v2/${repo}/manifests/v1`;
+      const r = await fetch(`${base}${path}`, { method, headers });
+      expect(r.status).toBe(403);
+      return ((await r.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
+    };
+    // A push asks for pull and push: name only the one the caller lacks.
+    const robotPush = await denial('team/app', 'POST', robot('robot$team+ci'));
+    expect(robotPush.code).toBe('DENIED');
+    expect(robotPush.message).toContain('robot$team+ci may not push team/app (it may pull)');
+    expect(robotPush.message).toContain('portcullis robot create team NAME --actions pull,push');
+    const elsewhere = await denial('fresh/app', 'GET', robot('robot$team+ci'));
+    expect(elsewhere.message).toContain('robot$team+ci may not pull fresh/app;');
+    expect(elsewhere.message).toContain('only in its own project (team)');
+    const readerPush = await denial('team/app', 'POST', as('reader'));
+    expect(readerPush.message).toContain('reader may not push team/app (it may pull)');
+    expect(readerPush.message).toContain('portcullis project member team reader developer');
+    const outsider = await denial('team/app', 'GET', as('outsider'));
+    expect(outsider.message).toContain('outsider may not pull team/app;');
+    expect(outsider.message).toContain('needs the reader role in project team');
+    // The hint is the same for a project that does not exist: it tells nothing about which do.
+    const missing = await denial('nosuchproject/app', 'GET', as('outsider'));
+    expect(missing.message.replaceAll('nosuchproject', 'team')).toBe(outsider.message);
+  });
+
   it('a robot may pull from a public project, as anyone may, and nothing more', async () => {
     expect((await pull('pub/app', 'v1', robot('robot$team+ci'))).status).toBe(200);
     expect((await pushImage('pub/app', 'robot', robot('robot$team+ci'))).status).toBe(403);
