@@ -22,6 +22,7 @@ import {
   FsBlobStore,
   SqliteRegistryMetadata,
   blobRoot,
+  isStorageFull,
   writeBlobBytes,
   type BlobStore,
   type BlobWriter,
@@ -352,6 +353,12 @@ function toRegistryError(err: unknown): RegistryError {
     if (isOciErrorCode(err.code)) return new RegistryError(err.code, err.message);
   }
   const e = err as { statusCode?: number; message?: string; code?: string };
+  if (isStorageFull(e)) {
+    // Said plainly: "internal error" sent pushers to a server log that only the operator can read.
+    return new RegistryError('UNSUPPORTED', "the registry's storage is full; this request was not stored (an operator must free space, e.g. with `portcullis gc`, or grow the volume)", {
+      status: 507,
+    });
+  }
   if (typeof e?.statusCode === 'number' && e.statusCode < 500) {
     return new RegistryError('UNSUPPORTED', e.message ?? 'request refused', { status: e.statusCode });
   }

@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { finished, Readable } from 'node:stream';
 import { parseDigest, type DigestAlgorithm } from '../oci/index.js';
-import { StoreError } from './errors.js';
+import { isStorageFull, StoreError } from './errors.js';
 
 /** 1 MiB buffers: Node's 64 KiB defaults are several times slower for hashing large layers. */
 export const STREAM_HWM = 1 << 20;
@@ -291,7 +291,9 @@ class FsBlobWriter implements BlobWriter {
             if (!writing && ended) resolve();
             else if (!ended && source.isPaused()) source.resume();
             armIdle();
-          }, fail);
+            // A full disk is an answer for the client too (507, registry/app.ts): read the rest of
+            // its body so that the answer reaches it instead of a reset connection.
+          }, (err: unknown) => (isStorageFull(err) ? refuse(err) : fail(err)));
         };
         const onData = (chunk: Buffer | string) => {
           const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -335,10 +337,13 @@ class FsBlobWriter implements BlobWriter {
       });
     } catch (err) {
       // The file may now hold bytes beyond what the caller recorded: it must resume from its
-      // recorded offset, which truncates them away.
+      // recorded offset, which truncates them away. They are cut now as well: on a full disk
+      // (ENOSPC) they are what fills it, and until a resume or the daily purge of idle sessions
+      // every other write of the registry, its database's included, would fail too.
       this.size += received;
       await this.close();
       this.finished = true;
+      await truncate(this.path, start).catch(() => undefined);
       throw err;
     }
     this.size += written;

@@ -5,3 +5,12 @@ import { PortcullisError } from '../errors.js';
  * (DIGEST_INVALID, BLOB_UNKNOWN) so the registry maps them without a translation table.
  */
 export class StoreError extends PortcullisError {}
+
+/**
+ * No space or quota left on the data folder's file system: for a file (ENOSPC, EDQUOT) or for
+ * SQLite (SQLITE_FULL). Such a write fails through no fault of the request, and says so.
+ */
+export function isStorageFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+}

@@ -1,0 +1,106 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
+import { freePort } from '../helpers/docker-registry.js';
+
+/**
+ * A registry whose data folder fills up: the pusher is told so in words, and the bytes of the
+ * failed upload are given back at once, so the registry (its database included) works again as
+ * soon as the next request fits. Needs a small file system of its own: a tmpfs, which only root
+ * may mount.
+ */
+const ADMIN_PW = 'disk-full-admin-pw';
+const auth = { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PW}`).toString('base64')}` };
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+function mountTmpfs(dir: string, size: string): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root: mounting a small tmpfs needs root';
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+    return undefined;
+  } catch (err) {
+    return `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+let mountPoint = '';
+let skipReason: string | undefined;
+let server: RunningServer | undefined;
+let base = '';
+
+beforeAll(async () => {
+  mountPoint = await mkdtemp(join(tmpdir(), 'portcullis-full-'));
+  skipReason = mountTmpfs(mountPoint, '8m');
+  if (skipReason) {
+    console.warn(`disk-full tests skipped: ${skipReason}`);
+    return;
+  }
+  server = await startServe(
+    { listen: `127.0.0.1:${await freePort()}`, data: join(mountPoint, 'data'), gate: false },
+    { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'silent' },
+  );
+  base = `http://${server.address}`;
+});
+
+afterAll(async () => {
+  if (server) await Promise.race([server.close(), new Promise((res) => setTimeout(res, 10_000).unref())]);
+  if (!skipReason) execFileSync('umount', [mountPoint]);
+  await rm(mountPoint, { recursive: true, force: true });
+});
+
+describe('registry on a full disk', () => {
+  it('answers 507 in words, gives the failed chunk back at once, and then works again', async (ctx) => {
+    if (skipReason) ctx.skip();
+    const start = await fetch(`${base}/v2/full/app/blobs/uploads/`, { method: 'POST', headers: auth });
+    expect(start.status).toBe(202);
+    const location = start.headers.get('location')!;
+    const uuid = location.split('/').pop()!;
+
+    // More than the 8 MiB file system holds.
+    const tooBig = randomBytes(10 * 1024 * 1024);
+    const patch = await fetch(`${base}${location}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: tooBig,
+    });
+    expect(patch.status).toBe(507);
+    const error = ((await patch.json()) as { errors: { message: string }[] }).errors[0]!;
+    expect(error.message).toContain("the registry's storage is full");
+    expect(error.message).not.toContain('see the server log');
+
+    // Nothing of the failed chunk stays on disk, and the session is where it was.
+    const temp = join(mountPoint, 'data', 'registry', 'tmp');
+    expect((await readdir(temp)).includes(uuid)).toBe(true);
+    expect((await stat(join(temp, uuid))).size).toBe(0);
+    const status = await fetch(`${base}${location}`, { headers: auth });
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe('0-0');
+
+    // The space is back: the same session finishes with a blob that fits, and an image pushes.
+    const small = randomBytes(64 * 1024);
+    const done = await fetch(`${base}${location}?digest=${sha(small)}`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: small,
+    });
+    expect(done.status).toBe(201);
+    const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+    expect((await fetch(`${base}/v2/full/app/blobs/uploads/?digest=${sha(config)}`, { method: 'POST', headers: auth, body: config })).status).toBe(201);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(small), size: small.length }],
+    });
+    const put = await fetch(`${base}/v2/full/app/manifests/v1`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: manifest,
+    });
+    expect(put.status).toBe(201);
+  });
+});
