@@ -136,7 +136,11 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     );
   }
   if (admin.created) logger.info({ user: 'admin' }, 'created the initial admin user');
-  const audit = new AuditLog(metadata, { onError: (err) => logger.error({ err }, 'audit log write failed') });
+  const audit = new AuditLog(metadata, {
+    onError: (err, state) =>
+      logger.error({ err, ...state }, 'audit log write failed; events are kept and retried every second (reported again each minute while it fails)'),
+    onRecover: (state) => logger.warn(state, 'audit log writes again'),
+  });
   const { FsBlobStore, blobRoot } = await import('../store/index.js');
   const blobs = new FsBlobStore(blobRoot(dataDir));
   const gate = settings.gate ? await startGate(flags, config, { dataDir, metadata, blobs, publicUrl, pending: settings.gate.pending, enforceOnPushMs: settings.gate.enforceOnPushMs, logger, audit }) : undefined;

@@ -20,7 +20,18 @@ export interface AuditLogOptions {
   maxBatch?: number;
   /** Events kept while the database is failing; older ones are dropped (and counted). */
   maxPending?: number;
-  onError?: (err: unknown) => void;
+  /**
+   * Told of a failed write when writes start failing, then at most once per `reportEveryMs` while
+   * they go on failing (a retry runs every second: a full disk would otherwise log a stack trace
+   * every second for as long as it lasts).
+   */
+  onError?: (err: unknown, state: { pending: number; dropped: number }) => void;
+  /** Told when a write succeeds again after failures: for how long they failed, what was dropped. */
+  onRecover?: (state: { failedForMs: number; dropped: number }) => void;
+  /** Default 60 s. */
+  reportEveryMs?: number;
+  /** The clock, for tests. */
+  now?: () => number;
 }
 
 /**
@@ -36,6 +47,9 @@ export class AuditLog {
   private readonly maxPending: number;
   /** Events dropped because the queue overflowed while writes failed. */
   dropped = 0;
+  /** When the current run of failed writes began, and when it was last reported. */
+  private failingSince: number | null = null;
+  private reportedAt = 0;
 
   constructor(
     private readonly metadata: RegistryMetadata,
@@ -84,9 +98,10 @@ export class AuditLog {
         try {
           await this.metadata.appendAudit(batch);
           this.pending.splice(0, batch.length);
+          this.recovered();
         } catch (err) {
           // Kept for the next attempt; the maxPending cap bounds the memory this can take.
-          this.options.onError?.(err);
+          this.failed(err);
           if (!this.timer) {
             this.timer = setTimeout(() => void this.flush(), Math.max(this.flushMs, 1000));
             this.timer.unref();
@@ -96,6 +111,21 @@ export class AuditLog {
       }
     });
     return this.writing;
+  }
+
+  private failed(err: unknown): void {
+    const now = this.options.now?.() ?? Date.now();
+    if (this.failingSince !== null && now - this.reportedAt < (this.options.reportEveryMs ?? 60_000)) return;
+    this.failingSince ??= now;
+    this.reportedAt = now;
+    this.options.onError?.(err, { pending: this.pending.length, dropped: this.dropped });
+  }
+
+  private recovered(): void {
+    if (this.failingSince === null) return;
+    const failedForMs = (this.options.now?.() ?? Date.now()) - this.failingSince;
+    this.failingSince = null;
+    this.options.onRecover?.({ failedForMs, dropped: this.dropped });
   }
 
   async close(): Promise<void> {
