@@ -242,7 +242,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
           },
           os: squashed.os,
           packages,
-          warnings: image.warnings ? [...image.warnings, ...squashed.warnings] : squashed.warnings,
+          warnings: [...(image.warnings ?? []), ...squashed.warnings, ...(cache?.writeFailure ? [cache.writeFailure] : [])],
           ...extra,
         });
       }

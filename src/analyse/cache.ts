@@ -24,6 +24,12 @@ export function analysersKey(analysers: readonly Analyser[]): string {
  * leaves a half-written entry that a later scan would trust.
  */
 export class LayerCache {
+  /**
+   * Why the first entry that could not be written was not (a full disk, a folder the user may not
+   * write): the cache only saves time, so a scan goes on without it and says so once.
+   */
+  writeFailure: string | undefined;
+
   constructor(
     private readonly dir: string,
     private readonly key: string,
@@ -45,7 +51,12 @@ export class LayerCache {
 
   async put(digest: string, facts: LayerFacts): Promise<void> {
     const target = this.file(digest);
-    await mkdir(join(target, '..'), { recursive: true });
+    try {
+      await mkdir(join(target, '..'), { recursive: true });
+    } catch (err) {
+      this.noteFailure(err);
+      return;
+    }
     const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     let text: string;
     try {
@@ -61,7 +72,12 @@ export class LayerCache {
       await rename(tmp, target);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
-      throw err;
+      this.noteFailure(err);
     }
+  }
+
+  private noteFailure(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    this.writeFailure ??= `layer cache ${this.dir} not written (${code ?? (err as Error).message}): the next scan analyses these layers again`;
   }
 }

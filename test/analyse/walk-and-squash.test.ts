@@ -253,6 +253,24 @@ describe('layer cache', () => {
   });
 });
 
+describe('a layer cache that cannot be written', () => {
+  it('scans all the same and says once that the cache was not written', async () => {
+    const dir = newDir();
+    await writeOciLayout(dir, [
+      [osRelease, { name: 'lib/apk/db/installed', content: apkDb(['zlib', '1.3.1-r1']) }],
+      [{ name: 'etc/motd', content: 'hello' }],
+    ]);
+    // A cache folder inside a regular file: every write fails (ENOTDIR), as a full disk's would.
+    const blocker = join(tmp, 'cache-is-a-file');
+    writeFileSync(blocker, 'not a folder');
+    const r = await scanLayout(dir, { cacheDir: join(blocker, 'cache') });
+    expect(r.packages.map((p) => p.name)).toEqual(['zlib']);
+    const notes = r.warnings.filter((w) => w.startsWith('layer cache '));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toContain('not written (ENOTDIR)');
+  });
+});
+
 describe('limits and the layer cache', () => {
   it('a cached layer is held to the limits as a read one is: the cache never changes the answer', async () => {
     const dir = newDir();
