@@ -205,7 +205,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     await gate?.stop();
     await access.close();
     await metadata.close();
-    throw err;
+    throw listenError(err, host, port);
   }
   gate?.start();
   const stopGc = settings.gc ? scheduleGc(app.registry, settings.gc, logger) : async () => {};
@@ -227,6 +227,19 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       await metadata.close();
     },
   };
+}
+
+/** Why the address cannot be had, in words, with the way out; other errors unchanged. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the port is already in use (another registry, or portcullis serve already running?)',
+    EADDRNOTAVAIL: 'no network interface of this machine has that address',
+    EACCES: 'ports below 1024 need privileges this process does not have',
+  };
+  const reason = reasons[(err as NodeJS.ErrnoException).code ?? ''];
+  if (!reason) return err;
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new UsageError('LISTEN_FAILED', `cannot listen on ${where}: ${reason}; choose another address with --listen HOST:PORT or serve.listen in the configuration file`, { cause: err });
 }
 
 /**

@@ -125,6 +125,10 @@ export class AnalysisProcess {
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Held while waiting: the child is unreferenced so that it never keeps the server alive, and
+    // with nothing else left (a start that failed to listen) Node would exit, with code 0, before
+    // its 'exit' event came, and the caller's error would never be reported.
+    child.ref();
     child.kill();
     await exited;
   }

@@ -53,6 +53,28 @@ describe('portcullis serve', () => {
     }
   });
 
+  it('says the port is taken and exits 2, with the gate on, instead of ending quietly with 0', async () => {
+    // The CLI itself, built: the bug was the process ending before it could report (the gate's
+    // analysis process, unreferenced, was what it waited for), which no in-process call can see.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
+    try {
+      const run = spawnSync(process.execPath, ['bin/portcullis.js', '--data', data, 'serve', '--listen', `127.0.0.1:${port}`], {
+        encoding: 'utf8',
+        env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'long-enough', PORTCULLIS_LOG_LEVEL: 'silent' },
+        timeout: 60_000,
+      });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is already in use`);
+      expect(run.stderr).toContain('--listen HOST:PORT');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
   it('starts with the data folder, creates admin from PORTCULLIS_ADMIN_PASSWORD, and closes', async () => {
     const data = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
     const server = await startServe(
