@@ -55,6 +55,10 @@ function localInput(text: string): ImageInput | undefined {
       `${text} is a folder but not an OCI image layout (no index.json); to scan it as a root filesystem, write dir:${text}`,
     );
   }
+  // No registry reference starts with `/` or `./`: a missing file, not a bad repository name.
+  if (!st && /^(?:\/|\.{1,2}\/)/.test(text)) {
+    throw new UsageError('IMAGE_INPUT_INVALID', `${text} does not exist (a file or folder was expected; a registry image is written HOST/REPO:TAG)`);
+  }
   return undefined;
 }
 

@@ -170,6 +170,9 @@ describe('a path without a transport', () => {
     await expect(osOf(`oci-archive:${join(tmp, 'nope.tar')}`)).rejects.toThrow(
       `${join(tmp, 'nope.tar')} does not exist`,
     );
+    // Without a transport too: text starting with / or ./ is no registry reference.
+    expect(() => parseImageInput(join(tmp, 'nope.tar'))).toThrow(`${join(tmp, 'nope.tar')} does not exist (a file or folder was expected`);
+    expect(() => parseImageInput('./nope-folder')).toThrow('./nope-folder does not exist');
   });
 });
 
