@@ -676,7 +676,17 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   static async openFile(file: string): Promise<SqliteRegistryMetadata> {
     const sqlite = new Database(file);
-    sqlite.pragma('journal_mode = WAL');
+    try {
+      sqlite.pragma('journal_mode = WAL');
+    } catch (err) {
+      sqlite.close();
+      // better-sqlite3 says only "file is not a database", naming no file.
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new StoreError('METADATA_UNREADABLE', `${file}: not a readable SQLite database (${(err as Error).message}); restore it from a backup, or move it aside to start with empty metadata`, { cause: err });
+      }
+      throw err;
+    }
     // WAL + NORMAL is durable across application crashes; blobs are fsynced separately.
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -33,5 +33,18 @@ describe('SqliteRegistryMetadata migrations', () => {
       expect.arrayContaining(['manifest_refs', 'manifests', 'repositories', 'repository_blobs', 'tags', 'uploads', 'users']),
     );
     raw.close();
+  });
+});
+
+describe('SqliteRegistryMetadata on a damaged file', () => {
+  it('names the file and what to do, instead of a bare "file is not a database"', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-meta-'));
+    await mkdir(join(dir, 'registry'));
+    const file = join(dir, 'registry', 'meta.sqlite');
+    await writeFile(file, Buffer.alloc(8192, 7));
+    await expect(SqliteRegistryMetadata.open(dir)).rejects.toMatchObject({
+      code: 'METADATA_UNREADABLE',
+      message: expect.stringContaining(`${file}: not a readable SQLite database`),
+    });
   });
 });
