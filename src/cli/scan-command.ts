@@ -172,6 +172,7 @@ async function scanConfiguration(text: string, kind: 'dockerfile' | 'k8s', path:
   if (!existsSync(path)) throw new UsageError('IMAGE_INPUT_INVALID', `${text}: ${path} does not exist`);
   const { scanConfigPath } = await import('../misconfig/config-files.js');
   const { GENERATOR_VERSION } = await import('../analyse/index.js');
+  const { misconfigurations, warnings } = await scanConfigPath(path, kind);
   return {
     schemaVersion: 1,
     generator: { name: 'portcullis', version: GENERATOR_VERSION },
@@ -179,8 +180,8 @@ async function scanConfiguration(text: string, kind: 'dockerfile' | 'k8s', path:
     image: { reference: text, manifestDigest: '', configDigest: '', layers: [] },
     os: null,
     packages: [],
-    warnings: [],
-    misconfigurations: await scanConfigPath(path, kind),
+    warnings,
+    misconfigurations,
   };
 }
 
@@ -288,6 +289,7 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
       parseScanners(flags.scanners);
       const result = await scanConfiguration(imageText, kind, imageText.slice(kind.length + 1));
       const filtered = await applyFindingFilters([result], flags);
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       await emit(filtered, flags);
       return exitCodeFor(filtered, flags);
     }

@@ -30,8 +30,12 @@ export function isConfigFile(name: string, kind: ConfigKind): boolean {
  * skipping node_modules and .git, not following symlinked folders). A file given directly is
  * scanned whatever its name. Files are read in sorted path order so the output is deterministic.
  * Kubernetes files are checked together so a NetworkPolicy in one file covers workloads in another.
+ *
+ * A file given directly that is too large or cannot be read fails the scan (MisconfigError). Under
+ * a folder, such a file is a warning naming it and the rest are still checked: one generated
+ * manifest over the bound, or one file the user cannot read, says nothing about the others.
  */
-export async function scanConfigPath(path: string, kind: ConfigKind): Promise<Misconfiguration[]> {
+export async function scanConfigPath(path: string, kind: ConfigKind): Promise<ConfigScan> {
   let info;
   try {
     info = await stat(path);
@@ -45,21 +49,47 @@ export async function scanConfigPath(path: string, kind: ConfigKind): Promise<Mi
       },
     );
   }
-  const paths = info.isDirectory() ? await collect(path, kind) : [path];
   const files: ConfigFile[] = [];
-  for (const p of paths) files.push({ path: p, text: await read(p, kind) });
-  if (kind === 'dockerfile') return files.flatMap((f) => scanDockerfile(f.text, f.path));
-  return scanKubernetesFiles(files);
+  const warnings: string[] = [];
+  if (info.isDirectory()) {
+    for (const p of await collect(path, kind, warnings)) {
+      try {
+        files.push({ path: p, text: await read(p, kind) });
+      } catch (err) {
+        if (!(err instanceof MisconfigError)) throw err;
+        warnings.push(err.message);
+      }
+    }
+  } else {
+    files.push({ path, text: await read(path, kind) });
+  }
+  const misconfigurations = kind === 'dockerfile' ? files.flatMap((f) => scanDockerfile(f.text, f.path)) : scanKubernetesFiles(files);
+  return { misconfigurations, warnings };
 }
 
-async function collect(dir: string, kind: ConfigKind): Promise<string[]> {
+/** What scanConfigPath found, and the files of a folder it could not check. */
+export interface ConfigScan {
+  misconfigurations: Misconfiguration[];
+  warnings: string[];
+}
+
+/** The matching files under `dir`; a folder below it that cannot be listed is a warning. */
+async function collect(dir: string, kind: ConfigKind, warnings: string[], top = true): Promise<string[]> {
   const out: string[] = [];
-  const entries = await readdir(dir, { withFileTypes: true });
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    const message = `${dir}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+    if (top) throw new MisconfigError('CONFIG_READ', message, { subject: dir, cause: err });
+    warnings.push(message);
+    return out;
+  }
   entries.sort((a, b) => byCodeUnits(a.name, b.name));
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
-      if (!SKIP_DIRS.has(e.name)) out.push(...(await collect(p, kind)));
+      if (!SKIP_DIRS.has(e.name)) out.push(...(await collect(p, kind, warnings, false)));
     } else if (e.isFile() && isConfigFile(basename(p), kind)) {
       out.push(p);
     }

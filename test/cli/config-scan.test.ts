@@ -42,6 +42,22 @@ describe('scan dockerfile: and k8s:', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('checks the rest of a folder when one file is over the bound, with a warning; that file given directly still fails', async () => {
+    const dir = join(tmp, 'mixed');
+    mkdirSync(join(dir, 'huge'), { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM debian:latest\n');
+    writeFileSync(join(dir, 'huge', 'Dockerfile'), `FROM alpine:3.20\nRUN ${'x'.repeat(300_000)}\n`);
+    const r = await portcullis('scan', `dockerfile:${dir}`, '--format', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { misconfigurations: Array<{ target: string }>; warnings: string[] };
+    expect(out.misconfigurations.map((m) => m.target)).toContain(join(dir, 'Dockerfile'));
+    expect(out.warnings).toEqual([`${join(dir, 'huge', 'Dockerfile')}: over 262144 bytes; a Dockerfile this large is not checked`]);
+    expect(r.stderr).toContain(`warning: ${join(dir, 'huge', 'Dockerfile')}: over 262144 bytes`);
+    const direct = await portcullis('scan', `dockerfile:${join(dir, 'huge', 'Dockerfile')}`);
+    expect(direct.code).toBe(2);
+    expect(direct.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });
 
 describe.skipIf(!HAVE_FIXTURES)(`secrets through the CLI${FIXTURE_SKIP_REASON}`, () => {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +28,8 @@ afterAll(async () => {
 
 describe('scanConfigPath(dockerfile)', () => {
   it('scans matching files under a folder in sorted order, skipping node_modules and .git', async () => {
-    const found = await scanConfigPath(dir, 'dockerfile');
+    const { misconfigurations: found, warnings } = await scanConfigPath(dir, 'dockerfile');
+    expect(warnings).toEqual([]);
     const targets = [...new Set(found.map((m) => m.target.slice(dir.length + 1)))];
     expect(targets).toEqual(['Dockerfile', 'a/api.dockerfile', 'b/Dockerfile.prod']);
     expect(found.filter((m) => m.target === join(dir, 'Dockerfile')).map((m) => m.id)).toEqual([
@@ -39,7 +40,7 @@ describe('scanConfigPath(dockerfile)', () => {
   });
 
   it('scans a single file whatever its name', async () => {
-    const found = await scanConfigPath(join(dir, 'a/README.md'), 'dockerfile');
+    const { misconfigurations: found } = await scanConfigPath(join(dir, 'a/README.md'), 'dockerfile');
     expect(found.map((m) => m.id)).toContain('PC-DF-001');
   });
 
@@ -52,10 +53,31 @@ describe('scanConfigPath(dockerfile)', () => {
     await mkdir(join(dir, 'big'), { recursive: true });
     await writeFile(big, `FROM alpine:3.20\nRUN ${'['.repeat(MAX_CONFIG_FILE_BYTES.dockerfile)}\n`);
     await expect(scanConfigPath(big, 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_TOO_LARGE', message: expect.stringMatching(/over 262144 bytes/) as unknown });
-    await rm(join(dir, 'big'), { recursive: true });
     if (process.platform === 'linux') {
       // A device reports no size and never ends; the read stops at the bound.
       await expect(scanConfigPath('/dev/zero', 'dockerfile')).rejects.toMatchObject({ code: 'CONFIG_TOO_LARGE' });
+    }
+  });
+
+  it('under a folder, warns about a Dockerfile over the bound, naming it and the bound, and checks the others', async () => {
+    const { misconfigurations, warnings } = await scanConfigPath(dir, 'dockerfile');
+    expect(warnings).toEqual([`${join(dir, 'big', 'Dockerfile')}: over 262144 bytes; a Dockerfile this large is not checked`]);
+    expect([...new Set(misconfigurations.map((m) => m.target.slice(dir.length + 1)))]).toEqual(['Dockerfile', 'a/api.dockerfile', 'b/Dockerfile.prod']);
+    await rm(join(dir, 'big'), { recursive: true });
+  });
+
+  it.skipIf(process.platform === 'win32' || process.getuid?.() === 0)('under a folder, warns about a file or folder it cannot read and checks the others', async () => {
+    await mkdir(join(dir, 'locked', 'inner'), { recursive: true });
+    await writeFile(join(dir, 'locked', 'Dockerfile'), 'FROM alpine:3.20\n', { mode: 0o000 });
+    await chmod(join(dir, 'locked', 'inner'), 0o000);
+    try {
+      const { misconfigurations, warnings } = await scanConfigPath(dir, 'dockerfile');
+      // Folders are listed before files are read, so a folder's warning comes first.
+      expect(warnings).toEqual([`${join(dir, 'locked', 'inner')}: cannot read: EACCES`, `${join(dir, 'locked', 'Dockerfile')}: cannot read: EACCES`]);
+      expect(misconfigurations.some((m) => m.target === join(dir, 'Dockerfile'))).toBe(true);
+    } finally {
+      await chmod(join(dir, 'locked', 'inner'), 0o700);
+      await rm(join(dir, 'locked'), { recursive: true });
     }
   });
 });

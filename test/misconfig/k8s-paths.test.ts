@@ -30,7 +30,7 @@ afterAll(async () => {
 
 describe('scanConfigPath(k8s)', () => {
   it('reports the namespace without a policy once, at the Namespace', async () => {
-    const found = await scanConfigPath(dir, 'k8s');
+    const found = (await scanConfigPath(dir, 'k8s')).misconfigurations;
     expect(found.filter((m) => m.id === 'PC-K8S-022').map((m) => [m.target, m.line])).toEqual([
       [join(dir, 'base/ns.yaml'), 1],
     ]);
@@ -39,10 +39,10 @@ describe('scanConfigPath(k8s)', () => {
 
   it('accepts a default-deny policy from another file in the folder', async () => {
     await writeFile(join(dir, 'base/policies/deny.yaml'), DENY);
-    const found = await scanConfigPath(dir, 'k8s');
+    const found = (await scanConfigPath(dir, 'k8s')).misconfigurations;
     expect(found.filter((m) => m.id === 'PC-K8S-022')).toEqual([]);
     // Deterministic: the same input gives the same output.
-    expect(await scanConfigPath(dir, 'k8s')).toEqual(found);
+    expect((await scanConfigPath(dir, 'k8s')).misconfigurations).toEqual(found);
   });
 
   it('names the file and line of malformed YAML', async () => {
