@@ -584,15 +584,17 @@ function runRules(
   if (kept.size === 0) return [];
 
   // Findings for the first ones only; line numbers in one forward walk, since kept is by offset.
+  // The next newline is remembered: searching again from the last one for every finding read the
+  // rest of a long line each time (180,000 key ids on one line of 3.7 MB: 25 s).
   const count = bound === undefined ? kept.size : Math.min(kept.size, Math.max(0, bound.max));
   const out: RawSecret[] = [];
   let line = 1;
-  let pos = 0;
+  let nl = text.indexOf('\n');
   for (let k = 0; k < count; k++) {
     const start = kept.starts[k]!;
-    for (let nl = text.indexOf('\n', pos); nl !== -1 && nl < start; nl = text.indexOf('\n', nl + 1)) {
+    while (nl !== -1 && nl < start) {
       line++;
-      pos = nl + 1;
+      nl = text.indexOf('\n', nl + 1);
     }
     const rule = set.rules[kept.orders[k]!]!;
     out.push({
