@@ -16,8 +16,8 @@ import { reconcilePackages } from './reconcile.js';
 import { squashLayers } from './squash.js';
 import { walkTarLayer } from './tar-walker.js';
 import type { Analyser, AnalyserContext } from './types.js';
-import { createSecretAnalyser } from './analysers/secrets.js';
-import { defaultRuleSet, scanText, type RuleSet } from '../secrets/engine.js';
+import { MAX_SECRETS_PER_FILE, SECRET_MAX_FILE_BYTES, createSecretAnalyser } from './analysers/secrets.js';
+import { defaultRuleSet, scanText, type FindingBound, type RuleSet } from '../secrets/engine.js';
 import { checkImage } from '../misconfig/image.js';
 import type { SecretFinding } from '../sbom/finding.js';
 import type { ImageConfig } from '../oci/schemas.js';
@@ -79,12 +79,31 @@ function layerSecrets(squashed: ReturnType<typeof squashLayers>): SecretFinding[
   }));
 }
 
-/** Env, Labels, Cmd/Entrypoint and every history step are searched like files are. */
-function scanConfigForSecrets(config: ImageConfig, rules: RuleSet): SecretFinding[] {
-  const out: SecretFinding[] = [];
+/**
+ * Env, Labels, Cmd/Entrypoint and every history step are searched like files are, and bounded
+ * like one file: at most SECRET_MAX_FILE_BYTES characters of them are searched (a string that
+ * would go past that is not, and is counted), and the first MAX_SECRETS_PER_FILE findings are
+ * kept, in that order, the rest counted. A config may be 4 MiB: 135,000 Env entries of key ids
+ * gave as many findings, a 28 MB report and a 435 MB scan.
+ */
+function scanConfigForSecrets(config: ImageConfig, rules: RuleSet): { findings: SecretFinding[]; warnings: string[] } {
+  const findings: SecretFinding[] = [];
+  let more = 0;
+  let searched = 0;
+  let skipped = 0;
+  let skippedChars = 0;
   const add = (text: string, location: 'config' | 'history', target: string) => {
-    for (const s of scanText(text, { path: '' }, rules)) {
-      out.push({ ruleId: s.ruleId, title: s.title, severity: s.severity, location, target, redacted: s.redacted });
+    if (searched + text.length > SECRET_MAX_FILE_BYTES) {
+      skipped++;
+      skippedChars += text.length;
+      return;
+    }
+    searched += text.length;
+    const bound: FindingBound = { max: MAX_SECRETS_PER_FILE - findings.length, total: 0 };
+    const kept = scanText(text, { path: '' }, rules, bound);
+    more += bound.total - kept.length;
+    for (const s of kept) {
+      findings.push({ ruleId: s.ruleId, title: s.title, severity: s.severity, location, target, redacted: s.redacted });
     }
   };
   const c = config.config ?? {};
@@ -95,7 +114,12 @@ function scanConfigForSecrets(config: ImageConfig, rules: RuleSet): SecretFindin
   (config.history ?? []).forEach((h, i) => {
     if (h.created_by) add(h.created_by, 'history', `history[${i}].created_by`);
   });
-  return out;
+  const warnings: string[] = [];
+  if (more > 0) warnings.push(`image config: ${more} more secrets past the first ${MAX_SECRETS_PER_FILE} not reported`);
+  if (skipped > 0) {
+    warnings.push(`image config: searched for secrets up to ${SECRET_MAX_FILE_BYTES} characters; ${skipped} of its strings (${skippedChars} characters) were not searched`);
+  }
+  return { findings, warnings };
 }
 
 /** A package whose coordinates the purl spec rejects still gets an identifier: a generic purl. */
@@ -220,7 +244,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
         const squashed = squashLayers(refs.map((ref, i) => ({ ref, facts: layerFacts[i]! })));
         const cfg = image.config;
         const packages = finishPackages(squashed);
-        const configSecrets = secretRules ? scanConfigForSecrets(cfg, secretRules) : [];
+        const { findings: configSecrets, warnings: configWarnings } = secretRules ? scanConfigForSecrets(cfg, secretRules) : { findings: [], warnings: [] };
         const extra: Partial<ScanResult> = {};
         if (secretRules) extra.secrets = [...layerSecrets(squashed), ...configSecrets];
         if (options.misconfig) {
@@ -242,7 +266,7 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
           },
           os: squashed.os,
           packages,
-          warnings: [...(image.warnings ?? []), ...squashed.warnings, ...(cache?.writeFailure ? [cache.writeFailure] : [])],
+          warnings: [...(image.warnings ?? []), ...squashed.warnings, ...configWarnings, ...(cache?.writeFailure ? [cache.writeFailure] : [])],
           ...extra,
         });
       }

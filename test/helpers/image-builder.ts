@@ -68,7 +68,13 @@ export interface BuiltImage {
 export async function writeOciLayout(
   dir: string,
   layers: TestEntry[][],
-  opts: { compression?: Compression; tag?: string; config?: Record<string, unknown>; corruptLayer?: (b: Buffer) => Buffer } = {},
+  opts: {
+    compression?: Compression;
+    tag?: string;
+    config?: Record<string, unknown>;
+    history?: Array<Record<string, unknown>>;
+    corruptLayer?: (b: Buffer) => Buffer;
+  } = {},
 ): Promise<BuiltImage> {
   const how = opts.compression ?? 'gzip';
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
@@ -96,6 +102,7 @@ export async function writeOciLayout(
       architecture: 'amd64',
       os: 'linux',
       config: opts.config ?? {},
+      ...(opts.history ? { history: opts.history } : {}),
       rootfs: { type: 'layers', diff_ids: diffIds },
     }),
   );
