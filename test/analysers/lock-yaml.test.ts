@@ -145,3 +145,27 @@ describe('keys that are lists or maps', () => {
     expect(warn).not.toHaveBeenCalled();
   });
 });
+
+describe('a section with more entries than asked for', () => {
+  const section = (key: string, n: number) => `${key}:\n${Array.from({ length: n }, (_, i) => `  /${key}-${i}@1.0.0: {dev: false}\n`).join('')}`;
+
+  it('is read a piece past the bound, in order, and named in the notes; other sections are whole', () => {
+    const text = `lockfileVersion: '6.0'\n${section('packages', 50_000)}${section('small', 10)}`;
+    const notes: YamlLoadNotes = { collectionKeys: 0 };
+    const got = loadLastYamlDocument(text, notes, { maxEntries: 1_000 }) as Record<string, Record<string, unknown>>;
+    const keys = Object.keys(got.packages!);
+    expect(keys.length).toBeGreaterThan(1_000);
+    expect(keys.length).toBeLessThan(5_000); // one 64 KiB piece holds about 2,000 of these
+    expect(keys.slice(0, 3)).toEqual(['/packages-0@1.0.0', '/packages-1@1.0.0', '/packages-2@1.0.0']);
+    expect(Object.keys(got.small!)).toHaveLength(10);
+    expect(got.lockfileVersion).toBe('6.0');
+    expect(notes.cutSections).toEqual(['packages']);
+  });
+
+  it('is read whole when it has no more than the bound', () => {
+    const notes: YamlLoadNotes = { collectionKeys: 0 };
+    const got = loadLastYamlDocument(section('packages', 3_000), notes, { maxEntries: 3_000 }) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(got.packages!)).toHaveLength(3_000);
+    expect(notes.cutSections).toBeUndefined();
+  });
+});

@@ -259,6 +259,15 @@ __metadata:
     });
   });
 
+  it('stops one entry past the bound, as the npm lockfile walk does', async () => {
+    const n = MAX_PACKAGES_PER_FILE + 500;
+    const classic = Array.from({ length: n }, (_, i) => `p${i}@^1.0.0:\n  version "1.0.${i}"\n`).join('\n');
+    const facts = await run('app/yarn.lock', `# yarn lockfile v1\n\n${classic}`);
+    expect(facts.packages).toHaveLength(MAX_PACKAGES_PER_FILE + 1);
+    expect(facts.packages?.at(-1)?.name).toBe(`p${MAX_PACKAGES_PER_FILE}`);
+    expect(facts.warnings).toBeUndefined();
+  });
+
   it('warns on something that is not a yarn lockfile', async () => {
     expect(await run('app/yarn.lock', '<html>\n<body>oops</body>\n')).toEqual({
       warnings: ['app/yarn.lock: unexpected line "<html>"'],
@@ -482,6 +491,26 @@ describe('pnpm-lock.yaml from a hostile image', () => {
       packages: [{ type: 'npm', name: 'ok', version: '1.0.0', paths: ['app/pnpm-lock.yaml'] }],
       warnings: ['app/pnpm-lock.yaml: 1 YAML entries with a list or map as key ignored'],
     });
+  });
+
+  it('stops one package past the bound and does not parse the sections past it', async () => {
+    const n = MAX_PACKAGES_PER_FILE + 20_000;
+    const entries = Array.from({ length: n }, (_, i) => `  p${i}@1.0.${i}:\n    resolution: {integrity: sha512-x}\n`).join('');
+    // Past the bound, entries a whole parse would reject: read in pieces, they are never parsed.
+    const lock = `lockfileVersion: '9.0'\n\npackages:\n${entries}  broken@1.0.0: {\n${'    x: 1\n'.repeat(10)}`;
+    const facts = await run('app/pnpm-lock.yaml', lock);
+    expect(facts.packages).toHaveLength(MAX_PACKAGES_PER_FILE + 1);
+    expect(facts.packages?.at(-1)?.name).toBe(`p${MAX_PACKAGES_PER_FILE}`);
+    expect(facts.warnings).toBeUndefined();
+  });
+
+  it('says a cut section was not read to its end when its entries made fewer packages than the bound', async () => {
+    const n = MAX_PACKAGES_PER_FILE + 5_000;
+    // Entries whose key names no package and with no name or version field make none.
+    const entries = Array.from({ length: n }, (_, i) => (i % 2 ? `  p${i}@1.0.${i}:\n    dev: false\n` : `  junk${i}:\n    dev: false\n`)).join('');
+    const facts = await run('app/pnpm-lock.yaml', `lockfileVersion: '6.0'\npackages:\n${entries}`);
+    expect(facts.packages!.length).toBeLessThanOrEqual(MAX_PACKAGES_PER_FILE);
+    expect(facts.warnings).toEqual([`app/pnpm-lock.yaml: more than ${MAX_PACKAGES_PER_FILE} entries in "packages"; the rest were not read`]);
   });
 
   it('says a file too large to read whole is skipped, not that it is invalid', async () => {

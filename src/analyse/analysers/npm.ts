@@ -199,6 +199,8 @@ function parseYarnLock(file: AnalyserFile): FileFacts {
     const c = line.charCodeAt(0);
     if (c !== 0x20 && c !== 0x09) {
       flush();
+      // One past the bound is enough for the dispatcher to say the file lists too many.
+      if (packages.length > MAX_PACKAGES_PER_FILE) return { packages };
       if (!line.endsWith(':')) {
         return { warnings: [`${file.path}: unexpected line "${line.slice(0, 60)}"`] };
       }
@@ -308,16 +310,24 @@ function parsePnpmLock(file: AnalyserFile): FileFacts {
   try {
     // pnpm 9 may prepend a second YAML document (the package-manager "env" lockfile); the
     // project's lockfile is the last one.
-    doc = loadLastYamlDocument(fileText(file), notes) as Json;
+    // Each section is parsed only as far as the packages kept need (MAX_PACKAGES_PER_FILE): the
+    // parse is nearly all of a large lockfile's cost. A v9 file's dev flags then come from the
+    // snapshots read, which in a file past the bound may mark a few too many or too few.
+    doc = loadLastYamlDocument(fileText(file), notes, { maxEntries: MAX_PACKAGES_PER_FILE }) as Json;
   } catch (e) {
     // Too large to read whole is not a syntax error: say what it is.
     if (e instanceof LockYamlError) return { warnings: [`${file.path}: ${e.message}; skipped`] };
     return { warnings: [`${file.path}: invalid YAML: ${oneLine(e)}`] };
   }
   const facts = parsePnpmDoc(file, doc);
-  if (notes.collectionKeys > 0) {
-    facts.warnings = [...(facts.warnings ?? []), `${file.path}: ${notes.collectionKeys} YAML entries with a list or map as key ignored`];
+  const warnings = facts.warnings ?? [];
+  if (notes.collectionKeys > 0) warnings.push(`${file.path}: ${notes.collectionKeys} YAML entries with a list or map as key ignored`);
+  // The dispatcher says so when one past the bound came out; entries that made no package
+  // (no name or version) can leave fewer, and the file was still cut.
+  if (notes.cutSections && (facts.packages?.length ?? 0) <= MAX_PACKAGES_PER_FILE) {
+    warnings.push(`${file.path}: more than ${MAX_PACKAGES_PER_FILE} entries in ${notes.cutSections.map((k) => `"${k}"`).join(', ')}; the rest were not read`);
   }
+  if (warnings.length > 0) facts.warnings = warnings;
   return facts;
 }
 
@@ -332,6 +342,8 @@ function parsePnpmDoc(file: AnalyserFile, doc: Json): FileFacts {
   const packages: PackageRecord[] = [];
   if (!isObject(map)) return { packages };
   for (const [key, entry] of Object.entries(map)) {
+    // One past the bound is enough for the dispatcher to say the file lists too many.
+    if (packages.length > MAX_PACKAGES_PER_FILE) break;
     const e = isObject(entry) ? entry : {};
     const parsed = parsePnpmKey(key, slashStyle);
     // Tarball and git dependencies have keys that are not name@version; they carry both as fields.
@@ -400,7 +412,9 @@ export const npmAnalyser: Analyser = {
   // 3: a v1 lockfile's walk stops one past MAX_PACKAGES_PER_FILE, as the v2 "packages" map does.
   // 4: pnpm-lock.yaml entries keyed by a list or map are dropped with a warning, not stringified.
   // 5: a pnpm-lock.yaml too large to read whole is "skipped", not "invalid YAML".
-  version: 5,
+  // 6: yarn.lock and pnpm-lock.yaml stop one past MAX_PACKAGES_PER_FILE (pnpm's sections are not
+  //    parsed past it).
+  version: 6,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('.json')) {
