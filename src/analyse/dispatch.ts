@@ -1,4 +1,4 @@
-import type { Analyser, AnalyserContext, FileAttribute, FileFacts, FileInfo } from './types.js';
+import type { Analyser, AnalyserContext, FileAttribute, FileFacts, FileInfo, FileStream } from './types.js';
 
 /** The pseudo-analyser name under which the walker records file attributes. */
 export const ATTRIBUTES = 'file-attributes';
@@ -155,6 +155,8 @@ export class FileDispatcher {
  */
 export class FileSink {
   private active: Analyser[];
+  /** Analysers reading the file as it arrives (Analyser.stream); never in `active`. */
+  private readonly streams = new Map<Analyser, { reader: FileStream; error?: unknown }>();
   private readonly parts: Buffer[] = [];
   /** The file's bytes so far, for a large file (see enterWhole); `parts` is empty meanwhile. */
   private whole: Buffer | undefined;
@@ -182,6 +184,12 @@ export class FileSink {
       }
       return true;
     });
+    for (const a of this.active) {
+      if (a.sniff || a.markers?.length || !a.stream) continue;
+      const reader = a.stream(path, info);
+      if (reader) this.streams.set(a, { reader });
+    }
+    if (this.streams.size) this.active = this.active.filter((a) => !this.streams.has(a));
     this.sniffed = !this.active.some((a) => a.sniff);
     this.unmarked = this.active.filter((a) => a.markers?.length);
     let longest = 0;
@@ -190,6 +198,14 @@ export class FileSink {
   }
 
   write(chunk: Buffer): void {
+    for (const s of this.streams.values()) {
+      if (s.error !== undefined) continue;
+      try {
+        s.reader.write(chunk);
+      } catch (err) {
+        s.error = err;
+      }
+    }
     if (this.active.length === 0) return;
     if (this.whole) {
       if (this.have + chunk.length > this.whole.length) this.growWhole(this.have + chunk.length);
@@ -259,6 +275,16 @@ export class FileSink {
     // it: a lower layer's version is replaced.
     for (const a of this.wanted) if (!this.active.includes(a) && (a.sniff || a.markers) && info.size <= a.maxFileSize) {
       facts.files.push({ path, analyser: a.name, facts: {} });
+    }
+    for (const [a, s] of this.streams) {
+      let found: FileFacts;
+      try {
+        if (s.error !== undefined) throw s.error;
+        found = s.reader.end();
+      } catch (err) {
+        found = { warnings: [`${path}: ${a.name} analyser failed: ${(err as Error).message}`] };
+      }
+      facts.files.push({ path, analyser: a.name, facts: boundFacts(path, a.name, stripEmpty(found)) });
     }
     if (this.active.length === 0) return;
     const { content, pooled } = this.whole ? { content: this.whole.subarray(0, this.have) } : joinParts(this.parts, this.have);

@@ -75,6 +75,20 @@ export interface Analyser {
    */
   readonly markers?: readonly Buffer[];
   analyse(file: AnalyserFile, ctx: AnalyserContext): Promise<FileFacts> | FileFacts;
+  /**
+   * Optional: read this file as its bytes arrive instead of whole, for a file that may be large
+   * (a dpkg status of up to 128 MiB was held whole). Undefined hands the file to analyse() as
+   * usual. Not asked of an analyser with sniff() or markers.
+   */
+  stream?(path: string, info: FileInfo): FileStream | undefined;
+}
+
+/** An analyser's reader of one file as it arrives (see Analyser.stream). */
+export interface FileStream {
+  /** The file's next bytes, in order. Valid only during the call: copy anything kept. */
+  write(chunk: Buffer): void;
+  /** The file has ended: what was found in it. */
+  end(): FileFacts;
 }
 
 /** Helper for analysers: the file name (last path segment). */

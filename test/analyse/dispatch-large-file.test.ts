@@ -58,3 +58,42 @@ describe('large files on their way to an analyser', () => {
     expect(await push(shorter, 10 << 20, 1 << 20)).toEqual([digest(shorter)]);
   });
 });
+
+describe('analysers that read a file as it arrives', () => {
+  const streaming = (name: string, fail = false): Analyser & { chunks: number[] } => {
+    const chunks: number[] = [];
+    return {
+      name,
+      version: 1,
+      maxFileSize: 64 << 20,
+      chunks,
+      wants: () => true,
+      analyse: () => ({ warnings: ['read whole'] }),
+      stream: () => ({
+        write: (c) => {
+          if (fail) throw new Error('bad bytes');
+          chunks.push(c.length);
+        },
+        end: () => ({ warnings: [`${name}: ${chunks.reduce((a, b) => a + b, 0)} bytes`] }),
+      }),
+    };
+  };
+
+  it('get the chunks in order beside an analyser that reads it whole; one that throws is a warning', async () => {
+    const { analyser: whole, seen } = recordingAnalyser();
+    const ok = streaming('ok');
+    const bad = streaming('bad', true);
+    const facts = emptyLayerFacts();
+    const content = randomBytes(3 << 20);
+    const sink = new FileDispatcher([whole, ok, bad], CTX, facts).open('var/lib/x', { size: content.length, mode: 0o644 }, [whole, ok, bad]);
+    for (let at = 0; at < content.length; at += 1 << 20) sink.write(content.subarray(at, at + (1 << 20)));
+    await sink.end();
+    expect(ok.chunks).toEqual([1 << 20, 1 << 20, 1 << 20]);
+    expect(seen).toEqual([digest(content)]);
+    expect(facts.files.map((f) => [f.analyser, f.facts.warnings])).toEqual([
+      ['ok', [`ok: ${3 << 20} bytes`]],
+      ['bad', ['var/lib/x: bad analyser failed: bad bytes']],
+      ['whole-file', undefined],
+    ]);
+  });
+});

@@ -63,3 +63,59 @@ describe('dpkg info lists', () => {
     ]);
   });
 });
+
+describe('dpkg status read as it arrives', () => {
+  const PATH = 'var/lib/dpkg/status';
+  const streamed = (content: Buffer, chunk: number): FileFacts => {
+    const reader = dpkgAnalyser.stream!(PATH, { size: content.length, mode: 0o644 })!;
+    for (let at = 0; at < content.length; at += chunk) {
+      // Lent, as the tar reader lends its chunks: scribbled over once written.
+      const piece = Buffer.from(content.subarray(at, at + chunk));
+      reader.write(piece);
+      piece.fill(0x58);
+    }
+    return reader.end();
+  };
+
+  it('is asked for the status file only', () => {
+    expect(dpkgAnalyser.stream!(PATH, { size: 1, mode: 0o644 })).toBeDefined();
+    expect(dpkgAnalyser.stream!('var/lib/dpkg/info/bash.list', { size: 1, mode: 0o644 })).toBeUndefined();
+    expect(dpkgAnalyser.stream!('var/lib/dpkg/status.d/base', { size: 1, mode: 0o644 })).toBeUndefined();
+  });
+
+  it('finds what the whole file gives, whatever bytes the chunks end on (CRLF, UTF-8, no final newline)', async () => {
+    const text = [
+      'Package: ä-pkg\r\nStatus: install ok installed\r\nVersion: 1.0-ü\r\nDescription: x\r\n ünïcödé\r\n\r\n',
+      stanza(1, 2),
+      'Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n',
+      'Version: 2\n\n',
+      'Package: last\nStatus: hold ok installed\nSource: s (9)\nVersion: 3',
+    ].join('');
+    const content = Buffer.from(text);
+    const whole = await status(content);
+    expect(whole.packages?.map((p) => p.name)).toEqual(['ä-pkg', 'pkg1', 'last']);
+    for (let chunk = 1; chunk <= 40; chunk++) expect(streamed(content, chunk)).toEqual(whole);
+    expect(streamed(content, 4096)).toEqual(whole);
+  });
+
+  it('keeps at most a bounded start of a line that never ends, and reads the stanzas after it', async () => {
+    const content = Buffer.concat([Buffer.from('Description: '), Buffer.alloc(6 << 20, 0x61), Buffer.from('\n\n'), Buffer.from(stanza(7, 1))]);
+    const facts = streamed(content, 64 << 10);
+    expect(facts.packages?.map((p) => `${p.name} ${p.version}`)).toEqual(['pkg7 1.7']);
+  });
+
+  it('goes through the dispatcher without analyse(): the file is never held whole', async () => {
+    const { FileDispatcher, emptyLayerFacts } = await import('../../src/analyse/dispatch.js');
+    let wholeCalls = 0;
+    const dpkg = { ...dpkgAnalyser, analyse: (...args: Parameters<typeof dpkgAnalyser.analyse>) => (wholeCalls++, dpkgAnalyser.analyse(...args)) };
+    const text = Buffer.from(Array.from({ length: 24_000 }, (_, i) => stanza(i, 8)).join(''));
+    expect(text.length).toBeGreaterThan(8 << 20); // past the size at which the sink copies a file into one buffer
+    const facts = emptyLayerFacts();
+    const sink = new FileDispatcher([dpkg], CTX, facts).open(PATH, { size: text.length, mode: 0o644 }, [dpkg]);
+    for (let at = 0; at < text.length; at += 1 << 20) sink.write(text.subarray(at, at + (1 << 20)));
+    await sink.end();
+    expect(wholeCalls).toBe(0);
+    expect(facts.files).toHaveLength(1);
+    expect(facts.files[0]!.facts.packages).toHaveLength(24_000);
+  });
+});

@@ -1,6 +1,6 @@
 import type { PackageRecord } from '../../sbom/model.js';
 import { MAX_OWNED_FILES_PER_FILE, MAX_PACKAGES_PER_FILE } from '../dispatch.js';
-import { baseName, type Analyser, type AnalyserFile, type FileFacts } from '../types.js';
+import { baseName, type Analyser, type AnalyserFile, type FileFacts, type FileStream } from '../types.js';
 import { linesOf } from './parse-helpers.js';
 
 const STATUS = 'var/lib/dpkg/status';
@@ -58,30 +58,102 @@ function copyrightLicenses(text: string): string[] {
 const STANZA_FIELDS = new Set(['Package', 'Version', 'Source', 'Architecture', 'Status']);
 
 /**
- * Splits a deb822 file into stanzas of field -> value (continuation lines joined with newlines),
- * one at a time, so a reader that stops early does not hold a million of them.
+ * Longest line kept whole. The fields packages are made of are short; a longer line (a hostile
+ * description, or a file with no newline at all) keeps its first bytes only, so reading the file
+ * as it arrives never holds more than this of one line.
  */
-function* parseStanzas(buf: Buffer): Generator<Map<string, string>> {
-  let fields = new Map<string, string>();
-  let last: string | undefined;
-  for (const line of linesOf(buf)) {
+const MAX_LINE_BYTES = 1 << 20;
+
+/**
+ * Reads a status file (or a status.d entry) as its bytes arrive: cut into lines at newline bytes
+ * (a UTF-8 sequence never holds one), each line into the current deb822 stanza, each stanza into a
+ * package as it ends. Only the end of a line cut by a chunk's end is copied and kept, so a 128 MiB
+ * status is never held whole (it was: 249 MB for bench/hostile's). Stops reading one package past
+ * MAX_PACKAGES_PER_FILE.
+ */
+class StatusReader implements FileStream {
+  private readonly packages: PackageRecord[] = [];
+  private readonly warnings: string[] = [];
+  private fields = new Map<string, string>();
+  private last: string | undefined;
+  /** The bytes of a line not ended yet, at most MAX_LINE_BYTES of them. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  private full = false;
+
+  constructor(private readonly path: string) {}
+
+  write(chunk: Buffer): void {
+    if (this.full) return;
+    const nl = chunk.lastIndexOf(0x0a);
+    if (nl < 0) {
+      this.keepPartial(chunk);
+      return;
+    }
+    let from = 0;
+    if (this.partialBytes > 0) {
+      // The line begun in earlier chunks ends in this one.
+      from = chunk.indexOf(0x0a) + 1;
+      this.keepPartial(chunk.subarray(0, from));
+      const line = Buffer.concat(this.partial, this.partialBytes);
+      this.partial = [];
+      this.partialBytes = 0;
+      for (const l of linesOf(line)) this.line(l);
+    }
+    for (const l of linesOf(chunk.subarray(from, nl + 1))) this.line(l);
+    if (nl + 1 < chunk.length) this.keepPartial(chunk.subarray(nl + 1));
+  }
+
+  end(): FileFacts {
+    if (this.partialBytes > 0 && !this.full) for (const l of linesOf(Buffer.concat(this.partial, this.partialBytes))) this.line(l);
+    this.partial = [];
+    this.endStanza();
+    return { packages: this.packages, warnings: this.warnings };
+  }
+
+  /** Copies (the chunk is only lent) up to MAX_LINE_BYTES of an unfinished line. */
+  private keepPartial(bytes: Buffer): void {
+    const room = MAX_LINE_BYTES - this.partialBytes;
+    if (room <= 0 || bytes.length === 0) return;
+    const kept = Buffer.from(bytes.subarray(0, room));
+    this.partial.push(kept);
+    this.partialBytes += kept.length;
+  }
+
+  private line(line: string): void {
+    if (this.full) return;
     if (line.trim() === '') {
-      if (fields.size) yield fields;
-      fields = new Map();
-      last = undefined;
-      continue;
+      this.endStanza();
+      return;
     }
     if (line[0] === ' ' || line[0] === '\t') {
-      if (last) fields.set(last, `${fields.get(last)}\n${line.trim()}`);
-      continue;
+      if (this.last) this.fields.set(this.last, `${this.fields.get(this.last)}\n${line.trim()}`);
+      return;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
+    if (colon <= 0) return;
     const name = line.slice(0, colon);
-    last = STANZA_FIELDS.has(name) ? name : undefined;
-    if (last) fields.set(last, line.slice(colon + 1).trim());
+    this.last = STANZA_FIELDS.has(name) ? name : undefined;
+    if (this.last) this.fields.set(this.last, line.slice(colon + 1).trim());
   }
-  if (fields.size) yield fields;
+
+  private endStanza(): void {
+    const stanza = this.fields;
+    this.fields = new Map();
+    this.last = undefined;
+    if (stanza.size === 0 || this.full) return;
+    // distroless status.d entries carry no Status field: their presence means installed.
+    const status = stanza.get('Status');
+    if (status !== undefined) {
+      const [want, , state] = status.split(/\s+/);
+      if (state !== 'installed' || (want !== 'install' && want !== 'hold')) return;
+    }
+    const pkg = toPackage(stanza, this.path);
+    if (pkg) this.packages.push(pkg);
+    else this.warnings.push(`${this.path}: a stanza without Package or Version was skipped`);
+    // One past the bound is enough for the dispatcher to say the file lists too many.
+    if (this.packages.length > MAX_PACKAGES_PER_FILE || this.warnings.length > MAX_PACKAGES_PER_FILE) this.full = true;
+  }
 }
 
 function toPackage(f: Map<string, string>, path: string): PackageRecord | undefined {
@@ -117,6 +189,10 @@ export const dpkgAnalyser: Analyser = {
     if (path.startsWith(STATUS_D)) return !path.endsWith('.md5sums') && !path.slice(STATUS_D.length).includes('/');
     return path.startsWith(INFO) && path.endsWith('.list');
   },
+  stream(path) {
+    // Only the status file can be large; status.d entries, lists and copyrights are read whole.
+    return path === STATUS ? new StatusReader(path) : undefined;
+  },
   analyse(file: AnalyserFile): FileFacts {
     if (file.path.startsWith(DOC)) {
       const text = file.content.toString('utf8');
@@ -140,21 +216,8 @@ export const dpkgAnalyser: Analyser = {
           : [];
       return { owned: [{ owner: { type: 'deb', name: owner }, files }], warnings };
     }
-    const packages: PackageRecord[] = [];
-    const warnings: string[] = [];
-    for (const stanza of parseStanzas(file.content)) {
-      // One past the bound is enough for the dispatcher to say the file lists too many.
-      if (packages.length > MAX_PACKAGES_PER_FILE || warnings.length > MAX_PACKAGES_PER_FILE) break;
-      // distroless status.d entries carry no Status field: their presence means installed.
-      const status = stanza.get('Status');
-      if (status !== undefined) {
-        const [want, , state] = status.split(/\s+/);
-        if (state !== 'installed' || (want !== 'install' && want !== 'hold')) continue;
-      }
-      const pkg = toPackage(stanza, file.path);
-      if (pkg) packages.push(pkg);
-      else warnings.push(`${file.path}: a stanza without Package or Version was skipped`);
-    }
-    return { packages, warnings };
+    const reader = new StatusReader(file.path);
+    reader.write(file.content);
+    return reader.end();
   },
 };
