@@ -63,7 +63,10 @@ export async function scanConfigPath(path: string, kind: ConfigKind): Promise<Co
   } else {
     files.push({ path, text: await read(path, kind) });
   }
-  const misconfigurations = kind === 'dockerfile' ? files.flatMap((f) => scanDockerfile(f.text, f.path)) : scanKubernetesFiles(files);
+  // Under a folder, a file that is not valid YAML (a Helm template not yet rendered, say) is a
+  // warning like an unreadable one; named alone, it is the error.
+  const invalid = info.isDirectory() ? (err: MisconfigError) => warnings.push(err.message) : undefined;
+  const misconfigurations = kind === 'dockerfile' ? files.flatMap((f) => scanDockerfile(f.text, f.path)) : scanKubernetesFiles(files, invalid);
   return { misconfigurations, warnings };
 }
 

@@ -2,6 +2,7 @@ import type { Misconfiguration } from '../sbom/finding.js';
 import { misconfig, sortFindings, type CheckDef } from './check.js';
 import { K8S_CHECKS as K } from './checks-k8s.js';
 import { parseYamlDocuments, type YamlDoc, type YamlPath } from './yaml-docs.js';
+import { MisconfigError } from './errors.js';
 
 type Obj = Record<string, unknown>;
 
@@ -75,15 +76,27 @@ export function scanKubernetes(text: string, path: string): Misconfiguration[] {
  * Kubernetes objects (no apiVersion/kind) are ignored. Findings are grouped by file in the order
  * given, then by line.
  */
-export function scanKubernetesFiles(files: readonly ConfigFile[]): Misconfiguration[] {
+export function scanKubernetesFiles(
+  files: readonly ConfigFile[],
+  /** Given a file that is not valid YAML, the file is skipped; without it, the error is thrown. */
+  onInvalidFile?: (err: MisconfigError) => void,
+): Misconfiguration[] {
   const perFile = new Map<string, Misconfiguration[]>();
   const namespaces = new Map<string, { path: string; line: number; declared: boolean; what: string }>();
   const policies = new Map<string, { ingress: boolean; egress: boolean }>();
 
   for (const file of files) {
+    let docs: YamlDoc[];
+    try {
+      docs = parseYamlDocuments(file.text, file.path);
+    } catch (err) {
+      if (!onInvalidFile || !(err instanceof MisconfigError)) throw err;
+      onInvalidFile(err);
+      continue;
+    }
     const out: Misconfiguration[] = [];
     perFile.set(file.path, out);
-    for (const doc of parseYamlDocuments(file.text, file.path)) {
+    for (const doc of docs) {
       for (const { obj, base } of objectsIn(doc.value, [])) {
         const kind = obj.kind as string;
         const meta = record(obj.metadata) ?? {};

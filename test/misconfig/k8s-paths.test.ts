@@ -45,9 +45,19 @@ describe('scanConfigPath(k8s)', () => {
     expect((await scanConfigPath(dir, 'k8s')).misconfigurations).toEqual(found);
   });
 
-  it('names the file and line of malformed YAML', async () => {
-    await writeFile(join(dir, 'base/zz-bad.yaml'), 'kind: Pod\nmetadata:\n  name: [x\n');
-    await expect(scanConfigPath(dir, 'k8s')).rejects.toThrow(/zz-bad\.yaml:\d+: invalid YAML/);
-    await rm(join(dir, 'base/zz-bad.yaml'));
+  it('names the file and line of malformed YAML: an error for that file, a warning under a folder', async () => {
+    const bad = join(dir, 'base/zz-bad.yaml');
+    await writeFile(bad, 'kind: Pod\nmetadata:\n  name: [x\n');
+    await expect(scanConfigPath(bad, 'k8s')).rejects.toThrow(/zz-bad\.yaml:\d+: invalid YAML/);
+    // The folder's other manifests are still checked, as without the broken file.
+    await rm(bad);
+    const clean = await scanConfigPath(dir, 'k8s');
+    expect(clean.warnings).toEqual([]);
+    await writeFile(bad, 'kind: Pod\nmetadata:\n  name: [x\n');
+    const withBad = await scanConfigPath(dir, 'k8s');
+    expect(withBad.warnings).toHaveLength(1);
+    expect(withBad.warnings[0]).toMatch(/zz-bad\.yaml:\d+: invalid YAML/);
+    expect(withBad.misconfigurations).toEqual(clean.misconfigurations);
+    await rm(bad);
   });
 });
