@@ -1150,28 +1150,30 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     }
     // Sessions live until finished, cancelled or idle for a day; without a bound one pusher could
     // leave tens of thousands of them (rows, temp files) in an afternoon. Counted per account, so
-    // one pusher cannot use up what others of the project need (helper-29's review).
-    const open = await metadata.principalUploadCount(principal.name);
-    if (open >= MAX_UPLOADS_PER_ACCOUNT) {
-      throw new RegistryError(
-        'TOOMANYREQUESTS',
-        `${principal.name} has ${open} unfinished uploads; finish or cancel some (DELETE their Location) before starting more; sessions idle for a day are removed`,
-        { headers: { 'retry-after': '60' } },
-      );
-    }
-    // And a ceiling per project, which many robots of one project cannot multiply.
+    // one pusher cannot use up what others of the project need (helper-29's review), and per
+    // project, which many robots of one project cannot multiply. The store counts and records in
+    // one step, so parallel POSTs cannot all pass the count first; a refused start makes no file.
     const project = projectOf(name);
-    const inProject = await metadata.projectUploadCount(project);
-    if (inProject >= MAX_UPLOADS_PER_PROJECT) {
-      throw new RegistryError(
-        'TOOMANYREQUESTS',
-        `project ${project} has ${inProject} unfinished uploads; finish or cancel some before starting more; sessions idle for a day are removed`,
-        { headers: { 'retry-after': '60' } },
-      );
-    }
     const uuid = randomUUID();
-    const writer = await blobs.writer(uuid);
-    await metadata.createUpload(uuid, name, principal.name);
+    const start = await metadata.startUpload(uuid, name, principal.name, {
+      project,
+      perPrincipal: MAX_UPLOADS_PER_ACCOUNT,
+      perProject: MAX_UPLOADS_PER_PROJECT,
+    });
+    if ('refused' in start) {
+      const who = start.refused === 'principal' ? principal.name : `project ${project}`;
+      const advice = start.refused === 'principal' ? 'finish or cancel some (DELETE their Location) before starting more' : 'finish or cancel some before starting more';
+      throw new RegistryError('TOOMANYREQUESTS', `${who} has ${start.open} unfinished uploads; ${advice}; sessions idle for a day are removed`, {
+        headers: { 'retry-after': '60' },
+      });
+    }
+    let writer: BlobWriter;
+    try {
+      writer = await blobs.writer(uuid);
+    } catch (err) {
+      await metadata.deleteUpload(uuid);
+      throw err;
+    }
     // No file handle yet: the writer opens its file at the first append (keepWriter then).
     openWriters.set(uuid, writer);
     lastUsed.set(uuid, Date.now());

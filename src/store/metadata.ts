@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
 import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, createGateStateTable, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
@@ -34,6 +34,19 @@ export interface UploadRecord {
   createdAt: string;
   updatedAt: string;
 }
+
+/** The bounds a new upload session must stay within (see RegistryMetadata.startUpload). */
+export interface UploadCaps {
+  /** The project whose repositories' sessions count against `perProject`. */
+  project: string;
+  /** Unfinished sessions the starting account may have. */
+  perPrincipal: number;
+  /** Unfinished sessions the project's repositories may have, whoever started them. */
+  perProject: number;
+}
+
+/** A started session, or which cap refused it and how many sessions it already counts. */
+export type UploadStart = { started: UploadRecord } | { refused: 'principal' | 'project'; open: number };
 
 export interface UserRecord {
   name: string;
@@ -187,6 +200,14 @@ export interface RegistryMetadata {
 
   /** Records an upload session; the repository is recorded only when a blob is linked or a manifest pushed. */
   createUpload(uuid: string, repository: string, principal?: string): Promise<UploadRecord>;
+  /**
+   * createUpload when both caps leave room, with the counts and the insert as one step: parallel
+   * starts by one account must not all count the same open sessions and then all insert (40 at
+   * once went 28 past the 1,000). An implementation on PostgreSQL needs a lock for this (an
+   * advisory lock per account and project, say): under READ COMMITTED a count does not see
+   * another transaction's uncommitted insert.
+   */
+  startUpload(uuid: string, repository: string, principal: string, caps: UploadCaps): Promise<UploadStart>;
   getUpload(uuid: string): Promise<UploadRecord | null>;
   setUploadOffset(uuid: string, offset: number): Promise<void>;
   deleteUpload(uuid: string): Promise<void>;
@@ -631,6 +652,12 @@ function inProject(project: string, column = 'repository') {
   return sql<boolean>`(${ref} = ${project} OR (${ref} >= ${`${project}/`} AND ${ref} < ${`${project}0`}))`;
 }
 
+/** Unfinished upload sessions matching `where` (both counts use an index: uploads_principal, uploads_repository). */
+async function countUploads(db: Kysely<Tables>, where: RawBuilder<boolean>): Promise<number> {
+  const r = await db.selectFrom('uploads').select(sql<number>`COUNT(*)`.as('count')).where(where).executeTakeFirst();
+  return Number(r?.count ?? 0);
+}
+
 /** LAST_ADMIN when `name` is the only admin: neither removing nor demoting it may leave none. */
 async function refuseLastAdmin(db: Kysely<Tables>, name: string, hint = ''): Promise<void> {
   const admins = await db.selectFrom('users').select('name').where('admin', '=', 1).execute();
@@ -909,6 +936,20 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
       .values({ uuid, repository, offset: 0, created_at: t, updated_at: t, principal: principal ?? null })
       .execute();
     return { uuid, repository, offset: 0, createdAt: t, updatedAt: t };
+  }
+
+  async startUpload(uuid: string, repository: string, principal: string, caps: UploadCaps): Promise<UploadStart> {
+    // Immediate: the write lock is taken at BEGIN, so no other writer (in this process or another)
+    // can insert a session between the counts and the insert.
+    return this.immediate(async (tx) => {
+      const mine = await countUploads(tx, sql<boolean>`${sql.ref('principal')} = ${principal}`);
+      if (mine >= caps.perPrincipal) return { refused: 'principal', open: mine };
+      const project = await countUploads(tx, inProject(caps.project));
+      if (project >= caps.perProject) return { refused: 'project', open: project };
+      const t = now();
+      await tx.insertInto('uploads').values({ uuid, repository, offset: 0, created_at: t, updated_at: t, principal }).execute();
+      return { started: { uuid, repository, offset: 0, createdAt: t, updatedAt: t } };
+    });
   }
 
   async getUpload(uuid: string): Promise<UploadRecord | null> {
@@ -1372,17 +1413,11 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   }
 
   async projectUploadCount(project: string): Promise<number> {
-    const r = await this.db.selectFrom('uploads').select(sql<number>`COUNT(*)`.as('count')).where(inProject(project)).executeTakeFirst();
-    return Number(r?.count ?? 0);
+    return countUploads(this.db, inProject(project));
   }
 
   async principalUploadCount(principal: string): Promise<number> {
-    const r = await this.db
-      .selectFrom('uploads')
-      .select(sql<number>`COUNT(*)`.as('count'))
-      .where('principal', '=', principal)
-      .executeTakeFirst();
-    return Number(r?.count ?? 0);
+    return countUploads(this.db, sql<boolean>`${sql.ref('principal')} = ${principal}`);
   }
 
 

@@ -115,6 +115,23 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
     for (const location of sessions) expect((await client.call('DELETE', location)).status).toBe(204);
   });
 
+  it('parallel POSTs cannot start more sessions than an account may have', async () => {
+    const metadata = reg.app.registry.metadata;
+    // 990 already open; 40 more at once race for the last 10. Before, each counted the open
+    // sessions before any of them was recorded, and all 40 started (1,030 of 1,000).
+    for (let i = 0; i < 990; i++) await metadata.createUpload(`race-${i}`, `race/r${i % 3}`, 'admin');
+    try {
+      const starts = await Promise.all(Array.from({ length: 40 }, () => client.call('POST', '/v2/race/r0/blobs/uploads/')));
+      const statuses = starts.map((s) => s.status);
+      expect(statuses.filter((s) => s === 202).length).toBe(10);
+      expect(statuses.filter((s) => s === 429).length).toBe(30);
+      expect(await metadata.principalUploadCount('admin')).toBe(1000);
+      for (const s of starts.filter((r) => r.status === 429)) expect(s.body.toString()).toMatch(/TOOMANYREQUESTS.*admin has 1000 unfinished uploads/);
+    } finally {
+      for (const u of await metadata.listUploads()) if (u.repository.startsWith('race/')) await metadata.deleteUpload(u.uuid);
+    }
+  }, 60_000);
+
   it('a pusher who declares large manifests and sends them slowly holds back its own pushes, not others\'', async () => {
     await reg.app.registry.metadata.putUser({ name: 'victim', passwordHash: await hashPassword('victim-password-1'), admin: true });
     const victim = PushClient.basic(reg.base, 'victim', 'victim-password-1');
@@ -158,15 +175,20 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
   it('also bounds a project\'s unfinished sessions, which many accounts of one project cannot multiply', async () => {
     const metadata = reg.app.registry.metadata;
     // As if ten robots of the project had started 1,000 each.
-    for (let i = 0; i < 10_000; i++) await metadata.createUpload(`ceiling-${i}`, `ceiling/r${i % 7}`, `robot$ceiling+r${i % 10}`);
+    for (let i = 0; i < 9_995; i++) await metadata.createUpload(`ceiling-${i}`, `ceiling/r${i % 7}`, `robot$ceiling+r${i % 10}`);
     try {
+      // Twenty at once race for the last five places.
+      const starts = await Promise.all(Array.from({ length: 20 }, () => client.call('POST', '/v2/ceiling/r1/blobs/uploads/')));
+      expect(starts.filter((s) => s.status === 202).length).toBe(5);
+      expect(starts.filter((s) => s.status === 429).length).toBe(15);
+      expect(await metadata.projectUploadCount('ceiling')).toBe(10_000);
       const refused = await client.call('POST', '/v2/ceiling/r0/blobs/uploads/');
       expect(refused.status).toBe(429);
       expect(refused.body.toString()).toMatch(/project ceiling has 10000 unfinished uploads/);
       expect((await client.call('POST', '/v2/elsewhere/r0/blobs/uploads/')).status).toBe(202);
     } finally {
-      for (let i = 0; i < 10_000; i++) await metadata.deleteUpload(`ceiling-${i}`);
-      for (const u of await metadata.listUploads()) if (u.repository.startsWith('elsewhere/')) await metadata.deleteUpload(u.uuid);
+      for (let i = 0; i < 9_995; i++) await metadata.deleteUpload(`ceiling-${i}`);
+      for (const u of await metadata.listUploads()) if (/^(elsewhere|ceiling)\//.test(u.repository)) await metadata.deleteUpload(u.uuid);
     }
   }, 60_000);
 });

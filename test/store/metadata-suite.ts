@@ -82,6 +82,25 @@ export function metadataSuite(name: string, setup: () => Promise<MetadataHarness
       await m.close();
     });
 
+    it('starts an upload only within its caps, however many start at once', async () => {
+      const m = await (await setup()).open();
+      const caps = { project: 'p', perPrincipal: 3, perProject: 5 };
+      const first = await Promise.all(Array.from({ length: 10 }, (_, i) => m.startUpload(`a-${i}`, 'p/r', 'alice', caps)));
+      expect(first.filter((s) => 'started' in s).length).toBe(3);
+      expect(first.filter((s) => 'refused' in s)).toEqual(Array.from({ length: 7 }, () => ({ refused: 'principal', open: 3 })));
+      // Another account of the project gets the project's last two places; a name that only shares
+      // the prefix (`p-other`) is another project.
+      const second = await Promise.all(Array.from({ length: 10 }, (_, i) => m.startUpload(`b-${i}`, `p/r${i}`, 'bob', caps)));
+      expect(second.filter((s) => 'started' in s).length).toBe(2);
+      expect(second.filter((s) => 'refused' in s)).toEqual(Array.from({ length: 8 }, () => ({ refused: 'project', open: 5 })));
+      expect('started' in (await m.startUpload('c-0', 'p-other/r', 'bob', { ...caps, project: 'p-other' }))).toBe(true);
+      expect(await m.projectUploadCount('p')).toBe(5);
+      expect(await m.principalUploadCount('alice')).toBe(3);
+      await m.deleteUpload('a-0');
+      expect(await m.startUpload('a-x', 'p/r', 'alice', caps)).toMatchObject({ started: { uuid: 'a-x', repository: 'p/r', offset: 0 } });
+      await m.close();
+    });
+
     it('uploads, tags and users survive closing and reopening', async () => {
       const h = await setup();
       const m = await h.open();
