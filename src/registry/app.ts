@@ -35,7 +35,7 @@ import { isAnonymous, type ChallengeScope, type Principal, type RegistryAction, 
 import { RegistryError, isOciErrorCode } from './errors.js';
 import { projectOf } from './access/policy.js';
 import { NO_EXTENSIONS, type RegistryExtensions, type ServedNote } from './extensions.js';
-import { BudgetAbandonedError, BudgetBusyError, ByteBudget } from './byte-budget.js';
+import { BudgetAbandonedError, BudgetBusyError, BudgetShares, ByteBudget } from './byte-budget.js';
 import { KeyedLock } from './keyed-lock.js';
 import { ThrottledTouch } from './throttled-touch.js';
 import { RegistryReadCache } from './read-cache.js';
@@ -56,6 +56,11 @@ const MANIFEST_BUDGET_BYTES = 8 * MAX_MANIFEST_BYTES;
 const MAX_MANIFESTS_WAITING = 1024;
 /** What one account's manifest PUTs may claim at once (two of the largest); past it, 429. */
 const MANIFEST_BUDGET_PER_ACCOUNT = MANIFEST_BUDGET_BYTES / 4;
+/**
+ * What the PUTs into one project's repositories may claim at once, whoever sends them (four of the
+ * largest): an owner can make as many robots as it likes, each an account with its own quarter.
+ */
+const MANIFEST_BUDGET_PER_PROJECT = MANIFEST_BUDGET_BYTES / 2;
 /**
  * How long a manifest body may take to arrive once its PUT holds a claim: a client that sends a
  * few bytes a minute would otherwise keep its claim for good (the server has no request timeout,
@@ -452,25 +457,30 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   const extensions = options.extensions ?? NO_EXTENSIONS;
   const repoLocks = new KeyedLock();
   const manifestBudget = new ByteBudget(MANIFEST_BUDGET_BYTES, MAX_MANIFESTS_WAITING);
-  /** Manifest bytes each account has claimed (running or waiting). */
-  const claimedBy = new Map<string, number>();
+  /** Manifest bytes each account, and each project, has claimed (running or waiting). */
+  const accountShares = new BudgetShares(MANIFEST_BUDGET_PER_ACCOUNT);
+  const projectShares = new BudgetShares(MANIFEST_BUDGET_PER_PROJECT);
   /**
    * Runs a manifest PUT once its claim fits the budget. Before, 400 parallel PUTs of one 4 MiB
    * manifest held every body and parse at once while they queued for the repository's lock: the
    * review's server grew to 5.2 GB, and kept working through pushes whose clients had gone. One
    * account may claim at most a quarter of the budget, so a pusher that declares large bodies
    * and sends them slowly holds back its own pushes, not everyone's (helper-29's review: eight
-   * such connections stalled every manifest PUT on the server).
+   * such connections stalled every manifest PUT on the server); one project at most half, since
+   * robots are accounts of their own and eight robots of one project did the same.
    */
-  async function withinManifestBudget<T>(req: FastifyRequest, principal: Principal, claim: number, task: () => Promise<T>): Promise<T> {
+  async function withinManifestBudget<T>(req: FastifyRequest, principal: Principal, repository: string, claim: number, task: () => Promise<T>): Promise<T> {
     const account = principal.name;
-    const already = claimedBy.get(account) ?? 0;
-    if (already > 0 && already + claim > MANIFEST_BUDGET_PER_ACCOUNT) {
-      throw new RegistryError('TOOMANYREQUESTS', `${account} already has ${already} bytes of manifests being pushed; retry in 1 second`, {
+    const project = projectOf(repository);
+    const busy = (who: string, held: number) =>
+      new RegistryError('TOOMANYREQUESTS', `${who} already has ${held} bytes of manifests being pushed; retry in 1 second`, {
         headers: { 'retry-after': '1' },
       });
+    if (!accountShares.take(account, claim)) throw busy(account, accountShares.held(account));
+    if (!projectShares.take(project, claim)) {
+      accountShares.give(account, claim);
+      throw busy(`project ${project}`, projectShares.held(project));
     }
-    claimedBy.set(account, already + claim);
     try {
       return await manifestBudget.run(claim, task, () => req.raw.socket?.destroyed !== true);
     } catch (err) {
@@ -481,9 +491,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       if (err instanceof BudgetAbandonedError) throw new RegistryError('TOOMANYREQUESTS', err.message);
       throw err;
     } finally {
-      const left = (claimedBy.get(account) ?? claim) - claim;
-      if (left > 0) claimedBy.set(account, left);
-      else claimedBy.delete(account);
+      accountShares.give(account, claim);
+      projectShares.give(project, claim);
     }
   }
 
@@ -878,7 +887,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         }
         // The body, its parse and the checks below hold about three times the manifest's size
         // until the push ends (also while it waits for the repository's lock): claimed first.
-        return withinManifestBudget(req, principal, declaredLength > 0 ? declaredLength : MAX_MANIFEST_BYTES, async () => {
+        return withinManifestBudget(req, principal, name, declaredLength > 0 ? declaredLength : MAX_MANIFEST_BYTES, async () => {
           const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES, MANIFEST_BODY_DEADLINE_MS);
           const parsed = parseManifest(bytes, firstHeader(req.headers['content-type']), `manifest ${name}:${reference}`);
           const digest = byDigest ? reference : digestOf(bytes, 'sha256');

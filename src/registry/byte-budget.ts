@@ -107,3 +107,35 @@ export class ByteBudget {
     }
   }
 }
+
+/**
+ * What each holder (an account, a project) has claimed of a ByteBudget, against a share of it. A
+ * holder with nothing claimed may always take one claim (a claim is at most the budget's largest
+ * task, which fits in a share), so a share bounds how many a holder runs at once, never whether
+ * it may push at all.
+ */
+export class BudgetShares {
+  private readonly claimed = new Map<string, number>();
+
+  constructor(private readonly shareBytes: number) {}
+
+  /** Bytes `holder` has claimed now. */
+  held(holder: string): number {
+    return this.claimed.get(holder) ?? 0;
+  }
+
+  /** Adds `bytes` to `holder`'s claims; false (and nothing added) when that would pass its share. */
+  take(holder: string, bytes: number): boolean {
+    const already = this.held(holder);
+    if (already > 0 && already + bytes > this.shareBytes) return false;
+    this.claimed.set(holder, already + bytes);
+    return true;
+  }
+
+  /** Returns what `take` added. */
+  give(holder: string, bytes: number): void {
+    const left = this.held(holder) - bytes;
+    if (left > 0) this.claimed.set(holder, left);
+    else this.claimed.delete(holder);
+  }
+}

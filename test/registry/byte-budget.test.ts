@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetAbandonedError, BudgetBusyError, ByteBudget } from '../../src/registry/byte-budget.js';
+import { BudgetAbandonedError, BudgetBusyError, BudgetShares, ByteBudget } from '../../src/registry/byte-budget.js';
 
 /** A task that runs until released, recording when it started. */
 function held(log: string[], name: string) {
@@ -126,5 +126,24 @@ describe('ByteBudget', () => {
     await expect(budget.run(10, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(budget.bytesInUse).toBe(0);
     expect(await budget.run(10, async () => 'after')).toBe('after');
+  });
+});
+
+describe('BudgetShares', () => {
+  it('lets a holder with nothing claimed take one claim, then up to its share, and counts per holder', () => {
+    const shares = new BudgetShares(100);
+    expect(shares.take('p', 150)).toBe(true);
+    expect(shares.take('p', 1)).toBe(false);
+    expect(shares.held('p')).toBe(150);
+    shares.give('p', 150);
+    expect(shares.take('p', 60)).toBe(true);
+    expect(shares.take('p', 40)).toBe(true);
+    expect(shares.take('p', 1)).toBe(false);
+    expect(shares.take('q', 100)).toBe(true);
+    shares.give('p', 60);
+    expect(shares.held('p')).toBe(40);
+    expect(shares.take('p', 60)).toBe(true);
+    shares.give('p', 100);
+    expect(shares.held('p')).toBe(0);
   });
 });

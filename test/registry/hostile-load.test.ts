@@ -172,6 +172,55 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
     }
   });
 
+  it('many accounts of one project cannot take the whole manifest budget by declaring large manifests', async () => {
+    const metadata = reg.app.registry.metadata;
+    const [hostname, port] = reg.host.split(':');
+    // Eight accounts working for one project (robots of it, say), each within its own quarter.
+    const crowd = Array.from({ length: 9 }, (_, i) => ({ name: `crowd-${i}`, password: `crowd-password-${i}` }));
+    for (const a of crowd) await metadata.putUser({ name: a.name, passwordHash: await hashPassword(a.password), admin: false });
+    await metadata.putUser({ name: 'bystander', passwordHash: await hashPassword('bystander-password-1'), admin: false });
+    const statuses: number[] = [];
+    const slow: ClientRequest[] = [];
+    for (const a of crowd.slice(0, 8)) {
+      const req = httpRequest({
+        hostname,
+        port: Number(port),
+        method: 'PUT',
+        path: `/v2/crowd/${a.name}/manifests/slow`,
+        headers: {
+          authorization: `Basic ${Buffer.from(`${a.name}:${a.password}`).toString('base64')}`,
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'content-length': String(MAX_MANIFEST_BYTES),
+        },
+      });
+      req.on('response', (res) => {
+        statuses.push(res.statusCode ?? 0);
+        res.resume();
+      });
+      req.on('error', () => undefined);
+      req.write('{');
+      slow.push(req);
+    }
+    try {
+      // A project may claim half the budget: four are taken, four turned away at once.
+      const until = Date.now() + 10_000;
+      while (statuses.length < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(statuses).toEqual([429, 429, 429, 429]);
+      // The project's ninth account waits its turn too, even for a small manifest.
+      const ninth = PushClient.basic(reg.base, crowd[8]!.name, crowd[8]!.password);
+      const refused = await ninth.putManifest('crowd/ninth', 'v1', '{}');
+      expect(refused.status).toBe(429);
+      expect(refused.body.toString()).toMatch(/TOOMANYREQUESTS.*project crowd already has/);
+      // Another project's pushes go on.
+      const started = Date.now();
+      await pushImage(PushClient.basic(reg.base, 'bystander', 'bystander-password-1'), 'bystanders/app', 'v1', imageOf([randomLayer(1024)], 'bystander'));
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      for (const req of slow) req.destroy();
+    }
+  }, 60_000);
+
   it('also bounds a project\'s unfinished sessions, which many accounts of one project cannot multiply', async () => {
     const metadata = reg.app.registry.metadata;
     // As if ten robots of the project had started 1,000 each.
