@@ -6,7 +6,7 @@ import { withVulnerabilities } from '../vulndb/index.js';
 import type { ApiContext } from './context.js';
 import { requireGate } from './context.js';
 import { ApiError, setNextLink } from './http.js';
-import { DocumentRenderer } from './render-cache.js';
+import { DocumentRenderer, nextStep, untilClientGone } from './render-cache.js';
 import type { ApiRouter } from './router.js';
 import {
   artifactListSchema,
@@ -203,18 +203,21 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
         503: { description: '' },
       },
     },
-    async ({ req, params }) => {
+    async ({ req, reply, params }) => {
       const { repository, digest } = params;
       await ctx.access.pull(req, repository);
       const gate = requireGate(ctx.deps);
       const facts = await analysedFacts(repository, digest);
       // Decoding and matching a large image's facts takes the event loop for a second or more:
-      // under the same limiter as SBOM renders, so parallel requests cannot pile them up.
-      const { result, store, version } = await documents.limiter.run(async () => {
+      // under the same limiter as SBOM renders, so parallel requests cannot pile them up, and
+      // given up when the client has gone.
+      const { result, store, version } = await documents.limiter.run(async (signal) => {
+        await nextStep(signal);
         const { store, version } = gate.vulndb.get();
         const base = decodeFacts(facts.facts);
+        await nextStep(signal);
         return { result: store ? withVulnerabilities(base, store) : base, store, version };
-      });
+      }, untilClientGone(reply.raw));
       const vulnerabilities = result.vulnerabilities ?? [];
       const secrets = result.secrets ?? [];
       const misconfigurations = result.misconfigurations ?? [];
@@ -294,14 +297,23 @@ export function artifactRoutes(router: ApiRouter, ctx: ApiContext): void {
       const factsDigest = createHash('sha256').update(facts.facts).digest('hex');
       const key = (version: string) => [digest, factsDigest, query.format, version].join('\n');
       const asked = key(gate.vulndb.version());
-      const doc = await documents.get(asked, async () => {
-        // Opened only now: a render may have waited for a slot while the database was replaced.
-        const { store, version } = gate.vulndb.get();
-        const base = decodeFacts(facts.facts);
-        const result = store ? withVulnerabilities(base, store) : base;
-        const text = await renderResult(result, query.format);
-        return { doc: Buffer.from(text), keep: key(version) === asked };
-      });
+      const doc = await documents.get(
+        asked,
+        async (signal) => {
+          // Each step may hold the event loop for a second on a large image: stopped between
+          // them once nobody waits for the document.
+          await nextStep(signal);
+          // Opened only now: a render may have waited for a slot while the database was replaced.
+          const { store, version } = gate.vulndb.get();
+          const base = decodeFacts(facts.facts);
+          await nextStep(signal);
+          const result = store ? withVulnerabilities(base, store) : base;
+          await nextStep(signal);
+          const text = await renderResult(result, query.format);
+          return { doc: Buffer.from(text), keep: key(version) === asked };
+        },
+        untilClientGone(reply.raw),
+      );
       // The charset Fastify added when the document was sent as a string.
       return reply
         .header(

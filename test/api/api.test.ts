@@ -561,12 +561,16 @@ describe('SBOM rendering', () => {
   class CountingRenderer extends DocumentRenderer {
     renders = 0;
     delayMs = 0;
-    override get(key: string, render: () => Promise<{ doc: Buffer; keep: boolean }>) {
-      return super.get(key, async () => {
-        this.renders++;
-        await new Promise((r) => setTimeout(r, this.delayMs));
-        return render();
-      });
+    override get(key: string, render: (signal: AbortSignal) => Promise<{ doc: Buffer; keep: boolean }>, signal?: AbortSignal) {
+      return super.get(
+        key,
+        async (stop) => {
+          this.renders++;
+          await new Promise((r) => setTimeout(r, this.delayMs));
+          return render(stop);
+        },
+        signal,
+      );
     }
   }
 
@@ -689,6 +693,138 @@ describe('SBOM rendering', () => {
       documents.delayMs = 0;
       suffix = '';
     }
+  });
+});
+
+describe('SBOM rendering for clients that go away', () => {
+  // Its own server: the abort tests watch the limiter's counts, which others' renders would move.
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let app: ReturnType<typeof Fastify>;
+  let meta: SqliteRegistryMetadata;
+  let url: string;
+  let limiter: RenderLimiter;
+  let documents: DocumentRenderer;
+  let renders = 0;
+  let finished = 0;
+  let delayMs = 0;
+  /** Whether the first step stops when nobody waits (else only the route's own steps check). */
+  let stoppable = true;
+
+  beforeAll(async () => {
+    const data = join(root, 'data');
+    meta = await SqliteRegistryMetadata.open(data);
+    const real = new VulnDbHandle(data);
+    const everyone: RegistryAuth = {
+      authenticate: async () => ({ name: 'reader', kind: 'user' }),
+      authorize: () => true,
+      challenge: () => 'Basic realm="test"',
+    };
+    limiter = new RenderLimiter(1, 4);
+    documents = new (class extends DocumentRenderer {
+      override get(key: string, render: (signal: AbortSignal) => Promise<{ doc: Buffer; keep: boolean }>, signal?: AbortSignal) {
+        return super.get(
+          key,
+          async (stop) => {
+            renders++;
+            // A long first step (as decoding a large image is), stopping as the route's steps do.
+            await new Promise<void>((resolve, reject) => {
+              const timer = setTimeout(resolve, delayMs);
+              if (stoppable) stop?.addEventListener('abort', () => (clearTimeout(timer), reject(stop.reason as Error)), { once: true });
+            });
+            const out = await render(stop);
+            finished++;
+            return out;
+          },
+          signal,
+        );
+      }
+    })(new RenderedCache(), limiter);
+    app = Fastify();
+    await apiRoutes(app, { auth: everyone, metadata: meta, gate: { vulndb: real } as unknown as Gate, documents });
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await meta?.close();
+  });
+
+  const sbomOf = (image: string, signal?: AbortSignal, repo = 'team/app') =>
+    fetch(`${url}/api/v1/repositories/${repo}/artifacts/${images[image]!.digest}/sbom`, { signal }).then(
+      async (r) => ({ status: r.status, body: Buffer.from(await r.arrayBuffer()) }),
+      () => 'aborted' as const,
+    );
+
+  it('stops a render whose client has gone and gives its slot back at once', async () => {
+    renders = finished = 0;
+    delayMs = 5_000;
+    const client = new AbortController();
+    const asked = sbomOf('bad', client.signal);
+    while (limiter.load.running < 1) await wait(5);
+    const gone = Date.now();
+    client.abort();
+    expect(await asked).toBe('aborted');
+    while (limiter.load.running > 0 && Date.now() - gone < 4_000) await wait(10);
+    // Before, the render held its slot for its whole 5 s and then cached a document nobody read.
+    expect(Date.now() - gone).toBeLessThan(1_000);
+    expect(limiter.load.running).toBe(0);
+    expect(finished).toBe(0);
+    expect(documents.cache.size.entries).toBe(0);
+    // The next request for it renders afresh and gets the document.
+    delayMs = 0;
+    const again = await sbomOf('bad');
+    expect(again).toMatchObject({ status: 200 });
+    expect(renders).toBe(2);
+  });
+
+  it('never starts a waiting render whose client has gone', async () => {
+    renders = finished = 0;
+    delayMs = 300;
+    const first = sbomOf('good');
+    while (limiter.load.running < 1) await wait(5);
+    const client = new AbortController();
+    const second = sbomOf('third', client.signal);
+    while (limiter.load.waiting < 1) await wait(5);
+    client.abort();
+    expect(await second).toBe('aborted');
+    expect(await first).toMatchObject({ status: 200 });
+    await wait(50);
+    expect(renders).toBe(1);
+    expect(limiter.load).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('the route\'s own steps stop once the client has gone', async () => {
+    renders = finished = 0;
+    delayMs = 300;
+    stoppable = false;
+    try {
+      const kept = documents.cache.size.entries;
+      const client = new AbortController();
+      const asked = sbomOf('third', client.signal);
+      while (limiter.load.running < 1) await wait(5);
+      client.abort();
+      expect(await asked).toBe('aborted');
+      while (limiter.load.running > 0) await wait(10);
+      // Decoding, matching and writing never ran: nothing was kept.
+      expect([renders, finished]).toEqual([1, 0]);
+      expect(documents.cache.size.entries).toBe(kept);
+    } finally {
+      stoppable = true;
+    }
+  });
+
+  it('goes on with a shared render while one of its requests still waits', async () => {
+    renders = finished = 0;
+    delayMs = 300;
+    const client = new AbortController();
+    const leaving = sbomOf('pub', client.signal, 'pub/lib');
+    const staying = sbomOf('pub', undefined, 'pub/lib');
+    while (limiter.load.running < 1) await wait(5);
+    await wait(20);
+    client.abort();
+    expect(await leaving).toBe('aborted');
+    expect(await staying).toMatchObject({ status: 200 });
+    expect([renders, finished]).toEqual([1, 1]);
   });
 });
 
