@@ -109,6 +109,8 @@ export interface BuildRegistryOptions {
    * not hold a socket and an upload lock forever, while a slow but moving upload is never cut.
    */
   idleTimeoutMs?: number;
+  /** How long a manifest body may take once its PUT holds a budget claim (default 30 s; tests shorten it). */
+  manifestBodyDeadlineMs?: number;
   /** Scan on push and the pull gate (src/gate); by default none. */
   extensions?: RegistryExtensions;
   /** Serve HTTPS with this PEM certificate and key instead of plain HTTP. */
@@ -150,31 +152,53 @@ function bodyStream(req: FastifyRequest): Readable {
   return req.body instanceof Readable ? req.body : req.raw;
 }
 
-async function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Destroyed with the error, the stream ends the loop below by throwing it (the socket closes
-  // with the request, so the client sees the connection end rather than the 408).
-  const timer =
-    deadlineMs === undefined
-      ? undefined
-      : setTimeout(
-          () => stream.destroy(new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs / 1000} s`, { status: 408 })),
-          deadlineMs,
-        );
-  try {
-    for await (const chunk of stream) {
-      size += (chunk as Buffer).length;
-      if (size > max) {
-        stream.destroy();
-        throw new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } });
+/**
+ * The body as one buffer, refused past `max` bytes (413) or when it has not all arrived within
+ * `deadlineMs` (408).
+ */
+function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stream.off('data', onData);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) {
+        chunks.push(chunk);
+        return;
       }
-      chunks.push(chunk as Buffer);
+      settle(new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } }));
+      // Still arriving as fast as the client can send it: stop it now, even though the client then
+      // sees the connection reset rather than the 413 (reading it to the end could take for ever).
+      stream.destroy();
+    };
+    stream.on('data', onData);
+    stream.once('end', () => settle());
+    // Kept after settling: an error event nobody listens to would take the process down.
+    stream.on('error', (err) => settle(err));
+    if (deadlineMs !== undefined) {
+      timer = setTimeout(() => {
+        // Not destroyed, which would reset the connection before the answer went out: paused, and
+        // the 408 says `Connection: close`, so Node closes the connection once it has been sent.
+        stream.pause();
+        settle(
+          new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs / 1000} s`, {
+            status: 408,
+            headers: { connection: 'close' },
+          }),
+        );
+      }, deadlineMs);
     }
-  } finally {
-    clearTimeout(timer);
-  }
-  return Buffer.concat(chunks);
+  });
 }
 
 function checkDigest(digest: string): string {
@@ -455,6 +479,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     return info;
   }
   const extensions = options.extensions ?? NO_EXTENSIONS;
+  const manifestBodyDeadlineMs = options.manifestBodyDeadlineMs ?? MANIFEST_BODY_DEADLINE_MS;
   const repoLocks = new KeyedLock();
   const manifestBudget = new ByteBudget(MANIFEST_BUDGET_BYTES, MAX_MANIFESTS_WAITING);
   /** Manifest bytes each account, and each project, has claimed (running or waiting). */
@@ -888,7 +913,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         // The body, its parse and the checks below hold about three times the manifest's size
         // until the push ends (also while it waits for the repository's lock): claimed first.
         return withinManifestBudget(req, principal, name, declaredLength > 0 ? declaredLength : MAX_MANIFEST_BYTES, async () => {
-          const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES, MANIFEST_BODY_DEADLINE_MS);
+          const bytes = await readCapped(bodyStream(req), MAX_MANIFEST_BYTES, manifestBodyDeadlineMs);
           const parsed = parseManifest(bytes, firstHeader(req.headers['content-type']), `manifest ${name}:${reference}`);
           const digest = byDigest ? reference : digestOf(bytes, 'sha256');
           if (byDigest) {

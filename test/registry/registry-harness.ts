@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { basicAuth, buildRegistry, ensureAdminUser } from '../../src/registry/index.js';
+import { basicAuth, buildRegistry, ensureAdminUser, type BuildRegistryOptions } from '../../src/registry/index.js';
 
 export interface TestRegistry {
   app: FastifyInstance;
@@ -15,9 +15,14 @@ export interface TestRegistry {
 }
 
 /** A registry with Basic auth on a loopback port and a known admin password, in a temp data folder. */
-export async function startTestRegistry(password = 'test-admin-pw', idleTimeoutMs?: number): Promise<TestRegistry> {
+export async function startTestRegistry(
+  password = 'test-admin-pw',
+  idleTimeoutMs?: number,
+  more: Pick<BuildRegistryOptions, 'manifestBodyDeadlineMs'> = {},
+): Promise<TestRegistry> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-registry-'));
   const app = await buildRegistry({
+    ...more,
     dataDir,
     idleTimeoutMs,
     auth: async ({ metadata }) => {
