@@ -291,6 +291,14 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
       const filtered = await applyFindingFilters([result], flags);
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       await emit(filtered, flags);
+      // Each warning here is a file of the folder that was not checked (too large, unreadable,
+      // not YAML). A gate must not pass what it could not look at (helper-34's review).
+      if (result.warnings.length > 0 && (flags.exitCode !== undefined || flags.failOn !== undefined)) {
+        throw new UsageError(
+          'CONFIG_UNCHECKED',
+          `${imageText}: ${result.warnings.length} file(s) or folder(s) could not be checked (see the warnings); --exit-code/--fail-on do not pass what was not checked`,
+        );
+      }
       return exitCodeFor(filtered, flags);
     }
   }

@@ -57,6 +57,15 @@ describe('scan dockerfile: and k8s:', () => {
     const direct = await portcullis('scan', `dockerfile:${join(dir, 'huge', 'Dockerfile')}`);
     expect(direct.code).toBe(2);
     expect(direct.stderr.trim().split('\n')).toHaveLength(1);
+    // As a gate it does not pass a folder it could not check whole, even with no finding left.
+    const gate = await portcullis('scan', `dockerfile:${dir}`, '--format', 'json', '--fail-on', 'critical');
+    expect(gate.code).toBe(2);
+    expect(gate.stderr).toContain('1 file(s) or folder(s) could not be checked');
+    const k8s = join(tmp, 'k8s-mixed');
+    mkdirSync(k8s, { recursive: true });
+    writeFileSync(join(k8s, 'pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: x\n  bad: [\n');
+    expect((await portcullis('scan', `k8s:${k8s}`, '--exit-code', '1')).code).toBe(2);
+    expect((await portcullis('scan', `k8s:${k8s}`)).code).toBe(0);
   });
 });
 
