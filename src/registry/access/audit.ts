@@ -26,7 +26,7 @@ export interface AuditLogOptions {
    * every second for as long as it lasts).
    */
   onError?: (err: unknown, state: { pending: number; dropped: number }) => void;
-  /** Told when a write succeeds again after failures: for how long they failed, what was dropped. */
+  /** Told when a write succeeds again after failures: for how long they failed, what this run of failures dropped. */
   onRecover?: (state: { failedForMs: number; dropped: number }) => void;
   /** Default 60 s. */
   reportEveryMs?: number;
@@ -50,6 +50,10 @@ export class AuditLog {
   /** When the current run of failed writes began, and when it was last reported. */
   private failingSince: number | null = null;
   private reportedAt = 0;
+  /** `dropped` when the current run of failures began: what this outage dropped is the rest. */
+  private droppedBefore = 0;
+  /** Events removed from the front of `pending` by the overflow trim, ever (see flush). */
+  private trimmed = 0;
 
   constructor(
     private readonly metadata: RegistryMetadata,
@@ -76,6 +80,7 @@ export class AuditLog {
       const excess = this.pending.length - this.maxPending;
       this.pending.splice(0, excess);
       this.dropped += excess;
+      this.trimmed += excess;
     }
     if (this.pending.length >= this.maxBatch) void this.flush();
     else if (!this.timer) {
@@ -95,9 +100,12 @@ export class AuditLog {
     this.writing = this.writing.then(async () => {
       while (this.pending.length > 0) {
         const batch = this.pending.slice(0, this.maxBatch);
+        const trimmedBefore = this.trimmed;
         try {
           await this.metadata.appendAudit(batch);
-          this.pending.splice(0, batch.length);
+          // The overflow trim may have removed some of the batch from the front meanwhile; only
+          // what is still there was written, and nothing behind it may go.
+          this.pending.splice(0, Math.max(0, batch.length - (this.trimmed - trimmedBefore)));
           this.recovered();
         } catch (err) {
           // Kept for the next attempt; the maxPending cap bounds the memory this can take.
@@ -116,16 +124,19 @@ export class AuditLog {
   private failed(err: unknown): void {
     const now = this.options.now?.() ?? Date.now();
     if (this.failingSince !== null && now - this.reportedAt < (this.options.reportEveryMs ?? 60_000)) return;
-    this.failingSince ??= now;
+    if (this.failingSince === null) {
+      this.failingSince = now;
+      this.droppedBefore = this.dropped;
+    }
     this.reportedAt = now;
-    this.options.onError?.(err, { pending: this.pending.length, dropped: this.dropped });
+    this.options.onError?.(err, { pending: this.pending.length, dropped: this.dropped - this.droppedBefore });
   }
 
   private recovered(): void {
     if (this.failingSince === null) return;
     const failedForMs = (this.options.now?.() ?? Date.now()) - this.failingSince;
     this.failingSince = null;
-    this.options.onRecover?.({ failedForMs, dropped: this.dropped });
+    this.options.onRecover?.({ failedForMs, dropped: this.dropped - this.droppedBefore });
   }
 
   async close(): Promise<void> {
