@@ -1205,7 +1205,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     try {
       writer = await blobs.writer(uuid);
     } catch (err) {
-      await metadata.deleteUpload(uuid);
+      // The writer's error is the answer (on a full disk the delete may fail too); a row left
+      // behind is removed with the other idle sessions.
+      await metadata.deleteUpload(uuid).catch(() => undefined);
       throw err;
     }
     // No file handle yet: the writer opens its file at the first append (keepWriter then).
