@@ -203,6 +203,8 @@ export async function analyseInput(input: ImageInput, options: AnalyseOptions): 
       const cache = options.cacheDir ? new LayerCache(options.cacheDir, analysersKey(analysers)) : undefined;
       const results: ScanResult[] = [];
       for (const image of images) {
+        // Said only of the platforms whose own layers could not be cached.
+        if (cache) cache.writeFailure = undefined;
         const refs: LayerRef[] = image.manifest.layers.map((l, index) => ({
           index,
           digest: l.digest,

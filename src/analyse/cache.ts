@@ -78,6 +78,8 @@ export class LayerCache {
 
   private noteFailure(err: unknown): void {
     const code = (err as NodeJS.ErrnoException).code;
-    this.writeFailure ??= `layer cache ${this.dir} not written (${code ?? (err as Error).message}): the next scan analyses these layers again`;
+    // No folder in the text: the registry's gate keeps results (and shows them to anyone who may
+    // pull), and its cache folder is the server's business.
+    this.writeFailure ??= `layer cache not written (${code ?? (err as Error).message}): the next scan analyses these layers again`;
   }
 }
