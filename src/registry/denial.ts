@@ -1,3 +1,4 @@
+import { parseRobotName } from './access/robots.js';
 import type { RegistryAction } from './auth/types.js';
 
 /**
@@ -12,12 +13,6 @@ import type { RegistryAction } from './auth/types.js';
 /** The least project role that allows each action (registry/access/policy.ts). */
 const ROLE_FOR: Record<RegistryAction, string> = { pull: 'reader', push: 'developer', delete: 'maintainer' };
 const GERUND: Record<RegistryAction, string> = { pull: 'pulling', push: 'pushing', delete: 'deleting' };
-
-/** `robot$<project>+<name>` → project; undefined for a name not of that shape. */
-function robotProject(name: string): string | undefined {
-  const m = /^robot\$([^+]+)\+/.exec(name);
-  return m?.[1];
-}
 
 export function deniedMessage(
   principal: { name: string; kind?: string },
@@ -34,7 +29,7 @@ export function deniedMessage(
   let text = `${principal.name} may not ${lacking.join(' or ')} ${repo}`;
   if (granted.length > 0) text += ` (it may ${granted.join(' and ')})`;
   if (principal.kind === 'robot') {
-    const own = robotProject(principal.name);
+    const own = parseRobotName(principal.name)?.project;
     const where = own !== undefined && own !== project ? `a robot works only in its own project (${own})` : `a robot's actions are fixed when it is made`;
     text += `; ${where}: use one made by \`portcullis robot create ${project} NAME --actions ${[...granted, ...lacking].join(',')}\``;
   } else {
