@@ -20,6 +20,32 @@ afterAll(async () => {
 
 const openFiles = () => readdirSync('/proc/self/fd').length;
 
+/**
+ * A manifest PUT that declares the largest manifest and sends one byte, then stalls: it holds (or
+ * asks for) that much of the manifest budget. Its status, once answered, goes to `statuses`.
+ */
+function stalledManifestPut(path: string, user: string, password: string, statuses: number[]): ClientRequest {
+  const [hostname, port] = reg.host.split(':');
+  const req = httpRequest({
+    hostname,
+    port: Number(port),
+    method: 'PUT',
+    path,
+    headers: {
+      authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      'content-length': String(MAX_MANIFEST_BYTES),
+    },
+  });
+  req.on('response', (res) => {
+    statuses.push(res.statusCode ?? 0);
+    res.resume();
+  });
+  req.on('error', () => undefined);
+  req.write('{');
+  return req;
+}
+
 describe.skipIf(process.platform !== 'linux')('hostile load (file handles counted in /proc)', () => {
   it('does not keep a file open per idle upload session, and an idle session still completes', async () => {
     const sessions: string[] = [];
@@ -135,30 +161,10 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
   it('a pusher who declares large manifests and sends them slowly holds back its own pushes, not others\'', async () => {
     await reg.app.registry.metadata.putUser({ name: 'victim', passwordHash: await hashPassword('victim-password-1'), admin: true });
     const victim = PushClient.basic(reg.base, 'victim', 'victim-password-1');
-    const [hostname, port] = reg.host.split(':');
     const statuses: number[] = [];
     const slow: ClientRequest[] = [];
     // Eight PUTs that each declare 4 MiB and send one byte: together the whole manifest budget.
-    for (let i = 0; i < 8; i++) {
-      const req = httpRequest({
-        hostname,
-        port: Number(port),
-        method: 'PUT',
-        path: `/v2/load/slow/manifests/s${i}`,
-        headers: {
-          authorization: `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`,
-          'content-type': 'application/vnd.oci.image.manifest.v1+json',
-          'content-length': String(MAX_MANIFEST_BYTES),
-        },
-      });
-      req.on('response', (res) => {
-        statuses.push(res.statusCode ?? 0);
-        res.resume();
-      });
-      req.on('error', () => undefined);
-      req.write('{');
-      slow.push(req);
-    }
+    for (let i = 0; i < 8; i++) slow.push(stalledManifestPut(`/v2/load/slow/manifests/s${i}`, 'admin', reg.password, statuses));
     try {
       // Two are taken (a quarter of the budget per account), six are turned away at once.
       const until = Date.now() + 10_000;
@@ -174,33 +180,13 @@ describe.skipIf(process.platform !== 'linux')('hostile load (file handles counte
 
   it('many accounts of one project cannot take the whole manifest budget by declaring large manifests', async () => {
     const metadata = reg.app.registry.metadata;
-    const [hostname, port] = reg.host.split(':');
     // Eight accounts working for one project (robots of it, say), each within its own quarter.
     const crowd = Array.from({ length: 9 }, (_, i) => ({ name: `crowd-${i}`, password: `crowd-password-${i}` }));
     for (const a of crowd) await metadata.putUser({ name: a.name, passwordHash: await hashPassword(a.password), admin: false });
     await metadata.putUser({ name: 'bystander', passwordHash: await hashPassword('bystander-password-1'), admin: false });
     const statuses: number[] = [];
     const slow: ClientRequest[] = [];
-    for (const a of crowd.slice(0, 8)) {
-      const req = httpRequest({
-        hostname,
-        port: Number(port),
-        method: 'PUT',
-        path: `/v2/crowd/${a.name}/manifests/slow`,
-        headers: {
-          authorization: `Basic ${Buffer.from(`${a.name}:${a.password}`).toString('base64')}`,
-          'content-type': 'application/vnd.oci.image.manifest.v1+json',
-          'content-length': String(MAX_MANIFEST_BYTES),
-        },
-      });
-      req.on('response', (res) => {
-        statuses.push(res.statusCode ?? 0);
-        res.resume();
-      });
-      req.on('error', () => undefined);
-      req.write('{');
-      slow.push(req);
-    }
+    for (const a of crowd.slice(0, 8)) slow.push(stalledManifestPut(`/v2/crowd/${a.name}/manifests/slow`, a.name, a.password, statuses));
     try {
       // A project may claim half the budget: four are taken, four turned away at once.
       const until = Date.now() + 10_000;
