@@ -7,6 +7,7 @@ import type { ScanResult } from '../sbom/result.js';
 import type { EffectivePolicy, PolicyDocument, Verdict } from '../policy/index.js';
 import { loadConfig } from './config.js';
 import { addImageReadingOptions, scanImage, type ScanFlags } from './scan-command.js';
+import { checkOutputPath, writeOutputFile } from './output-file.js';
 
 /** The policy modules (zod schemas, YAML, version orderings) load only when a policy command runs. */
 const policyModule = () => import('../policy/index.js');
@@ -189,6 +190,7 @@ async function testPolicy(imageText: string, flags: PolicyTestFlags): Promise<nu
   const { evaluate } = await policyModule();
   // The policy is read and validated before the (slower) scan, so a broken policy fails fast.
   const loaded = await loadPolicyInForce(flags);
+  checkOutputPath(flags.output);
   const repository = flags.repository ?? (await repositoryOf(imageText));
   const project = flags.project ?? projectOfRepository(repository);
   const scanFlags: ScanFlags = {
@@ -219,8 +221,7 @@ async function testPolicy(imageText: string, flags: PolicyTestFlags): Promise<nu
   }));
   const text = flags.format === 'json' ? renderJson(items, loaded.source) : renderTable(items, loaded.source);
   if (flags.output !== undefined) {
-    const { writeFile } = await import('node:fs/promises');
-    await writeFile(flags.output, text);
+    await writeOutputFile(flags.output, text);
   } else {
     process.stdout.write(text);
   }

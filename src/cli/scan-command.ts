@@ -1,5 +1,4 @@
-import { writeFile } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
+import { extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { analyseInput } from '../analyse/index.js';
@@ -10,7 +9,8 @@ import type { AdvisoryStore as AdvisoryStoreType } from '../vulndb/store.js';
 import type { RuleSet } from '../secrets/engine.js';
 import type { ScanResult } from '../sbom/result.js';
 import { UsageError } from '../errors.js';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { checkOutputPath, writeOutputFile } from './output-file.js';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
 
@@ -75,7 +75,7 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
   const color = !flags.output && process.stdout.isTTY === true && !process.env.NO_COLOR;
   const out = async (text: string) => {
     const whole = text.endsWith('\n') ? text : `${text}\n`;
-    if (flags.output) await writeFile(flags.output, whole);
+    if (flags.output) await writeOutputFile(flags.output, whole);
     else process.stdout.write(whole);
   };
   if (flags.format === 'json' && (results.length > 1 || flags.allPlatforms)) {
@@ -95,7 +95,7 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
     if (flags.output) {
       const ext = extname(flags.output);
       const file = join(flags.output.slice(0, flags.output.length - ext.length) + `-${platformSuffix(r)}${ext}`);
-      await writeFile(file, doc);
+      await writeOutputFile(file, doc);
       process.stderr.write(`wrote ${file}\n`);
     } else {
       process.stdout.write(`${JSON.stringify(JSON.parse(doc))}\n`);
@@ -256,26 +256,6 @@ async function exitCodeFor(results: ScanResult[], flags: ScanFlags): Promise<num
   const findings = results.flatMap((r) => [...(r.vulnerabilities ?? []), ...(r.secrets ?? []), ...(r.misconfigurations ?? [])]);
   const failing = failOn ? shouldFail(findings, failOn) : findings.length > 0;
   return failing ? exitCode : 0;
-}
-
-/**
- * Refuses an --output that cannot be written before the scan, which may take minutes, rather than
- * after it: the folder must exist and be writable, and the path must not be a folder.
- */
-function checkOutputPath(output: string | undefined): void {
-  if (!output) return;
-  const folder = dirname(resolve(output));
-  let reason: string | undefined;
-  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) reason = `folder ${folder} does not exist`;
-  else if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) reason = 'it is a folder';
-  else {
-    try {
-      accessSync(folder, constants.W_OK);
-    } catch {
-      reason = `folder ${folder} is not writable`;
-    }
-  }
-  if (reason) throw new UsageError('OUTPUT_UNWRITABLE', `cannot write --output ${output}: ${reason}`);
 }
 
 export async function runScan(imageText: string, flags: ScanFlags, behaviour: ScanBehaviour = { vulnerabilities: false }): Promise<number> {

@@ -1,0 +1,89 @@
+import { accessSync, constants, lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+
+/**
+ * Where a report named by --output goes. A regular file (or a new one) in a writable folder is
+ * replaced whole: the report is written beside it and renamed over it, so a full disk or a crash
+ * leaves the previous report as it was instead of a truncated one. Anything else (a FIFO,
+ * /dev/stdout, a writable file in a folder the user may not write) is written in place.
+ */
+interface OutputTarget {
+  path: string;
+  existing?: Stats;
+  replaceWhole: boolean;
+}
+
+function folderWritable(folder: string): boolean {
+  try {
+    accessSync(folder, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function locate(output: string): OutputTarget {
+  const named = resolve(output);
+  const existing = statSync(named, { throwIfNoEntry: false });
+  // A FIFO or a device (/dev/stdout, whose link names a pipe, not a path) is written where named.
+  if (existing && !existing.isFile()) return { path: named, existing, replaceWhole: false };
+  // A symbolic link names where the report belongs; replacing the link itself would cut it. One
+  // that points nowhere yet is written through, which creates its target.
+  if (!existing && lstatSync(named, { throwIfNoEntry: false })?.isSymbolicLink()) return { path: named, replaceWhole: false };
+  const path = existing ? realpathSync(named) : named;
+  return { path, existing, replaceWhole: folderWritable(dirname(path)) };
+}
+
+/**
+ * Refuses an --output that cannot be written before the scan, which may take minutes, rather than
+ * after it.
+ */
+export function checkOutputPath(output: string | undefined): void {
+  if (!output) return;
+  const folder = dirname(resolve(output));
+  const target = locate(output);
+  let reason: string | undefined;
+  if (target.existing?.isDirectory()) reason = 'it is a folder';
+  else if (target.existing === undefined && !statSync(dirname(target.path), { throwIfNoEntry: false })?.isDirectory()) {
+    reason = `folder ${folder} does not exist`;
+  } else if (!target.replaceWhole) {
+    try {
+      accessSync(target.existing ? target.path : dirname(target.path), constants.W_OK);
+    } catch {
+      reason = target.existing ? 'it is not writable' : `folder ${folder} is not writable`;
+    }
+  }
+  if (reason) throw new UsageError('OUTPUT_UNWRITABLE', `cannot write --output ${output}: ${reason}`);
+}
+
+function failureReason(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the disk is full';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Writes a report to `output`, all or nothing where the file system allows it. */
+export async function writeOutputFile(output: string, text: string): Promise<void> {
+  const target = locate(output);
+  if (!target.replaceWhole) {
+    try {
+      await writeFile(target.path, text);
+    } catch (err) {
+      throw new UsageError('OUTPUT_UNWRITABLE', `cannot write --output ${output}: ${failureReason(err)}`, { cause: err });
+    }
+    return;
+  }
+  const temporary = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.partial`);
+  try {
+    await writeFile(temporary, text, { flag: 'w' });
+    if (target.existing) await chmod(temporary, target.existing.mode & 0o7777);
+    await rename(temporary, target.path);
+  } catch (err) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    const kept = target.existing ? 'the file is left as it was' : 'nothing was written';
+    throw new UsageError('OUTPUT_UNWRITABLE', `cannot write --output ${output}: ${failureReason(err)}; ${kept}`, { cause: err });
+  }
+}

@@ -1,0 +1,97 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkOutputPath, writeOutputFile } from '../../src/cli/output-file.js';
+
+/** A report written with --output replaces what was there whole, or not at all. */
+let dir = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-output-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('writeOutputFile', () => {
+  it('replaces an existing report, keeps its permissions and leaves nothing beside it', async () => {
+    const file = join(dir, 'report.json');
+    await writeFile(file, 'old report');
+    await chmod(file, 0o600);
+    await writeOutputFile(file, 'new report\n');
+    expect(await readFile(file, 'utf8')).toBe('new report\n');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await readdir(dir)).filter((n) => n.includes('report'))).toEqual(['report.json']);
+  });
+
+  it('writes through a symbolic link, which stays a link', async () => {
+    const target = join(dir, 'target.json');
+    const link = join(dir, 'link.json');
+    await symlink(target, link);
+    await writeOutputFile(link, 'first');
+    await writeOutputFile(link, 'second');
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await readFile(target, 'utf8')).toBe('second');
+  });
+
+  it('writes into a FIFO where it is named', async () => {
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('cat', [fifo]);
+    let read = '';
+    reader.stdout.on('data', (c: Buffer) => (read += c.toString()));
+    const closed = new Promise((done) => reader.on('close', done));
+    checkOutputPath(fifo);
+    await writeOutputFile(fifo, 'through the pipe');
+    await closed;
+    expect(read).toBe('through the pipe');
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('names a full disk in words when a device refuses the bytes', async () => {
+    checkOutputPath('/dev/full');
+    await expect(writeOutputFile('/dev/full', 'x'.repeat(10_000))).rejects.toThrow('cannot write --output /dev/full: the disk is full');
+  });
+});
+
+/** The case that truncated reports before: a file system with too little room for the new one. */
+describe('writeOutputFile on a full file system', () => {
+  let mount = '';
+  let skipReason: string | undefined;
+  beforeAll(async () => {
+    mount = await mkdtemp(join(tmpdir(), 'portcullis-output-full-'));
+    if (process.getuid?.() !== 0) skipReason = 'not root: mounting a small tmpfs needs root';
+    else {
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount], { stdio: 'pipe' });
+      } catch (err) {
+        skipReason = `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]})`;
+      }
+    }
+    if (skipReason) console.warn(`full-disk --output tests skipped: ${skipReason}`);
+  });
+  afterAll(async () => {
+    if (!skipReason) execFileSync('umount', [mount]);
+    await rm(mount, { recursive: true, force: true });
+  });
+
+  it('keeps the previous report and leaves no partial file', async (ctx) => {
+    if (skipReason) return ctx.skip();
+    const file = join(mount, 'report.json');
+    await writeFile(file, 'previous report');
+    await expect(writeOutputFile(file, 'y'.repeat(200_000))).rejects.toThrow(
+      `cannot write --output ${file}: the disk is full; the file is left as it was`,
+    );
+    expect(await readFile(file, 'utf8')).toBe('previous report');
+    expect(await readdir(mount)).toEqual(['report.json']);
+  });
+
+  it('creates nothing when a new report does not fit', async (ctx) => {
+    if (skipReason) return ctx.skip();
+    const file = join(mount, 'new.json');
+    await expect(writeOutputFile(file, 'z'.repeat(200_000))).rejects.toThrow('the disk is full; nothing was written');
+    expect(existsSync(file)).toBe(false);
+    expect((await readdir(mount)).filter((n) => n.includes('new'))).toEqual([]);
+  });
+});
