@@ -44,6 +44,7 @@ import { TAG_RE, isValidRepositoryName, parseRegistryPath, validateRepositoryNam
 import { pageCursors } from './page-cursor.js';
 import { REPOSITORY_SCAN_LIMIT, listProjectRepositories, scanRepositories, type RepositoryScan } from './repository-scan.js';
 import { deniedMessage } from './denial.js';
+import { bodyUnfinished, closeAfterAnswer } from './refused-body.js';
 
 /** Manifests are JSON documents; anything bigger than this is an attack or a mistake. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -188,7 +189,7 @@ function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise
     if (deadlineMs !== undefined) {
       timer = setTimeout(() => {
         // Not destroyed, which would reset the connection before the answer went out: paused, and
-        // the 408 says `Connection: close`, so Node closes the connection once it has been sent.
+        // the error handler closes the connection once the 408 has been sent (refused-body.ts).
         stream.pause();
         settle(
           new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs / 1000} s`, {
@@ -579,6 +580,12 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   app.setErrorHandler((err, req, reply) => {
     const e = toRegistryError(err);
     if (e.status >= 500) req.log.error({ err }, 'registry request failed');
+    // Refused with its body still on the way: answered, then closed after a bounded read of the
+    // rest, never kept open for as long as the client goes on sending.
+    if (bodyUnfinished(req.raw)) {
+      reply.header('connection', 'close');
+      closeAfterAnswer(req.raw);
+    }
     void reply
       .code(e.status)
       .headers(e.headers)

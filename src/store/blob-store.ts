@@ -260,17 +260,20 @@ class FsBlobWriter implements BlobWriter {
         };
         /**
          * Stops reading. As `pipeline` did, a source we stop reading is destroyed, not left
-         * half-read; but a refusal (over quota) is an answer for the client, not a broken
-         * connection, so then the rest of the body is read and dropped and the response reaches it.
+         * half-read; but a refusal (over quota, a full disk) is an answer for the client, not a
+         * broken connection, so then the source is only paused, left to its owner: the registry
+         * answers and then reads a bounded amount of the rest (registry/refused-body.ts), where
+         * reading it all here let an endless body hold its connection for ever.
          */
-        const stop = (err: unknown, drain: boolean) => {
+        const stop = (err: unknown, keep: boolean) => {
           if (failed) return;
           failed = true;
           clearIdle();
           source.off('data', onData);
           stopWatching();
           source.on('error', () => undefined);
-          if (drain) source.resume();
+          // Removing the listener alone would leave the stream flowing, its chunks dropped.
+          if (keep) source.pause();
           else source.destroy();
           reject(err);
         };
@@ -291,8 +294,8 @@ class FsBlobWriter implements BlobWriter {
             if (!writing && ended) resolve();
             else if (!ended && source.isPaused()) source.resume();
             armIdle();
-            // A full disk is an answer for the client too (507, registry/app.ts): read the rest of
-            // its body so that the answer reaches it instead of a reset connection.
+            // A full disk is an answer for the client too (507, registry/app.ts): the body is
+            // left to the registry, so that the answer reaches it instead of a reset connection.
           }, (err: unknown) => (isStorageFull(err) ? refuse(err) : fail(err)));
         };
         const onData = (chunk: Buffer | string) => {

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
 import { freePort } from '../helpers/docker-registry.js';
+import { DRAIN_MS } from '../../src/registry/refused-body.js';
+import { streamedRequest } from './streaming-client.js';
 
 /**
  * A registry whose data folder fills up: the pusher is told so in words, and the bytes of the
@@ -102,5 +104,25 @@ describe('registry on a full disk', () => {
       body: manifest,
     });
     expect(put.status).toBe(201);
+  });
+
+  it('answers 507 to a body that never ends, then closes the connection instead of reading it for ever', async (ctx) => {
+    if (skipReason) ctx.skip();
+    const start = await fetch(`${base}/v2/full/endless/blobs/uploads/`, { method: 'POST', headers: auth });
+    expect(start.status).toBe(202);
+    const location = start.headers.get('location')!;
+    const outcome = await streamedRequest({
+      host: server!.address,
+      method: 'PATCH',
+      path: location,
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: 'endless',
+    });
+    expect(outcome.status).toBe(507);
+    expect(outcome.body).toContain("the registry's storage is full");
+    expect(outcome.headers.connection).toBe('close');
+    expect(outcome.closedAfterMs).toBeDefined();
+    expect(outcome.closedAfterMs! - outcome.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
+    expect((await stat(join(mountPoint, 'data', 'registry', 'tmp', location.split('/').pop()!))).size).toBe(0);
   });
 });

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_MANIFEST_BYTES } from '../../src/registry/index.js';
+import { DRAIN_BYTES, DRAIN_MS } from '../../src/registry/refused-body.js';
+import { PushClient } from './push-client.js';
+import { startTestRegistry, type TestRegistry } from './registry-harness.js';
+import { streamedRequest, type StreamedOutcome } from './streaming-client.js';
+
+// Requests refused while their body is still coming: the client gets the answer, and the
+// connection is closed after a bounded read of the rest, however long the body goes on.
+let reg: TestRegistry;
+let client: PushClient;
+let authorization = '';
+
+beforeAll(async () => {
+  reg = await startTestRegistry('refused-body-pw');
+  client = PushClient.basic(reg.base, 'admin', reg.password);
+  authorization = `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`;
+});
+afterAll(async () => {
+  await reg?.stop();
+});
+
+const errorOf = (o: StreamedOutcome) => (JSON.parse(o.body ?? '{}') as { errors?: { code: string; message: string }[] }).errors?.[0];
+/** What the server may still take in after its answer: the drain bound plus what socket buffers hold. */
+const SOCKET_SLACK = 16 * 1024 * 1024;
+
+describe('a refused request body', () => {
+  it('that never ends is answered, then the connection is closed after a bounded read of the rest', async () => {
+    await reg.app.registry.metadata.createProject({ name: 'endless', public: false, createdBy: 'test', quotaBytes: 100_000 });
+    const start = await client.call('POST', '/v2/endless/app/blobs/uploads/');
+    expect(start.status).toBe(202);
+    const outcome = await streamedRequest({
+      host: reg.host,
+      method: 'PATCH',
+      path: start.headers.get('location')!,
+      headers: { authorization, 'content-type': 'application/octet-stream' },
+      body: 'endless',
+    });
+    expect(outcome.status).toBe(403);
+    expect(errorOf(outcome)?.code).toBe('DENIED');
+    expect(errorOf(outcome)?.message).toMatch(/storage quota of project endless/);
+    expect(outcome.headers.connection).toBe('close');
+    // Closed by the server although the client kept sending; before, it read the body for ever.
+    expect(outcome.closedAfterMs).toBeDefined();
+    expect(outcome.closedAfterMs! - outcome.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
+    expect(outcome.sentAfterAnswer).toBeLessThan(DRAIN_BYTES + SOCKET_SLACK);
+    // The session is where it was, and the server answers on a new connection.
+    expect((await client.call('GET', start.headers.get('location')!)).headers.get('range')).toBe('0-0');
+  });
+
+  it('that arrives slowly after a 429 does not keep the connection open', async () => {
+    // Two PUTs that declare the largest manifest and stall hold the account's share of the budget.
+    const holders = [0, 1].map((i) =>
+      streamedRequest({
+        host: reg.host,
+        method: 'PUT',
+        path: `/v2/slow/app/manifests/hold${i}`,
+        headers: { authorization, 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(MAX_MANIFEST_BYTES) },
+        body: 'drip',
+        first: Buffer.from('{'),
+        giveUpMs: 4_000,
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const refused = await streamedRequest({
+      host: reg.host,
+      method: 'PUT',
+      path: '/v2/slow/app/manifests/third',
+      headers: { authorization, 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(MAX_MANIFEST_BYTES) },
+      body: 'drip',
+      first: Buffer.from('{'),
+      giveUpMs: 6_000,
+    });
+    expect(refused.status).toBe(429);
+    expect(errorOf(refused)?.code).toBe('TOOMANYREQUESTS');
+    expect(refused.headers.connection).toBe('close');
+    // Closed within the drain's time bound of the answer, though the body still drips.
+    expect(refused.closedAfterMs).toBeDefined();
+    expect(refused.closedAfterMs! - refused.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
+    // The PUTs that hold a claim are not refused: they wait for their bodies (until the 30 s
+    // deadline), and their connections stay open, until the client gives up.
+    for (const h of await Promise.all(holders)) {
+      expect(h.status).toBeUndefined();
+      expect(h.closedAfterMs).toBeUndefined();
+    }
+  });
+});
