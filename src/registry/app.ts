@@ -177,10 +177,11 @@ function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise
         chunks.push(chunk);
         return;
       }
+      // Not destroyed, which would reset the connection before the client read the 413: paused,
+      // and the error handler closes the connection after the answer (refused-body.ts), reading
+      // a bounded amount more of a body that may never end.
+      stream.pause();
       settle(new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } }));
-      // Still arriving as fast as the client can send it: stop it now, even though the client then
-      // sees the connection reset rather than the 413 (reading it to the end could take for ever).
-      stream.destroy();
     };
     stream.on('data', onData);
     stream.once('end', () => settle());

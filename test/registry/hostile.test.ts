@@ -102,8 +102,8 @@ describe('hostile clients', () => {
     const r = await client.putManifest('good/app', 'huge', big);
     expect(r.status).toBe(413);
     expect(code(r)).toBe('SIZE_INVALID');
-    // Chunked (no Content-Length): the cap is enforced while reading. The server stops reading
-    // the body there, so the client sees either the 413 or a reset connection; both store nothing.
+    // Chunked (no Content-Length): the cap is enforced while reading. The server stops storing
+    // the body there and answers 413 before it closes the connection (a reset before).
     const chunked = await fetch(`${reg.base}/v2/good/app/manifests/huge2`, {
       method: 'PUT',
       headers: { authorization: `Basic ${Buffer.from(`admin:${reg.password}`).toString('base64')}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
@@ -118,7 +118,7 @@ describe('hostile clients', () => {
       (res) => res.status,
       (err: Error) => String((err.cause as { code?: string } | undefined)?.code ?? err),
     );
-    expect([413, 'ECONNRESET', 'EPIPE']).toContain(chunked);
+    expect(chunked).toBe(413);
     expect((await client.call('GET', '/v2/')).status).toBe(200);
     expect((await client.call('HEAD', '/v2/good/app/manifests/huge2')).status).toBe(404);
   });

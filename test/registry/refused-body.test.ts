@@ -48,6 +48,39 @@ describe('a refused request body', () => {
     expect((await client.call('GET', start.headers.get('location')!)).headers.get('range')).toBe('0-0');
   });
 
+  it('that is a chunked manifest past the limit gets its 413, not a reset connection', async () => {
+    for (let i = 0; i < 3; i++) {
+      const outcome = await streamedRequest({
+        host: reg.host,
+        method: 'PUT',
+        path: `/v2/huge/app/manifests/huge${i}`,
+        headers: { authorization, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: 'endless',
+        first: Buffer.from('{'),
+      });
+      expect(outcome.status).toBe(413);
+      expect(errorOf(outcome)?.code).toBe('SIZE_INVALID');
+      expect(errorOf(outcome)?.message).toBe(`manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
+      expect(outcome.headers.connection).toBe('close');
+      expect(outcome.closedAfterMs! - outcome.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
+    }
+    // Through fetch, with a body that ends a little past the limit: the 413 arrives too.
+    const res = await fetch(`${reg.base}/v2/huge/app/manifests/huge`, {
+      method: 'PUT',
+      headers: { authorization, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 5; i++) c.enqueue(new Uint8Array(1024 * 1024).fill(0x20));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('SIZE_INVALID');
+    expect((await client.call('HEAD', '/v2/huge/app/manifests/huge')).status).toBe(404);
+  });
+
   it('that arrives slowly after a 429 does not keep the connection open', async () => {
     // Two PUTs that declare the largest manifest and stall hold the account's share of the budget.
     const holders = [0, 1].map((i) =>
