@@ -720,7 +720,17 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         await writer.close();
         throw new RegistryError('SIZE_INVALID', `chunk has ${appended} bytes, Content-Range announced ${declared}`);
       }
-      await metadata.setUploadOffset(upload.uuid, writer.size);
+      try {
+        await metadata.setUploadOffset(upload.uuid, writer.size);
+      } catch (err) {
+        // The chunk is in the file but not on record. Cut it away now, not at the session's next
+        // request: when the record failed on a full disk (SQLITE_FULL) those bytes are what fills
+        // it, and every write of the registry fails until they go. The session goes on from its
+        // recorded offset.
+        forgetWriter(upload.uuid);
+        await writer.cutBack(upload.offset).catch(() => undefined);
+        throw err;
+      }
     } finally {
       // After the offset is recorded: for a moment the bytes count twice, never zero times.
       allowance?.release();

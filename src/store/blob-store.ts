@@ -51,6 +51,12 @@ export interface BlobWriter {
   /** Releases the file handle but keeps the temp file, for a later `resume`. */
   close(): Promise<void>;
   /**
+   * Gives this writer up and cuts its temp file back to `size` bytes, what the caller last
+   * recorded: for bytes that were written but could not be recorded (the metadata's write failed,
+   * say on a full disk, where they are what fills it). The blob goes on through `resume(id, size)`.
+   */
+  cutBack(size: number): Promise<void>;
+  /**
    * Makes what is written durable and releases the file handle, but stays usable: the next
    * append opens the file again and goes on with the running hash, where `resume` would read the
    * whole file again to rebuild it.
@@ -419,6 +425,13 @@ class FsBlobWriter implements BlobWriter {
 
   async close(): Promise<void> {
     await this.release().catch(() => undefined);
+  }
+
+  async cutBack(size: number): Promise<void> {
+    await this.release().catch(() => undefined);
+    this.finished = true;
+    if (size < this.size) await truncate(this.path, size);
+    this.size = Math.min(this.size, size);
   }
 
   /**

@@ -8,6 +8,8 @@ import { startServe, type RunningServer } from '../../src/cli/serve-command.js';
 import { freePort } from '../helpers/docker-registry.js';
 import { DRAIN_MS } from '../../src/registry/refused-body.js';
 import { streamedRequest } from './streaming-client.js';
+import { PushClient } from './push-client.js';
+import { startTestRegistry, type TestRegistry } from './registry-harness.js';
 
 /**
  * A registry whose data folder fills up: the pusher is told so in words, and the bytes of the
@@ -124,5 +126,48 @@ describe('registry on a full disk', () => {
     expect(outcome.closedAfterMs).toBeDefined();
     expect(outcome.closedAfterMs! - outcome.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
     expect((await stat(join(mountPoint, 'data', 'registry', 'tmp', location.split('/').pop()!))).size).toBe(0);
+  });
+});
+
+describe('a chunk whose offset cannot be recorded (the database is full)', () => {
+  let reg: TestRegistry | undefined;
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('is cut from the temp file at once, and the session resumes from its recorded offset', async () => {
+    reg = await startTestRegistry('offset-full-pw');
+    const client = PushClient.basic(reg.base, 'admin', reg.password);
+    const start = await client.call('POST', '/v2/full/offset/blobs/uploads/');
+    const location = start.headers.get('location')!;
+    const temp = join(reg.dataDir, 'registry', 'tmp', location.split('/').pop()!);
+    const first = randomBytes(1000);
+    const second = randomBytes(3000);
+    const patch = (body: Buffer, from: number) =>
+      client.call('PATCH', location, body, { 'content-type': 'application/octet-stream', 'content-range': `${from}-${from + body.length - 1}` });
+    expect((await patch(first, 0)).status).toBe(202);
+
+    // The chunk's bytes land in the file; recording its offset fails as SQLite does on a full disk.
+    const metadata = reg.app.registry.metadata;
+    const setUploadOffset = metadata.setUploadOffset.bind(metadata);
+    metadata.setUploadOffset = () => Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+    let refused;
+    try {
+      refused = await patch(second, 1000);
+    } finally {
+      metadata.setUploadOffset = setUploadOffset;
+    }
+    expect(refused.status).toBe(507);
+    expect(refused.body.toString()).toContain("the registry's storage is full");
+    // Its bytes are gone from the disk now (they stayed until the session's next request).
+    expect((await stat(temp)).size).toBe(1000);
+    expect((await client.call('GET', location)).headers.get('range')).toBe('0-999');
+
+    // The client sends the chunk again, and the blob is what it pushed.
+    expect((await patch(second, 1000)).status).toBe(202);
+    const whole = Buffer.concat([first, second]);
+    const done = await client.call('PUT', `${location}${location.includes('?') ? '&' : '?'}digest=${sha(whole)}`);
+    expect(done.status, done.body.toString()).toBe(201);
+    expect((await client.call('GET', `/v2/full/offset/blobs/${sha(whole)}`)).body.equals(whole)).toBe(true);
   });
 });
