@@ -161,6 +161,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       rateLimiter,
       basicFallback: (u, p, ip) => access.verifyCredentials(u, p, 'basic', ip),
       authorizeBasic: (principal, repo, actions) => access.decide(principal, repo, actions),
+      permitsBasic: (principal, repo, actions) => access.permits(principal, repo, actions),
     }),
   );
   let app: Awaited<ReturnType<typeof buildRegistry>>;

@@ -645,7 +645,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       });
     }
     if (audited) auditManifest(req, principal, audited.action, repo, audited.reference, null, 'denied');
-    throw new RegistryError('DENIED', deniedMessage(principal!, repo, actions, (a) => auth.authorize(principal!, repo, [a])), {
+    // Each action asked alone through the pure check: authorize may act on an answer (create a
+    // project for a push), and the text of a refusal must change nothing.
+    throw new RegistryError('DENIED', deniedMessage(principal!, repo, actions, (a) => auth.permits?.(principal!, repo, [a]) ?? false), {
       detail: [{ type: 'repository', name: repo, action: actions.join(',') }],
     });
   }

@@ -34,8 +34,17 @@ export interface RegistryAuth {
    * TOOMANYREQUESTS RegistryError (with Retry-After) while failed logins lock the account out.
    */
   authenticate(req: AuthRequest): Promise<Principal | null>;
-  /** May `principal` do all of `actions` on `repo`? Only called with a principal. */
+  /**
+   * May `principal` do all of `actions` on `repo`? Only called with a principal. An allowed push
+   * may act on the answer: Portcullis's access control creates the project it names.
+   */
   authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
+  /**
+   * Optional: the answer `authorize` gives, with none of its side effects. The text of a refusal
+   * asks it once per action to name the ones missing; without it, that text names every action
+   * asked for.
+   */
+  permits?(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
   /**
    * The `WWW-Authenticate` value sent with a 401 for this access. `also` names further repositories
    * the request reads (the source of a cross-repository mount), so one token can cover them all.

@@ -103,6 +103,13 @@ export interface BasicAuthOptions {
  */
 export function basicAuth(metadata: RegistryMetadata, options: BasicAuthOptions = {}): RegistryAuth {
   const realm = options.realm ?? 'portcullis';
+  // Pure: it changes nothing, so it is authorize and permits both.
+  const allows = (principal: Principal, _repo: string, actions: RegistryAction[]): boolean => {
+    if (principal.kind === 'anonymous') return false;
+    if (principal.admin) return true;
+    // Until roles exist, every user may pull and push but only admins delete.
+    return actions.every((a) => a === 'pull' || a === 'push');
+  };
   const cacheKey = randomBytes(32);
   const cache = new Map<string, { principal: Principal; expires: number }>();
 
@@ -126,12 +133,8 @@ export function basicAuth(metadata: RegistryMetadata, options: BasicAuthOptions 
       cache.set(key, { principal, expires: Date.now() + CACHE_TTL_MS });
       return principal;
     },
-    authorize(principal: Principal, _repo: string, actions: RegistryAction[]): boolean {
-      if (principal.kind === 'anonymous') return false;
-      if (principal.admin) return true;
-      // Until roles exist, every user may pull and push but only admins delete.
-      return actions.every((a) => a === 'pull' || a === 'push');
-    },
+    authorize: allows,
+    permits: allows,
     challenge(): string {
       return `Basic realm="${realm}"`;
     },

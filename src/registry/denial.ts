@@ -14,6 +14,10 @@ import type { RegistryAction } from './auth/types.js';
 const ROLE_FOR: Record<RegistryAction, string> = { pull: 'reader', push: 'developer', delete: 'maintainer' };
 const GERUND: Record<RegistryAction, string> = { pull: 'pulling', push: 'pushing', delete: 'deleting' };
 
+/**
+ * `allows` says whether the caller may do one action alone. It must change nothing (the registry
+ * passes its auth hook's `permits`, never `authorize`, which may create a project for a push).
+ */
 export function deniedMessage(
   principal: { name: string; kind?: string },
   repo: string,

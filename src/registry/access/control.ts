@@ -143,6 +143,11 @@ export class AccessControl {
     return d.allowed;
   }
 
+  /** What `decide` answers, without creating a project: for the text of a refusal. */
+  permits(principal: Principal | null, repo: string, actions: readonly RegistryAction[]): boolean {
+    return decide(this.snapshot, principal, repo, actions, this.now()).allowed;
+  }
+
   private createProject(name: string, owner: string): void {
     if (this.creating.has(name)) return;
     this.snapshot.projects.set(name, { public: false });
@@ -331,6 +336,12 @@ export class AccessControl {
         // A token's grants were decided when it was issued; the account's rights now are the
         // bound too, so a removed membership or a lowered role ends what the token allowed at
         // once rather than when it expires. (Pure decision: it never creates a project here.)
+        return this.accountUsable(principal) && decide(this.snapshot, principal, repo, actions, this.now()).allowed;
+      },
+      // authorize's answer, the same way, from the inner hook's pure check and the pure decision.
+      permits: (principal, repo, actions) => {
+        if (!inner.permits?.(principal, repo, actions)) return false;
+        if (!Array.isArray((principal as { grants?: unknown }).grants)) return true;
         return this.accountUsable(principal) && decide(this.snapshot, principal, repo, actions, this.now()).allowed;
       },
       challenge: (repo, actions, extra) => inner.challenge(repo, actions, extra),

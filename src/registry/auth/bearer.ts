@@ -50,6 +50,11 @@ export interface BearerAuthOptions {
   /** Decides for principals without a token (Basic or anonymous). Without it they may do nothing. */
   authorizeBasic?: (principal: Principal, repo: string, actions: RegistryAction[]) => boolean;
   /**
+   * `authorizeBasic`'s answer without its side effects (it may create a project for a push), for
+   * the text of a refusal. Without it, `permits` answers no for principals without a token.
+   */
+  permitsBasic?: (principal: Principal, repo: string, actions: RegistryAction[]) => boolean;
+  /**
    * Failed-login limiting for basicFallback, keyed on `req.ip`. Share the token endpoint's limiter,
    * or Basic on the registry API becomes a way around it.
    */
@@ -146,6 +151,14 @@ export function bearerAuth(options: BearerAuthOptions): BearerAuthProvider {
       const grants = (principal as Partial<TokenPrincipal>).grants;
       if (Array.isArray(grants)) return grantAllows(grants, 'repository', repo, actions);
       return options.authorizeBasic ? options.authorizeBasic(principal, repo, actions) : false;
+    },
+
+    permits(principal: Principal, repo: string, actions: RegistryAction[]): boolean {
+      if (actions.length === 0) return false;
+      const grants = (principal as Partial<TokenPrincipal>).grants;
+      // A token's grants are read, never changed: the same answer as authorize.
+      if (Array.isArray(grants)) return grantAllows(grants, 'repository', repo, actions);
+      return options.permitsBasic ? options.permitsBasic(principal, repo, actions) : false;
     },
 
     /**

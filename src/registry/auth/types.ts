@@ -44,6 +44,8 @@ export interface AuthProvider {
   /** The caller, or null when the request carries no usable credentials (the server then challenges). */
   authenticate(req: AuthRequest): Promise<Principal | null>;
   authorize(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
+  /** `authorize`'s answer without its side effects (registry/auth-hook.ts's RegistryAuth says more). */
+  permits?(principal: Principal, repo: string, actions: RegistryAction[]): boolean;
   /**
    * A `WWW-Authenticate` header value telling the client where to get a token for this access;
    * `also` adds the scopes of further repositories the request reads (a mount's source).
