@@ -715,6 +715,9 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       } catch (err) {
         // The writer is now unusable; the next request resumes from the recorded offset.
         forgetWriter(upload.uuid);
+        if (range && err instanceof PortcullisError && err.code === 'SIZE_INVALID') {
+          throw new RegistryError('SIZE_INVALID', `chunk is longer than its Content-Range ${range.start}-${range.end} (${declared} bytes)`);
+        }
         throw err;
       }
       if (declared !== undefined && appended !== declared) {

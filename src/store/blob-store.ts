@@ -308,7 +308,9 @@ class FsBlobWriter implements BlobWriter {
           const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           received += buf.length;
           if (received > maxBytes) {
-            fail(new StoreError('SIZE_INVALID', `blob is larger than the ${maxBytes}-byte limit`));
+            // An answer for the client (400), not a broken connection: the body is left to the
+            // registry's bounded read, so the client reads why instead of a reset.
+            refuse(new StoreError('SIZE_INVALID', `blob is larger than the ${maxBytes}-byte limit`));
             return;
           }
           if (options?.onChunk) {

@@ -48,6 +48,25 @@ describe('a refused request body', () => {
     expect((await client.call('GET', start.headers.get('location')!)).headers.get('range')).toBe('0-0');
   });
 
+  it('that runs past its Content-Range is answered 400, not with a reset connection', async () => {
+    const start = await client.call('POST', '/v2/ranged/app/blobs/uploads/');
+    expect(start.status).toBe(202);
+    const outcome = await streamedRequest({
+      host: reg.host,
+      method: 'PATCH',
+      path: start.headers.get('location')!,
+      headers: { authorization, 'content-type': 'application/octet-stream', 'content-range': '0-999' },
+      body: 'endless',
+    });
+    expect(outcome.status).toBe(400);
+    expect(errorOf(outcome)?.code).toBe('SIZE_INVALID');
+    expect(errorOf(outcome)?.message).toBe('chunk is longer than its Content-Range 0-999 (1000 bytes)');
+    expect(outcome.headers.connection).toBe('close');
+    expect(outcome.closedAfterMs! - outcome.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
+    // Nothing of the oversized chunk counts: the session is where it was.
+    expect((await client.call('GET', start.headers.get('location')!)).headers.get('range')).toBe('0-0');
+  });
+
   it('that is a chunked manifest past the limit gets its 413, not a reset connection', async () => {
     for (let i = 0; i < 3; i++) {
       const outcome = await streamedRequest({
