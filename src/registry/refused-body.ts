@@ -47,13 +47,19 @@ export function closeAfterAnswer(req: IncomingMessage, maxBytes: number = DRAIN_
     socket.end();
     const timer = setTimeout(() => socket.destroy(), maxMs);
     timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-    let left = maxBytes;
-    req.removeAllListeners('data');
-    req.on('data', (chunk: Buffer) => {
-      left -= chunk.length;
-      if (left < 0) socket.destroy();
+    // Counted on the socket, not by the request's `data` events: a body no route read is dumped
+    // by Node before this runs, and a dumped body's bytes are dropped without any event.
+    const limit = socket.bytesRead + maxBytes;
+    const meter = setInterval(() => {
+      if (socket.bytesRead > limit) socket.destroy();
+    }, 20);
+    meter.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      clearInterval(meter);
     });
+    req.removeAllListeners('data');
+    req.on('data', () => undefined);
     // The whole body arrived: nothing is left to reset, the socket can go now.
     req.once('end', () => socket.destroySoon());
     req.on('error', () => undefined);

@@ -67,6 +67,22 @@ describe('a refused request body', () => {
     expect((await client.call('GET', start.headers.get('location')!)).headers.get('range')).toBe('0-0');
   });
 
+  it('sent to an unknown route, or to a route that reads no body, is not read for ever', async () => {
+    const cases: { method: string; path: string; headers: Record<string, string>; status: number }[] = [
+      { method: 'POST', path: '/no-such-route', headers: {}, status: 404 },
+      { method: 'GET', path: '/v2/', headers: { authorization }, status: 200 },
+    ];
+    for (const c of cases) {
+      const outcome = await streamedRequest({ host: reg.host, method: c.method, path: c.path, headers: c.headers, body: 'endless' });
+      expect(outcome.status).toBe(c.status);
+      expect(outcome.headers.connection).toBe('close');
+      // Node read such a body to its end: for an endless one, for as long as the client sent.
+      expect(outcome.closedAfterMs).toBeDefined();
+      expect(outcome.closedAfterMs! - outcome.endedAfterMs!).toBeLessThanOrEqual(DRAIN_MS + 1_000);
+      expect(outcome.sentAfterAnswer).toBeLessThan(DRAIN_BYTES + SOCKET_SLACK);
+    }
+  });
+
   it('that is a chunked manifest past the limit gets its 413, not a reset connection', async () => {
     for (let i = 0; i < 3; i++) {
       const outcome = await streamedRequest({
