@@ -15,7 +15,11 @@ export interface RegistrySourceOptions {
   /** Docker config to take credentials from when none are given; default `$DOCKER_CONFIG` or `~/.docker`. */
   dockerConfigPath?: string;
   userAgent?: string;
-  /** How long to wait for a connection, for response headers, and between body chunks. */
+  /**
+   * How long to wait for a connection, for response headers, and between body chunks; also how
+   * long a whole manifest, config or token response may take once its headers came, and the
+   * window over which a blob must average at least 1 KiB/s. Default 30 s.
+   */
   timeoutMs?: number;
 }
 
@@ -26,6 +30,9 @@ export interface AuthChallenge {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+// A server that sends a byte now and then never trips the idle timeout; a blob must also average
+// this much per timeout window of waiting (curl's --speed-limit, in effect), or the scan hangs.
+const MIN_BLOB_BYTES_PER_SECOND = 1024;
 const MAX_REDIRECTS = 5;
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
@@ -129,6 +136,9 @@ export function parseAuthChallenges(header: string): AuthChallenge[] {
   return out;
 }
 
+/** Why an exchange was cut short by us: no data for a while, too little data, or too late. */
+type Stall = 'idle' | 'slow' | 'deadline';
+
 /** One in-flight HTTP exchange: its response, final URL, and the timer guarding it. */
 interface Exchange {
   res: Response;
@@ -136,7 +146,14 @@ interface Exchange {
   /** Starts the timeout while we wait on the network (not while a consumer is slow). */
   arm(): void;
   disarm(): void;
-  timedOut(): boolean;
+  /**
+   * Counts body bytes; when a timeout's worth of waiting brought fewer than the floor, aborts
+   * the exchange (it is then `stalled()` as 'slow'). Call after disarm.
+   */
+  received(bytes: number): void;
+  /** Aborts the exchange unless its body is read in full within the timeout from now. */
+  startDeadline(): void;
+  stalled(): Stall | undefined;
   /** Releases the exchange; aborts the connection if the body was not read to the end. */
   done(complete: boolean): void;
 }
@@ -288,7 +305,10 @@ export class RegistrySource implements ImageSource {
             ex.disarm();
           }
           if (step.done) break;
-          yield step.value as Buffer;
+          const chunk = step.value as Buffer;
+          ex.received(chunk.length);
+          if (ex.stalled()) throw new Error('too slow');
+          yield chunk;
         }
         complete = true;
       } catch (err) {
@@ -397,7 +417,7 @@ export class RegistrySource implements ImageSource {
       if (this.authorization !== undefined && Date.now() >= this.authorizationExpiresAt)
         this.authorization = undefined;
       const sent = this.authorization;
-      const ex = await this.send(new URL(path, this.origin), accept, sent);
+      const ex = await this.send(new URL(path, this.origin), accept, sent, subject);
       const { status } = ex.res;
       if (status === 401 && attempt === 0 && ex.url.origin === this.origin) {
         const challenge = ex.res.headers.get('www-authenticate');
@@ -411,12 +431,17 @@ export class RegistrySource implements ImageSource {
   }
 
   /** One request and its redirects. Authorization goes only to the registry's own origin. */
-  private async send(start: URL, accept: string, authorization: string | undefined): Promise<Exchange> {
+  private async send(
+    start: URL,
+    accept: string,
+    authorization: string | undefined,
+    subject: Subject,
+  ): Promise<Exchange> {
     let url = start;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, accept };
       if (authorization !== undefined && url.origin === this.origin) headers.authorization = authorization;
-      const ex = await this.open(url, { headers, redirect: 'manual' });
+      const ex = await this.open(url, { headers, redirect: 'manual' }, subject);
       const { status } = ex.res;
       if (![301, 302, 303, 307, 308].includes(status)) return ex;
       const location = ex.res.headers.get('location');
@@ -463,27 +488,48 @@ export class RegistrySource implements ImageSource {
   }
 
   /** fetch with a timeout that covers connecting and waiting for headers, mapped errors. */
-  private async open(url: URL, init: RequestInit): Promise<Exchange> {
+  private async open(url: URL, init: RequestInit, subject: Subject): Promise<Exchange> {
     const controller = new AbortController();
     this.active.add(controller);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let timedOut = false;
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    let stall: Stall | undefined;
+    const stop = (why: Stall): void => {
+      stall ??= why;
+      controller.abort();
+    };
+    // Time spent waiting on the network in the current window, and the bytes it brought.
+    let waitingSince: number | undefined;
+    let windowWaitMs = 0;
+    let windowBytes = 0;
+    const minWindowBytes = Math.ceil((MIN_BLOB_BYTES_PER_SECOND * this.timeoutMs) / 1000);
     const arm = (): void => {
       if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, this.timeoutMs);
+      timer = setTimeout(() => stop('idle'), this.timeoutMs);
+      waitingSince = Date.now();
     };
     const disarm = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+      if (waitingSince !== undefined) windowWaitMs += Date.now() - waitingSince;
+      waitingSince = undefined;
+    };
+    const received = (bytes: number): void => {
+      windowBytes += bytes;
+      if (windowWaitMs < this.timeoutMs) return;
+      if (windowBytes < minWindowBytes) stop('slow');
+      windowWaitMs = 0;
+      windowBytes = 0;
+    };
+    const startDeadline = (): void => {
+      if (deadline === undefined) deadline = setTimeout(() => stop('deadline'), this.timeoutMs);
     };
     let released = false;
     const done = (complete: boolean): void => {
       if (released) return;
       released = true;
       disarm();
+      if (deadline !== undefined) clearTimeout(deadline);
       this.active.delete(controller);
       // An unread body holds its connection until it is consumed or the request is aborted.
       if (!complete) controller.abort();
@@ -494,11 +540,13 @@ export class RegistrySource implements ImageSource {
       res = await fetch(url, { ...init, signal: controller.signal });
     } catch (err) {
       done(false);
-      throw this.networkError(err, url, timedOut);
+      throw this.networkError(err, url, stall !== undefined, subject);
     } finally {
       disarm();
+      // Waiting for the headers is not part of the body's pace.
+      windowWaitMs = 0;
     }
-    return { res, url, arm, disarm, timedOut: () => timedOut, done };
+    return { res, url, arm, disarm, received, startDeadline, stalled: () => stall, done };
   }
 
   private async authenticate(header: string | null, failed: string | undefined): Promise<void> {
@@ -574,7 +622,7 @@ export class RegistrySource implements ImageSource {
       headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
     }
     // No redirects: the Basic credentials above are meant for this realm only.
-    const ex = await this.open(realm, { headers, redirect: 'manual' });
+    const ex = await this.open(realm, { headers, redirect: 'manual' }, { kind: 'response', name: 'token' });
     const { status } = ex.res;
     if (status === 401 || status === 403) {
       ex.done(false);
@@ -728,6 +776,9 @@ export class RegistrySource implements ImageSource {
     const chunks: Buffer[] = [];
     let total = 0;
     let complete = false;
+    // Documents are small: the whole body gets one timeout, so a byte now and then cannot hold
+    // the scan for ever.
+    ex.startDeadline();
     try {
       for (;;) {
         ex.arm();
@@ -756,14 +807,17 @@ export class RegistrySource implements ImageSource {
   private transferError(err: unknown, ex: Exchange, subject: Subject): Error {
     if (err instanceof OciError) return err;
     const what = `${subject.kind} ${subject.name}`;
-    if (ex.timedOut()) {
-      return new OciError(
-        'REGISTRY_TIMEOUT',
-        `${this.display}: ${ex.url.host} stopped sending ${what} (no data for ${this.timeoutMs} ms)`,
-        {
-          subject: this.display,
-        },
-      );
+    const stall = ex.stalled();
+    if (stall !== undefined) {
+      const why =
+        stall === 'idle'
+          ? `stopped sending ${what} (no data for ${this.timeoutMs} ms)`
+          : stall === 'slow'
+            ? `is sending ${what} too slowly (under ${MIN_BLOB_BYTES_PER_SECOND} bytes/s over ${this.timeoutMs} ms)`
+            : `did not send all of ${what} within ${this.timeoutMs} ms`;
+      return new OciError('REGISTRY_TIMEOUT', `${this.display}: ${ex.url.host} ${why}`, {
+        subject: this.display,
+      });
     }
     return new OciError(
       'REGISTRY_ERROR',
@@ -776,13 +830,13 @@ export class RegistrySource implements ImageSource {
   }
 
   /** Turns a failed connection into one line that says what to do. */
-  private networkError(err: unknown, url: URL, timedOut: boolean): OciError {
+  private networkError(err: unknown, url: URL, timedOut: boolean, subject: Subject): OciError {
     const host = url.host;
     const opts = { subject: this.display, cause: err };
     if (timedOut) {
       return new OciError(
         'REGISTRY_TIMEOUT',
-        `${this.display}: no answer from ${host} within ${this.timeoutMs} ms`,
+        `${this.display}: no answer from ${host} within ${this.timeoutMs} ms for ${subject.kind} ${subject.name}`,
         opts,
       );
     }

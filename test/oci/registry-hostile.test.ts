@@ -1,0 +1,123 @@
+// The registry client against registries that misbehave on purpose: each test gives a tiny local
+// server one bad habit and checks that the client stops with a clear, bounded error.
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OciError } from '../../src/errors.js';
+import { MediaType } from '../../src/oci/media-types.js';
+import { RegistrySource } from '../../src/oci/registry.js';
+
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const REPO = 'hostile/app';
+
+const blob = randomBytes(64 * 1024);
+const manifest = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: sha(blob), size: blob.length },
+    layers: [],
+  }),
+);
+
+let handler: RequestListener = (_req, res) => res.end();
+let server: Server;
+let port: number;
+
+beforeAll(async () => {
+  server = createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+const source = (timeoutMs = 300): RegistrySource =>
+  new RegistrySource(`127.0.0.1:${port}/${REPO}:v1`, { insecure: true, timeoutMs });
+
+/** Sends the body one byte every `everyMs`, for as long as the client listens. */
+function drip(res: ServerResponse, body: Buffer, everyMs: number): void {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (i < body.length) res.write(body.subarray(i, ++i));
+    else {
+      clearInterval(timer);
+      res.end();
+    }
+  }, everyMs);
+  res.on('close', () => clearInterval(timer));
+}
+
+async function readAll(stream: Readable, pauseMs = 0): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) {
+    chunks.push(c as Buffer);
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  return Buffer.concat(chunks);
+}
+
+async function failure(p: Promise<unknown>): Promise<OciError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(OciError);
+  expect((err as OciError).message.split('\n')).toHaveLength(1);
+  return err as OciError;
+}
+
+describe('RegistrySource against a registry that stalls', () => {
+  it('names the manifest it waited for when no headers come', async () => {
+    handler = () => {}; // never answers
+    const err = await failure(source(200).root());
+    expect(err.code).toBe('REGISTRY_TIMEOUT');
+    expect(err.message).toBe(
+      `127.0.0.1:${port}/${REPO}:v1: no answer from 127.0.0.1:${port} within 200 ms for manifest v1`,
+    );
+  });
+
+  it('gives a manifest sent a byte at a time one timeout for its whole body', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': manifest.length });
+      drip(res, manifest, 20); // never idle for 300 ms, but would take seconds
+    };
+    const started = Date.now();
+    const err = await failure(source(300).root());
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(err.code).toBe('REGISTRY_TIMEOUT');
+    expect(err.message).toBe(
+      `127.0.0.1:${port}/${REPO}:v1: 127.0.0.1:${port} did not send all of manifest v1 within 300 ms`,
+    );
+  });
+
+  it('fails a blob that trickles in under the floor rate', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-length': blob.length });
+      drip(res, blob, 20);
+    };
+    const started = Date.now();
+    const err = await failure(source(300).openBlob({ digest: sha(blob), size: blob.length }).then((s) => readAll(s)));
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(err.code).toBe('REGISTRY_TIMEOUT');
+    expect(err.message).toContain(`is sending blob ${sha(blob)} too slowly`);
+  });
+
+  it('does not count a slow consumer against the registry', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-length': blob.length });
+      // Several writes, so the body arrives in several chunks.
+      for (let i = 0; i < blob.length; i += 8192) res.write(blob.subarray(i, i + 8192));
+      res.end();
+    };
+    // The consumer takes far longer than the timeout between chunks; the network never does.
+    const stream = await source(100).openBlob({ digest: sha(blob), size: blob.length });
+    const got = await readAll(stream, 150);
+    expect(got.equals(blob)).toBe(true);
+  });
+});
