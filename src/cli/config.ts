@@ -37,6 +37,8 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema> & {
   /** The configuration file that was read, when there was one. */
   file?: string;
+  /** PORTCULLIS_REGISTRY_TIMEOUT (seconds), in ms: the remote-image client's timeout. */
+  registryTimeoutMs?: number;
 };
 
 export function loadConfig(explicitPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
@@ -65,6 +67,19 @@ export function loadConfig(explicitPath: string | undefined, env: NodeJS.Process
   }
   if (env.PORTCULLIS_DATA) config.data = env.PORTCULLIS_DATA;
   if (env.PORTCULLIS_CACHE_DIR) config.cacheDir = env.PORTCULLIS_CACHE_DIR;
+  if (env.PORTCULLIS_REGISTRY_TIMEOUT) config.registryTimeoutMs = registryTimeoutMs(env.PORTCULLIS_REGISTRY_TIMEOUT);
   config.data = resolve(config.data);
   return config;
+}
+
+/** Seconds (fractions allowed, at most a day) as milliseconds; anything else is a usage error. */
+function registryTimeoutMs(text: string): number {
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!(seconds > 0 && seconds <= 86_400)) {
+    throw new UsageError(
+      'CONFIG_INVALID',
+      `PORTCULLIS_REGISTRY_TIMEOUT must be a number of seconds above 0 and at most 86400, not "${text.slice(0, 40)}"`,
+    );
+  }
+  return Math.max(1, Math.round(seconds * 1000));
 }

@@ -321,6 +321,7 @@ export async function scanImage(imageText: string, flags: ScanFlags, behaviour: 
       insecure: flags.insecure,
       username: flags.username,
       password,
+      ...(config.registryTimeoutMs !== undefined ? { timeoutMs: config.registryTimeoutMs } : {}),
       limits: {
         ...config.limits,
         ...(flags.maxTotalBytes ? { maxTotalBytes: flags.maxTotalBytes } : {}),
