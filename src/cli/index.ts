@@ -3,6 +3,7 @@ import { exitWhenFlushed } from './one-shot.js';
 import { Command, CommanderError } from 'commander';
 import { GENERATOR_VERSION } from '../analyse/index.js';
 import { PortcullisError } from '../errors.js';
+import { printableLines } from '../terminal-text.js';
 import { addDbCommands } from './db-command.js';
 import { addGlobalOptions } from './global-options.js';
 import { addServeCommand } from './serve-command.js';
@@ -62,7 +63,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       return err.exitCode === 0 ? 0 : 2;
     }
     const message = err instanceof PortcullisError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`portcullis: ${message}\n`);
+    // Messages quote what registries and images sent; none of it may drive the terminal.
+    process.stderr.write(`portcullis: ${printableLines(message)}\n`);
     if (process.env.PORTCULLIS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return 2;
   }

@@ -11,6 +11,8 @@ import type { ScanResult } from '../sbom/result.js';
 import { UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { checkOutputPath, writeOutputFile } from './output-file.js';
+import { printableLines } from '../terminal-text.js';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
 
@@ -269,7 +271,7 @@ export async function runScan(imageText: string, flags: ScanFlags, behaviour: Sc
       parseScanners(flags.scanners);
       const result = await scanConfiguration(imageText, kind, imageText.slice(kind.length + 1));
       const filtered = await applyFindingFilters([result], flags);
-      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      for (const w of result.warnings) process.stderr.write(`warning: ${printableLines(w)}\n`);
       await emit(filtered, flags);
       // Each warning here is a file of the folder that was not checked (too large, unreadable,
       // not YAML). A gate must not pass what it could not look at (helper-34's review).
@@ -337,7 +339,7 @@ export async function scanImage(imageText: string, flags: ScanFlags, behaviour: 
     const vulnChecked =
       scanners.has('vuln') && flags.vulns !== false ? await addVulnerabilities(results, flags, data) : results;
     const checked = await applyFindingFilters(vulnChecked, flags);
-    for (const w of new Set(checked.flatMap((r) => r.warnings))) process.stderr.write(`warning: ${w}\n`);
+    for (const w of new Set(checked.flatMap((r) => r.warnings))) process.stderr.write(`warning: ${printableLines(w)}\n`);
     return checked;
   } finally {
     bars.stop();

@@ -1,6 +1,7 @@
 import { Readable, pipeline } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { OciError } from '../errors.js';
+import { printable } from '../terminal-text.js';
 import { DigestVerifier, digestOf, isDigest, parseDigest, verifyBytes } from './digest.js';
 import { lookupDockerCredentials, type RegistryCredentials } from './docker-config.js';
 import { MediaType, isSchema1 } from './media-types.js';
@@ -194,7 +195,13 @@ function innermostMessage(err: unknown): string {
     if (cur.message) msg = cur.message;
     cur = cur.cause;
   }
-  return msg.replace(/[\r\n]+/g, ' ').slice(0, 200);
+  return printable(msg.replace(/[\r\n]+/g, ' ').slice(0, 200));
+}
+
+/** A response's reason phrase for a message: the server chose it, so shown escaped and short. */
+function reason(res: Response): string {
+  const text = res.statusText.trim();
+  return text ? ` ${printable(text.length > 80 ? `${text.slice(0, 80)}...` : text)}` : '';
 }
 
 /**
@@ -632,7 +639,7 @@ export class RegistrySource implements ImageSource {
       ex.done(false);
       throw new OciError(
         'REGISTRY_ERROR',
-        `${this.display}: token service ${realm.host} answered ${status}${ex.res.statusText ? ` ${ex.res.statusText}` : ''}`,
+        `${this.display}: token service ${realm.host} answered ${status}${reason(ex.res)}`,
         { subject: this.display },
       );
     }
@@ -689,7 +696,7 @@ export class RegistrySource implements ImageSource {
   }
 
   private async statusError(ex: Exchange, subject: Subject): Promise<OciError> {
-    const { status, statusText } = ex.res;
+    const { status } = ex.res;
     const host = ex.url.host;
     let codes: string[] = [];
     if (status >= 400 && status < 500) codes = await this.errorCodes(ex);
@@ -725,7 +732,7 @@ export class RegistrySource implements ImageSource {
     }
     return new OciError(
       'REGISTRY_ERROR',
-      `${this.display}: ${host} answered ${status}${statusText ? ` ${statusText}` : ''} for ${what}${detail}`,
+      `${this.display}: ${host} answered ${status}${reason(ex.res)} for ${what}${detail}`,
       {
         subject: this.display,
       },

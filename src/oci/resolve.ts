@@ -1,4 +1,5 @@
 import { OciError } from '../errors.js';
+import { printable } from '../terminal-text.js';
 import { digestOf } from './digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1 } from './media-types.js';
 import {
@@ -57,6 +58,12 @@ function sniffMediaType(doc: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** The platforms an index offers, for a message: escaped, since the registry chose them. */
+function availablePlatforms(children: ReadonlyArray<{ platform?: Platform }>): string {
+  const names = children.map((m) => (m.platform ? printable(formatPlatform(m.platform)) : 'unspecified'));
+  return names.join(', ') || 'none';
+}
+
 /** Far above any real multi-arch image (a dozen platforms, each with an attestation manifest). */
 const MAX_DOCUMENTS = 512;
 
@@ -104,10 +111,9 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
         ? children.filter((m) => m.platform && m.platform.os !== 'unknown')
         : children.filter((m) => platformMatches(m.platform, want)).slice(0, 1);
       if (chosen.length === 0) {
-        const available = children.map((m) => (m.platform ? formatPlatform(m.platform) : 'unspecified'));
         throw new OciError(
           'PLATFORM_NOT_FOUND',
-          `${source.display}: no image for platform ${formatPlatform(want)} (available: ${available.join(', ') || 'none'}); use --platform`,
+          `${source.display}: no image for platform ${formatPlatform(want)} (available: ${availablePlatforms(children)}); use --platform`,
         );
       }
       for (const child of chosen) {
@@ -120,7 +126,7 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
       return;
     }
     if (!isManifestMediaType(mediaType)) {
-      throw new OciError('MANIFEST_UNSUPPORTED', `${source.display}: ${digest} has unsupported media type ${mediaType ?? '(none)'}`);
+      throw new OciError('MANIFEST_UNSUPPORTED', `${source.display}: ${digest} has unsupported media type ${mediaType !== undefined ? printable(mediaType.slice(0, 200)) : '(none)'}`);
     }
     const manifest = parseJson(ManifestSchema, bytes, `${source.display} manifest ${digest}`);
     const configBytes = await source.readBlob(manifest.config, MAX_DOCUMENT_BYTES);

@@ -2,12 +2,13 @@
 // server one bad habit and checks that the client stops with a clear, bounded error.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciError } from '../../src/errors.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { RegistrySource } from '../../src/oci/registry.js';
+import { resolveImages } from '../../src/oci/resolve.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const REPO = 'hostile/app';
@@ -119,5 +120,65 @@ describe('RegistrySource against a registry that stalls', () => {
     const stream = await source(100).openBlob({ digest: sha(blob), size: blob.length });
     const got = await readAll(stream, 150);
     expect(got.equals(blob)).toBe(true);
+  });
+});
+
+describe('RegistrySource and resolveImages against a registry that sends terminal escapes', () => {
+  it('escapes a reason phrase and cuts it short', async () => {
+    // Node's http server refuses control characters in a reason phrase; a raw socket does not.
+    const raw = createNetServer((socket) => {
+      socket.once('data', () => {
+        socket.end(`HTTP/1.1 500 Bad \x1b[31mRED\x1b]0;pwned\x07${'x'.repeat(300)}\r\nContent-Length: 0\r\n\r\n`);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const rawPort = (raw.address() as AddressInfo).port;
+    try {
+      const src = new RegistrySource(`127.0.0.1:${rawPort}/${REPO}:v1`, { insecure: true, timeoutMs: 2000 });
+      const err = await failure(src.root());
+      expect(err.code).toBe('REGISTRY_ERROR');
+      expect(err.message).not.toMatch(/[\x00-\x1f\x7f]/);
+      expect(err.message).toContain('answered 500 Bad \\x1b[31mRED\\x1b]0;pwned\\x07xxx');
+      expect(err.message.length).toBeLessThan(250);
+    } finally {
+      await new Promise((r) => raw.close(r));
+    }
+  });
+
+  it('lists an index’s platforms escaped', async () => {
+    const evil = { os: 'linux\x1b[2J', architecture: 'arm\x1b]0;t\x07' };
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: [{ mediaType: MediaType.ociManifest, digest: sha(manifest), size: 1, platform: evil }],
+      }),
+    );
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.ociIndex, 'content-length': index.length });
+      res.end(index);
+    };
+    const err = await failure(resolveImages(source()));
+    expect(err.code).toBe('PLATFORM_NOT_FOUND');
+    expect(err.message).toContain('(available: linux\\x1b[2J/arm\\x1b]0;t\\x07); use --platform');
+  });
+
+  it('escapes a media type taken from the manifest or the Content-Type header', async () => {
+    const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/x\x1b[31m' }));
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': doc.length });
+      res.end(doc);
+    };
+    const fromBody = await failure(resolveImages(source()));
+    expect(fromBody.code).toBe('MANIFEST_UNSUPPORTED');
+    expect(fromBody.message).toMatch(/unsupported media type application\/x\\x1b\[31m$/);
+    // Header values may carry bytes 0x80-0xff, read as Latin-1: 0x9b is the one-byte CSI.
+    const plain = Buffer.from('{"schemaVersion":2}');
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/x\x9b2J', 'content-length': plain.length });
+      res.end(plain);
+    };
+    const fromHeader = await failure(resolveImages(source()));
+    expect(fromHeader.message).toMatch(/unsupported media type text\/x\\x9b2j$/);
   });
 });
