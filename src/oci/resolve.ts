@@ -58,11 +58,15 @@ function sniffMediaType(doc: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-/** The platforms an index offers, for a message: escaped, since the registry chose them. */
+/** The platforms an index offers, for a message: each once, escaped, and only the first few. */
 function availablePlatforms(children: ReadonlyArray<{ platform?: Platform }>): string {
-  const names = children.map((m) => (m.platform ? printable(formatPlatform(m.platform)) : 'unspecified'));
-  return names.join(', ') || 'none';
+  const names = [...new Set(children.map((m) => (m.platform ? printable(formatPlatform(m.platform).slice(0, 100)) : 'unspecified')))];
+  if (names.length === 0) return 'none';
+  const shown = names.slice(0, MAX_PLATFORMS_LISTED).join(', ');
+  return names.length > MAX_PLATFORMS_LISTED ? `${shown} and ${names.length - MAX_PLATFORMS_LISTED} more` : shown;
 }
+
+const MAX_PLATFORMS_LISTED = 20;
 
 /** Far above any real multi-arch image (a dozen platforms, each with an attestation manifest). */
 const MAX_DOCUMENTS = 512;

@@ -145,22 +145,27 @@ describe('RegistrySource and resolveImages against a registry that sends termina
     }
   });
 
-  it('lists an index’s platforms escaped', async () => {
+  it('lists an index’s platforms escaped, each once, and only the first twenty', async () => {
     const evil = { os: 'linux\x1b[2J', architecture: 'arm\x1b]0;t\x07' };
-    const index = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.ociIndex,
-        manifests: [{ mediaType: MediaType.ociManifest, digest: sha(manifest), size: 1, platform: evil }],
-      }),
-    );
+    const manifests = [
+      ...Array.from({ length: 1000 }, () => ({ mediaType: MediaType.ociManifest, digest: sha(manifest), size: 1, platform: evil })),
+      ...Array.from({ length: 30 }, (_, i) => ({
+        mediaType: MediaType.ociManifest,
+        digest: sha(manifest),
+        size: 1,
+        platform: { os: 'linux', architecture: `a${i}` },
+      })),
+    ];
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': MediaType.ociIndex, 'content-length': index.length });
       res.end(index);
     };
     const err = await failure(resolveImages(source()));
     expect(err.code).toBe('PLATFORM_NOT_FOUND');
-    expect(err.message).toContain('(available: linux\\x1b[2J/arm\\x1b]0;t\\x07); use --platform');
+    expect(err.message).not.toMatch(/[\x00-\x1f\x7f]/);
+    expect(err.message).toContain('(available: linux\\x1b[2J/arm\\x1b]0;t\\x07, linux/a0, ');
+    expect(err.message).toContain('linux/a18 and 11 more); use --platform');
   });
 
   it('escapes a media type taken from the manifest or the Content-Type header', async () => {
