@@ -68,6 +68,12 @@ function availablePlatforms(children: ReadonlyArray<{ platform?: Platform }>): s
 
 const MAX_PLATFORMS_LISTED = 20;
 
+/**
+ * Far above any image a runtime can start (overlayfs mounts stop at about 128 layers), far below
+ * the 25,000 a 4 MiB manifest can list, each of them a download and a walk.
+ */
+const MAX_LAYERS = 1000;
+
 /** Far above any real multi-arch image (a dozen platforms, each with an attestation manifest). */
 const MAX_DOCUMENTS = 512;
 
@@ -133,6 +139,13 @@ export async function resolveImages(source: ImageSource, options: ResolveOptions
       throw new OciError('MANIFEST_UNSUPPORTED', `${source.display}: ${digest} has unsupported media type ${mediaType !== undefined ? printable(mediaType.slice(0, 200)) : '(none)'}`);
     }
     const manifest = parseJson(ManifestSchema, bytes, `${source.display} manifest ${digest}`);
+    // Checked before the config is fetched: each layer is a download and a walk.
+    if (manifest.layers.length > MAX_LAYERS) {
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `${source.display}: manifest ${digest} lists ${manifest.layers.length} layers, more than the ${MAX_LAYERS} portcullis reads (container runtimes stop at about 128)`,
+      );
+    }
     const configBytes = await source.readBlob(manifest.config, MAX_DOCUMENT_BYTES);
     const config = parseJson(ImageConfigSchema, configBytes, `${source.display} config ${manifest.config.digest}`);
     const layerCount = manifest.layers.length;

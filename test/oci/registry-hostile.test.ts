@@ -187,3 +187,29 @@ describe('RegistrySource and resolveImages against a registry that sends termina
     expect(fromHeader.message).toMatch(/unsupported media type text\/x\\x9b2j$/);
   });
 });
+
+describe('resolveImages against a registry that lists too much', () => {
+  it('refuses a manifest of more than 1,000 layers before fetching its config', async () => {
+    const layers = Array.from({ length: 1001 }, () => ({ mediaType: MediaType.ociLayerGzip, digest: sha(blob), size: blob.length }));
+    const big = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: MediaType.ociConfig, digest: sha(blob), size: blob.length },
+        layers,
+      }),
+    );
+    const paths: string[] = [];
+    handler = (req, res) => {
+      paths.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': big.length });
+      res.end(big);
+    };
+    const err = await failure(resolveImages(source()));
+    expect(err.code).toBe('MANIFEST_INVALID');
+    expect(err.message).toBe(
+      `127.0.0.1:${port}/${REPO}:v1: manifest ${sha(big)} lists 1001 layers, more than the 1000 portcullis reads (container runtimes stop at about 128)`,
+    );
+    expect(paths).toEqual([`/v2/${REPO}/manifests/v1`]);
+  });
+});
