@@ -1,3 +1,4 @@
+import { maxHeaderSize } from 'node:http';
 import { Readable, pipeline } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { OciError } from '../errors.js';
@@ -870,6 +871,13 @@ export class RegistrySource implements ImageSource {
       code === 'ENETUNREACH'
     ) {
       return new OciError('REGISTRY_UNREACHABLE', `${this.display}: cannot reach ${host} (${code})`, opts);
+    }
+    if (code === 'UND_ERR_HEADERS_OVERFLOW') {
+      return new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: ${host} answered ${subject.kind} ${subject.name} with headers over Node's ${maxHeaderSize}-byte limit (a broken registry or proxy?)`,
+        opts,
+      );
     }
     if (message === 'bad port') {
       // undici refuses the fetch standard's "bad ports" (1, 25, 6000, ...) before connecting.

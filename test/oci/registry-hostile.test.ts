@@ -213,3 +213,30 @@ describe('resolveImages against a registry that lists too much', () => {
     expect(paths).toEqual([`/v2/${REPO}/manifests/v1`]);
   });
 });
+
+describe('RegistrySource against a registry that sends too much', () => {
+  it('says so when the response headers are over the limit, without reading them', async () => {
+    handler = (_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1/t",x="${'a'.repeat(100_000)}"` });
+      res.end();
+    };
+    const err = await failure(source().root());
+    expect(err.code).toBe('REGISTRY_ERROR');
+    expect(err.message).toMatch(/: 127\.0\.0\.1:\d+ answered manifest v1 with headers over Node's \d+-byte limit \(a broken registry or proxy\?\)$/);
+  });
+
+  it('stops reading an endless manifest at the document limit', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.ociManifest }); // chunked, no length
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = (): void => {
+        while (res.write(chunk));
+      };
+      res.on('drain', pump);
+      pump();
+    };
+    const err = await failure(source().root());
+    expect(err.code).toBe('DOCUMENT_TOO_LARGE');
+    expect(err.message).toContain('manifest v1 from 127.0.0.1');
+  });
+});
