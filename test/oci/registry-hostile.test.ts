@@ -240,3 +240,112 @@ describe('RegistrySource against a registry that sends too much', () => {
     expect(err.message).toContain('manifest v1 from 127.0.0.1');
   });
 });
+
+describe('RegistrySource keeps credentials on the registry', () => {
+  const USER = 'alice';
+  const PASSWORD = 'pw-Secret-1';
+  const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+
+  /** A second origin (another port) that records what reaches it and answers with `answer`. */
+  async function otherOrigin(answer: RequestListener): Promise<{ port: number; seen: Array<string | undefined>; close(): Promise<void> }> {
+    const seen: Array<string | undefined> = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      answer(req, res);
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (other.address() as AddressInfo).port,
+      seen,
+      close: async () => {
+        other.closeAllConnections();
+        await new Promise((r) => other.close(r));
+      },
+    };
+  }
+
+  const withCredentials = (): RegistrySource =>
+    new RegistrySource(`127.0.0.1:${port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000, username: USER, password: PASSWORD });
+
+  it('sends no Basic credentials to another origin a blob is redirected to, nor answers its 401', async () => {
+    const other = await otherOrigin((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Basic realm="s3"` });
+      res.end();
+    });
+    try {
+      const registrySeen: Array<string | undefined> = [];
+      handler = (req, res) => {
+        registrySeen.push(req.headers.authorization);
+        if (req.headers.authorization !== basic) {
+          res.writeHead(401, { 'www-authenticate': 'Basic realm="registry"' });
+          res.end();
+          return;
+        }
+        res.writeHead(307, { location: `http://127.0.0.1:${other.port}/bucket/blob?sig=1` });
+        res.end();
+      };
+      const err = await failure(withCredentials().openBlob({ digest: sha(blob), size: blob.length }));
+      expect(err.code).toBe('UNAUTHORIZED');
+      expect(err.message).toContain(`access denied by 127.0.0.1:${other.port}`);
+      expect(registrySeen).toEqual([undefined, basic]);
+      expect(other.seen).toEqual([undefined]); // asked once, without credentials, and not again
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('does not follow a token service redirect with the credentials meant for it', async () => {
+    const other = await otherOrigin((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"token":"stolen"}');
+    });
+    try {
+      handler = (req, res) => {
+        if (req.url?.startsWith('/token')) {
+          res.writeHead(307, { location: `http://127.0.0.1:${other.port}/token` });
+          res.end();
+          return;
+        }
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="s"` });
+        res.end();
+      };
+      const err = await failure(withCredentials().root());
+      expect(err.code).toBe('REGISTRY_ERROR');
+      expect(err.message).toBe(`127.0.0.1:${port}/${REPO}:v1: token service 127.0.0.1:${port} answered 307 Temporary Redirect`);
+      expect(other.seen).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('stops a redirect loop after five hops', async () => {
+    let hops = 0;
+    handler = (req, res) => {
+      hops++;
+      res.writeHead(302, { location: req.url ?? '/' });
+      res.end();
+    };
+    const err = await failure(source().root());
+    expect(err.message).toBe(`127.0.0.1:${port}/${REPO}:v1: more than 5 redirects from 127.0.0.1:${port}`);
+    expect(hops).toBe(6);
+  });
+
+  it('answers a 401 that follows a fresh token once, not in a loop', async () => {
+    let tokens = 0;
+    let manifestGets = 0;
+    handler = (req, res) => {
+      if (req.url?.startsWith('/token')) {
+        tokens++;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"token":"t0k3n","expires_in":0}');
+        return;
+      }
+      manifestGets++;
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="s"` });
+      res.end();
+    };
+    const err = await failure(withCredentials().root());
+    expect(err.code).toBe('UNAUTHORIZED');
+    expect([tokens, manifestGets]).toEqual([1, 2]);
+  });
+});
