@@ -1,14 +1,20 @@
 // The registry client against registries that misbehave on purpose: each test gives a tiny local
 // server one bad habit and checks that the client stops with a clear, bounded error.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyseInput } from '../../src/analyse/index.js';
 import { OciError } from '../../src/errors.js';
+import { parseImageInput } from '../../src/oci/index.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { RegistrySource } from '../../src/oci/registry.js';
 import { resolveImages } from '../../src/oci/resolve.js';
+import { tarOf } from '../helpers/image-builder.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const REPO = 'hostile/app';
@@ -347,5 +353,53 @@ describe('RegistrySource keeps credentials on the registry', () => {
     const err = await failure(withCredentials().root());
     expect(err.code).toBe('UNAUTHORIZED');
     expect([tokens, manifestGets]).toEqual([1, 2]);
+  });
+});
+
+describe('a scan from a registry that serves a tampered layer', () => {
+  it('fails with the digest and caches nothing for that layer', async () => {
+    const tar = await tarOf([
+      { name: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.20.0\n' },
+      { name: 'data/big', content: Buffer.alloc(1 << 20, 0x61) },
+    ]);
+    // One byte inside a file's content: every tar header still parses, so the walk completes
+    // and only the digest check at the end of the blob can tell.
+    const tampered = Buffer.from(tar);
+    tampered[4096] = 0x62;
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(tar)] } }),
+    );
+    const image = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: MediaType.ociConfig, digest: sha(config), size: config.length },
+        layers: [{ mediaType: MediaType.ociLayerTar, digest: sha(tar), size: tar.length }],
+      }),
+    );
+    let layerBytes: Buffer = tampered;
+    handler = (req, res) => {
+      const url = req.url ?? '';
+      const body = url.endsWith(sha(tar)) ? layerBytes : url.endsWith(sha(config)) ? config : image;
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': body.length });
+      res.end(body);
+    };
+    const cacheDir = mkdtempSync(join(tmpdir(), 'portcullis-hostile-cache-'));
+    try {
+      const scan = () =>
+        analyseInput(parseImageInput(`127.0.0.1:${port}/${REPO}:v1`), { cacheDir, insecure: true, timeoutMs: 2000, scratchRoot: cacheDir });
+      const err = await failure(scan());
+      expect(err.code).toBe('DIGEST_MISMATCH');
+      expect(err.message).toContain(sha(tar));
+      const cached = (): string[] => readdirSync(cacheDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json'));
+      expect(cached()).toEqual([]);
+      // The same scan against honest bytes works and is cached: the cache was not simply off.
+      layerBytes = tar;
+      const [result] = await scan();
+      expect(result!.os?.family).toBe('alpine');
+      expect(cached()).toHaveLength(1);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 });
