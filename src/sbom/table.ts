@@ -56,6 +56,7 @@ import { comparePackages } from './json.js';
 import { packageDisplayName } from './purl.js';
 import type { ScanResult } from './result.js';
 import { byCodeUnits as cmp } from '../text-order.js';
+import { printable } from '../terminal-text.js';
 
 export interface TableOptions {
   /** Use ANSI colours and bold. Pass false when the output is not a terminal. */
@@ -365,8 +366,26 @@ function isConfigOnly(result: ScanResult): boolean {
   return result.image.manifestDigest === '' && result.image.layers.length === 0;
 }
 
+/**
+ * A copy of a result with control characters in every string shown as escapes: package names,
+ * versions, paths, the OS name and warnings come from the image, and the table goes to a
+ * terminal (where `\x1b[2J` would clear the screen). The table's own colours are added after.
+ */
+function printableCopy<T>(value: T): T {
+  if (typeof value === 'string') return printable(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => printableCopy(v)) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, printableCopy(v)])) as T;
+  }
+  return value;
+}
+
 /** Renders the scan as a text table (lines joined with `\n`, no trailing newline). */
 export function toTable(result: ScanResult, options: TableOptions = { color: false }): string {
+  return renderTable(printableCopy(result), options);
+}
+
+function renderTable(result: ScanResult, options: TableOptions): string {
   const paint = (code: string, text: string): string =>
     options.color ? `${code}${text}${ANSI.reset}` : text;
 

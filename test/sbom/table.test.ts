@@ -31,6 +31,25 @@ describe('toTable', () => {
     for (const line of lines) expect(line).not.toMatch(/ $/);
   });
 
+  it('shows control characters from the image as escapes, coloured or not', () => {
+    const hostile = makeResult();
+    hostile.os = { ...hostile.os!, name: 'Alp\u001b[2Jine' };
+    const first = hostile.packages[0]!;
+    hostile.packages[0] = { ...first, name: 'evil\u001b[31mRED\u001b]0;pwn\u0007', version: '1.0\r\u009b5m' };
+    hostile.warnings = ['a file named x\u001b[8m'];
+    for (const color of [false, true]) {
+      // The only escape sequences left are the table's own SGR colours.
+      const text = toTable(hostile, { color }).replace(/\u001b\[\d+m/g, '');
+      expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(text).toContain('OS:       Alp\\x1b[2Jine');
+      expect(text).toContain('evil\\x1b[31mRED\\x1b]0;pwn\\x07');
+      expect(text).toContain('1.0\\x0d\\x9b5m');
+      expect(text).toContain('  - a file named x\\x1b[8m');
+    }
+    // The result itself is left as it was (JSON output shows the true values).
+    expect(hostile.packages[0]!.name).toBe('evil\u001b[31mRED\u001b]0;pwn\u0007');
+  });
+
   it('uses ANSI colours only when asked', () => {
     const coloured = toTable(result, { color: true });
     expect(coloured).toContain('\u001b[1m');
