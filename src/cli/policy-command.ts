@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { LineCounter, parseDocument, stringify } from 'yaml';
 import { UsageError } from '../errors.js';
+import { printableLines } from '../terminal-text.js';
 import type { ScanResult } from '../sbom/result.js';
 import type { EffectivePolicy, PolicyDocument, Verdict } from '../policy/index.js';
 import { loadConfig } from './config.js';
@@ -103,7 +104,7 @@ async function showPolicy(flags: PolicySourceFlags): Promise<string> {
 
 // ---- verdict output -----------------------------------------------------------------------------
 
-interface Evaluated {
+export interface Evaluated {
   result: ScanResult;
   verdict: Verdict;
 }
@@ -115,7 +116,12 @@ function scopeText(scope: Verdict['exceptionsApplied'][number]['scope']): string
     .join(', ');
 }
 
-function renderTable(items: Evaluated[], source: string): string {
+/** The verdict as text; what it quotes from the image (names, versions, paths) is escaped. */
+export function renderVerdictTable(items: Evaluated[], source: string): string {
+  return printableLines(verdictLines(items, source));
+}
+
+function verdictLines(items: Evaluated[], source: string): string {
   const out: string[] = [];
   for (const { result, verdict } of items) {
     const ctx = verdict.context;
@@ -219,7 +225,7 @@ async function testPolicy(imageText: string, flags: PolicyTestFlags): Promise<nu
     result,
     verdict: evaluate(result, loaded.policy, { project, repository, now }),
   }));
-  const text = flags.format === 'json' ? renderJson(items, loaded.source) : renderTable(items, loaded.source);
+  const text = flags.format === 'json' ? renderJson(items, loaded.source) : renderVerdictTable(items, loaded.source);
   if (flags.output !== undefined) {
     await writeOutputFile(flags.output, text);
   } else {
