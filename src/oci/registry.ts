@@ -196,7 +196,22 @@ function innermostMessage(err: unknown): string {
     if (cur.message) msg = cur.message;
     cur = cur.cause;
   }
-  return printable(msg.replace(/[\r\n]+/g, ' ').slice(0, 200));
+  return printable(withoutUrls(msg.replace(/[\r\n]+/g, ' ')).slice(0, 200));
+}
+
+/**
+ * Network errors sometimes quote the URL they failed on; a redirect's URL may be pre-signed or
+ * carry credentials, so messages keep only its scheme and host.
+ */
+function withoutUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (u) => {
+    try {
+      const url = new URL(u);
+      return `${url.protocol}//${url.host}/...`;
+    } catch {
+      return '(a URL)';
+    }
+  });
 }
 
 /** A response's reason phrase for a message: the server chose it, so shown escaped and short. */
@@ -484,6 +499,14 @@ export class RegistrySource implements ImageSource {
           { subject: this.display },
         );
       }
+      // fetch refuses such a URL with an error that quotes it whole; say it without the secrets.
+      if (next.username !== '' || next.password !== '') {
+        throw new OciError(
+          'REGISTRY_ERROR',
+          `${this.display}: ${url.host} redirected to a URL with credentials in it, on ${next.host}; refusing`,
+          { subject: this.display },
+        );
+      }
       if (next.protocol === 'http:' && url.protocol === 'https:' && !this.options.insecure) {
         throw new OciError(
           'REGISTRY_ERROR',
@@ -606,6 +629,7 @@ export class RegistrySource implements ImageSource {
       if (!realmText) throw new Error('no realm');
       realm = new URL(realmText);
       if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('bad scheme');
+      if (realm.username !== '' || realm.password !== '') throw new Error('credentials in the URL');
     } catch {
       throw new OciError(
         'REGISTRY_ERROR',

@@ -324,6 +324,26 @@ describe('RegistrySource keeps credentials on the registry', () => {
     }
   });
 
+  it('refuses a redirect or a token realm with credentials in its URL, and quotes neither', async () => {
+    handler = (_req, res) => {
+      res.writeHead(307, { location: 'http://user:pw-in-url@127.0.0.1:9/blob?X-Amz-Signature=sig-in-url' });
+      res.end();
+    };
+    const redirect = await failure(source().openBlob({ digest: sha(blob), size: blob.length }));
+    expect(redirect.message).toBe(
+      `127.0.0.1:${port}/${REPO}:v1: 127.0.0.1:${port} redirected to a URL with credentials in it, on 127.0.0.1:9; refusing`,
+    );
+    handler = (_req, res) => {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="http://user:pw-in-url@127.0.0.1:9/token?sig=sig-in-url"' });
+      res.end();
+    };
+    const realm = await failure(withCredentials().root());
+    expect(realm.message).toBe(
+      `127.0.0.1:${port}/${REPO}:v1: 127.0.0.1:${port} sent a Bearer challenge without a usable realm URL`,
+    );
+    for (const e of [redirect, realm]) expect(e.message).not.toMatch(/in-url/);
+  });
+
   it('stops a redirect loop after five hops', async () => {
     let hops = 0;
     handler = (req, res) => {
