@@ -12,7 +12,6 @@ import { UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { checkOutputPath, writeOutputFile } from './output-file.js';
 import { printableLines } from '../terminal-text.js';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { loadConfig } from './config.js';
 import { createLayerProgress } from './progress.js';
 
