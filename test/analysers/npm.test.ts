@@ -513,10 +513,15 @@ describe('pnpm-lock.yaml from a hostile image', () => {
     expect(facts.warnings).toEqual([`app/pnpm-lock.yaml: more than ${MAX_PACKAGES_PER_FILE} entries in "packages"; the rest were not read`]);
   });
 
-  it('says a file too large to read whole is skipped, not that it is invalid', async () => {
-    const big = `lockfileVersion: 5.4\npackages:\n  broken: {\n${'  x: 1\n'.repeat(800_000)}`;
+  it('parses YAML no pnpm writes with the yaml package only in a small file', async () => {
+    const anchored = "lockfileVersion: '6.0'\npackages:\n  /a@1.0.0: &x\n    dev: true\n  /b@2.0.0: *x\n";
+    expect((await run('app/pnpm-lock.yaml', anchored)).packages?.map((p) => [p.name, p.dev])).toEqual([
+      ['a', true],
+      ['b', true],
+    ]);
+    const big = `${anchored}${'  /c@1.0.0: {}\n'.repeat(200_000)}`;
     expect(await run('app/pnpm-lock.yaml', big)).toEqual({
-      warnings: ['app/pnpm-lock.yaml: cannot be read in parts and is larger than 4194304 bytes; skipped'],
+      warnings: ['app/pnpm-lock.yaml: YAML no pnpm writes (a value starting with "&", line 3) in a file over 1048576 bytes; skipped'],
     });
   });
 });

@@ -259,6 +259,14 @@ function startsEntry(line: string, indent: number): boolean {
   return c !== ' ';
 }
 
+/**
+ * One small piece of YAML (a flow collection or a quoted scalar of lock-yaml-lines.ts) as plain
+ * values, entries keyed by a collection dropped and counted in `notes`. Throws on a syntax error.
+ */
+export function parseSmallYaml(text: string, notes?: YamlLoadNotes): Plain {
+  return parsePiece(text, notes ?? { collectionKeys: 0 });
+}
+
 function parsePiece(text: string, dropped: YamlLoadNotes): Plain {
   const doc = parseDocument(text, OPTIONS);
   if (doc.errors.length > 0) throw doc.errors[0];

@@ -4,6 +4,7 @@ import { baseName, dirName } from '../types.js';
 import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
 import { MAX_LICENSES, type JsonObject, fileText, isObject, oneLine, parseJsonFile, str } from './parse-helpers.js';
 import { LockYamlError, loadLastYamlDocument, type YamlLoadNotes } from './lock-yaml.js';
+import { EXACT_SCALAR, readYamlLines, SCALAR, type Spec } from './lock-yaml-lines.js';
 
 /**
  * npm ecosystem: package-lock.json / npm-shrinkwrap.json, yarn.lock (classic and berry),
@@ -304,20 +305,50 @@ function stripSnapshotKey(key: string): string {
   return p < 0 ? key : key.slice(0, p);
 }
 
+/**
+ * What of a pnpm lockfile parsePnpmDoc reads: the lockfile version, each package's key, name,
+ * version and v5/v6 dev flag, and for v9's dev flags the importers' and snapshots' dependencies.
+ */
+const PNPM_DEPS: Spec = { '*': { version: SCALAR } };
+const PNPM_SPEC: Spec = {
+  lockfileVersion: EXACT_SCALAR,
+  importers: { '*': { dependencies: PNPM_DEPS, optionalDependencies: PNPM_DEPS, devDependencies: PNPM_DEPS } },
+  packages: { '*': { name: SCALAR, version: SCALAR, dev: SCALAR } },
+  snapshots: { '*': { dependencies: PNPM_DEPS, optionalDependencies: PNPM_DEPS } },
+};
+
+/**
+ * Largest pnpm lockfile parsed by the yaml package when the line reader cannot read it (YAML that
+ * no pnpm writes: anchors, block scalars where a field is read, ...). Even in pieces that parse
+ * costs some 60 times the text while it runs: a 2 MiB lockfile with one alias took a scan to 196 MB.
+ */
+const PNPM_YAML_PARSE_LIMIT = 1024 * 1024;
+
 function parsePnpmLock(file: AnalyserFile): FileFacts {
   let doc: Json;
   const notes: YamlLoadNotes = { collectionKeys: 0 };
-  try {
-    // pnpm 9 may prepend a second YAML document (the package-manager "env" lockfile); the
-    // project's lockfile is the last one.
-    // Each section is parsed only as far as the packages kept need (MAX_PACKAGES_PER_FILE): the
-    // parse is nearly all of a large lockfile's cost. A v9 file's dev flags then come from the
-    // snapshots read, which in a file past the bound may mark a few too many or too few.
-    doc = loadLastYamlDocument(fileText(file), notes, { maxEntries: MAX_PACKAGES_PER_FILE }) as Json;
-  } catch (e) {
-    // Too large to read whole is not a syntax error: say what it is.
-    if (e instanceof LockYamlError) return { warnings: [`${file.path}: ${e.message}; skipped`] };
-    return { warnings: [`${file.path}: invalid YAML: ${oneLine(e)}`] };
+  // pnpm 9 may prepend a second YAML document (the package-manager "env" lockfile); the
+  // project's lockfile is the last one.
+  // Each section is read only as far as the packages kept need (MAX_PACKAGES_PER_FILE): the
+  // reading is nearly all of a large lockfile's cost. A v9 file's dev flags then come from the
+  // snapshots read, which in a file past the bound may mark a few too many or too few.
+  const read = readYamlLines(file.content, PNPM_SPEC, { maxEntries: MAX_PACKAGES_PER_FILE, notes });
+  if (read.ok) {
+    doc = read.value;
+    if (read.cutSections.length > 0) notes.cutSections = read.cutSections;
+  } else if (file.content.length > PNPM_YAML_PARSE_LIMIT) {
+    return {
+      warnings: [`${file.path}: YAML no pnpm writes (${read.reason}, line ${read.line}) in a file over ${PNPM_YAML_PARSE_LIMIT} bytes; skipped`],
+    };
+  } else {
+    notes.collectionKeys = 0;
+    try {
+      doc = loadLastYamlDocument(fileText(file), notes, { maxEntries: MAX_PACKAGES_PER_FILE }) as Json;
+    } catch (e) {
+      // Too large to read whole is not a syntax error: say what it is.
+      if (e instanceof LockYamlError) return { warnings: [`${file.path}: ${e.message}; skipped`] };
+      return { warnings: [`${file.path}: invalid YAML: ${oneLine(e)}`] };
+    }
   }
   const facts = parsePnpmDoc(file, doc);
   const warnings = facts.warnings ?? [];
@@ -414,7 +445,9 @@ export const npmAnalyser: Analyser = {
   // 5: a pnpm-lock.yaml too large to read whole is "skipped", not "invalid YAML".
   // 6: yarn.lock and pnpm-lock.yaml stop one past MAX_PACKAGES_PER_FILE (pnpm's sections are not
   //    parsed past it).
-  version: 6,
+  // 7: pnpm-lock.yaml is read a line at a time (lock-yaml-lines.ts): errors in fields not read no
+  //    longer refuse the file, and YAML no pnpm writes is parsed whole only up to 1 MiB.
+  version: 7,
   maxFileSize: 20 * 1024 * 1024,
   wants(path) {
     if (path.endsWith('.json')) {
