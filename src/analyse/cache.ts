@@ -7,9 +7,10 @@ import type { Analyser } from './types.js';
 /**
  * Bump when the cached JSON shape, or what a layer records, changes. 4: layers record their folders
  * and their other unrecorded entries (`dirs`, `others`), and what a later entry of the same layer
- * replaced is gone from `files` (its secrets kept in `overwritten`).
+ * replaced is gone from `files` (its secrets kept in `overwritten`). 5: an OS package's installed
+ * files (OwnedFiles.files) are one string of lines, not an array.
  */
-const CACHE_FORMAT = 4;
+const CACHE_FORMAT = 5;
 
 /** One key for the set of analysers: any analyser added, removed or upgraded invalidates entries. */
 export function analysersKey(analysers: readonly Analyser[]): string {

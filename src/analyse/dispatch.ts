@@ -318,10 +318,18 @@ export const MAX_PACKAGES_PER_FILE = 25_000;
  * with TeX Live or LLVM), and every one must be kept: squash marks language packages owned by an
  * OS package through them. A hostile 64 MiB apk database of short paths lists almost five
  * million, each kept through the cache and the squash (63 MiB of them took a scan to 1.3 GB; with
- * 500,000 kept, 245 MB; with a million, 332 MB).
- * Analysers stop collecting past it and say so themselves, since the packages after it still count.
+ * 500,000 kept as an array of strings, 245 MB; as one string of lines, OwnedFiles.files, 147 MB).
+ * Analysers stop collecting past it or past MAX_OWNED_PATH_BYTES_PER_FILE (OwnedFilesBound) and
+ * say so themselves, since the packages after it still count.
  */
 export const MAX_OWNED_FILES_PER_FILE = 500_000;
+/**
+ * Likewise for the text of those paths, as held in memory (a character a byte, two once a path
+ * holds one past U+00FF). Long paths make fewer of them cost as much: 500,000 paths of 130
+ * characters from a 72 MiB dpkg list took a scan to 242 MB, the text held once in the facts and
+ * twice more while the layer cache is written. 500,000 real paths average some 60 characters.
+ */
+export const MAX_OWNED_PATH_BYTES_PER_FILE = 32 * 1024 * 1024;
 /** Likewise for warnings: a file with a million broken records says so a few times, not a million. */
 export const MAX_WARNINGS_PER_FILE = 50;
 

@@ -158,7 +158,8 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
   }
 
   const osFound = new Map<string, OsInfo>();
-  const owned = new Map<string, OwnedFiles['owner']>();
+  // Every list of installed files, in the order of the paths that give them (a later one wins).
+  const ownedLists: OwnedFiles[] = [];
   const declaredLicenses = new Map<string, string[]>();
   const packages: SquashedPackage[] = [];
   const attributes: SquashResult['attributes'] = [];
@@ -188,7 +189,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
       if (facts.warnings) warnings.push(...facts.warnings);
       if (facts.os) osFound.set(path, facts.os);
       for (const a of facts.attributes ?? []) attributes.push({ path, attribute: a });
-      for (const o of facts.owned ?? []) for (const f of o.files) owned.set(f, o.owner);
+      for (const o of facts.owned ?? []) ownedLists.push(o);
       for (const l of facts.licenses ?? []) declaredLicenses.set(`${l.owner.type}:${l.owner.name}`, l.licenses);
       for (const pkg of facts.packages ?? []) {
         let introducedAt = top.layer;
@@ -208,6 +209,7 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
     }
   }
 
+  const owned = ownersOf(ownedLists, packages);
   for (const pkg of packages) {
     if (OS_PACKAGE_TYPES.has(pkg.type)) {
       const declared = declaredLicenses.get(`${pkg.type}:${pkg.name}`);
@@ -229,4 +231,36 @@ export function squashLayers(layers: Array<{ ref: LayerRef; facts: LayerFacts }>
     for (const secret of f.secrets) secrets.push({ path: f.path, layer: layers[f.layer]!.ref, deleted, secret });
   }
   return { os: mergeOs(osFound), packages, warnings, secrets, attributes };
+}
+
+/**
+ * The OS package owning each path a language package could be owned through (its paths and their
+ * folders), the last list naming a path winning. Only those paths are looked up and kept: a map of
+ * every installed file (hundreds of thousands in a large image, half a million from a hostile
+ * database) cost tens of megabytes for the few hundred paths ever asked for.
+ */
+function ownersOf(lists: readonly OwnedFiles[], packages: readonly SquashedPackage[]): Map<string, OwnedFiles['owner']> {
+  const owners = new Map<string, OwnedFiles['owner']>();
+  if (lists.length === 0) return owners;
+  const wanted = new Set<string>();
+  for (const pkg of packages) {
+    if (OS_PACKAGE_TYPES.has(pkg.type)) continue;
+    for (const p of pkg.paths) {
+      wanted.add(p);
+      wanted.add(dirName(p));
+    }
+  }
+  if (wanted.size === 0) return owners;
+  for (const o of lists) {
+    // ownedPaths(), inlined: this runs for every installed file of the image.
+    const files = o.files;
+    for (let from = 0; from < files.length; ) {
+      let end = files.indexOf('\n', from);
+      if (end < 0) end = files.length;
+      const f = files.slice(from, end);
+      if (wanted.has(f)) owners.set(f, o.owner);
+      from = end + 1;
+    }
+  }
+  return owners;
 }

@@ -23,8 +23,22 @@ export interface FileInfo {
 /** Files one OS package installed, so language packages found in them can be marked as owned. */
 export interface OwnedFiles {
   owner: { type: 'deb' | 'apk' | 'rpm'; name: string };
-  /** Normalised paths (no leading slash). */
-  files: string[];
+  /**
+   * Normalised paths (no leading slash), each followed by a newline: one string rather than an
+   * array, since a database may list hundreds of thousands of them (an array of strings cost
+   * about three times the text, and as much again in the layer cache). Read with ownedPaths().
+   */
+  files: string;
+}
+
+/** The paths of OwnedFiles.files, in order. */
+export function* ownedPaths(files: string): Generator<string> {
+  for (let from = 0; from < files.length; ) {
+    const nl = files.indexOf('\n', from);
+    const end = nl < 0 ? files.length : nl;
+    yield files.slice(from, end);
+    from = end + 1;
+  }
 }
 
 /** What an analyser learned from one file. Everything here is plain JSON: it is cached per layer. */

@@ -142,4 +142,20 @@ describe('squash', () => {
       expect(r.attributes).toEqual([]);
     });
   });
+
+  it('marks language packages owned through their path or its folder, the list read last winning', () => {
+    const egg = 'usr/lib/python3/dist-packages/six-1.16.0.egg-info';
+    const result = squash(
+      layer([
+        ['var/lib/dpkg/info/a.list', 'dpkg', { owned: [{ owner: { type: 'deb', name: 'a' }, files: `usr\n${egg}\nusr/share/java/x.jar\n` }] }],
+        ['var/lib/dpkg/info/b.list', 'dpkg', { owned: [{ owner: { type: 'deb', name: 'b' }, files: `${egg}\n` }] }],
+        [`${egg}/PKG-INFO`, 'python', { packages: [{ type: 'pypi', name: 'six', version: '1.16.0' }] }],
+        ['usr/share/java/x.jar', 'java', { packages: [{ type: 'maven', name: 'x', version: '1' }] }],
+        ['srv/app/y.jar', 'java', { packages: [{ type: 'maven', name: 'y', version: '1' }] }],
+      ]),
+    );
+    const owners = Object.fromEntries(result.packages.map((p) => [p.name, p.ownedBy]));
+    expect(owners).toEqual({ six: { type: 'deb', name: 'b' }, x: { type: 'deb', name: 'a' }, y: undefined });
+  });
 });
+

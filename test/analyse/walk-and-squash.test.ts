@@ -239,7 +239,13 @@ describe('layer cache', () => {
     const built = await writeOciLayout(dir, [[osRelease, { name: 'lib/apk/db/installed', content: apkDb(['zlib', '1.3.1-r1']) }]]);
     const cacheDir = join(tmp, 'cache');
     let calls = 0;
-    const counting = (version: number): Analyser => ({ ...apkAnalyser, version, analyse: (f, c) => (calls++, apkAnalyser.analyse(f, c)) });
+    // apk's database is read as it arrives (stream); analyse() is there for a whole file.
+    const counting = (version: number): Analyser => ({
+      ...apkAnalyser,
+      version,
+      stream: (p, i) => (calls++, apkAnalyser.stream!(p, i)),
+      analyse: (f, c) => (calls++, apkAnalyser.analyse(f, c)),
+    });
     const analysers = [osReleaseAnalyser, dpkgAnalyser, counting(1)];
     await scanLayout(dir, { cacheDir, analysers });
     expect(calls).toBe(1);

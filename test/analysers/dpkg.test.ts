@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dpkgAnalyser } from '../../src/analyse/analysers/dpkg.js';
-import { MAX_OWNED_FILES_PER_FILE } from '../../src/analyse/dispatch.js';
-import type { AnalyserContext, FileFacts } from '../../src/analyse/types.js';
+import { MAX_OWNED_FILES_PER_FILE, MAX_OWNED_PATH_BYTES_PER_FILE } from '../../src/analyse/dispatch.js';
+import { ownedPaths, type AnalyserContext, type FileFacts } from '../../src/analyse/types.js';
 
 const CTX = { scratchDir: '/tmp' } as AnalyserContext;
 
@@ -47,7 +47,7 @@ describe('dpkg info lists', () => {
   it('lists the files of a package, without the root, blank lines or leading slashes', async () => {
     const facts = await list('python3-urllib3:amd64.list', '/.\n/usr\n/usr/lib/python3/dist-packages/urllib3\r\n\n//usr/share/doc/python3-urllib3/copyright');
     expect(facts.owned).toEqual([
-      { owner: { type: 'deb', name: 'python3-urllib3' }, files: ['usr', 'usr/lib/python3/dist-packages/urllib3', 'usr/share/doc/python3-urllib3/copyright'] },
+      { owner: { type: 'deb', name: 'python3-urllib3' }, files: 'usr\nusr/lib/python3/dist-packages/urllib3\nusr/share/doc/python3-urllib3/copyright\n' },
     ]);
     expect(facts.warnings).toEqual([]);
   });
@@ -56,11 +56,30 @@ describe('dpkg info lists', () => {
     const count = MAX_OWNED_FILES_PER_FILE + 7;
     const text = Array.from({ length: count }, (_, i) => `/usr/share/foo/f${i}\n`).join('');
     const facts = await list('foo.list', text);
-    expect(facts.owned?.[0]?.files).toHaveLength(MAX_OWNED_FILES_PER_FILE);
-    expect(facts.owned?.[0]?.files.at(-1)).toBe(`usr/share/foo/f${MAX_OWNED_FILES_PER_FILE - 1}`);
+    const files = [...ownedPaths(facts.owned?.[0]?.files ?? '')];
+    expect(files).toHaveLength(MAX_OWNED_FILES_PER_FILE);
+    expect(files.at(-1)).toBe(`usr/share/foo/f${MAX_OWNED_FILES_PER_FILE - 1}`);
     expect(facts.warnings).toEqual([
       `var/lib/dpkg/info/foo.list: lists ${count} installed files, more than any real package; kept the first ${MAX_OWNED_FILES_PER_FILE}`,
     ]);
+  });
+});
+
+describe('dpkg info lists of long paths', () => {
+  it('keeps paths up to a bound on their text, counting a character two bytes once one needs it', () => {
+    const run = (char: string, count: number): FileFacts => {
+      const text = Array.from({ length: count }, (_, i) => `/${char.repeat(200_000)}${i}\n`).join('');
+      const content = Buffer.from(text);
+      return dpkgAnalyser.analyse({ path: 'var/lib/dpkg/info/long.list', size: content.length, mode: 0o644, content }, CTX) as FileFacts;
+    };
+    const kept = (facts: FileFacts): number => [...ownedPaths(facts.owned?.[0]?.files ?? '')].length;
+    const oneByte = run('é', 180);
+    const fits = Math.floor(MAX_OWNED_PATH_BYTES_PER_FILE / 200_002);
+    expect(kept(oneByte)).toBe(fits);
+    expect(oneByte.warnings).toEqual([
+      `var/lib/dpkg/info/long.list: lists 180 installed files, more than any real package; kept the first ${fits} (32 MiB of paths)`,
+    ]);
+    expect(kept(run('ł', 100))).toBe(Math.floor(MAX_OWNED_PATH_BYTES_PER_FILE / 400_004));
   });
 });
 
@@ -77,10 +96,23 @@ describe('dpkg status read as it arrives', () => {
     return reader.end();
   };
 
-  it('is asked for the status file only', () => {
+  it('is asked for the status file and the lists only', () => {
     expect(dpkgAnalyser.stream!(PATH, { size: 1, mode: 0o644 })).toBeDefined();
-    expect(dpkgAnalyser.stream!('var/lib/dpkg/info/bash.list', { size: 1, mode: 0o644 })).toBeUndefined();
+    expect(dpkgAnalyser.stream!('var/lib/dpkg/info/bash.list', { size: 1, mode: 0o644 })).toBeDefined();
     expect(dpkgAnalyser.stream!('var/lib/dpkg/status.d/base', { size: 1, mode: 0o644 })).toBeUndefined();
+    expect(dpkgAnalyser.stream!('usr/share/doc/bash/copyright', { size: 1, mode: 0o644 })).toBeUndefined();
+  });
+
+  it('reads a list as it arrives into what the whole file gives, whatever bytes the chunks end on', async () => {
+    const path = 'var/lib/dpkg/info/libü:amd64.list';
+    const content = Buffer.from('/.\n/usr\r\n/usr/lib/ü/ä.so\n\n//usr/share/doc/libü/copyright');
+    const whole = dpkgAnalyser.analyse({ path, size: content.length, mode: 0o644, content }, CTX) as FileFacts;
+    expect(whole.owned).toEqual([{ owner: { type: 'deb', name: 'libü' }, files: 'usr\nusr/lib/ü/ä.so\nusr/share/doc/libü/copyright\n' }]);
+    for (let chunk = 1; chunk <= 12; chunk++) {
+      const reader = dpkgAnalyser.stream!(path, { size: content.length, mode: 0o644 })!;
+      for (let at = 0; at < content.length; at += chunk) reader.write(Buffer.from(content.subarray(at, at + chunk)));
+      expect(reader.end()).toEqual(whole);
+    }
   });
 
   it('finds what the whole file gives, whatever bytes the chunks end on (CRLF, UTF-8, no final newline)', async () => {

@@ -1,7 +1,7 @@
 import type { PackageRecord } from '../../sbom/model.js';
-import { MAX_OWNED_FILES_PER_FILE, MAX_PACKAGES_PER_FILE } from '../dispatch.js';
-import { baseName, type Analyser, type AnalyserFile, type FileFacts, type FileStream } from '../types.js';
-import { linesOf } from './parse-helpers.js';
+import { MAX_PACKAGES_PER_FILE } from '../dispatch.js';
+import { baseName, type Analyser, type AnalyserFile, type FileFacts } from '../types.js';
+import { LineStream, OwnedFilesBound, PathList } from './parse-helpers.js';
 
 const STATUS = 'var/lib/dpkg/status';
 const STATUS_D = 'var/lib/dpkg/status.d/';
@@ -58,70 +58,26 @@ function copyrightLicenses(text: string): string[] {
 const STANZA_FIELDS = new Set(['Package', 'Version', 'Source', 'Architecture', 'Status']);
 
 /**
- * Longest line kept whole. The fields packages are made of are short; a longer line (a hostile
- * description, or a file with no newline at all) keeps its first bytes only, so reading the file
- * as it arrives never holds more than this of one line.
+ * Reads a status file (or a status.d entry) as its bytes arrive (LineStream): each line into the
+ * current deb822 stanza, each stanza into a package as it ends, so a 128 MiB status is never held
+ * whole (it was: 249 MB for bench/hostile's). Stops reading one package past MAX_PACKAGES_PER_FILE.
  */
-const MAX_LINE_BYTES = 1 << 20;
-
-/**
- * Reads a status file (or a status.d entry) as its bytes arrive: cut into lines at newline bytes
- * (a UTF-8 sequence never holds one), each line into the current deb822 stanza, each stanza into a
- * package as it ends. Only the end of a line cut by a chunk's end is copied and kept, so a 128 MiB
- * status is never held whole (it was: 249 MB for bench/hostile's). Stops reading one package past
- * MAX_PACKAGES_PER_FILE.
- */
-class StatusReader implements FileStream {
+class StatusReader extends LineStream {
   private readonly packages: PackageRecord[] = [];
   private readonly warnings: string[] = [];
   private fields = new Map<string, string>();
   private last: string | undefined;
-  /** The bytes of a line not ended yet, at most MAX_LINE_BYTES of them. */
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
-  private full = false;
 
-  constructor(private readonly path: string) {}
-
-  write(chunk: Buffer): void {
-    if (this.full) return;
-    const nl = chunk.lastIndexOf(0x0a);
-    if (nl < 0) {
-      this.keepPartial(chunk);
-      return;
-    }
-    let from = 0;
-    if (this.partialBytes > 0) {
-      // The line begun in earlier chunks ends in this one.
-      from = chunk.indexOf(0x0a) + 1;
-      this.keepPartial(chunk.subarray(0, from));
-      const line = Buffer.concat(this.partial, this.partialBytes);
-      this.partial = [];
-      this.partialBytes = 0;
-      for (const l of linesOf(line)) this.line(l);
-    }
-    for (const l of linesOf(chunk.subarray(from, nl + 1))) this.line(l);
-    if (nl + 1 < chunk.length) this.keepPartial(chunk.subarray(nl + 1));
+  constructor(private readonly path: string) {
+    super();
   }
 
-  end(): FileFacts {
-    if (this.partialBytes > 0 && !this.full) for (const l of linesOf(Buffer.concat(this.partial, this.partialBytes))) this.line(l);
-    this.partial = [];
+  protected finish(): FileFacts {
     this.endStanza();
     return { packages: this.packages, warnings: this.warnings };
   }
 
-  /** Copies (the chunk is only lent) up to MAX_LINE_BYTES of an unfinished line. */
-  private keepPartial(bytes: Buffer): void {
-    const room = MAX_LINE_BYTES - this.partialBytes;
-    if (room <= 0 || bytes.length === 0) return;
-    const kept = Buffer.from(bytes.subarray(0, room));
-    this.partial.push(kept);
-    this.partialBytes += kept.length;
-  }
-
-  private line(line: string): void {
-    if (this.full) return;
+  protected line(line: string): void {
     if (line.trim() === '') {
       this.endStanza();
       return;
@@ -141,7 +97,7 @@ class StatusReader implements FileStream {
     const stanza = this.fields;
     this.fields = new Map();
     this.last = undefined;
-    if (stanza.size === 0 || this.full) return;
+    if (stanza.size === 0 || this.stopped) return;
     // distroless status.d entries carry no Status field: their presence means installed.
     const status = stanza.get('Status');
     if (status !== undefined) {
@@ -152,7 +108,34 @@ class StatusReader implements FileStream {
     if (pkg) this.packages.push(pkg);
     else this.warnings.push(`${this.path}: a stanza without Package or Version was skipped`);
     // One past the bound is enough for the dispatcher to say the file lists too many.
-    if (this.packages.length > MAX_PACKAGES_PER_FILE || this.warnings.length > MAX_PACKAGES_PER_FILE) this.full = true;
+    if (this.packages.length > MAX_PACKAGES_PER_FILE || this.warnings.length > MAX_PACKAGES_PER_FILE) this.stopped = true;
+  }
+}
+
+/**
+ * Reads `info/<pkg>.list` as its bytes arrive (LineStream), gathering the paths into one string
+ * (PathList): a list up to the 128 MiB limit was held whole, and each path as a string of its own.
+ */
+class ListReader extends LineStream {
+  private readonly files = new PathList();
+  private readonly bound = new OwnedFilesBound();
+
+  constructor(private readonly path: string) {
+    super();
+  }
+
+  protected line(line: string): void {
+    const path = line.trim().replace(/^\/+/, '');
+    if (path === '' || path === '.') return;
+    // Past the bound only counted, for the warning.
+    if (this.bound.admit(path)) this.files.add(path);
+  }
+
+  protected finish(): FileFacts {
+    const owner = baseName(this.path).slice(0, -'.list'.length).replace(/:.*$/, '');
+    const tooMany = this.bound.warning(this.path, 'package');
+    const warnings = tooMany ? [tooMany] : [];
+    return { owned: [{ owner: { type: 'deb', name: owner }, files: this.files.take() }], warnings };
   }
 }
 
@@ -181,7 +164,8 @@ function toPackage(f: Map<string, string>, path: string): PackageRecord | undefi
  */
 export const dpkgAnalyser: Analyser = {
   name: 'dpkg',
-  version: 4,
+  // 5: info/*.list read as it arrives; a line over MAX_LINE_BYTES keeps its first bytes only.
+  version: 5,
   maxFileSize: 128 * 1024 * 1024,
   wants(path) {
     if (path === STATUS) return true;
@@ -190,8 +174,9 @@ export const dpkgAnalyser: Analyser = {
     return path.startsWith(INFO) && path.endsWith('.list');
   },
   stream(path) {
-    // Only the status file can be large; status.d entries, lists and copyrights are read whole.
-    return path === STATUS ? new StatusReader(path) : undefined;
+    // The status file and the lists can be large; status.d entries and copyrights are read whole.
+    if (path === STATUS) return new StatusReader(path);
+    return path.startsWith(INFO) ? new ListReader(path) : undefined;
   },
   analyse(file: AnalyserFile): FileFacts {
     if (file.path.startsWith(DOC)) {
@@ -200,24 +185,7 @@ export const dpkgAnalyser: Analyser = {
       const licenses = copyrightLicenses(text);
       return licenses.length ? { licenses: [{ owner: { type: 'deb', name: owner }, licenses }] } : {};
     }
-    if (file.path.startsWith(INFO)) {
-      const owner = baseName(file.path).slice(0, -'.list'.length).replace(/:.*$/, '');
-      // Line by line into one array: split, map and filter made three arrays of every line.
-      const files: string[] = [];
-      let listed = 0;
-      for (const line of linesOf(file.content)) {
-        const path = line.trim().replace(/^\/+/, '');
-        if (path === '' || path === '.') continue;
-        if (++listed <= MAX_OWNED_FILES_PER_FILE) files.push(path);
-      }
-      const warnings =
-        listed > MAX_OWNED_FILES_PER_FILE
-          ? [`${file.path}: lists ${listed} installed files, more than any real package; kept the first ${MAX_OWNED_FILES_PER_FILE}`]
-          : [];
-      return { owned: [{ owner: { type: 'deb', name: owner }, files }], warnings };
-    }
-    const reader = new StatusReader(file.path);
-    reader.write(file.content);
-    return reader.end();
+    if (file.path.startsWith(INFO)) return new ListReader(file.path).readAll(file.content);
+    return new StatusReader(file.path).readAll(file.content);
   },
 };

@@ -1,5 +1,6 @@
 import { jsonPastBounds } from '../../json-structure.js';
-import type { AnalyserFile } from '../types.js';
+import { MAX_OWNED_FILES_PER_FILE, MAX_OWNED_PATH_BYTES_PER_FILE } from '../dispatch.js';
+import type { AnalyserFile, FileFacts, FileStream } from '../types.js';
 
 /** Small helpers the lockfile and metadata analysers share. */
 export type JsonObject = Record<string, unknown>;
@@ -62,6 +63,147 @@ export function* linesOf(buf: Buffer): Generator<string> {
     }
     if (from < text.length) yield text.slice(from);
     start = end;
+  }
+}
+
+/**
+ * Longest line a LineStream keeps whole. Lines of package databases are short; a longer line (a
+ * hostile description, or a file with no newline at all) keeps its first bytes only, so reading
+ * a file as it arrives never holds more than this of one line.
+ */
+export const MAX_LINE_BYTES = 1 << 20;
+
+/**
+ * Reads a text file as its bytes arrive, a line at a time (see linesOf): cut into lines at newline
+ * bytes (a UTF-8 sequence never holds one). Only the end of a line cut by a chunk's end is copied
+ * and kept, so a large database is never held whole. A subclass handles each line and says what
+ * it found; setting `stopped` ends the reading early.
+ */
+export abstract class LineStream implements FileStream {
+  /** Set when nothing more of the file is wanted: later bytes are not even cut into lines. */
+  protected stopped = false;
+  /** The bytes of a line not ended yet, at most MAX_LINE_BYTES of them. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+
+  protected abstract line(line: string): void;
+  protected abstract finish(): FileFacts;
+
+  write(chunk: Buffer): void {
+    if (this.stopped) return;
+    const nl = chunk.lastIndexOf(0x0a);
+    if (nl < 0) {
+      this.keepPartial(chunk);
+      return;
+    }
+    let from = 0;
+    if (this.partialBytes > 0) {
+      // The line begun in earlier chunks ends in this one.
+      from = chunk.indexOf(0x0a) + 1;
+      this.keepPartial(chunk.subarray(0, from));
+      const line = Buffer.concat(this.partial, this.partialBytes);
+      this.partial = [];
+      this.partialBytes = 0;
+      for (const l of linesOf(line)) if (!this.stopped) this.line(l);
+    }
+    for (const l of linesOf(chunk.subarray(from, nl + 1))) {
+      if (this.stopped) return;
+      this.line(l);
+    }
+    if (nl + 1 < chunk.length) this.keepPartial(chunk.subarray(nl + 1));
+  }
+
+  end(): FileFacts {
+    if (this.partialBytes > 0 && !this.stopped) for (const l of linesOf(Buffer.concat(this.partial, this.partialBytes))) this.line(l);
+    this.partial = [];
+    return this.finish();
+  }
+
+  /** The whole file at once, as analyse() has it. */
+  readAll(content: Buffer): FileFacts {
+    this.write(content);
+    return this.end();
+  }
+
+  /** Copies (the chunk is only lent) up to MAX_LINE_BYTES of an unfinished line. */
+  private keepPartial(bytes: Buffer): void {
+    const room = MAX_LINE_BYTES - this.partialBytes;
+    if (room <= 0 || bytes.length === 0) return;
+    const kept = Buffer.from(bytes.subarray(0, room));
+    this.partial.push(kept);
+    this.partialBytes += kept.length;
+  }
+}
+
+/** A character a one-byte (Latin-1) string cannot hold. */
+const NOT_LATIN1 = /[^\u0000-\u00ff]/;
+
+/**
+ * Counts the installed files one database file lists against MAX_OWNED_FILES_PER_FILE and
+ * MAX_OWNED_PATH_BYTES_PER_FILE: the first paths are kept until either is reached, the rest only
+ * counted, for the warning.
+ */
+export class OwnedFilesBound {
+  kept = 0;
+  dropped = 0;
+  private held = 0;
+  private twoByte = false;
+  private byBytes = false;
+
+  /** Whether to keep `path`, the next one listed. */
+  admit(path: string): boolean {
+    if (this.dropped === 0) {
+      // A string of lines is two bytes a character once one of them needs it.
+      if (!this.twoByte && NOT_LATIN1.test(path)) {
+        this.twoByte = true;
+        this.held *= 2;
+      }
+      const cost = (path.length + 1) * (this.twoByte ? 2 : 1);
+      this.byBytes = this.held + cost > MAX_OWNED_PATH_BYTES_PER_FILE;
+      if (this.kept < MAX_OWNED_FILES_PER_FILE && !this.byBytes) {
+        this.kept++;
+        this.held += cost;
+        return true;
+      }
+    }
+    this.dropped++;
+    return false;
+  }
+
+  /** The warning for a file past the bound (`what` it is: "database", "package"), else undefined. */
+  warning(path: string, what: string): string | undefined {
+    if (this.dropped === 0) return undefined;
+    const why = this.byBytes ? ` (${MAX_OWNED_PATH_BYTES_PER_FILE / (1 << 20)} MiB of paths)` : '';
+    return `${path}: lists ${this.kept + this.dropped} installed files, more than any real ${what}; kept the first ${this.kept}${why}`;
+  }
+}
+
+/**
+ * Builds OwnedFiles.files, the paths one OS package installed, as one string: gathered a few
+ * thousand at a time into a flat string, so that neither an array of every path nor the 64 KiB
+ * blocks of text their slices point into stay alive.
+ */
+export class PathList {
+  private pending: string[] = [];
+  private sealed: string[] = [];
+
+  add(path: string): void {
+    this.pending.push(path);
+    if (this.pending.length >= 4096) this.seal();
+  }
+
+  /** The paths added, each followed by a newline, and a fresh start. */
+  take(): string {
+    this.seal();
+    const all = this.sealed.length === 1 ? this.sealed[0]! : this.sealed.join('');
+    this.sealed = [];
+    return all;
+  }
+
+  private seal(): void {
+    if (this.pending.length === 0) return;
+    this.sealed.push(`${this.pending.join('\n')}\n`);
+    this.pending = [];
   }
 }
 

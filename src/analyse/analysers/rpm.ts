@@ -36,8 +36,9 @@ export function factsFromHeaderBlobs(path: string, scan: HeaderBlobs): FileFacts
     }
     if (info.name === GPG_PUBKEY) continue;
     packages.push(toPackageRecord(path, info));
-    const files = info.files.map(normalisePath).filter((f) => f !== '');
-    if (files.length > 0) owned.push({ owner: { type: 'rpm', name: info.name }, files });
+    // A path with a newline in it cannot be one of OwnedFiles' lines; no package installs one.
+    const files = info.files.map(normalisePath).filter((f) => f !== '' && !f.includes('\n'));
+    if (files.length > 0) owned.push({ owner: { type: 'rpm', name: info.name }, files: `${files.join('\n')}\n` });
   }
   const facts: FileFacts = {};
   if (packages.length > 0) facts.packages = packages;
