@@ -41,6 +41,20 @@ describe('scanConfigPath(dockerfile)', () => {
     ]);
   });
 
+  it('checks a folder only up to a bound on its files and their bytes in all, naming what it left', async () => {
+    const targets = (found: Awaited<ReturnType<typeof scanConfigPath>>) => [...new Set(found.misconfigurations.map((m) => m.target.slice(dir.length + 1)))];
+    const byCount = await scanConfigPath(dir, 'dockerfile', { files: 2, bytes: 1 << 20 });
+    expect(targets(byCount)).toEqual(['Dockerfile', 'a/api.dockerfile']);
+    expect(byCount.warnings).toEqual([`${dir}: more than 2 Dockerfiles; not checked: those past the first 2`]);
+    // Each file is 17 bytes: the third would take the folder past 40.
+    const byBytes = await scanConfigPath(dir, 'dockerfile', { files: 10, bytes: 40 });
+    expect(targets(byBytes)).toEqual(['Dockerfile', 'a/api.dockerfile']);
+    expect(byBytes.warnings).toEqual([`${dir}: over 40 bytes of Dockerfiles in all; not checked: ${join(dir, 'b/Dockerfile.prod')}`]);
+    const both = await scanConfigPath(dir, 'dockerfile', { files: 2, bytes: 20 });
+    expect(targets(both)).toEqual(['Dockerfile']);
+    expect(both.warnings).toEqual([`${dir}: over 20 bytes of Dockerfiles in all; not checked: ${join(dir, 'a/api.dockerfile')}, those past the first 2`]);
+  });
+
   it('scans a single file whatever its name', async () => {
     const { misconfigurations: found } = await scanConfigPath(join(dir, 'a/README.md'), 'dockerfile');
     expect(found.map((m) => m.id)).toContain('PC-DF-001');
