@@ -292,7 +292,14 @@ describe('continuous monitoring', () => {
       }, 2000);
       expect(Date.parse(stored.evaluatedAt) - started).toBeLessThan(2000);
 
-      const hook = await waitFor('the webhook', async () => received.find((r) => r.headers['x-portcullis-event'] === 'verdict_changed'), 5000);
+      // The first verdict's own webhook (none to pass) is delivered in the background and may land
+      // after `received` was emptied: wait for the change this import made.
+      const hook = await waitFor(
+        'the webhook',
+        async () =>
+          received.find((r) => r.headers['x-portcullis-event'] === 'verdict_changed' && (JSON.parse(r.body) as { data?: { to?: string } }).data?.to === 'fail'),
+        5000,
+      );
       expect(hook.headers['x-portcullis-signature-256']).toBe(`sha256=${createHmac('sha256', secret).update(hook.body).digest('hex')}`);
       expect(JSON.parse(hook.body)).toMatchObject({ type: 'verdict_changed', data: { repository: 'team/app', digest: img.digest, from: 'pass', to: 'fail', reasons: ['fixable'] } });
       const affects = await waitFor('new_advisory_affects', async () => received.find((r) => r.headers['x-portcullis-event'] === 'new_advisory_affects'), 5000);
