@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Generated, type Migration, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
 import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, createGateStateTable, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
@@ -588,6 +588,30 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
+/**
+ * Every `transaction()` here writes, and Kysely begins them DEFERRED: such a transaction takes a
+ * read snapshot at its first statement and asks for the write lock only at its first write. When
+ * another process (a second server, `portcullis gc`, the user CLI) wrote in between, SQLite
+ * answers SQLITE_BUSY or SQLITE_BUSY_SNAPSHOT at once, without the busy timeout, since waiting
+ * could deadlock: the gate's analysis jobs failed with "database is locked" next to a second
+ * server. BEGIN IMMEDIATE takes the write lock first, waiting up to the busy timeout for it.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(settings);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.settings);
+  }
+}
+
 class InlineMigrations implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return MIGRATIONS;
@@ -703,6 +727,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   static async openFile(file: string): Promise<SqliteRegistryMetadata> {
     const sqlite = new Database(file);
+    // First, so that every later step waits for another process's lock instead of failing at once.
+    sqlite.pragma('busy_timeout = 5000');
     try {
       sqlite.pragma('journal_mode = WAL');
     } catch (err) {
@@ -716,9 +742,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     }
     // WAL + NORMAL is durable across application crashes; blobs are fsynced separately.
     sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('busy_timeout = 5000');
     const stamp = new ChangeStamp(sqlite);
-    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite, () => stamp.wrote()) }) });
+    const db = new Kysely<Tables>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite, () => stamp.wrote()) }) });
     const migrator = new Migrator({ db, provider: new InlineMigrations() });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
