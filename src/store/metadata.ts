@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Generated, type Migration, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Generated, type Migration, type MigrationResult, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
 import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, createGateStateTable, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
@@ -612,6 +612,26 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * Kysely takes no migration lock on SQLite, so two processes opening a new data folder at once
+ * (two servers, or a server and `portcullis user add`) both ran 0001 and one failed with "table
+ * already exists". When something is pending, the whole migration runs in one IMMEDIATE
+ * transaction instead: the second process waits for the first, then finds nothing left to do, and
+ * a failed migration leaves nothing behind. An up-to-date database takes no lock at all.
+ */
+async function migrateExclusively(sqlite: Database.Database, migrator: Migrator): Promise<{ error?: unknown; results?: MigrationResult[] | undefined }> {
+  const known = await migrator.getMigrations().catch(() => undefined);
+  if (known?.every((m) => m.executedAt !== undefined)) return {};
+  sqlite.exec('begin immediate');
+  const outcome: { error?: unknown; results?: MigrationResult[] | undefined } = await migrator.migrateToLatest().catch((err: unknown) => ({ error: err }));
+  try {
+    sqlite.exec(outcome.error ? 'rollback' : 'commit');
+  } catch (err) {
+    outcome.error ??= err;
+  }
+  return outcome;
+}
+
 class InlineMigrations implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return MIGRATIONS;
@@ -745,7 +765,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     const stamp = new ChangeStamp(sqlite);
     const db = new Kysely<Tables>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite, () => stamp.wrote()) }) });
     const migrator = new Migrator({ db, provider: new InlineMigrations() });
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await migrateExclusively(sqlite, migrator);
     if (error) {
       await db.destroy();
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
