@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { StoreTarget } from '../store/gc.js';
@@ -11,6 +12,14 @@ import { parseDuration } from './maintenance-commands.js';
 import { isProxyAddress, type ServeConfig } from './serve-config.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';
+
+/**
+ * How long a shutdown waits for requests in flight before it cuts their connections: a stalled
+ * client (or a slow multi-gigabyte PATCH) must not keep the process alive until the idle timeout or
+ * for ever. A cut chunk is cut back in its upload's temp file, so the client resumes from the last
+ * complete one, as after a crash.
+ */
+export const SHUTDOWN_DRAIN_MS = 10_000;
 
 export interface ServeFlags {
   /** Default: the config file's `serve.listen`, else 127.0.0.1:5000. */
@@ -34,6 +43,8 @@ export interface ServeFlags {
   enforceOnPush?: string;
   /** The policy file the gate enforces (default: the config's `policy:`, else the built-in policy). */
   policy?: string;
+  /** How long a shutdown waits for requests in flight before cutting them (a duration; default 10s). */
+  drainTimeout?: string;
 }
 
 /** Flags over the config file's `serve:` section, checked together (TLS needs both halves). */
@@ -65,8 +76,10 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
   const gateOn = flags.gate !== false && fileSettings.gate?.enabled !== false;
   const enforce = flags.enforceOnPush ?? fileSettings.gate?.enforceOnPush;
   const enforceMs = enforce === undefined || enforce === '0' ? undefined : parseDuration(enforce);
+  const drain = flags.drainTimeout ?? fileSettings.drainTimeout;
   return {
     listen,
+    drainMs: drain === undefined ? SHUTDOWN_DRAIN_MS : parseDuration(drain),
     tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
     trustProxy,
     gc,
@@ -87,7 +100,8 @@ export function parseListen(value: string): { host: string; port: number } {
 export interface RunningServer {
   /** `host:port` actually bound (port 0 picks a free one). */
   address: string;
-  close(): Promise<void>;
+  /** Stops accepting, waits up to `drainMs` (default: --drain-timeout, else SHUTDOWN_DRAIN_MS) for requests in flight, then cuts them and closes the stores. */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 /**
@@ -217,15 +231,28 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   logger.info({ dataDir, listen: address, tls: tls !== undefined, publicUrl, trustProxy: settings.trustProxy, gcEveryMs: settings.gc?.everyMs ?? null }, 'registry listening');
   return {
     address,
-    async close() {
-      logger.info('shutting down: finishing in-flight requests');
-      await stopGc();
-      await stopDbUpdate();
-      await stopUploadPurge();
-      await app.close();
+    async close(options = {}) {
+      const drainMs = options.drainMs ?? settings.drainMs;
+      logger.info({ drainMs }, 'shutting down: finishing in-flight requests');
+      let cut = false;
+      const deadline = setTimeout(() => {
+        cut = true;
+        logger.warn({ drainMs }, 'shutting down: requests still in flight after the drain period are cut; interrupted uploads resume from their last complete chunk');
+        app.server.closeAllConnections();
+      }, drainMs);
+      deadline.unref();
+      try {
+        await stopGc();
+        await stopDbUpdate();
+        await stopUploadPurge();
+        await app.close();
+      } finally {
+        clearTimeout(deadline);
+      }
       await gate?.stop();
       await access.close();
       await metadata.close();
+      logger.info({ requestsCut: cut }, 'stopped');
     },
   };
 }
@@ -410,13 +437,23 @@ export function scheduleDbUpdate(
   );
 }
 
-/** Runs until SIGTERM or SIGINT, then closes gracefully (in-flight requests finish). */
+/**
+ * Runs until SIGTERM or SIGINT, then closes gracefully: in-flight requests get SHUTDOWN_DRAIN_MS
+ * to finish, then are cut. A second signal during that wait exits at once (128 + its number), as
+ * an operator pressing Ctrl-C twice expects; the metadata is crash-safe and a cut upload resumes.
+ */
 export async function runServe(flags: ServeFlags): Promise<void> {
   const server = await startServe(flags);
   await new Promise<void>((resolve) => {
+    const force = (signal: NodeJS.Signals) => {
+      process.stderr.write(`portcullis: ${signal} again: exiting now without waiting for requests in flight\n`);
+      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    };
     const stop = () => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
+      process.once('SIGTERM', force);
+      process.once('SIGINT', force);
       server.close().then(resolve, (err: unknown) => {
         process.stderr.write(`portcullis: error while closing: ${String(err)}\n`);
         resolve();
@@ -441,6 +478,7 @@ export function addServeCommand(program: Command): Command {
     .option('--policy <file>', 'policy the gate enforces (default: policy: in the config, else the built-in policy)')
     .option('--db-update-every <duration>', 'run `db update` inside the server on this schedule, e.g. 6h (default off)')
     .option('--enforce-on-push <duration>', 'refuse failing images at push time, waiting up to this long for the verdict (e.g. 30s)')
+    .option('--drain-timeout <duration>', 'on SIGTERM/SIGINT, wait this long for requests in flight before cutting them (default 10s; a second signal exits at once)')
     .option('--no-gate', 'serve without analysis on push and without the pull gate (a plain registry)')
     .option('--data <dir>', 'data folder (env PORTCULLIS_DATA; default ./data)')
     .option('--config <file>', 'configuration file (default ./portcullis.yaml when present)')

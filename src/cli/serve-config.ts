@@ -34,6 +34,8 @@ export const ServeConfigSchema = z
   .object({
     /** `HOST:PORT`; default 127.0.0.1:5000. */
     listen: z.string().min(1).optional(),
+    /** How long a shutdown waits for requests in flight before it cuts them (e.g. 30s; default 10s). */
+    drainTimeout: z.string().min(1).optional(),
     /** The address clients use (a proxy's or a TLS name); the token realm is built from it. */
     publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     /** Serve HTTPS with this PEM certificate (chain) and key; paths relative to the config file. */
