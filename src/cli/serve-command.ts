@@ -93,7 +93,11 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError('FLAG_INVALID', `--listen "${value}" is not HOST:PORT (e.g. 127.0.0.1:5000)`);
+  if (!m || port > 65535) {
+    // `::1:5000` cannot be split safely: the port could be the address's last group.
+    const hint = !m && /^[0-9a-fA-F:]*::?[0-9a-fA-F:]*:\d+$/.test(value.trim()) && value.includes('::') ? '; write an IPv6 address in brackets, e.g. [::1]:5000' : '';
+    throw new UsageError('FLAG_INVALID', `--listen "${value}" is not HOST:PORT (e.g. 127.0.0.1:5000)${hint}`);
+  }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
@@ -263,6 +267,8 @@ function listenError(err: unknown, host: string, port: number): unknown {
     EADDRINUSE: 'the port is already in use (another registry, or portcullis serve already running?)',
     EADDRNOTAVAIL: 'no network interface of this machine has that address',
     EACCES: 'ports below 1024 need privileges this process does not have',
+    ENOTFOUND: 'the host name does not resolve to an address',
+    EAI_AGAIN: 'the host name could not be resolved (DNS did not answer)',
   };
   const reason = reasons[(err as NodeJS.ErrnoException).code ?? ''];
   if (!reason) return err;

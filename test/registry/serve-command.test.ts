@@ -21,6 +21,8 @@ describe('portcullis serve', () => {
     expect(parseListen(':5002')).toEqual({ host: '0.0.0.0', port: 5002 });
     expect(() => parseListen('localhost')).toThrow(/HOST:PORT/);
     expect(() => parseListen('h:99999')).toThrow();
+    expect(() => parseListen('::1:5000')).toThrow(/write an IPv6 address in brackets, e\.g\. \[::1\]:5000/);
+    expect(() => parseListen(':abc')).toThrow(/^--listen ":abc" is not HOST:PORT \(e\.g\. 127\.0\.0\.1:5000\)$/);
   });
 
   it('registers the serve command with its defaults', () => {
@@ -71,6 +73,21 @@ describe('portcullis serve', () => {
       expect(run.stderr).toContain('--listen HOST:PORT');
     } finally {
       await new Promise((resolve) => taken.close(resolve));
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
+  it('a host name that does not resolve is a one-line usage error naming it, not a bare getaddrinfo code', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
+    try {
+      // .invalid never resolves (RFC 6761).
+      const err = await startServe({ listen: 'registry.invalid:5000', data, gate: false }, { PORTCULLIS_ADMIN_PASSWORD: 'long-enough', PORTCULLIS_LOG_LEVEL: 'silent' }).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(err?.code).toBe('LISTEN_FAILED');
+      expect(err?.message).toMatch(/^cannot listen on registry\.invalid:5000: the host name (does not resolve to an address|could not be resolved \(DNS did not answer\)); choose another address with --listen/);
+    } finally {
       await rm(data, { recursive: true, force: true });
     }
   });
