@@ -1,3 +1,4 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
@@ -124,6 +125,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
         throw new UsageError('FLAG_INVALID', `cannot read the TLS ${what} ${file}: ${err.code ?? err.message}`);
       });
     tls = { cert: await read(settings.tls.cert, 'certificate'), key: await read(settings.tls.key, 'key') };
+    checkTlsMaterial(tls, settings.tls);
   }
   const { pino } = await import('pino');
   const logger = pino({
@@ -259,6 +261,40 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       logger.info({ requestsCut: cut }, 'stopped');
     },
   };
+}
+
+/**
+ * Checks the certificate and key before the server is built: OpenSSL's own words ("error:05800074:x509
+ * certificate routines::key values mismatch", "DECODER routines::unsupported") named neither file
+ * nor what to do, and an expired certificate started a server no verifying client could use.
+ */
+export function checkTlsMaterial(tls: { cert: Buffer; key: Buffer }, files: { cert: string; key: string }, now = new Date()): void {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(tls.cert);
+  } catch {
+    throw new UsageError('FLAG_INVALID', `the TLS certificate ${files.cert} is not a PEM certificate (it should begin with -----BEGIN CERTIFICATE-----)`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch {
+    // OpenSSL says only "interrupted or cancelled" when it would need a passphrase.
+    const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(tls.key.toString('latin1'));
+    throw new UsageError(
+      'FLAG_INVALID',
+      encrypted
+        ? `the TLS key ${files.key} is encrypted; give the key without a passphrase (openssl pkey -in ${files.key} -out KEY)`
+        : `the TLS key ${files.key} is not a PEM private key (it should begin with -----BEGIN ... PRIVATE KEY-----)`,
+    );
+  }
+  if (!certificate.checkPrivateKey(key)) {
+    throw new UsageError('FLAG_INVALID', `the TLS key ${files.key} does not belong to the certificate ${files.cert}; give the key the certificate was issued for`);
+  }
+  const notAfter = new Date(certificate.validTo);
+  if (notAfter.getTime() < now.getTime()) {
+    throw new UsageError('FLAG_INVALID', `the TLS certificate ${files.cert} expired on ${notAfter.toISOString()}; renew it`);
+  }
 }
 
 /** Why the address cannot be had, in words, with the way out; other errors unchanged. */

@@ -11,7 +11,7 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/cli/config.js';
-import { addServeCommand, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
+import { addServeCommand, checkTlsMaterial, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 
 describe('portcullis serve', () => {
@@ -199,6 +199,44 @@ describe.skipIf(!haveOpenssl)(`portcullis serve over TLS${haveOpenssl ? '' : ' [
       await expect(
         startServe({ listen: '127.0.0.1:0', data: dir, tlsCert: join(dir, 'missing.pem'), tlsKey: join(dir, 'missing.key') }, { PORTCULLIS_LOG_LEVEL: 'silent' }),
       ).rejects.toThrow(/cannot read the TLS certificate .*missing\.pem: ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a key of another certificate, files that are not PEM, an encrypted key and an expired certificate, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+    try {
+      const pair = (name: string) => {
+        const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.pem`)], { encoding: 'utf8' });
+        expect(made.status, made.stderr).toBe(0);
+      };
+      pair('a');
+      pair('b');
+      const encrypted = spawnSync('openssl', ['pkey', '-in', join(dir, 'a.key'), '-aes-128-cbc', '-passout', 'pass:a-passphrase', '-out', join(dir, 'enc.key')], { encoding: 'utf8' });
+      expect(encrypted.status, encrypted.stderr).toBe(0);
+      await writeFile(join(dir, 'junk'), 'not a PEM file\n');
+      const files = async (cert: string, key: string) => ({ cert: await readFile(join(dir, cert)), key: await readFile(join(dir, key)) });
+      const names = (cert: string, key: string) => ({ cert: `/etc/certs/${cert}`, key: `/etc/certs/${key}` });
+      const good = await files('a.pem', 'a.key');
+      expect(() => checkTlsMaterial(good, names('a.pem', 'a.key'))).not.toThrow();
+      const refusals: [string, string, RegExp][] = [
+        ['a.pem', 'b.key', /^the TLS key \/etc\/certs\/b\.key does not belong to the certificate \/etc\/certs\/a\.pem; give the key the certificate was issued for$/],
+        ['a.pem', 'junk', /^the TLS key \/etc\/certs\/junk is not a PEM private key/],
+        ['junk', 'a.key', /^the TLS certificate \/etc\/certs\/junk is not a PEM certificate/],
+        ['a.pem', 'enc.key', /^the TLS key \/etc\/certs\/enc\.key is encrypted; give the key without a passphrase/],
+      ];
+      for (const [cert, key, message] of refusals) {
+        const material = await files(cert, key);
+        expect(() => checkTlsMaterial(material, names(cert, key))).toThrow(message);
+      }
+      // Two days from now the two-day certificate has expired.
+      const later = new Date(Date.now() + 3 * 86_400_000);
+      expect(() => checkTlsMaterial(good, names('a.pem', 'a.key'), later)).toThrow(/^the TLS certificate \/etc\/certs\/a\.pem expired on \d{4}-\d\d-\d\dT[\d:.]+Z; renew it$/);
+      // The server checks before it starts: nothing listens, the one-line message names the files.
+      await expect(
+        startServe({ listen: '127.0.0.1:0', data: join(dir, 'data'), tlsCert: join(dir, 'a.pem'), tlsKey: join(dir, 'b.key') }, { PORTCULLIS_ADMIN_PASSWORD: 'tls-admin-pw', PORTCULLIS_LOG_LEVEL: 'silent' }),
+      ).rejects.toThrow(/the TLS key .*b\.key does not belong to the certificate .*a\.pem/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
