@@ -242,8 +242,8 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(200);
     await meta.refreshRobotSecret('robot$team+rot', hashRobotSecret('new-secret-0123456789'));
     expect((await pull('team/app', 'v1', old)).status).toBe(401);
-    // A token issued with the old secret ends with it, not when it expires.
-    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(403);
+    // A token issued with the old secret ends with it, not when it expires: it names no one now.
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(401);
     const fresh = { authorization: basic('robot$team+rot', 'new-secret-0123456789') };
     expect((await pull('team/app', 'v1', fresh)).status).toBe(200);
     const newToken = await token('repository:team/app:pull', fresh);
@@ -251,7 +251,7 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', fresh)).status).toBe(401);
     // Deleted and made again under the same name: the earlier robot's token does not come back.
     await meta.createRobot({ name: 'robot$team+rot', project: 'team', secretHash: hashRobotSecret('third-secret-0123456789'), actions: ['pull'], expiresAt: null, createdBy: 'test' });
-    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(401);
     expect((await pull('team/app', 'v1', { authorization: basic('robot$team+rot', 'third-secret-0123456789') })).status).toBe(200);
   });
 
@@ -262,17 +262,31 @@ describe('access control: robots', () => {
     expect(oldToken.access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
     expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(200);
     await meta.putUser({ name: 'rotating', passwordHash: await hashPassword('rotating-new-pw'), admin: false });
-    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${oldToken.token}` })).status).toBe(401);
     const newToken = await token('repository:team/app:pull', { authorization: basic('rotating', 'rotating-new-pw') });
     expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(200);
 
     await meta.deleteUser('rotating');
-    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(401);
     // Same name, same password, new account: the earlier account's token stays dead.
     await meta.putUser({ name: 'rotating', passwordHash: await hashPassword('rotating-new-pw'), admin: false });
     await meta.putProjectMember('team', 'rotating', 'reader');
-    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${newToken.token}` })).status).toBe(401);
     expect((await pull('team/app', 'v1', { authorization: basic('rotating', 'rotating-new-pw') })).status).toBe(200);
+  });
+
+  it("an admin's token ends with the password it was got with, on routes that only ask who the caller is too", async () => {
+    await addUser('second-admin');
+    await meta.setUserAdmin('second-admin', true);
+    const t = await token('repository:team/app:pull', as('second-admin'));
+    const bearer = { authorization: `Bearer ${t.token}` };
+    const get = (path: string) => fetch(`${base}${path}`, { headers: bearer }).then((r) => r.status);
+    for (const path of ['/v2/', '/api/v1/audit', '/api/v1/projects', '/api/v1/events']) expect(await get(path), path).toBe(200);
+    await meta.putUser({ name: 'second-admin', passwordHash: await hashPassword('second-admin-new-pw'), admin: true });
+    // The audit log (admins only) and every other route: the old token identifies no one now.
+    for (const path of ['/v2/', '/api/v1/audit', '/api/v1/projects', '/api/v1/events', '/v2/_catalog']) expect(await get(path), path).toBe(401);
+    const r = await fetch(`${base}/api/v1/audit`, { headers: bearer });
+    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
   });
 
   it("a token's grants end with the membership or role they came from", async () => {
@@ -303,7 +317,7 @@ describe('access control: robots', () => {
     expect((await pull('team/app', 'v1', robot('robot$team+gone'))).status).toBe(200);
     await meta.revokeRobot('robot$team+gone');
     expect((await pull('team/app', 'v1', robot('robot$team+gone'))).status).toBe(401);
-    expect((await pull('team/app', 'v1', { authorization: `Bearer ${t.token}` })).status).toBe(403);
+    expect((await pull('team/app', 'v1', { authorization: `Bearer ${t.token}` })).status).toBe(401);
     expect((await token('repository:team/app:pull', robot('robot$team+gone'))).status).toBe(401);
   });
 

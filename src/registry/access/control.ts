@@ -327,7 +327,12 @@ export class AccessControl {
     return {
       authenticate: async (req) => {
         await this.refresh();
-        return inner.authenticate(req);
+        const principal = await inner.authenticate(req);
+        // A token issued before a password change, a robot's refresh, revocation or removal, or a
+        // user's removal, identifies no one any more: without this, such a token still reached
+        // every route that asks only who the caller is (/v2/, the API's audit log and projects).
+        if (principal && Array.isArray((principal as { grants?: unknown }).grants) && !this.accountUsable(principal)) return null;
+        return principal;
       },
       authorize: (principal, repo, actions) => {
         const fromToken = Array.isArray((principal as { grants?: unknown }).grants);
