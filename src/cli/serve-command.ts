@@ -1,5 +1,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
@@ -140,6 +142,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   const { SqliteRegistryMetadata } = await import('../store/index.js');
   const publicUrl = (settings.publicUrl ?? `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const service = new URL(publicUrl).host;
+  checkDataFolder(dataDir);
   const key = await loadOrCreateSigningKey(dataDir);
   // The server owns the metadata (rather than buildRegistry) so it can close it last: the audit
   // log's final batch is written after the last request finished.
@@ -295,6 +298,48 @@ export function checkTlsMaterial(tls: { cert: Buffer; key: Buffer }, files: { ce
   if (notAfter.getTime() < now.getTime()) {
     throw new UsageError('FLAG_INVALID', `the TLS certificate ${files.cert} expired on ${notAfter.toISOString()}; renew it`);
   }
+}
+
+/**
+ * Makes `DATA/registry` and checks that this process may write there, before anything else opens
+ * it: a data folder that is a file ended serve with "Cannot read the token signing key", one on a
+ * read-only mount with "Cannot save the token signing key" or a bare "ENOENT: ... mkdir".
+ */
+export function checkDataFolder(dataDir: string): void {
+  const registryDir = join(dataDir, 'registry');
+  const reasons: Record<string, string> = {
+    ENOTDIR: 'it (or a folder above it) is a file, not a folder',
+    EEXIST: 'it (or a folder above it) is a file, not a folder',
+    EROFS: 'it is on a read-only file system',
+    EACCES: 'this user may not write there',
+    EPERM: 'this user may not write there',
+    ENOSPC: 'its disk is full',
+  };
+  let failure: NodeJS.ErrnoException | undefined;
+  try {
+    mkdirSync(registryDir, { recursive: true });
+    accessSync(registryDir, fsConstants.W_OK);
+  } catch (err) {
+    failure = err as NodeJS.ErrnoException;
+  }
+  if (!failure) return;
+  let code = failure.code ?? '';
+  if (!(code in reasons)) {
+    // A read-only mount answers a mkdir below it with ENOENT: ask the nearest folder that exists.
+    for (let dir = dataDir; ; dir = dirname(dir)) {
+      if (existsSync(dir)) {
+        try {
+          if (!statSync(dir).isDirectory()) code = 'ENOTDIR';
+          else accessSync(dir, fsConstants.W_OK);
+        } catch (err) {
+          code = (err as NodeJS.ErrnoException).code ?? code;
+        }
+        break;
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  throw new UsageError('DATA_UNUSABLE', `cannot use the data folder ${dataDir}: ${reasons[code] ?? failure.message}; choose another with --data or PORTCULLIS_DATA`, { cause: failure });
 }
 
 /** Why the address cannot be had, in words, with the way out; other errors unchanged. */

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -11,7 +12,7 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/cli/config.js';
-import { addServeCommand, checkTlsMaterial, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
+import { addServeCommand, checkDataFolder, checkTlsMaterial, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 
 describe('portcullis serve', () => {
@@ -74,6 +75,26 @@ describe('portcullis serve', () => {
     } finally {
       await new Promise((resolve) => taken.close(resolve));
       await rm(data, { recursive: true, force: true });
+    }
+  });
+
+  it('a data folder that is a file, or lies below one, is refused before anything opens it, naming the folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
+    try {
+      const file = join(dir, 'not-a-folder');
+      await writeFile(file, 'x');
+      for (const data of [file, join(file, 'below')]) {
+        expect(() => checkDataFolder(data)).toThrow(`cannot use the data folder ${data}: it (or a folder above it) is a file, not a folder; choose another with --data or PORTCULLIS_DATA`);
+      }
+      // It said "Cannot read the token signing key .../registry/token-key.json." before.
+      await expect(startServe({ listen: '127.0.0.1:0', data: file, gate: false }, { PORTCULLIS_ADMIN_PASSWORD: 'long-enough', PORTCULLIS_LOG_LEVEL: 'silent' })).rejects.toMatchObject({
+        code: 'DATA_UNUSABLE',
+      });
+      // A folder that is usable gets its registry folder.
+      checkDataFolder(join(dir, 'fresh'));
+      expect(statSync(join(dir, 'fresh', 'registry')).isDirectory()).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
