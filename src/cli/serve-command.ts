@@ -135,6 +135,7 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     level: env.PORTCULLIS_LOG_LEVEL ?? 'info',
     // Credentials never reach the log, whatever a future serializer adds.
     redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'],
+    serializers: { req: logRequest },
   });
   const { buildRegistry, ensureAdminUser } = await import('../registry/index.js');
   const { bearerAuth, loadOrCreateSigningKey, LoginRateLimiter, tokenRoutes } = await import('../registry/auth/index.js');
@@ -340,6 +341,39 @@ export function checkDataFolder(dataDir: string): void {
     }
   }
   throw new UsageError('DATA_UNUSABLE', `cannot use the data folder ${dataDir}: ${reasons[code] ?? failure.message}; choose another with --data or PORTCULLIS_DATA`, { cause: failure });
+}
+
+/** Query parameters whose value may be a credential, by name (`access_token`, `password`, `client_secret`, `X-Amz-Signature`...). */
+const SECRET_QUERY_NAME = /token|passw|secret|key|signature|credential|auth/i;
+
+/** A request URL for the log, with the value of every query parameter that may hold a credential replaced. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // A malformed escape: judge the raw name.
+      }
+      return eq >= 0 && SECRET_QUERY_NAME.test(decoded) ? `${name}=[redacted]` : pair;
+    })
+    .join('&');
+  return `${url.slice(0, q + 1)}${query}`;
+}
+
+/**
+ * Fastify's request fields for the log, with the URL redacted: a client that put a token in the
+ * query string (`/v2/?access_token=...`, refused anyway) had it written to the log in full.
+ */
+export function logRequest(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+  return { method: req.method, url: req.url === undefined ? undefined : redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
 }
 
 /** Why the address cannot be had, in words, with the way out; other errors unchanged. */

@@ -12,7 +12,7 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/cli/config.js';
-import { addServeCommand, checkDataFolder, checkTlsMaterial, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
+import { addServeCommand, checkDataFolder, checkTlsMaterial, logRequest, redactUrl, parseListen, resolveServeSettings, scheduleDbUpdate, scheduleGc, startServe } from '../../src/cli/serve-command.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 
 describe('portcullis serve', () => {
@@ -76,6 +76,21 @@ describe('portcullis serve', () => {
       await new Promise((resolve) => taken.close(resolve));
       await rm(data, { recursive: true, force: true });
     }
+  });
+
+  it('logs request URLs with the values of credential-like query parameters redacted', () => {
+    expect(redactUrl('/v2/?access_token=eyJhbGci.payload.sig')).toBe('/v2/?access_token=[redacted]');
+    expect(redactUrl('/token?service=r&scope=repository:a/b:pull&account=admin')).toBe('/token?service=r&scope=repository:a/b:pull&account=admin');
+    expect(redactUrl('/v2/a/b/blobs/uploads/u?digest=sha256:ab&password=hunter22&X-Amz-Signature=f00&flag')).toBe('/v2/a/b/blobs/uploads/u?digest=sha256:ab&password=[redacted]&X-Amz-Signature=[redacted]&flag');
+    expect(redactUrl('/v2/?client%5Fsecret=s3cr3t')).toBe('/v2/?client%5Fsecret=[redacted]');
+    expect(redactUrl('/v2/library/app/manifests/v1')).toBe('/v2/library/app/manifests/v1');
+    expect(logRequest({ method: 'GET', url: '/v2/?access_token=abc', host: 'h:1', ip: '127.0.0.1', socket: { remotePort: 5 } })).toEqual({
+      method: 'GET',
+      url: '/v2/?access_token=[redacted]',
+      host: 'h:1',
+      remoteAddress: '127.0.0.1',
+      remotePort: 5,
+    });
   });
 
   it('a data folder that is a file, or lies below one, is refused before anything opens it, naming the folder', async () => {
