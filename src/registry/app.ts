@@ -593,6 +593,18 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   // it goes on, which let one client hold a socket for ever. Instead the connection is closed after
   // a bounded read (refused-body.ts). Registered on the root, so the API's routes have it too; for a
   // request whose body has arrived (every GET) it costs one property read.
+  // A request that arrives on a connection already closing after such an answer (pipelined behind
+  // the refused body, and parsed while the rest of that body is read) can get no answer: it is not
+  // run at all, where a DELETE or PUT would otherwise take effect unseen by its client, who was told
+  // the connection closes and retries it elsewhere. One property read per request.
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.raw.socket?.writableEnded) {
+      void reply.hijack();
+      req.raw.socket.destroy();
+    }
+    done();
+  });
+
   app.addHook('onSend', (req, reply, payload, done) => {
     if (!req.raw.complete && bodyUnfinished(req.raw)) {
       reply.header('connection', 'close');

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MANIFEST_BYTES } from '../../src/registry/index.js';
 import { DRAIN_BYTES, DRAIN_MS } from '../../src/registry/refused-body.js';
@@ -151,5 +152,35 @@ describe('a refused request body', () => {
       expect(h.status).toBeUndefined();
       expect(h.closedAfterMs).toBeUndefined();
     }
+  });
+
+  it('is not followed by a request pipelined behind it, which could get no answer', async () => {
+    const config = Buffer.from('{}');
+    const configDigest = await client.pushBlob('pipelined/app', config);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [],
+    });
+    expect((await client.putManifest('pipelined/app', 'v1', manifest)).status).toBe(201);
+    const [hostname, port] = reg.host.split(':') as [string, string];
+    // A client that keeps its side open after the server's FIN, as one still sending would.
+    const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let answers = '';
+    socket.on('data', (d: Buffer) => (answers += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /no-such-route HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345');
+    // The 404 goes out while the body is unfinished; then the body ends, a DELETE right behind it.
+    for (let i = 0; i < 100 && !answers.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(answers).toMatch(/^HTTP\/1\.1 404 [^]*connection: close/i);
+    socket.write(`67890DELETE /v2/pipelined/app/manifests/v1 HTTP/1.1\r\nHost: x\r\nAuthorization: ${authorization}\r\n\r\n`);
+    socket.end();
+    await closed;
+    expect(answers).not.toMatch(/HTTP\/1\.1 202/);
+    // Told the connection closes, the client never saw the DELETE answered: it must not have run.
+    expect((await client.call('HEAD', '/v2/pipelined/app/manifests/v1')).status).toBe(200);
   });
 });
