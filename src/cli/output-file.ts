@@ -1,6 +1,8 @@
-import { accessSync, constants, lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, fstatSync, lstatSync, realpathSync, statSync, writeFile as writeFd, type Stats } from 'node:fs';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { UsageError } from '../errors.js';
 
 /**
@@ -13,6 +15,8 @@ interface OutputTarget {
   path: string;
   existing?: Stats;
   replaceWhole: boolean;
+  /** The standard stream already open on the file, written through as its other output is. */
+  fd?: number;
 }
 
 function folderWritable(folder: string): boolean {
@@ -24,6 +28,19 @@ function folderWritable(folder: string): boolean {
   }
 }
 
+/** The standard output or error stream open on the file `stats` describes, if any. */
+function stdioOn(stats: Stats): number | undefined {
+  for (const fd of [1, 2]) {
+    try {
+      const s = fstatSync(fd);
+      if (s.isFile() && s.dev === stats.dev && s.ino === stats.ino) return fd;
+    } catch {
+      // Not open.
+    }
+  }
+  return undefined;
+}
+
 function locate(output: string): OutputTarget {
   const named = resolve(output);
   const existing = statSync(named, { throwIfNoEntry: false });
@@ -32,6 +49,13 @@ function locate(output: string): OutputTarget {
   // A symbolic link names where the report belongs; replacing the link itself would cut it. One
   // that points nowhere yet is written through, which creates its target.
   if (!existing && lstatSync(named, { throwIfNoEntry: false })?.isSymbolicLink()) return { path: named, replaceWhole: false };
+  // /dev/stdout, /dev/fd/N or /proc/self/fd/N may name a regular file: the one our output already
+  // goes to (`--output /dev/stdout >> log`). Replacing it would drop what it held and leave the
+  // process writing to a file in no folder; opening it anew would truncate it. The report goes
+  // through the stream, after what was written there, and other such paths are written in place.
+  const fd = existing ? stdioOn(existing) : undefined;
+  if (fd !== undefined) return { path: named, existing, replaceWhole: false, fd };
+  if (existing && /^\/(?:dev|proc)\//.test(named)) return { path: named, existing, replaceWhole: false };
   const path = existing ? realpathSync(named) : named;
   return { path, existing, replaceWhole: folderWritable(dirname(path)) };
 }
@@ -70,16 +94,24 @@ export async function writeOutputFile(output: string, text: string): Promise<voi
   const target = locate(output);
   if (!target.replaceWhole) {
     try {
-      await writeFile(target.path, text);
+      if (target.fd !== undefined) await promisify(writeFd)(target.fd, text);
+      else await writeFile(target.path, text);
     } catch (err) {
       throw new UsageError('OUTPUT_UNWRITABLE', `cannot write --output ${output}: ${failureReason(err)}`, { cause: err });
     }
     return;
   }
-  const temporary = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.partial`);
+  // A name no one can guess, created exclusively: in a folder others may write, a link planted
+  // under a predictable name would have had the report (and the mode) written through it.
+  const temporary = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.${randomBytes(6).toString('hex')}.partial`);
   try {
-    await writeFile(temporary, text, { flag: 'w' });
-    if (target.existing) await chmod(temporary, target.existing.mode & 0o7777);
+    const handle = await open(temporary, 'wx', 0o666);
+    try {
+      await handle.writeFile(text);
+      if (target.existing) await handle.chmod(target.existing.mode & 0o7777);
+    } finally {
+      await handle.close();
+    }
     await rename(temporary, target.path);
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => undefined);

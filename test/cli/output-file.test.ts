@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOutputPath, writeOutputFile } from '../../src/cli/output-file.js';
 
@@ -47,6 +48,39 @@ describe('writeOutputFile', () => {
     await writeOutputFile(fifo, 'through the pipe');
     await closed;
     expect(read).toBe('through the pipe');
+  });
+
+  it('never writes through a link planted where its temporary file used to be named', async () => {
+    const shared = join(dir, 'shared');
+    await rm(shared, { recursive: true, force: true });
+    execFileSync('mkdir', [shared]);
+    const victim = join(dir, 'victim');
+    await writeFile(victim, 'not yours');
+    // The old name was predictable: `.<name>.<pid>.partial`.
+    await symlink(victim, join(shared, `.report.json.${process.pid}.partial`));
+    await writeOutputFile(join(shared, 'report.json'), 'the report');
+    expect(await readFile(victim, 'utf8')).toBe('not yours');
+    expect((await lstat(join(shared, 'report.json'))).isFile()).toBe(true);
+    expect(await readFile(join(shared, 'report.json'), 'utf8')).toBe('the report');
+  });
+
+  const BUILT = fileURLToPath(new URL('../../dist/cli/output-file.js', import.meta.url));
+  it.skipIf(!existsSync(BUILT) || !existsSync('/dev/stdout'))('writes to /dev/stdout after what the file it is redirected to holds', async () => {
+    const log = join(dir, 'log.txt');
+    await writeFile(log, 'before\n');
+    const script = `import { writeOutputFile } from ${JSON.stringify(BUILT)};
+process.stdout.write('earlier\\n');
+await writeOutputFile('/dev/stdout', 'REPORT\\n');
+process.stdout.write('later\\n');`;
+    const fd = openSync(log, 'a');
+    try {
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', fd, 'pipe'] });
+      expect(run.stderr.toString()).toBe('');
+    } finally {
+      closeSync(fd);
+    }
+    // Replaced by a rename, the file held the report alone, and `later` went to a deleted file.
+    expect(await readFile(log, 'utf8')).toBe('before\nearlier\nREPORT\nlater\n');
   });
 
   it.skipIf(!existsSync('/dev/full'))('names a full disk in words when a device refuses the bytes', async () => {
