@@ -563,6 +563,19 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       void uploadLocks.run(oldest, () => w.suspend()).catch(() => undefined);
     }
   };
+  // A data folder removed under the server is said in the log (once), and /readyz answers 503, so
+  // that an orchestrator restarts it: until then everything written goes to deleted files.
+  let lostReported = false;
+  const reportLost = (why: string) => {
+    if (lostReported) return;
+    lostReported = true;
+    app.log.error(`${why}; what is written now is lost when the server stops: restart it`);
+  };
+  const diskCheck = setInterval(() => {
+    const lost = metadata.lostFromDisk?.();
+    if (lost) reportLost(lost);
+  }, 10_000);
+  diskCheck.unref();
   const sweep = setInterval(() => {
     const cutoff = Date.now() - IDLE_WRITER_MS;
     const stale = [...lastUsed].filter(([, at]) => at < cutoff).map(([uuid]) => uuid);
@@ -615,6 +628,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
 
   app.addHook('onClose', async () => {
     clearInterval(sweep);
+    clearInterval(diskCheck);
     for (const w of openWriters.values()) await w.close();
     openWriters.clear();
     if (ownsMetadata) await metadata.close();
@@ -1372,6 +1386,11 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
   app.get('/healthz', async (_req, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
   app.get('/readyz', async (req, reply) => {
     reply.header('cache-control', 'no-store');
+    const lost = metadata.lostFromDisk?.();
+    if (lost) {
+      reportLost(lost);
+      return reply.code(503).send({ status: 'unavailable', reason: 'the data folder was removed or replaced; restart the server' });
+    }
     try {
       await metadata.countUsers();
       return reply.send({ status: 'ready' });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Generated, type Migration, type MigrationResult, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
@@ -170,6 +170,11 @@ export interface RegistryMetadata {
   readonly jobs: JobStore;
   /** What analyses found per artifact, and the verdicts. */
   readonly artifacts: ArtifactStore;
+  /**
+   * Why what is written now would not be found after a restart (the database file was deleted or
+   * replaced under the running server), or undefined while it is where it was opened.
+   */
+  lostFromDisk?(): string | undefined;
   ensureRepository(name: string): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
   listRepositories(page?: NameRangePage): Promise<string[]>;
@@ -733,6 +738,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
   private constructor(
     private readonly db: Kysely<Tables>,
     private readonly readStamp?: () => number,
+    private readonly file?: { path: string; dev: number; ino: number },
   ) {
     this.artifacts = new SqliteArtifactStore(db as unknown as Kysely<ArtifactTables>);
     this.jobs = new SqliteJobStore(db as unknown as Kysely<JobTables>, (fn) => this.immediate((tx) => fn(tx as unknown as Kysely<JobTables>)));
@@ -773,7 +779,21 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
         cause: error,
       });
     }
-    return new SqliteRegistryMetadata(db, () => stamp.read());
+    const opened = statSync(file);
+    return new SqliteRegistryMetadata(db, () => stamp.read(), { path: file, dev: opened.dev, ino: opened.ino });
+  }
+
+  /**
+   * SQLite goes on writing to a database file that was deleted (or replaced) under it, and the
+   * blob store makes its folders anew: a server whose data folder was removed answered every push
+   * 201 and lost all of it at restart. One stat of the path says so.
+   */
+  lostFromDisk(): string | undefined {
+    if (!this.file) return undefined;
+    const now = statSync(this.file.path, { throwIfNoEntry: false });
+    if (!now) return `the metadata database ${this.file.path} was deleted while the server ran`;
+    if (now.dev !== this.file.dev || now.ino !== this.file.ino) return `the metadata database ${this.file.path} was replaced while the server ran`;
+    return undefined;
   }
 
   async appliedMigrations(): Promise<string[]> {
