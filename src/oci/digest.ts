@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { OciError } from '../errors.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
@@ -94,6 +94,19 @@ export class DigestVerifier extends Transform {
     }
     cb();
   }
+}
+
+/**
+ * `source` read through a DigestVerifier, joined with `pipeline` rather than `pipe`: a consumer
+ * that stops early (an analysis that failed, a walk that has what it needs) destroys the verifier,
+ * and with `pipe` the file under it stayed open until the garbage collector closed it (Node's
+ * DEP0137 warning in the registry's long-lived analysis process). An error of the source reaches
+ * the consumer through the verifier.
+ */
+export function verifiedBlob(source: Readable, digest: string, size: number | undefined, subject: string): Readable {
+  const verifier = new DigestVerifier(digest, size, subject);
+  pipeline(source, verifier, () => undefined);
+  return verifier;
 }
 
 /** Checks a fully buffered blob (manifests, configs) against its digest. */

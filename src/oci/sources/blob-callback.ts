@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { OciError } from '../../errors.js';
-import { DigestVerifier, verifyBytes } from '../digest.js';
+import { verifiedBlob, verifyBytes } from '../digest.js';
 import type { BlobRef, ImageSource, RootDocument } from '../source.js';
 
 /**
@@ -21,10 +21,7 @@ export class BlobCallbackSource implements ImageSource {
   }
 
   async openBlob(ref: BlobRef): Promise<Readable> {
-    const stream = await this.open(ref.digest);
-    const verifier = new DigestVerifier(ref.digest, ref.size, this.display);
-    stream.on('error', (err) => verifier.destroy(err));
-    return stream.pipe(verifier);
+    return verifiedBlob(await this.open(ref.digest), ref.digest, ref.size, this.display);
   }
 
   async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { OciError } from '../../errors.js';
-import { DigestVerifier, digestOf, verifyBytes } from '../digest.js';
+import { verifiedBlob, digestOf, verifyBytes } from '../digest.js';
 import { MediaType } from '../media-types.js';
 import { DockerArchiveManifestSchema, ImageConfigSchema, IndexSchema, ManifestSchema, parseJson } from '../schemas.js';
 import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
@@ -123,10 +123,7 @@ export class DockerArchiveSource implements ImageSource {
   }
 
   async openBlob(ref: BlobRef): Promise<Readable> {
-    const stream = await this.files.open(this.pathOf(ref.digest));
-    const verifier = new DigestVerifier(ref.digest, ref.size, this.display);
-    stream.on('error', (err) => verifier.destroy(err));
-    return stream.pipe(verifier);
+    return verifiedBlob(await this.files.open(this.pathOf(ref.digest)), ref.digest, ref.size, this.display);
   }
 
   async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {

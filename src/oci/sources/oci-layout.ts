@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { OciError } from '../../errors.js';
-import { DigestVerifier, parseDigest, verifyBytes } from '../digest.js';
+import { verifiedBlob, parseDigest, verifyBytes } from '../digest.js';
 import { IndexSchema, parseJson, type Descriptor } from '../schemas.js';
 import { MAX_DOCUMENT_BYTES, type BlobRef, type ImageSource, type RootDocument } from '../source.js';
 import type { FileAccess } from './file-access.js';
@@ -40,10 +40,7 @@ export class OciLayoutSource implements ImageSource {
 
   async openBlob(ref: BlobRef): Promise<Readable> {
     const path = blobPath(ref.digest, this.display);
-    const stream = await this.files.open(path);
-    const verifier = new DigestVerifier(ref.digest, ref.size, `${this.display}`);
-    stream.on('error', (err) => verifier.destroy(err));
-    return stream.pipe(verifier);
+    return verifiedBlob(await this.files.open(path), ref.digest, ref.size, this.display);
   }
 
   async readBlob(ref: BlobRef, maxBytes: number): Promise<Buffer> {
