@@ -49,7 +49,8 @@ export function loadConfig(explicitPath: string | undefined, env: NodeJS.Process
     try {
       raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
     } catch (err) {
-      throw new UsageError('CONFIG_INVALID', `${path}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
+      // A .json file is read by the same parser (JSON is YAML), but is named as what it claims to be.
+      throw new UsageError('CONFIG_INVALID', `${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
     }
   }
   const parsed = ConfigSchema.safeParse(raw);

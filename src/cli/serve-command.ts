@@ -51,6 +51,19 @@ export interface ServeFlags {
 }
 
 /** Flags over the config file's `serve:` section, checked together (TLS needs both halves). */
+
+/**
+ * A duration from a flag or from the config file's `serve:` section, named in an error the way
+ * the user wrote it: "daily" alone did not say which of five settings it was.
+ */
+function durationSetting(value: string, fromFlag: string | undefined, flag: string, key: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    throw new UsageError('FLAG_INVALID', `${fromFlag !== undefined ? flag : `serve.${key} in the config file`}: ${err.message}`);
+  }
+}
 export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfig) {
   const listen = flags.listen ?? fileSettings.listen ?? DEFAULT_LISTEN;
   const cert = flags.tlsCert ?? fileSettings.tls?.cert;
@@ -65,8 +78,8 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
     every === undefined || every === '0'
       ? undefined
       : {
-          everyMs: parseDuration(every),
-          graceMs: parseDuration(flags.gcGrace ?? fileSettings.gc?.grace ?? '1h'),
+          everyMs: durationSetting(every, flags.gcEvery, '--gc-every', 'gc.every'),
+          graceMs: durationSetting(flags.gcGrace ?? fileSettings.gc?.grace ?? '1h', flags.gcGrace, '--gc-grace', 'gc.grace'),
           keepUntagged: fileSettings.gc?.keepUntagged ?? false,
         };
   if (gc && gc.everyMs < 60_000) throw new UsageError('FLAG_INVALID', `--gc-every ${every} is too often; use at least 1m`);
@@ -74,15 +87,15 @@ export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfi
   const dbUpdate =
     dbEvery === undefined || dbEvery === '0'
       ? undefined
-      : { everyMs: parseDuration(dbEvery), baseUrl: fileSettings.vulndb?.baseUrl, ecosystems: fileSettings.vulndb?.ecosystems };
+      : { everyMs: durationSetting(dbEvery, flags.dbUpdateEvery, '--db-update-every', 'vulndb.updateEvery'), baseUrl: fileSettings.vulndb?.baseUrl, ecosystems: fileSettings.vulndb?.ecosystems };
   if (dbUpdate && dbUpdate.everyMs < 10 * 60_000) throw new UsageError('FLAG_INVALID', `--db-update-every ${dbEvery} is too often for the OSV bucket; use at least 10m`);
   const gateOn = flags.gate !== false && fileSettings.gate?.enabled !== false;
   const enforce = flags.enforceOnPush ?? fileSettings.gate?.enforceOnPush;
-  const enforceMs = enforce === undefined || enforce === '0' ? undefined : parseDuration(enforce);
+  const enforceMs = enforce === undefined || enforce === '0' ? undefined : durationSetting(enforce, flags.enforceOnPush, '--enforce-on-push', 'gate.enforceOnPush');
   const drain = flags.drainTimeout ?? fileSettings.drainTimeout;
   return {
     listen,
-    drainMs: drain === undefined ? SHUTDOWN_DRAIN_MS : parseDuration(drain),
+    drainMs: drain === undefined ? SHUTDOWN_DRAIN_MS : durationSetting(drain, flags.drainTimeout, '--drain-timeout', 'drainTimeout'),
     tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
     trustProxy,
     gc,

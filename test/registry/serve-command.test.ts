@@ -171,7 +171,12 @@ describe('portcullis serve settings', () => {
     expect(() => resolveServeSettings({ trustProxy: 'everyone' }, {})).toThrow(/not an IP address/);
     expect(() => resolveServeSettings({ trustProxy: '10.0.0.0/33' }, {})).toThrow(/not an IP address/);
     expect(() => resolveServeSettings({ gcEvery: '5s' }, {})).toThrow(/too often/);
-    expect(() => resolveServeSettings({ gcEvery: 'daily' }, {})).toThrow(/not a duration/);
+    expect(() => resolveServeSettings({ gcEvery: 'daily' }, {})).toThrow('--gc-every: "daily" is not a duration');
+    // From the config file, the error names the key the value came from.
+    expect(() => resolveServeSettings({}, { gc: { every: 'daily', grace: '1h', keepUntagged: false } })).toThrow(
+      'serve.gc.every in the config file: "daily" is not a duration',
+    );
+    expect(() => resolveServeSettings({}, { drainTimeout: 'soon' })).toThrow('serve.drainTimeout in the config file: "soon" is not a duration');
   });
 
   it('reads the serve section of portcullis.yaml, with TLS paths relative to the file, and refuses unknown keys', async () => {
@@ -190,6 +195,12 @@ describe('portcullis serve settings', () => {
       expect(() => loadConfig(file, {})).toThrow(/serve\.trustProxy\.0: not an IP address/);
       await writeFile(file, 'serve:\n  listne: 127.0.0.1:5000\n');
       expect(() => loadConfig(file, {})).toThrow(/serve/);
+      // A JSON file is read by the same parser; a broken one is called JSON, as it is named.
+      const json = join(dir, 'portcullis.json');
+      await writeFile(json, '{"serve": {"listen": "127.0.0.1:5000",}');
+      expect(() => loadConfig(json, {})).toThrow(`${json}: not valid JSON (`);
+      await writeFile(file, 'serve: [\n');
+      expect(() => loadConfig(file, {})).toThrow(`${file}: not valid YAML (`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
