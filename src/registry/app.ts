@@ -593,7 +593,12 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
 
   app.setErrorHandler((err, req, reply) => {
     const e = toRegistryError(err);
-    if (e.status >= 500) req.log.error({ err }, 'registry request failed');
+    if (e.status >= 500) {
+      // A connection already gone (the client left mid-upload, or shutdown cut it after the drain
+      // period) is not a server fault: one line without a stack, not an error to page anyone for.
+      if (req.raw.socket?.destroyed) req.log.info({ reason: (err as { code?: string }).code ?? (err as Error).message }, 'request ended: its connection closed first');
+      else req.log.error({ err }, 'registry request failed');
+    }
     void reply
       .code(e.status)
       .headers(e.headers)
