@@ -2,29 +2,23 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'portcullis.js');
 const tmp = mkdtempSync(join(tmpdir(), 'portcullis-hostile-cli-'));
 
-let handler: RequestListener = (_req, res) => res.end();
-let server: Server;
-let port: number;
+let scripted: ScriptedServer;
 
 beforeAll(async () => {
-  server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
+  scripted = await startScriptedServer();
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await scripted.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -33,7 +27,7 @@ function scan(
   extra: string[] = [],
 ): Promise<{ code: number | null; stderr: string; ms: number }> {
   const started = Date.now();
-  const args = [CLI, 'scan', `127.0.0.1:${port}/app:v1`, '--insecure', '--no-vulns', '--no-cache', ...extra];
+  const args = [CLI, 'scan', `127.0.0.1:${scripted.port}/app:v1`, '--insecure', '--no-vulns', '--no-cache', ...extra];
   args.push('--format', 'json', '--data', join(tmp, 'data'));
   return new Promise((resolve) => {
     const child = spawn('node', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -45,11 +39,11 @@ function scan(
 
 describe('scan against a hostile registry', () => {
   it('takes the registry timeout from PORTCULLIS_REGISTRY_TIMEOUT', async () => {
-    handler = () => {}; // never answers
+    scripted.handler = () => {}; // never answers
     const r = await scan({ PORTCULLIS_REGISTRY_TIMEOUT: '0.3' });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      `portcullis: 127.0.0.1:${port}/app:v1: no answer from 127.0.0.1:${port} within 300 ms for manifest v1\n`,
+      `portcullis: 127.0.0.1:${scripted.port}/app:v1: no answer from 127.0.0.1:${scripted.port} within 300 ms for manifest v1\n`,
     );
     expect(r.ms).toBeLessThan(4000);
   });
@@ -74,7 +68,7 @@ describe('scan against a hostile registry', () => {
         layers: [],
       }),
     );
-    handler = (req, res) => {
+    scripted.handler = (req, res) => {
       const body = req.url?.includes('/blobs/') ? config : manifest;
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': body.length });
       res.end(body);
@@ -94,14 +88,14 @@ describe('scan against a hostile registry', () => {
         ],
       }),
     );
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': index.length });
       res.end(index);
     };
     const e = await scan();
     expect(e.code).toBe(2);
     expect(e.stderr).toBe(
-      `portcullis: 127.0.0.1:${port}/app:v1: no image for platform linux/amd64 (available: linux\\x1b[2J/amd64); use --platform\n`,
+      `portcullis: 127.0.0.1:${scripted.port}/app:v1: no image for platform linux/amd64 (available: linux\\x1b[2J/amd64); use --platform\n`,
     );
   });
 });

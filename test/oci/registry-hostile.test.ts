@@ -2,11 +2,12 @@
 // server one bad habit and checks that the client stops with a clear, bounded error.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyseInput } from '../../src/analyse/index.js';
 import { OciError } from '../../src/errors.js';
@@ -29,23 +30,18 @@ const manifest = Buffer.from(
   }),
 );
 
-let handler: RequestListener = (_req, res) => res.end();
-let server: Server;
-let port: number;
+let scripted: ScriptedServer;
 
 beforeAll(async () => {
-  server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
+  scripted = await startScriptedServer();
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await scripted.close();
 });
 
 const source = (timeoutMs = 300): RegistrySource =>
-  new RegistrySource(`127.0.0.1:${port}/${REPO}:v1`, { insecure: true, timeoutMs });
+  new RegistrySource(`127.0.0.1:${scripted.port}/${REPO}:v1`, { insecure: true, timeoutMs });
 
 /** Sends the body one byte every `everyMs`, for as long as the client listens. */
 function drip(res: ServerResponse, body: Buffer, everyMs: number): void {
@@ -81,16 +77,16 @@ async function failure(p: Promise<unknown>): Promise<OciError> {
 
 describe('RegistrySource against a registry that stalls', () => {
   it('names the manifest it waited for when no headers come', async () => {
-    handler = () => {}; // never answers
+    scripted.handler = () => {}; // never answers
     const err = await failure(source(200).root());
     expect(err.code).toBe('REGISTRY_TIMEOUT');
     expect(err.message).toBe(
-      `127.0.0.1:${port}/${REPO}:v1: no answer from 127.0.0.1:${port} within 200 ms for manifest v1`,
+      `127.0.0.1:${scripted.port}/${REPO}:v1: no answer from 127.0.0.1:${scripted.port} within 200 ms for manifest v1`,
     );
   });
 
   it('gives a manifest sent a byte at a time one timeout for its whole body', async () => {
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': manifest.length });
       drip(res, manifest, 20); // never idle for 300 ms, but would take seconds
     };
@@ -99,12 +95,12 @@ describe('RegistrySource against a registry that stalls', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.code).toBe('REGISTRY_TIMEOUT');
     expect(err.message).toBe(
-      `127.0.0.1:${port}/${REPO}:v1: 127.0.0.1:${port} did not send all of manifest v1 within 300 ms`,
+      `127.0.0.1:${scripted.port}/${REPO}:v1: 127.0.0.1:${scripted.port} did not send all of manifest v1 within 300 ms`,
     );
   });
 
   it('fails a blob that trickles in under the floor rate', async () => {
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-length': blob.length });
       drip(res, blob, 20);
     };
@@ -116,7 +112,7 @@ describe('RegistrySource against a registry that stalls', () => {
   });
 
   it('does not count a slow consumer against the registry', async () => {
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-length': blob.length });
       // Several writes, so the body arrives in several chunks.
       for (let i = 0; i < blob.length; i += 8192) res.write(blob.subarray(i, i + 8192));
@@ -163,7 +159,7 @@ describe('RegistrySource and resolveImages against a registry that sends termina
       })),
     ];
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': MediaType.ociIndex, 'content-length': index.length });
       res.end(index);
     };
@@ -176,7 +172,7 @@ describe('RegistrySource and resolveImages against a registry that sends termina
 
   it('escapes a media type taken from the manifest or the Content-Type header', async () => {
     const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/x\x1b[31m' }));
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': doc.length });
       res.end(doc);
     };
@@ -185,7 +181,7 @@ describe('RegistrySource and resolveImages against a registry that sends termina
     expect(fromBody.message).toMatch(/unsupported media type application\/x\\x1b\[31m$/);
     // Header values may carry bytes 0x80-0xff, read as Latin-1: 0x9b is the one-byte CSI.
     const plain = Buffer.from('{"schemaVersion":2}');
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/x\x9b2J', 'content-length': plain.length });
       res.end(plain);
     };
@@ -206,7 +202,7 @@ describe('resolveImages against a registry that lists too much', () => {
       }),
     );
     const paths: string[] = [];
-    handler = (req, res) => {
+    scripted.handler = (req, res) => {
       paths.push(req.url ?? '');
       res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': big.length });
       res.end(big);
@@ -214,7 +210,7 @@ describe('resolveImages against a registry that lists too much', () => {
     const err = await failure(resolveImages(source()));
     expect(err.code).toBe('MANIFEST_INVALID');
     expect(err.message).toBe(
-      `127.0.0.1:${port}/${REPO}:v1: manifest ${sha(big)} lists 1001 layers, more than the 1000 portcullis reads (container runtimes stop at about 128)`,
+      `127.0.0.1:${scripted.port}/${REPO}:v1: manifest ${sha(big)} lists 1001 layers, more than the 1000 portcullis reads (container runtimes stop at about 128)`,
     );
     expect(paths).toEqual([`/v2/${REPO}/manifests/v1`]);
   });
@@ -222,7 +218,7 @@ describe('resolveImages against a registry that lists too much', () => {
 
 describe('RegistrySource against a registry that sends too much', () => {
   it('says so when the response headers are over the limit, without reading them', async () => {
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1/t",x="${'a'.repeat(100_000)}"` });
       res.end();
     };
@@ -232,7 +228,7 @@ describe('RegistrySource against a registry that sends too much', () => {
   });
 
   it('stops reading an endless manifest at the document limit', async () => {
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': MediaType.ociManifest }); // chunked, no length
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       const pump = (): void => {
@@ -252,7 +248,7 @@ describe('RegistrySource keeps credentials on the registry', () => {
   const PASSWORD = 'pw-Secret-1';
   const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 
-  /** A second origin (another port) that records what reaches it and answers with `answer`. */
+  /** A second origin (another scripted.port) that records what reaches it and answers with `answer`. */
   async function otherOrigin(answer: RequestListener): Promise<{ port: number; seen: Array<string | undefined>; close(): Promise<void> }> {
     const seen: Array<string | undefined> = [];
     const other = createServer((req, res) => {
@@ -271,7 +267,7 @@ describe('RegistrySource keeps credentials on the registry', () => {
   }
 
   const withCredentials = (): RegistrySource =>
-    new RegistrySource(`127.0.0.1:${port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000, username: USER, password: PASSWORD });
+    new RegistrySource(`127.0.0.1:${scripted.port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000, username: USER, password: PASSWORD });
 
   it('sends no Basic credentials to another origin a blob is redirected to, nor answers its 401', async () => {
     const other = await otherOrigin((_req, res) => {
@@ -280,7 +276,7 @@ describe('RegistrySource keeps credentials on the registry', () => {
     });
     try {
       const registrySeen: Array<string | undefined> = [];
-      handler = (req, res) => {
+      scripted.handler = (req, res) => {
         registrySeen.push(req.headers.authorization);
         if (req.headers.authorization !== basic) {
           res.writeHead(401, { 'www-authenticate': 'Basic realm="registry"' });
@@ -306,18 +302,18 @@ describe('RegistrySource keeps credentials on the registry', () => {
       res.end('{"token":"stolen"}');
     });
     try {
-      handler = (req, res) => {
+      scripted.handler = (req, res) => {
         if (req.url?.startsWith('/token')) {
           res.writeHead(307, { location: `http://127.0.0.1:${other.port}/token` });
           res.end();
           return;
         }
-        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="s"` });
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${scripted.port}/token",service="s"` });
         res.end();
       };
       const err = await failure(withCredentials().root());
       expect(err.code).toBe('REGISTRY_ERROR');
-      expect(err.message).toBe(`127.0.0.1:${port}/${REPO}:v1: token service 127.0.0.1:${port} answered 307 Temporary Redirect`);
+      expect(err.message).toBe(`127.0.0.1:${scripted.port}/${REPO}:v1: token service 127.0.0.1:${scripted.port} answered 307 Temporary Redirect`);
       expect(other.seen).toEqual([]);
     } finally {
       await other.close();
@@ -325,41 +321,41 @@ describe('RegistrySource keeps credentials on the registry', () => {
   });
 
   it('refuses a redirect or a token realm with credentials in its URL, and quotes neither', async () => {
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(307, { location: 'http://user:pw-in-url@127.0.0.1:9/blob?X-Amz-Signature=sig-in-url' });
       res.end();
     };
     const redirect = await failure(source().openBlob({ digest: sha(blob), size: blob.length }));
     expect(redirect.message).toBe(
-      `127.0.0.1:${port}/${REPO}:v1: 127.0.0.1:${port} redirected to a URL with credentials in it, on 127.0.0.1:9; refusing`,
+      `127.0.0.1:${scripted.port}/${REPO}:v1: 127.0.0.1:${scripted.port} redirected to a URL with credentials in it, on 127.0.0.1:9; refusing`,
     );
-    handler = (_req, res) => {
+    scripted.handler = (_req, res) => {
       res.writeHead(401, { 'www-authenticate': 'Bearer realm="http://user:pw-in-url@127.0.0.1:9/token?sig=sig-in-url"' });
       res.end();
     };
     const realm = await failure(withCredentials().root());
     expect(realm.message).toBe(
-      `127.0.0.1:${port}/${REPO}:v1: 127.0.0.1:${port} sent a Bearer challenge without a usable realm URL`,
+      `127.0.0.1:${scripted.port}/${REPO}:v1: 127.0.0.1:${scripted.port} sent a Bearer challenge without a usable realm URL`,
     );
     for (const e of [redirect, realm]) expect(e.message).not.toMatch(/in-url/);
   });
 
   it('stops a redirect loop after five hops', async () => {
     let hops = 0;
-    handler = (req, res) => {
+    scripted.handler = (req, res) => {
       hops++;
       res.writeHead(302, { location: req.url ?? '/' });
       res.end();
     };
     const err = await failure(source().root());
-    expect(err.message).toBe(`127.0.0.1:${port}/${REPO}:v1: more than 5 redirects from 127.0.0.1:${port}`);
+    expect(err.message).toBe(`127.0.0.1:${scripted.port}/${REPO}:v1: more than 5 redirects from 127.0.0.1:${scripted.port}`);
     expect(hops).toBe(6);
   });
 
   it('answers a 401 that follows a fresh token once, not in a loop', async () => {
     let tokens = 0;
     let manifestGets = 0;
-    handler = (req, res) => {
+    scripted.handler = (req, res) => {
       if (req.url?.startsWith('/token')) {
         tokens++;
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -367,7 +363,7 @@ describe('RegistrySource keeps credentials on the registry', () => {
         return;
       }
       manifestGets++;
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="s"` });
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${scripted.port}/token",service="s"` });
       res.end();
     };
     const err = await failure(withCredentials().root());
@@ -398,7 +394,7 @@ describe('a scan from a registry that serves a tampered layer', () => {
       }),
     );
     let layerBytes: Buffer = tampered;
-    handler = (req, res) => {
+    scripted.handler = (req, res) => {
       const url = req.url ?? '';
       const body = url.endsWith(sha(tar)) ? layerBytes : url.endsWith(sha(config)) ? config : image;
       res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': body.length });
@@ -407,7 +403,7 @@ describe('a scan from a registry that serves a tampered layer', () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'portcullis-hostile-cache-'));
     try {
       const scan = () =>
-        analyseInput(parseImageInput(`127.0.0.1:${port}/${REPO}:v1`), { cacheDir, insecure: true, timeoutMs: 2000, scratchRoot: cacheDir });
+        analyseInput(parseImageInput(`127.0.0.1:${scripted.port}/${REPO}:v1`), { cacheDir, insecure: true, timeoutMs: 2000, scratchRoot: cacheDir });
       const err = await failure(scan());
       expect(err.code).toBe('DIGEST_MISMATCH');
       expect(err.message).toContain(sha(tar));
