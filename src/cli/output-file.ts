@@ -4,6 +4,7 @@ import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { UsageError } from '../errors.js';
+import { isStorageFull } from '../store/errors.js';
 
 /**
  * Where a report named by --output goes. A regular file (or a new one) in a writable folder is
@@ -83,8 +84,8 @@ export function checkOutputPath(output: string | undefined): void {
 }
 
 function failureReason(err: unknown): string {
+  if (isStorageFull(err)) return 'the disk is full';
   const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the disk is full';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   return err instanceof Error ? err.message : String(err);
 }

@@ -50,8 +50,6 @@ export interface ServeFlags {
   drainTimeout?: string;
 }
 
-/** Flags over the config file's `serve:` section, checked together (TLS needs both halves). */
-
 /**
  * A duration from a flag or from the config file's `serve:` section, named in an error the way
  * the user wrote it: "daily" alone did not say which of five settings it was.
@@ -64,6 +62,8 @@ function durationSetting(value: string, fromFlag: string | undefined, flag: stri
     throw new UsageError('FLAG_INVALID', `${fromFlag !== undefined ? flag : `serve.${key} in the config file`}: ${err.message}`);
   }
 }
+
+/** Flags over the config file's `serve:` section, checked together (TLS needs both halves). */
 export function resolveServeSettings(flags: ServeFlags, fileSettings: ServeConfig) {
   const listen = flags.listen ?? fileSettings.listen ?? DEFAULT_LISTEN;
   const cert = flags.tlsCert ?? fileSettings.tls?.cert;

@@ -178,7 +178,7 @@ function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise
         return;
       }
       // Not destroyed, which would reset the connection before the client read the 413: paused,
-      // and the error handler closes the connection after the answer (refused-body.ts), reading
+      // and the onSend hook closes the connection after the answer (refused-body.ts), reading
       // a bounded amount more of a body that may never end.
       stream.pause();
       settle(new RegistryError('SIZE_INVALID', `manifest is larger than ${max} bytes`, { status: 413, detail: { limit: max } }));
@@ -190,7 +190,7 @@ function readCapped(stream: Readable, max: number, deadlineMs?: number): Promise
     if (deadlineMs !== undefined) {
       timer = setTimeout(() => {
         // Not destroyed, which would reset the connection before the answer went out: paused, and
-        // the error handler closes the connection once the 408 has been sent (refused-body.ts).
+        // the onSend hook closes the connection once the 408 has been sent (refused-body.ts).
         stream.pause();
         settle(
           new RegistryError('MANIFEST_INVALID', `the manifest body did not arrive within ${deadlineMs / 1000} s`, {
@@ -606,11 +606,6 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       .send({ errors: [{ code: e.code, message: e.message, detail: e.detail ?? null }] });
   });
 
-  // Any answer sent while its request's body is still arriving (a refusal, the 404 of an unknown
-  // route, a route that reads no body): Node's own way is to read the rest of the body however long
-  // it goes on, which let one client hold a socket for ever. Instead the connection is closed after
-  // a bounded read (refused-body.ts). Registered on the root, so the API's routes have it too; for a
-  // request whose body has arrived (every GET) it costs one property read.
   // A request that arrives on a connection already closing after such an answer (pipelined behind
   // the refused body, and parsed while the rest of that body is read) can get no answer: it is not
   // run at all, where a DELETE or PUT would otherwise take effect unseen by its client, who was told
@@ -623,8 +618,13 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
     done();
   });
 
+  // Any answer sent while its request's body is still arriving (a refusal, the 404 of an unknown
+  // route, a route that reads no body): Node's own way is to read the rest of the body however long
+  // it goes on, which let one client hold a socket for ever. Instead the connection is closed after
+  // a bounded read (refused-body.ts). Registered on the root, so the API's routes have it too; for a
+  // request whose body has arrived (every GET) it costs one property read.
   app.addHook('onSend', (req, reply, payload, done) => {
-    if (!req.raw.complete && bodyUnfinished(req.raw)) {
+    if (bodyUnfinished(req.raw)) {
       reply.header('connection', 'close');
       closeAfterAnswer(req.raw);
     }
