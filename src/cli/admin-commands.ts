@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { passwordWeakness } from '../registry/basic-auth.js';
 import type { ProjectRole, RegistryMetadata } from '../store/index.js';
+import { printable } from '../terminal-text.js';
 import { loadConfig } from './config.js';
 
 interface DataFlags {
@@ -95,8 +96,13 @@ function checkUserName(name: string): void {
   }
 }
 
+/**
+ * One row per line, cells split by tabs. A cell can hold what a stranger sent (the user name of a
+ * failed login in the audit log), so control characters, tabs and newlines in it are shown as
+ * escapes: they can neither drive the reader's terminal nor break the columns.
+ */
 function print(rows: string[][]): void {
-  for (const r of rows) process.stdout.write(`${r.join('\t')}\n`);
+  for (const r of rows) process.stdout.write(`${r.map(printable).join('\t')}\n`);
 }
 
 function json(value: unknown): void {

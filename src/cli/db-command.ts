@@ -6,6 +6,7 @@ import { DEFAULT_OSV_BASE_URL } from '../vulndb/update-defaults.js';
 /** The database code (SQLite, zip reading) loads only when a db command runs. */
 const vulndb = () => import('../vulndb/index.js');
 import { loadConfig } from './config.js';
+import { printable } from '../terminal-text.js';
 import { byCodeUnits } from '../text-order.js';
 
 function dataDirFrom(flags: { data?: string; config?: string }): string {
@@ -15,13 +16,14 @@ function dataDirFrom(flags: { data?: string; config?: string }): string {
 function printSummary(s: ImportSummary): void {
   const ecos = Object.entries(s.ecosystems)
     .sort(([a], [b]) => byCodeUnits(a, b))
-    .map(([e, n]) => `${e} ${n}`)
+    .map(([e, n]) => `${printable(e)} ${n}`)
     .join(', ');
   process.stdout.write(
     `imported ${s.records} records (${s.unchanged} unchanged, ${s.skipped} skipped), ${s.cves} CVE severities, in ${(s.durationMs / 1000).toFixed(1)} s\n`,
   );
   if (ecos) process.stdout.write(`  ${ecos}\n`);
-  for (const r of s.skippedReasons) process.stderr.write(`  skipped: ${r}\n`);
+  // Reasons name entries of the archive read, which whoever made it chose.
+  for (const r of s.skippedReasons) process.stderr.write(`  skipped: ${printable(r)}\n`);
 }
 
 /** A progress bar for a person at a terminal; nothing in CI or when piped (and the bar library not loaded). */
@@ -105,7 +107,7 @@ export function addDbCommands(program: Command): void {
           return;
         }
         const table = [['ECOSYSTEM', 'RECORDS', 'NEWEST MODIFIED', 'IMPORTED', 'SOURCE']].concat(
-          rows.map((r) => [r.ecosystem, String(r.records), r.newestModified ?? '-', r.importedAt, r.source]),
+          rows.map((r) => [r.ecosystem, String(r.records), r.newestModified ?? '-', r.importedAt, r.source].map(printable)),
         );
         const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
         process.stdout.write(`database: ${store.path}\n`);

@@ -162,4 +162,20 @@ describe('portcullis scan with vulnerabilities', () => {
     const ok = await portcullis(['db', 'update', '--ecosystem', 'npm', '--base-url', baseUrl, '--data', data]);
     expect(ok.code, ok.stderr).toBe(0);
   });
+
+  it('db import and db status show control characters from the archive as escapes', async () => {
+    // Whoever made an archive chose its entry names and ecosystem strings; neither may drive the terminal.
+    const own = join(tmp, 'escapes-data');
+    const zip = join(tmp, 'escapes.zip');
+    const weird = record('WEIRD-1', 'npm\u009b2J', 'left-pad', [{ introduced: '0' }]);
+    // A name with characters beyond Latin-1 is stored as UTF-8 (an ASCII-only one would be read as
+    // code page 437, where ESC is an arrow), so the C1 CSI and the ESC reach the reader as such.
+    writeFileSync(zip, zipSync({ '\u009b2J\u202eowned\u001b.json': strToU8('{"not": "osv"}'), 'WEIRD-1.json': strToU8(JSON.stringify(weird)) }));
+    const imported = await portcullis(['db', 'import', zip, '--data', own]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toContain('!\\x9b2J\\u202eowned\\x1b.json: ');
+    const status = await portcullis(['db', 'status', '--data', own]);
+    for (const out of [imported.stdout, imported.stderr, status.stdout]) expect(out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(status.stdout).toContain('npm\\x9b2J');
+  });
 });

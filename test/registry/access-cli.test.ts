@@ -212,4 +212,28 @@ describe.skipIf(skipReason !== undefined)(`portcullis user/project/robot/audit${
     expect(cli(['audit', '--limit', '1', ...d()]).stdout.trim().split('\n')).toHaveLength(1);
     expect(cli(['audit', '--limit', 'many', ...d()]).code).toBe(2);
   });
+
+  it('shows control characters a stranger sent as escapes, one row per line', async () => {
+    // A failed login records the user name as sent: any Unicode but C0 controls, so a C1 CSI,
+    // a right-to-left override and a tab get this far.
+    const meta = await SqliteRegistryMetadata.open(data);
+    try {
+      await meta.appendAudit([
+        { time: new Date().toISOString(), action: 'login_failed', principal: 'ev\u009b2Jil\u202eresu\tx', repository: null, reference: null, digest: null, clientIp: '10.0.0.9', outcome: 'failure', detail: 'line one\nline two' },
+      ]);
+    } finally {
+      await meta.close();
+    }
+    const out = cli(['audit', '--limit', '1', ...d()]);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).not.toMatch(/[\u0080-\u009f\u202e]/);
+    const lines = out.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    const cells = lines[0]!.split('\t');
+    expect(cells).toHaveLength(9);
+    expect(cells[1]).toBe('ev\\x9b2Jil\\u202eresu\\x09x');
+    expect(cells[8]).toBe('line one\\x0aline two');
+    // The JSON output is for programs: it keeps the name exactly as recorded.
+    expect((JSON.parse(cli(['audit', '--limit', '1', '--json', ...d()]).stdout) as { principal: string }[])[0]!.principal).toBe('ev\u009b2Jil\u202eresu\tx');
+  });
 });
