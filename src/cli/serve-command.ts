@@ -13,6 +13,7 @@ import { UsageError } from '../errors.js';
 import { loadConfig } from './config.js';
 import { parseDuration } from './maintenance-commands.js';
 import { isProxyAddress, type ServeConfig } from './serve-config.js';
+import { printable } from '../terminal-text.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';
 
@@ -384,9 +385,13 @@ export function redactUrl(url: string): string {
 /**
  * Fastify's request fields for the log, with the URL redacted: a client that put a token in the
  * query string (`/v2/?access_token=...`, refused anyway) had it written to the log in full.
+ * The Host header (and a trusted proxy's X-Forwarded-For) may carry bytes above ASCII, which Node
+ * reads as Latin-1: a 0x9b byte became a C1 control sequence on the terminal of an operator
+ * running `serve` in the foreground, so those two are escaped. Node refuses such bytes in the URL.
  */
 export function logRequest(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
-  return { method: req.method, url: req.url === undefined ? undefined : redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+  const shown = (text: string | undefined) => (text === undefined ? undefined : printable(text));
+  return { method: req.method, url: req.url === undefined ? undefined : redactUrl(req.url), host: shown(req.host), remoteAddress: shown(req.ip), remotePort: req.socket?.remotePort };
 }
 
 /** Why the address cannot be had, in words, with the way out; other errors unchanged. */

@@ -91,6 +91,8 @@ describe('portcullis serve', () => {
       remoteAddress: '127.0.0.1',
       remotePort: 5,
     });
+    // Node reads a Host header's bytes above ASCII as Latin-1; 0x9b is the C1 control sequence introducer.
+    expect(logRequest({ method: 'GET', url: '/v2/', host: 'x\u009b2J', ip: '10.0.0.1\u001b[0m' })).toMatchObject({ host: 'x\\x9b2J', remoteAddress: '10.0.0.1\\x1b[0m' });
   });
 
   it('a data folder that is a file, or lies below one, is refused before anything opens it, naming the folder', async () => {
