@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AnalyseError } from '../errors.js';
 import { FileDispatcher, emptyLayerFacts, type LayerFacts } from './dispatch.js';
@@ -46,9 +46,13 @@ export async function walkDirectory(
         continue;
       }
       facts.entries++;
-      limits.entries++;
-      if (limits.entries > limits.limits.maxEntries) {
-        throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxEntries} files (raise --max-entries if this is genuine)`);
+      if (!st.isFile()) {
+        // A file is counted by addEntry below; counting it here as well made a folder of a million
+        // files fail the two-million entry limit.
+        limits.entries++;
+        if (limits.entries > limits.limits.maxEntries) {
+          throw new AnalyseError('LIMIT_EXCEEDED', `${subject}: more than ${limits.limits.maxEntries} files (raise --max-entries if this is genuine)`);
+        }
       }
       if (st.isDirectory()) {
         stack.push(path);
@@ -62,7 +66,6 @@ export async function walkDirectory(
         continue;
       }
       if (!st.isFile()) continue;
-      facts.entries++;
       facts.bytes += st.size;
       if (st.size > facts.largestFile) facts.largestFile = st.size;
       limits.addEntry(st.size, path, subject);
@@ -70,8 +73,32 @@ export async function walkDirectory(
       dispatcher.observe(path, info);
       const wanted = dispatcher.interested(path, info);
       if (wanted.length === 0) continue;
-      await dispatcher.dispatch(path, info, wanted, createReadStream(abs, { highWaterMark: 1 << 20 }));
+      const file = await openRegularFile(abs);
+      if (typeof file === 'string') {
+        facts.warnings.push(`${subject}: cannot read ${path} (${file}); not analysed`);
+        continue;
+      }
+      await dispatcher.dispatch(path, info, wanted, file.createReadStream({ highWaterMark: 1 << 20 }));
     }
   }
   return facts;
+}
+
+/**
+ * Opens a file the walk found, or says why not. One file the user may not read (a root-only key
+ * in a folder scanned as a normal user) is a warning, not the end of the scan, as a folder that
+ * cannot be listed is. The file may have been swapped since it was looked at: without following a
+ * link, and without waiting on a FIFO's writer, it must still be a regular file.
+ */
+async function openRegularFile(abs: string): Promise<FileHandle | string> {
+  let handle: FileHandle;
+  try {
+    handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+  const isFile = await handle.stat().then((st) => st.isFile(), () => false);
+  if (isFile) return handle;
+  await handle.close();
+  return 'no longer a regular file';
 }

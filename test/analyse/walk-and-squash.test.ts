@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, unlinkSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyseInput, type Analyser } from '../../src/analyse/index.js';
 import { MAX_PACKAGES_PER_FILE, MAX_WARNINGS_PER_FILE } from '../../src/analyse/dispatch.js';
@@ -304,6 +305,28 @@ describe('dir: root filesystems', () => {
     expect(r!.packages.map((p) => p.name)).toEqual(['musl']);
     expect(r!.os).toBeNull();
   });
+
+  it.skipIf(cannotRunAsNobody() !== undefined)(`warns about a file it may not read and analyses the rest${cannotRunAsNobody() ? ` [SKIPPED: ${cannotRunAsNobody()}]` : ''}`, async () => {
+    const root = newDir();
+    mkdirSync(join(root, 'app/node_modules/a'), { recursive: true });
+    mkdirSync(join(root, 'app/node_modules/b'), { recursive: true });
+    writeFileSync(join(root, 'app/node_modules/a/package.json'), '{"name":"a","version":"1.0.0"}');
+    writeFileSync(join(root, 'app/node_modules/b/package.json'), '{"name":"b","version":"2.0.0"}');
+    chmodSync(join(root, 'app/node_modules/b/package.json'), 0o000);
+    const r = await scanDirAsUnprivileged(root);
+    expect(r.packages.map((p) => `${p.name}@${p.version}`)).toEqual(['a@1.0.0']);
+    expect(r.warnings).toContain(`dir:${root}: cannot read app/node_modules/b/package.json (EACCES); not analysed`);
+  });
+
+  it('counts each file once against the entry limit', async () => {
+    const root = newDir();
+    mkdirSync(join(root, 'd'), { recursive: true });
+    for (let i = 0; i < 6; i++) writeFileSync(join(root, 'd', `f${i}`), 'x');
+    // Seven entries: the folder and its six files. Counted twice, the files made it thirteen.
+    const limits = (maxEntries: number) => ({ limits: { maxEntries } });
+    await expect(analyseInput(parseImageInput(`dir:${root}`), { cacheDir: null, ...limits(7) })).resolves.toHaveLength(1);
+    expect((await errorOf(analyseInput(parseImageInput(`dir:${root}`), { cacheDir: null, ...limits(6) }))).code).toBe('LIMIT_EXCEEDED');
+  });
 });
 
 describe('progress reporting', () => {
@@ -469,3 +492,35 @@ describe('any entry replaces what was at its path', () => {
     ]);
   });
 });
+
+const DIST_ANALYSE = resolve('dist/analyse/index.js');
+const DIST_OCI = resolve('dist/oci/index.js');
+
+/** Why the unprivileged run below cannot happen here (root, but `nobody` cannot read the build). */
+function cannotRunAsNobody(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const probe = spawnSync(process.execPath, ['-e', `require('node:fs').accessSync(${JSON.stringify(DIST_ANALYSE)}, 4)`], { uid: 65534, gid: 65534, cwd: tmpdir() });
+  return probe.status === 0 ? undefined : `running as root, and the user nobody cannot read ${DIST_ANALYSE} to scan without root's rights`;
+}
+
+/**
+ * A dir: scan by a user whom mode 000 stops. Root reads anything, so under root (as in CI) it runs
+ * in a child process as \`nobody\`, on the build in dist/ (which \`npm test\` makes first); the
+ * folders are opened to others for it.
+ */
+async function scanDirAsUnprivileged(root: string): Promise<{ packages: { name: string; version: string }[]; warnings: string[] }> {
+  if (process.getuid?.() !== 0) {
+    const [r] = await analyseInput(parseImageInput(`dir:${root}`), { cacheDir: null });
+    return r!;
+  }
+  chmodSync(tmp, 0o755);
+  chmodSync(root, 0o755);
+  const script =
+    `const { analyseInput } = await import(${JSON.stringify(pathToFileURL(DIST_ANALYSE).href)});` +
+    `const { parseImageInput } = await import(${JSON.stringify(pathToFileURL(DIST_OCI).href)});` +
+    `const [r] = await analyseInput(parseImageInput(${JSON.stringify(`dir:${root}`)}), { cacheDir: null });` +
+    'process.stdout.write(JSON.stringify({ packages: r.packages, warnings: r.warnings }));';
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: tmpdir() });
+  if (run.status !== 0) throw new Error(`the scan as nobody failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as { packages: { name: string; version: string }[]; warnings: string[] };
+}
