@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { JobHandler } from '../jobs/index.js';
 import type { RegistryMetadata } from '../store/index.js';
 import type { GateEvent } from './service.js';
@@ -21,6 +21,19 @@ export interface StoredEvent {
   type: string;
   time: string;
   event: GateEvent;
+}
+
+/** What a queued delivery stores: the event, and which receiver it is for. */
+interface DeliveryPayload {
+  /** The receiver's place in the configured list when the event was queued. */
+  target: number;
+  /** A hash of the receiver's URL (the URL itself may hold a token, so it is not stored). */
+  targetKey?: string;
+  event: StoredEvent;
+}
+
+function targetKey(target: WebhookTarget): string {
+  return createHash('sha256').update(target.url).digest('hex').slice(0, 32);
 }
 
 /** `sha256=<hex>`, the HMAC of the exact bytes sent, as GitHub-style receivers check it. */
@@ -85,24 +98,43 @@ export class EventPublisher {
     let queued = false;
     for (const [index, target] of this.targets.entries()) {
       if (target.events && !target.events.includes(event.type)) continue;
-      await this.metadata.jobs.enqueue(WEBHOOK_JOB, { target: index, event: stored }, { maxAttempts: 8, priority: 5 });
+      const payload: DeliveryPayload = { target: index, targetKey: targetKey(target), event: stored };
+      await this.metadata.jobs.enqueue(WEBHOOK_JOB, payload, { maxAttempts: 8, priority: 5 });
       queued = true;
     }
     if (queued) this.notify();
     return stored;
   }
 
+  /**
+   * The receiver a queued delivery is for. Found by its address, not its place in the list: after a
+   * restart with webhooks removed or reordered, the place named another receiver, which then got
+   * events meant for the first (a team's private channel's events in another team's). Deliveries
+   * queued before the key was stored carry only the place.
+   */
+  private targetOf(addressed: Omit<DeliveryPayload, 'event'>): WebhookTarget | undefined {
+    if (addressed.targetKey === undefined) return this.targets[addressed.target];
+    return this.targets.find((t) => targetKey(t) === addressed.targetKey);
+  }
+
   /** Delivers one event to one target; a non-2xx answer or a network error is retried by the queue. */
   handler(timeoutMs = 10_000): JobHandler {
     return async (job) => {
-      const { target: index, event } = job.payload as { target: number; event: StoredEvent };
-      const target = this.targets[index];
-      if (!target) return; // the configuration changed since: nobody to deliver to
+      const { event, ...addressed } = job.payload as DeliveryPayload;
+      const target = this.targetOf(addressed);
+      // The configuration changed since the event was queued: its receiver is gone, or no longer
+      // wants this kind of event.
+      if (!target || (target.events && !target.events.includes(event.type))) return;
       const { body, headers } = webhookRequest(target, event);
-      const res = await fetch(target.url, { method: 'POST', body, headers, signal: AbortSignal.timeout(timeoutMs) });
+      // A redirect is not followed: it would carry the signed body to an address nobody configured.
+      const res = await fetch(target.url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
       await res.body?.cancel();
       // The URL may carry a token (Slack's do): messages name the host only.
-      if (!res.ok) throw new Error(`webhook ${new URL(target.url).host} answered ${res.status}`);
+      const host = new URL(target.url).host;
+      if (res.status >= 300 && res.status < 400) {
+        throw new Error(`webhook ${host} answered ${res.status}, a redirect, which is not followed; configure the address it redirects to`);
+      }
+      if (!res.ok) throw new Error(`webhook ${host} answered ${res.status}`);
     };
   }
 }

@@ -1,5 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { signWebhookBody, slackText, webhookRequest, type StoredEvent } from '../../src/gate/index.js';
+import { EventPublisher, signWebhookBody, slackText, WEBHOOK_JOB, webhookRequest, type StoredEvent, type WebhookTarget } from '../../src/gate/index.js';
+import { SqliteRegistryMetadata } from '../../src/store/index.js';
 
 const event: StoredEvent = {
   id: 42,
@@ -37,5 +43,60 @@ describe('webhook deliveries', () => {
         },
       }),
     ).toBe(':rotating_light: ALPINE-CVE-2026-3000 (high, fix available) affects 1 stored image(s): team/app@sha256:bbbbbbbbbbbb (zlib 1.3.1-r1)');
+  });
+});
+
+/** A receiver on a loopback port that records the event types posted to it and answers `status`. */
+async function receiver(status = 204, headers: Record<string, string> = {}): Promise<{ url: string; got: string[]; server: Server }> {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      got.push((JSON.parse(body) as { type: string }).type);
+      res.writeHead(status, headers).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got, server };
+}
+
+describe('queued webhook deliveries after the configuration changed', () => {
+  it('go to the receiver they were queued for, or nowhere; a redirect is not followed', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-webhooks-'));
+    const metadata = await SqliteRegistryMetadata.open(data);
+    const [teamA, teamB, elsewhere] = [await receiver(), await receiver(), await receiver()];
+    const moved = await receiver(308, { location: elsewhere.url });
+    try {
+      const a: WebhookTarget = { url: teamA.url, format: 'json' };
+      const b: WebhookTarget = { url: teamB.url, format: 'json', events: ['push_denied'] };
+      const before = new EventPublisher(metadata, [a, b, { url: moved.url, format: 'json' }]);
+      await before.publish(event.event);
+      // A restart with team A's webhook removed: team B's is now first in the list.
+      const after = new EventPublisher(metadata, [b, { url: moved.url, format: 'json' }, a]);
+      const deliver = after.handler(2000);
+      const errors: string[] = [];
+      for (let job = await metadata.jobs.claim('t', [WEBHOOK_JOB], 10_000); job; job = await metadata.jobs.claim('t', [WEBHOOK_JOB], 10_000)) {
+        await deliver(job, new AbortController().signal).catch((err: Error) => errors.push(err.message));
+        await metadata.jobs.complete(job.id, 't');
+      }
+      expect(teamA.got).toEqual(['verdict_changed']);
+      expect(teamB.got).toEqual([]);
+      expect(moved.got).toEqual(['verdict_changed']);
+      expect(elsewhere.got).toEqual([]);
+      expect(errors).toEqual([expect.stringMatching(/answered 308, a redirect, which is not followed/)]);
+      // With team A gone for good, its queued event goes to no one.
+      await before.publish(event.event);
+      const withoutA = new EventPublisher(metadata, [b]).handler(2000);
+      for (let job = await metadata.jobs.claim('t', [WEBHOOK_JOB], 10_000); job; job = await metadata.jobs.claim('t', [WEBHOOK_JOB], 10_000)) {
+        await withoutA(job, new AbortController().signal).catch(() => undefined);
+        await metadata.jobs.complete(job.id, 't');
+      }
+      expect([teamA.got.length, teamB.got.length]).toEqual([1, 0]);
+    } finally {
+      for (const r of [teamA, teamB, elsewhere, moved]) r.server.close();
+      await metadata.close();
+      await rm(data, { recursive: true, force: true });
+    }
   });
 });
