@@ -8,6 +8,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from './index-db.js';
 import { importOsv, openZip, type ImportProgress, type ImportSummary } from './import.js';
 import { VulnDbError, vulnDbDir } from './location.js';
+import { isStorageFull } from '../store/errors.js';
 
 import { DEFAULT_OSV_BASE_URL } from './update-defaults.js';
 
@@ -23,7 +24,10 @@ export interface UpdateOptions {
   baseUrl?: string;
   onProgress?: (p: UpdateProgress) => void;
   log?: Logger;
-  /** Abort a download that delivers no bytes for this long (default 60 s). */
+  /**
+   * Abort a download that delivers no bytes for this long, or fewer than MIN_DOWNLOAD_BYTES_PER_SECOND
+   * on average over a stretch this long (default 60 s).
+   */
   idleTimeoutMs?: number;
 }
 
@@ -89,6 +93,14 @@ export async function updateOsv(dataDir: string, opts: UpdateOptions): Promise<U
   }
 }
 
+/**
+ * The slowest a download may be, on average over each idle-timeout stretch. A mirror or proxy that
+ * sends a byte now and then never trips the idle timeout; it held `db update`, and with it every
+ * later scheduled update of `serve`, for as long as it went on. The real archives are tens of
+ * megabytes from a CDN, so 1 KiB/s only stops what would never finish.
+ */
+export const MIN_DOWNLOAD_BYTES_PER_SECOND = 1024;
+
 async function download(url: string, file: string, ecosystem: string, opts: UpdateOptions): Promise<number> {
   const idleMs = opts.idleTimeoutMs ?? 60_000;
   const controller = new AbortController();
@@ -96,6 +108,18 @@ async function download(url: string, file: string, ecosystem: string, opts: Upda
   const arm = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => controller.abort(new Error(`no data for ${idleMs} ms`)), idleMs);
+  };
+  const floor = Math.ceil((MIN_DOWNLOAD_BYTES_PER_SECOND * idleMs) / 1000);
+  let stretchStart = Date.now();
+  let stretchBytes = 0;
+  const paced = (chunkBytes: number): void => {
+    stretchBytes += chunkBytes;
+    if (Date.now() - stretchStart < idleMs) return;
+    if (stretchBytes < floor) {
+      controller.abort(new Error(`under ${MIN_DOWNLOAD_BYTES_PER_SECOND} bytes/s over ${idleMs} ms`));
+    }
+    stretchStart = Date.now();
+    stretchBytes = 0;
   };
   const failed = (what: string, cause?: unknown): VulnDbError =>
     new VulnDbError(
@@ -125,6 +149,7 @@ async function download(url: string, file: string, ecosystem: string, opts: Upda
       transform(chunk: Buffer, _enc, cb) {
         bytes += chunk.length;
         arm();
+        paced(chunk.length);
         opts.onProgress?.({
           phase: 'download',
           ecosystem,
@@ -142,7 +167,9 @@ async function download(url: string, file: string, ecosystem: string, opts: Upda
         createWriteStream(file),
       );
     } catch (err) {
-      throw failed(`connection lost after ${bytes} bytes (${describeFetchError(err)})`, err);
+      if (isStorageFull(err)) throw failed(`the disk holding ${file} is full after ${bytes} bytes`, err);
+      const why = controller.signal.aborted ? describeFetchError(controller.signal.reason) : describeFetchError(err);
+      throw failed(`connection lost after ${bytes} bytes (${why})`, err);
     }
     if (totalBytes !== undefined && Number.isFinite(totalBytes) && bytes !== totalBytes) {
       throw failed(`received ${bytes} of ${totalBytes} bytes`);

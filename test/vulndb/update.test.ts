@@ -29,7 +29,7 @@ function zipOf(records: unknown[]): Buffer {
 }
 
 /** Path → behaviour; swapped per test. */
-type Route = { zip: Buffer } | { status: number } | { dropAfter: number; zip: Buffer } | { raw: Buffer };
+type Route = { zip: Buffer } | { status: number } | { dropAfter: number; zip: Buffer } | { raw: Buffer } | { dripEveryMs: number };
 let routes: Record<string, Route> = {};
 const requested: string[] = [];
 let server: Server;
@@ -47,6 +47,11 @@ beforeAll(async () => {
       // Promise the whole zip, send part of it, then cut the connection.
       res.writeHead(200, { 'content-type': 'application/zip', 'content-length': String(route.zip.length) });
       res.write(route.zip.subarray(0, route.dropAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+    } else if ('dripEveryMs' in route) {
+      // Promise a large body and send one byte at a time, each well inside the idle timeout.
+      res.writeHead(200, { 'content-type': 'application/zip', 'content-length': '100000' });
+      const drip = setInterval(() => res.write('P'), route.dripEveryMs);
+      res.on('close', () => clearInterval(drip));
     } else if ('raw' in route) {
       res.writeHead(200, { 'content-type': 'application/zip' }).end(route.raw);
     } else {
@@ -167,6 +172,18 @@ describe('updateOsv', () => {
     expect(err.message).toContain(`${base}/npm/all.zip`);
     expect(open.advisoriesFor('Alpine:v3.20', 'zlib')).toHaveLength(1);
     open.close();
+    expectOldDatabaseIntact();
+  });
+
+  it('a mirror that sends a byte now and then is given up on, and the old database stays', async () => {
+    await seed();
+    routes['/osv/npm/all.zip'] = { dripEveryMs: 50 };
+    const started = Date.now();
+    const err = await failure(updateOsv(dataDir, { ecosystems: ['npm'], baseUrl: base, idleTimeoutMs: 300 }));
+    expect(err.code).toBe('DOWNLOAD_FAILED');
+    expect(err.message).toMatch(/npm\/all\.zip failed: connection lost after \d+ bytes \(under 1024 bytes\/s over 300 ms\)/);
+    // The first stretch of 300 ms brings a few bytes, not the 308 it needs; the idle timer alone never fires.
+    expect(Date.now() - started).toBeLessThan(3000);
     expectOldDatabaseIntact();
   });
 
