@@ -61,18 +61,25 @@ else
   (cd "$SRC/conformance" && go test -c -o "$SUITE_BIN" .)
 fi
 
-# 3. Portcullis, on a fresh data folder with a throwaway admin password.
+# 3. Portcullis, on a fresh data folder with a throwaway admin password. The address must be free:
+# another registry there answering 401 would pass the readiness check below and be tested instead.
 (cd "$ROOT" && npm run build --silent)
+code="$(curl -s -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
+if [ "$code" != 000 ]; then
+  echo "something already answers on $LISTEN (HTTP $code); choose a free address with PORTCULLIS_CONFORMANCE_LISTEN" >&2
+  exit 1
+fi
 PASSWORD="conformance-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 PORTCULLIS_ADMIN_PASSWORD="$PASSWORD" PORTCULLIS_LOG_LEVEL="${PORTCULLIS_LOG_LEVEL:-warn}" \
   node "$ROOT/bin/portcullis.js" serve --listen "$LISTEN" --data "$WORK/data" ${PORTCULLIS_SERVE_ARGS:-} >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 50); do
+  kill -0 "$SERVER_PID" 2>/dev/null || break
   code="$(curl -s -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
   [ "$code" = 401 ] && break
   sleep 0.2
 done
-if [ "${code:-}" != 401 ]; then
+if [ "${code:-}" != 401 ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "portcullis did not come up on $LISTEN; log:" >&2
   cat "$WORK/server.log" >&2
   exit 1
