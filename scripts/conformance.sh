@@ -99,7 +99,8 @@ status=0
   "$SUITE_BIN" -test.v >"$WORK/suite.log" 2>&1
 ) || status=$?
 
-# 5. Summary: the suite's own count line and every failed spec.
-sed 's/\x1b\[[0-9;]*m//g' "$WORK/suite.log" | grep -E '^(Ran [0-9]+ of|SUCCESS!|FAIL!|  \[FAIL\])' || true
+# 5. Summary: the suite's own count line and every failed spec (-a: with OCI_DEBUG=1 the log holds
+# blob bytes, and grep would print only "binary file matches").
+sed 's/\x1b\[[0-9;]*m//g' "$WORK/suite.log" | grep -aE '^(Ran [0-9]+ of|SUCCESS!|FAIL!|  \[FAIL\])' || true
 echo "full log: $WORK/suite.log  reports: $WORK/report.html $WORK/junit.xml  server log: $WORK/server.log"
 exit "$status"
