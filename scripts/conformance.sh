@@ -17,7 +17,8 @@
 #     golang-github-google-go-cmp-dev golang-github-google-pprof-dev golang-golang-x-net-dev \
 #     golang-golang-x-sys-dev golang-golang-x-text-dev golang-golang-x-tools-dev golang-gopkg-yaml.v3-dev
 #   and, under $CONFORMANCE_GOPATH/src/github.com/: onsi/ginkgo/v2 (v2.11.0), onsi/gomega
-#   (v1.27.8), bloodorangeio/reggie (v0.6.1), go-task/slim-sprig, plus a link
+#   (v1.27.8), bloodorangeio/reggie (v0.6.1), go-task/slim-sprig (commit 52ccab3ef572,
+#   the one ginkgo v2.11.0 requires), plus a link
 #   go-resty/resty/v2 -> /usr/share/gocode/src/github.com/go-resty/resty.
 #
 # Other settings (environment): PORTCULLIS_CONFORMANCE_LISTEN (default 127.0.0.1:5099),
