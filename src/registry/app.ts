@@ -239,15 +239,21 @@ function parseChunkRange(header: string | undefined): { start: number; end: numb
   return { start, end };
 }
 
-/** HTTP `Range: bytes=...` for blob reads; one range only. */
-function parseReadRange(header: string, size: number): { start: number; end: number } {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+/**
+ * HTTP `Range: bytes=...` for blob reads, one range only; undefined when the header is to be
+ * ignored and the whole blob served. RFC 9110 (14.2) has a server ignore a range unit it does not
+ * know (`items=0-5`), and lets it ignore what it cannot parse or does not support (a list of
+ * ranges, `bytes=5-2`); only a well-formed range that starts past the end, or an empty suffix,
+ * is 416 with the size.
+ */
+function parseReadRange(header: string, size: number): { start: number; end: number } | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '') || (m[1] !== '' && m[2] !== '' && Number(m[2]) < Number(m[1]))) return undefined;
   const unsatisfiable = () =>
     new RegistryError('SIZE_INVALID', `range "${header}" cannot be served from a ${size}-byte blob`, {
       status: 416,
       headers: { 'content-range': `bytes */${size}` },
     });
-  if (!m || (m[1] === '' && m[2] === '')) throw unsatisfiable();
   let start: number;
   let end: number;
   if (m[1] === '') {
@@ -259,7 +265,7 @@ function parseReadRange(header: string, size: number): { start: number; end: num
     start = Number(m[1]);
     end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
-  if (start >= size || end < start) throw unsatisfiable();
+  if (start >= size) throw unsatisfiable();
   return { start, end };
 }
 
@@ -1157,8 +1163,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           .header('accept-ranges', 'bytes')
           .header('etag', `"${digest}"`);
         const rangeHeader = firstHeader(req.headers.range);
-        if (rangeHeader !== undefined) {
-          const range = parseReadRange(rangeHeader, info.size);
+        const range = rangeHeader === undefined ? undefined : parseReadRange(rangeHeader, info.size);
+        if (range !== undefined) {
           reply
             .code(206)
             .header('content-range', `bytes ${range.start}-${range.end}/${info.size}`)

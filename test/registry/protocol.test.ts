@@ -94,6 +94,15 @@ describe('registry protocol (Basic auth on)', () => {
     expect(part.headers.get('content-range')).toBe('bytes 2-5/16');
     const bad = await call('GET', `/v2/blobs/mono/blobs/${digest}`, { headers: { range: 'bytes=100-200' } });
     expect(bad.status).toBe(416);
+    expect(bad.headers.get('content-range')).toBe('bytes */16');
+    expect((await call('GET', `/v2/blobs/mono/blobs/${digest}`, { headers: { range: 'bytes=-4' } })).body.toString()).toBe('cdef');
+    // RFC 9110: an unknown unit is ignored; so, here, is what cannot be parsed or is not supported
+    // (several ranges): the whole blob, 200, rather than a refusal.
+    for (const range of ['items=0-5', 'bytes=0-0,5-10', 'bytes=5-2', 'bytes=abc']) {
+      const whole = await call('GET', `/v2/blobs/mono/blobs/${digest}`, { headers: { range } });
+      expect([range, whole.status, whole.headers.get('content-range')]).toEqual([range, 200, null]);
+      expect(whole.body.equals(bytes)).toBe(true);
+    }
     // Another repository cannot read it by digest without a link.
     expect((await call('GET', `/v2/blobs/other/blobs/${digest}`)).status).toBe(404);
     const del = await call('DELETE', `/v2/blobs/mono/blobs/${digest}`);
