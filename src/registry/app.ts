@@ -240,6 +240,20 @@ function parseChunkRange(header: string | undefined): { start: number; end: numb
 }
 
 /**
+ * Whether the client's `If-None-Match` names this content (its ETag is the quoted digest), so a
+ * 304 without a body answers: a cache or proxy in front of the registry revalidates a tag that
+ * way. Checked after access and the gate, so a 304 says nothing a 200 would not.
+ */
+function alreadyHeld(req: FastifyRequest, digest: string): boolean {
+  const header = firstHeader(req.headers['if-none-match']);
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t === `"${digest}"` || t === `W/"${digest}"`;
+  });
+}
+
+/**
  * HTTP `Range: bytes=...` for blob reads, one range only; undefined when the header is to be
  * ignored and the whole blob served. RFC 9110 (14.2) has a server ignore a range unit it does not
  * know (`items=0-5`), and lets it ignore what it cannot parse or does not support (a list of
@@ -972,9 +986,13 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
         }
         reply
           .header('content-type', record.mediaType)
-          .header('content-length', record.size)
           .header('docker-content-digest', record.digest)
           .header('etag', `"${record.digest}"`);
+        if (alreadyHeld(req, record.digest)) {
+          if (req.method === 'GET') auditManifest(req, principal, 'pull', name, reference, record.digest, note ? note.auditOutcome : 'success', note?.detail);
+          return reply.code(304).send();
+        }
+        reply.header('content-length', record.size);
         if (req.method === 'HEAD') return reply.send();
         // GET only: clients HEAD first to resolve a tag, so counting both would double every pull.
         auditManifest(req, principal, 'pull', name, reference, record.digest, note ? note.auditOutcome : 'success', note?.detail);
@@ -1162,6 +1180,7 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
           .header('docker-content-digest', digest)
           .header('accept-ranges', 'bytes')
           .header('etag', `"${digest}"`);
+        if (alreadyHeld(req, digest)) return reply.code(304).send();
         const rangeHeader = firstHeader(req.headers.range);
         const range = rangeHeader === undefined ? undefined : parseReadRange(rangeHeader, info.size);
         if (range !== undefined) {

@@ -95,6 +95,8 @@ describe('registry protocol (Basic auth on)', () => {
     const bad = await call('GET', `/v2/blobs/mono/blobs/${digest}`, { headers: { range: 'bytes=100-200' } });
     expect(bad.status).toBe(416);
     expect(bad.headers.get('content-range')).toBe('bytes */16');
+    const held = await call('GET', `/v2/blobs/mono/blobs/${digest}`, { headers: { 'if-none-match': `"${digest}"`, range: 'bytes=2-5' } });
+    expect([held.status, held.body.length]).toEqual([304, 0]);
     expect((await call('GET', `/v2/blobs/mono/blobs/${digest}`, { headers: { range: 'bytes=-4' } })).body.toString()).toBe('cdef');
     // RFC 9110: an unknown unit is ignored; so, here, is what cannot be parsed or is not supported
     // (several ranges): the whole blob, 200, rather than a refusal.
@@ -241,6 +243,11 @@ describe('registry protocol (Basic auth on)', () => {
       const h = await call('HEAD', `/v2/app/web/manifests/${ref}`);
       expect(h.status).toBe(200);
       expect(h.headers.get('content-length')).toBe(String(Buffer.byteLength(manifest)));
+      // A cache revalidating what it holds: 304 without a body when the ETag (the digest) matches.
+      const same = await call('GET', `/v2/app/web/manifests/${ref}`, { headers: { 'if-none-match': `"${sha256('older')}", "${digest}"` } });
+      expect([same.status, same.body.length, same.headers.get('etag'), same.headers.get('docker-content-digest')]).toEqual([304, 0, `"${digest}"`, digest]);
+      const changed = await call('GET', `/v2/app/web/manifests/${ref}`, { headers: { 'if-none-match': `"${sha256('older')}"` } });
+      expect([changed.status, changed.body.toString()]).toEqual([200, manifest]);
     }
     // PUT by digest (verified), then delete by digest removes the tag too.
     const byDigest = await call('PUT', `/v2/app/web/manifests/${digest}`, { body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
