@@ -9,8 +9,9 @@ import { isStorageFull } from '../store/errors.js';
 /**
  * Where a report named by --output goes. A regular file (or a new one) in a writable folder is
  * replaced whole: the report is written beside it and renamed over it, so a full disk or a crash
- * leaves the previous report as it was instead of a truncated one. Anything else (a FIFO,
- * /dev/stdout, a writable file in a folder the user may not write) is written in place.
+ * leaves the previous report as it was instead of a truncated one; its owner and mode carry over.
+ * Anything else (a FIFO, /dev/stdout, a file with hard links, a writable file in a folder the user
+ * may not write) is written in place.
  */
 interface OutputTarget {
   path: string;
@@ -58,6 +59,9 @@ function locate(output: string): OutputTarget {
   if (fd !== undefined) return { path: named, existing, replaceWhole: false, fd };
   if (existing && /^\/(?:dev|proc)\//.test(named)) return { path: named, existing, replaceWhole: false };
   const path = existing ? realpathSync(named) : named;
+  // A file with other names (hard links) would keep the old report under them if a new file took
+  // this name, so it is written in place, as any editor that keeps links does.
+  if (existing && existing.nlink > 1) return { path, existing, replaceWhole: false };
   return { path, existing, replaceWhole: folderWritable(dirname(path)) };
 }
 
@@ -109,7 +113,13 @@ export async function writeOutputFile(output: string, text: string): Promise<voi
     const handle = await open(temporary, 'wx', 0o666);
     try {
       await handle.writeFile(text);
-      if (target.existing) await handle.chmod(target.existing.mode & 0o7777);
+      if (target.existing) {
+        // The report keeps the owner the file had (root writing over a user's report must not
+        // take it from them); a user who may not give files away keeps their own, as before.
+        const { uid, gid, mode } = target.existing;
+        if (uid !== process.getuid?.() || gid !== process.getgid?.()) await handle.chown(uid, gid).catch(() => undefined);
+        await handle.chmod(mode & 0o7777);
+      }
     } finally {
       await handle.close();
     }

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { chmod, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,27 @@ describe('writeOutputFile', () => {
     expect(await readFile(file, 'utf8')).toBe('new report\n');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await readdir(dir)).filter((n) => n.includes('report'))).toEqual(['report.json']);
+  });
+
+  it('writes a file with hard links in place, so every name shows the new report', async () => {
+    const file = join(dir, 'linked.json');
+    const other = join(dir, 'linked-too.json');
+    await writeFile(file, 'old report');
+    await link(file, other);
+    await writeOutputFile(file, 'new report\n');
+    expect([await readFile(file, 'utf8'), await readFile(other, 'utf8')]).toEqual(['new report\n', 'new report\n']);
+    expect((await stat(file)).ino).toBe((await stat(other)).ino);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(`keeps the owner of the report it replaces${process.getuid?.() !== 0 ? ' [SKIPPED: needs root to give a file to another user]' : ''}`, async () => {
+    const file = join(dir, 'owned.json');
+    await writeFile(file, 'old report');
+    await chown(file, 65534, 65534);
+    await chmod(file, 0o640);
+    await writeOutputFile(file, 'new report\n');
+    const st = await stat(file);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o640]);
+    expect(await readFile(file, 'utf8')).toBe('new report\n');
   });
 
   it('writes through a symbolic link, which stays a link', async () => {
