@@ -148,7 +148,7 @@ export function addVulnerabilityOptions(cmd: Command): Command {
     .option('--ignorefile <file>', 'ignore file with ids, reasons and expiry dates (default ./.portcullisignore when present)')
     .option('--vex <file...>', 'OpenVEX documents; not_affected statements suppress findings')
     .option('--match-owned-language-packages', 'also match language packages an OS package installed against language advisories')
-    .option('--scanners <list>', 'what to look for: vuln,secret,misconfig (default all three)', 'vuln,secret,misconfig')
+    .option('--scanners <list>', 'what to look for, any of vuln,secret,misconfig', 'vuln,secret,misconfig')
     .option('--secret-config <file>', 'extra secret rules and allowlists (YAML; default ./portcullis-secrets.yaml when present)');
 }
 
