@@ -138,6 +138,36 @@ export function parseAuthChallenges(header: string): AuthChallenge[] {
   return out;
 }
 
+// Content codings Node's fetch (undici) undoes by itself. It undoes a chain only when it knows
+// every coding in it, and otherwise passes the body through still encoded.
+const UNDONE_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+
+/**
+ * A response's content codings as undici reads them (lowercased, split on commas): `decoded`
+ * when fetch undid them, so the body we read is the representation and Content-Length, which
+ * counts the encoded bytes, says nothing about its size; `unknown` when something other than
+ * identity was left in place, so the body is not the bytes the server stores.
+ */
+function contentCodings(res: Response): { decoded: boolean; unknown?: string } {
+  const header = res.headers.get('content-encoding');
+  if (!header) return { decoded: false };
+  const codings = header
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim());
+  if (codings.every((c) => UNDONE_CODINGS.has(c))) return { decoded: true };
+  if (codings.every((c) => c === 'identity')) return { decoded: false };
+  const text = header.trim();
+  return { decoded: false, unknown: printable(text.length > 40 ? `${text.slice(0, 40)}...` : text) };
+}
+
+/** The body size the response declares, when that is the size of what we read. */
+function declaredLength(res: Response): number | undefined {
+  const length = res.headers.get('content-length');
+  if (length === null || !/^\d+$/.test(length) || contentCodings(res).decoded) return undefined;
+  return Number(length);
+}
+
 /** Why an exchange was cut short by us: no data for a while, too little data, or too late. */
 type Stall = 'idle' | 'slow' | 'deadline';
 
@@ -422,8 +452,8 @@ export class RegistrySource implements ImageSource {
     parseDigest(ref.digest, this.display);
     const subject: Subject = { kind: 'blob', name: ref.digest };
     const ex = await this.get(`/v2/${this.reference.repository}/blobs/${ref.digest}`, '*/*', subject);
-    const length = ex.res.headers.get('content-length');
-    if (ref.size !== undefined && length !== null && /^\d+$/.test(length) && Number(length) !== ref.size) {
+    const length = declaredLength(ex.res);
+    if (ref.size !== undefined && length !== undefined && length !== ref.size) {
       ex.done(false);
       throw new OciError(
         'SIZE_MISMATCH',
@@ -448,7 +478,20 @@ export class RegistrySource implements ImageSource {
         await this.authenticate(challenge, sent);
         continue;
       }
-      if (status === 200) return ex;
+      if (status === 200) {
+        // A proxy may add a coding; fetch undoes the common ones. The digest names the bytes as
+        // stored, so a body still encoded could only fail its check: say why instead.
+        const { unknown } = contentCodings(ex.res);
+        if (unknown !== undefined) {
+          ex.done(false);
+          throw new OciError(
+            'REGISTRY_ERROR',
+            `${this.display}: ${ex.url.host} sent ${subject.kind} ${subject.name} with Content-Encoding ${unknown}, which portcullis cannot undo`,
+            { subject: this.display },
+          );
+        }
+        return ex;
+      }
       throw await this.statusError(ex, subject);
     }
   }
@@ -794,10 +837,10 @@ export class RegistrySource implements ImageSource {
           subject: this.display,
         },
       );
-    const length = ex.res.headers.get('content-length');
-    if (length !== null && /^\d+$/.test(length) && Number(length) > max) {
+    const length = declaredLength(ex.res);
+    if (length !== undefined && length > max) {
       ex.done(false);
-      throw tooLarge(length);
+      throw tooLarge(String(length));
     }
     const body = ex.res.body;
     if (!body) {

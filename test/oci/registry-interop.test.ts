@@ -1,0 +1,128 @@
+// The registry client against registries and proxies that behave legally but unusually: each test
+// gives the scripted server one habit that docker, containerd or skopeo accept, and checks that
+// the client reads the image, or refuses with one clear line where they refuse too.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OciError } from '../../src/errors.js';
+import { MediaType } from '../../src/oci/media-types.js';
+import { RegistrySource } from '../../src/oci/registry.js';
+import { startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
+
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const REPO = 'interop/app';
+
+// A layer as registries store it (already gzip: random bytes, so a second gzip makes it larger)
+// and a config that compresses well (so a gzip of it is smaller): both directions of a wrong size.
+const layer = gzipSync(randomBytes(200 * 1024));
+const config = Buffer.from(
+  JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, pad: 'x'.repeat(4096) }),
+);
+const manifest = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: sha(config), size: config.length },
+    layers: [{ mediaType: MediaType.ociLayerGzip, digest: sha(layer), size: layer.length }],
+  }),
+);
+
+let scripted: ScriptedServer;
+
+beforeAll(async () => {
+  scripted = await startScriptedServer();
+});
+
+afterAll(async () => {
+  await scripted.close();
+});
+
+const source = (): RegistrySource =>
+  new RegistrySource(`127.0.0.1:${scripted.port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000 });
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function failure(p: Promise<unknown>): Promise<OciError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(OciError);
+  expect((err as OciError).message.split('\n')).toHaveLength(1);
+  return err as OciError;
+}
+
+/** The stored bytes of whatever a request names: the manifest for /manifests/, else the blob. */
+function stored(url: string): Buffer {
+  if (url.includes('/manifests/')) return manifest;
+  return url.endsWith(sha(layer)) ? layer : config;
+}
+
+describe('a proxy that adds Content-Encoding', () => {
+  it('undoes a gzip coding, then checks size and digest of the bytes the manifest names', async () => {
+    const accepted: Array<string | undefined> = [];
+    scripted.handler = (req, res) => {
+      accepted.push(req.headers['accept-encoding']);
+      const body = gzipSync(stored(req.url ?? ''));
+      res.writeHead(200, {
+        'content-type': req.url?.includes('/manifests/') ? MediaType.ociManifest : 'application/octet-stream',
+        'content-encoding': 'gzip',
+        'content-length': body.length, // the encoded length, as HTTP defines it
+      });
+      res.end(body);
+    };
+    const src = source();
+    const root = await src.root();
+    expect(root.bytes.equals(manifest)).toBe(true);
+    expect(root.digest).toBe(sha(manifest));
+    expect((await src.readBlob({ digest: sha(config), size: config.length }, 1 << 20)).equals(config)).toBe(true);
+    // The layer is gzip as stored; the proxy's gzip goes around it and comes off, the layer's stays.
+    const got = await readAll(await src.openBlob({ digest: sha(layer), size: layer.length }));
+    expect(got.equals(layer)).toBe(true);
+    expect(accepted.every((a) => a !== undefined && /gzip/.test(a))).toBe(true);
+    await src.close();
+  });
+
+  it('undoes deflate and a chain of two codings', async () => {
+    for (const coding of ['deflate', 'gzip, gzip']) {
+      const { deflateSync } = await import('node:zlib');
+      scripted.handler = (req, res) => {
+        const raw = stored(req.url ?? '');
+        const body = coding === 'deflate' ? deflateSync(raw) : gzipSync(gzipSync(raw));
+        res.writeHead(200, { 'content-encoding': coding, 'content-length': body.length });
+        res.end(body);
+      };
+      const got = await readAll(await source().openBlob({ digest: sha(layer), size: layer.length }));
+      expect(got.equals(layer), coding).toBe(true);
+    }
+  });
+
+  it('refuses a coding it cannot undo, naming the blob and the coding', async () => {
+    // A zstd frame's magic and then anything: fetch passes a coding it does not know through.
+    const encoded = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(layer.length)]);
+    scripted.handler = (_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'zstd', 'content-length': encoded.length });
+      res.end(encoded);
+    };
+    const err = await failure(source().openBlob({ digest: sha(layer), size: layer.length }).then(readAll));
+    expect(err.code).toBe('REGISTRY_ERROR');
+    expect(err.message).toBe(
+      `127.0.0.1:${scripted.port}/${REPO}:v1: 127.0.0.1:${scripted.port} sent blob ${sha(layer)} with Content-Encoding zstd, which portcullis cannot undo`,
+    );
+  });
+
+  it('takes identity as no coding at all', async () => {
+    scripted.handler = (req, res) => {
+      const body = stored(req.url ?? '');
+      res.writeHead(200, { 'content-encoding': 'identity', 'content-length': body.length });
+      res.end(body);
+    };
+    const got = await readAll(await source().openBlob({ digest: sha(layer), size: layer.length }));
+    expect(got.equals(layer)).toBe(true);
+  });
+});
