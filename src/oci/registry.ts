@@ -550,10 +550,11 @@ export class RegistrySource implements ImageSource {
           { subject: this.display },
         );
       }
+      // --insecure would not allow this: it makes the registry itself plain http. So no hint.
       if (next.protocol === 'http:' && url.protocol === 'https:' && !this.options.insecure) {
         throw new OciError(
           'REGISTRY_ERROR',
-          `${this.display}: ${url.host} redirected to plain http on ${next.host}; refusing (use --insecure to allow http)`,
+          `${this.display}: ${url.host} redirected ${subject.kind} ${subject.name} to plain http on ${next.host}; refusing to leave https`,
           { subject: this.display },
         );
       }
@@ -681,10 +682,11 @@ export class RegistrySource implements ImageSource {
       );
     }
     // Credentials (and the token) must not cross the network in clear unless http was asked for.
+    // Only an https registry gets here, and --insecure would make it plain http: no hint.
     if (realm.protocol === 'http:' && !this.options.insecure) {
       throw new OciError(
         'REGISTRY_ERROR',
-        `${this.display}: ${this.host} points to a plain-http token service at ${realm.host}; refusing (use --insecure to allow http)`,
+        `${this.display}: ${this.host} points to a plain-http token service at ${realm.host}; refusing to fetch a token outside https`,
         { subject: this.display },
       );
     }
