@@ -38,6 +38,11 @@ const MIN_BLOB_BYTES_PER_SECOND = 1024;
 const MAX_REDIRECTS = 5;
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
+// A 429 is tried again, as skopeo does, after the Retry-After wait (or 1 s, 2 s, 4 s when none
+// is given), but only a few times, and never after a wait longer than this: a registry that asks
+// for minutes fails the scan at once, saying how long it asked for.
+const MAX_RATE_LIMIT_RETRIES = 3;
+const MAX_RATE_LIMIT_WAIT_MS = 10_000;
 // The token spec says a token without expires_in lasts 60 seconds; renew a little before that.
 const DEFAULT_TOKEN_SECONDS = 60;
 const TOKEN_EXPIRY_MARGIN_SECONDS = 10;
@@ -168,6 +173,18 @@ function declaredLength(res: Response): number | undefined {
   return Number(length);
 }
 
+/**
+ * How long a 429 asks to wait, in ms: Retry-After as seconds or as an HTTP date (a date already
+ * past is no wait), or undefined when the header is missing or unreadable.
+ */
+function retryAfterMs(res: Response): number | undefined {
+  const value = res.headers.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
 /** Why an exchange was cut short by us: no data for a while, too little data, or too late. */
 type Stall = 'idle' | 'slow' | 'deadline';
 
@@ -268,6 +285,7 @@ export class RegistrySource implements ImageSource {
   private authorization: string | undefined;
   private authorizationExpiresAt = Infinity;
   private authInFlight: Promise<void> | undefined;
+  private closed = false;
   private credentialsPromise: Promise<{ credentials?: RegistryCredentials; helper?: string }> | undefined;
 
   constructor(
@@ -432,6 +450,7 @@ export class RegistrySource implements ImageSource {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const controller of this.active) controller.abort();
     this.active.clear();
     this.authorization = undefined;
@@ -466,16 +485,35 @@ export class RegistrySource implements ImageSource {
 
   /** GET a registry path: authenticates on demand, follows redirects, and maps failure statuses. */
   private async get(path: string, accept: string, subject: Subject): Promise<Exchange> {
-    for (let attempt = 0; ; attempt++) {
+    let answeredChallenge = false;
+    for (let rateRetries = 0; ; ) {
       if (this.authorization !== undefined && Date.now() >= this.authorizationExpiresAt)
         this.authorization = undefined;
       const sent = this.authorization;
       const ex = await this.send(new URL(path, this.origin), accept, sent, subject);
       const { status } = ex.res;
-      if (status === 401 && attempt === 0 && ex.url.origin === this.origin) {
+      if (status === 401 && !answeredChallenge && ex.url.origin === this.origin) {
+        answeredChallenge = true;
         const challenge = ex.res.headers.get('www-authenticate');
         ex.done(false);
         await this.authenticate(challenge, sent);
+        continue;
+      }
+      if (status === 429) {
+        const asked = retryAfterMs(ex.res);
+        const wait = asked ?? 1000 * 2 ** rateRetries;
+        if (wait > MAX_RATE_LIMIT_WAIT_MS) {
+          ex.done(false);
+          throw this.rateLimited(ex, subject, ` and asks to wait ${Math.ceil(wait / 1000)} s`);
+        }
+        if (rateRetries >= MAX_RATE_LIMIT_RETRIES) {
+          ex.done(false);
+          throw this.rateLimited(ex, subject, `, still after ${rateRetries + 1} tries`);
+        }
+        ex.done(false);
+        rateRetries++;
+        await this.pause(wait);
+        if (this.closed) throw this.rateLimited(ex, subject, '');
         continue;
       }
       if (status === 200) {
@@ -791,15 +829,7 @@ export class RegistrySource implements ImageSource {
         { subject: this.display },
       );
     }
-    if (status === 429) {
-      return new OciError(
-        'REGISTRY_ERROR',
-        `${this.display}: ${host} is rate limiting requests (429) for ${what}; retry later or log in`,
-        {
-          subject: this.display,
-        },
-      );
-    }
+    if (status === 429) return this.rateLimited(ex, subject, '');
     return new OciError(
       'REGISTRY_ERROR',
       `${this.display}: ${host} answered ${status}${reason(ex.res)} for ${what}${detail}`,
@@ -807,6 +837,29 @@ export class RegistrySource implements ImageSource {
         subject: this.display,
       },
     );
+  }
+
+  private rateLimited(ex: Exchange, subject: Subject, detail: string): OciError {
+    return new OciError(
+      'REGISTRY_ERROR',
+      `${this.display}: ${ex.url.host} is rate limiting requests (429) for ${subject.kind} ${subject.name}${detail}; retry later or log in`,
+      { subject: this.display },
+    );
+  }
+
+  /** Waits `ms`, or less if the source is closed meanwhile. */
+  private pause(ms: number): Promise<void> {
+    const controller = new AbortController();
+    this.active.add(controller);
+    return new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.active.delete(controller);
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      controller.signal.addEventListener('abort', finish, { once: true });
+    });
   }
 
   /** The `errors[].code` values of a registry error body; only the codes, which are safe to show. */

@@ -126,3 +126,93 @@ describe('a proxy that adds Content-Encoding', () => {
     expect(got.equals(layer)).toBe(true);
   });
 });
+
+describe('a registry that asks the client to slow down (429)', () => {
+  /** Answers 429 with `retryAfter` to the first `limited` requests, then serves the image. */
+  function limitedFor(limited: number, retryAfter?: string): number[] {
+    const at: number[] = [];
+    scripted.handler = (req, res) => {
+      at.push(Date.now());
+      if (at.length <= limited) {
+        res.writeHead(429, { 'content-type': 'application/json', ...(retryAfter !== undefined ? { 'retry-after': retryAfter } : {}) });
+        res.end('{"errors":[{"code":"TOOMANYREQUESTS"}]}');
+        return;
+      }
+      const body = stored(req.url ?? '');
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': body.length });
+      res.end(body);
+    };
+    return at;
+  }
+
+  it('waits as long as Retry-After says and tries again, as skopeo does', async () => {
+    const at = limitedFor(1, '1');
+    const got = await readAll(await source().openBlob({ digest: sha(layer), size: layer.length }));
+    expect(got.equals(layer)).toBe(true);
+    expect(at).toHaveLength(2);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(900);
+  });
+
+  it('tries a few times, then says the registry is rate limiting', async () => {
+    const at = limitedFor(2, '0');
+    expect((await source().root()).bytes.equals(manifest)).toBe(true);
+    expect(at).toHaveLength(3);
+
+    const always = limitedFor(Infinity, '0');
+    const err = await failure(source().root());
+    expect(err.code).toBe('REGISTRY_ERROR');
+    expect(err.message).toBe(
+      `127.0.0.1:${scripted.port}/${REPO}:v1: 127.0.0.1:${scripted.port} is rate limiting requests (429) for manifest v1, still after 4 tries; retry later or log in`,
+    );
+    expect(always).toHaveLength(4);
+  });
+
+  it('does not sit out a long Retry-After, in seconds or as a date, and says how long it was', async () => {
+    for (const [retryAfter, says] of [
+      ['3600', '3600 s'],
+      [new Date(Date.now() + 7200_000).toUTCString(), '7200 s'],
+    ] as const) {
+      const at = limitedFor(Infinity, retryAfter);
+      const err = await failure(source().root());
+      expect(err.message).toMatch(
+        new RegExp(`is rate limiting requests \\(429\\) for manifest v1 and asks to wait (${says}|${Number(says.split(' ')[0]) - 1} s); retry later or log in$`),
+      );
+      expect(at).toHaveLength(1);
+    }
+  });
+
+  it('stops waiting when the source is closed', async () => {
+    limitedFor(Infinity, '5');
+    const src = source();
+    const started = Date.now();
+    const pending = failure(src.root());
+    setTimeout(() => void src.close(), 100);
+    expect((await pending).message).toContain('is rate limiting requests (429) for manifest v1;');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('answers a 401 that comes after a 429', async () => {
+    let n = 0;
+    scripted.handler = (req, res) => {
+      n++;
+      if (req.url?.startsWith('/token')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"token":"t"}');
+        return;
+      }
+      if (n === 1) {
+        res.writeHead(429, { 'retry-after': '0' });
+        res.end();
+        return;
+      }
+      if (req.headers.authorization !== 'Bearer t') {
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${scripted.port}/token"` });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': manifest.length });
+      res.end(manifest);
+    };
+    expect((await source().root()).bytes.equals(manifest)).toBe(true);
+  });
+});
