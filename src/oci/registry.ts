@@ -677,7 +677,10 @@ export class RegistrySource implements ImageSource {
   }
 
   private async obtainAuthorization(header: string | null): Promise<void> {
-    const challenges = header ? parseAuthChallenges(header) : [];
+    let challenges = header ? parseAuthChallenges(header) : [];
+    // Some registries challenge only at the version check and answer resources with a bare 401;
+    // docker and skopeo, which always ask /v2/ first, read them. Ask /v2/ when a 401 says nothing.
+    if (challenges.length === 0) challenges = await this.versionCheckChallenges();
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
     if (bearer) {
@@ -701,6 +704,19 @@ export class RegistrySource implements ImageSource {
         : `${this.display}: access denied by ${this.host}, which sent no authentication challenge`,
       { subject: this.display },
     );
+  }
+
+  /** The challenges of an anonymous GET /v2/, or none when it does not answer 401. */
+  private async versionCheckChallenges(): Promise<AuthChallenge[]> {
+    const ex = await this.send(new URL('/v2/', this.origin), 'application/json', undefined, {
+      kind: 'response',
+      name: '/v2/',
+    });
+    // Like the 401 answered in get(), only the registry's own origin may say where credentials go.
+    const ours = ex.res.status === 401 && ex.url.origin === this.origin;
+    const header = ours ? ex.res.headers.get('www-authenticate') : null;
+    ex.done(false);
+    return header ? parseAuthChallenges(header) : [];
   }
 
   /** The token flow of the distribution auth spec: GET realm?service=..&scope=repository:<repo>:pull. */

@@ -216,3 +216,45 @@ describe('a registry that asks the client to slow down (429)', () => {
     expect((await source().root()).bytes.equals(manifest)).toBe(true);
   });
 });
+
+describe('a registry that challenges only at /v2/', () => {
+  it('takes the challenge from /v2/ when a 401 carries none, as docker and skopeo do', async () => {
+    const seen: string[] = [];
+    scripted.handler = (req, res) => {
+      seen.push(`${req.url} ${req.headers.authorization ?? '-'}`);
+      if (req.url?.startsWith('/token')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"token":"t"}');
+        return;
+      }
+      if (req.headers.authorization !== 'Bearer t') {
+        // Only the version check says how to authenticate; resources answer a bare 401.
+        const challenge = `Bearer realm="http://127.0.0.1:${scripted.port}/token",service="s"`;
+        res.writeHead(401, req.url === '/v2/' ? { 'www-authenticate': challenge } : {});
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': manifest.length });
+      res.end(manifest);
+    };
+    expect((await source().root()).bytes.equals(manifest)).toBe(true);
+    expect(seen).toEqual([
+      `/v2/${REPO}/manifests/v1 -`,
+      '/v2/ -',
+      `/token?service=s&scope=repository%3A${encodeURIComponent(REPO)}%3Apull -`,
+      `/v2/${REPO}/manifests/v1 Bearer t`,
+    ]);
+  });
+
+  it('still says no challenge came when /v2/ has none either', async () => {
+    scripted.handler = (req, res) => {
+      res.writeHead(req.url === '/v2/' ? 200 : 401);
+      res.end();
+    };
+    const err = await failure(source().root());
+    expect(err.code).toBe('UNAUTHORIZED');
+    expect(err.message).toBe(
+      `127.0.0.1:${scripted.port}/${REPO}:v1: access denied by 127.0.0.1:${scripted.port}, which sent no authentication challenge`,
+    );
+  });
+});
