@@ -823,10 +823,24 @@ export class RegistrySource implements ImageSource {
     const { status } = ex.res;
     const host = ex.url.host;
     let codes: string[] = [];
-    if (status >= 400 && status < 500) codes = await this.errorCodes(ex);
+    let text = '';
+    if (status >= 400 && status < 500) ({ codes, text } = await this.errorBody(ex));
     else ex.done(false);
     const detail = codes.length ? ` [${codes.join(', ')}]` : '';
     const what = `${subject.kind} ${subject.name}`;
+    // What Go's TLS servers (distribution, Harbor, zot) and nginx answer to plain http on a TLS
+    // port: the user gave --insecure for an https registry.
+    if (
+      status === 400 &&
+      ex.url.protocol === 'http:' &&
+      /HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i.test(text)
+    ) {
+      return new OciError(
+        'REGISTRY_TLS',
+        `${this.display}: ${host} speaks https (it answered plain http with 400); leave out --insecure`,
+        { subject: this.display },
+      );
+    }
     if (status === 401 || status === 403) return this.unauthorized(host);
     if (status === 404) {
       if (subject.kind === 'manifest') {
@@ -878,21 +892,27 @@ export class RegistrySource implements ImageSource {
     });
   }
 
-  /** The `errors[].code` values of a registry error body; only the codes, which are safe to show. */
-  private async errorCodes(ex: Exchange): Promise<string[]> {
+  /**
+   * An error body, capped: its text, to recognise (never to show), and the `errors[].code` values
+   * of a registry error, which are safe to show.
+   */
+  private async errorBody(ex: Exchange): Promise<{ codes: string[]; text: string }> {
+    let text = '';
     try {
       const body = await this.readCapped(ex, MAX_ERROR_BODY_BYTES, { kind: 'response', name: 'error body' });
-      const json = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown }> };
-      if (!Array.isArray(json.errors)) return [];
-      return [
+      text = body.toString('utf8');
+      const json = JSON.parse(text) as { errors?: Array<{ code?: unknown }> };
+      if (!Array.isArray(json.errors)) return { codes: [], text };
+      const codes = [
         ...new Set(
           json.errors
             .map((e) => e?.code)
             .filter((c): c is string => typeof c === 'string' && /^[A-Z_]{1,40}$/.test(c)),
         ),
       ].slice(0, 5);
+      return { codes, text };
     } catch {
-      return [];
+      return { codes: [], text };
     } finally {
       ex.done(false);
     }
@@ -1040,6 +1060,14 @@ export class RegistrySource implements ImageSource {
       return new OciError(
         'REGISTRY_TLS',
         `${this.display}: TLS with ${host} failed (${code}: ${message}); if it uses a private CA, add it with NODE_EXTRA_CA_CERTS`,
+        opts,
+      );
+    }
+    if (url.protocol === 'http:' && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')) {
+      // Node's TLS servers hang up on plain http; so may a broken plain-http registry.
+      return new OciError(
+        'REGISTRY_UNREACHABLE',
+        `${this.display}: ${host} closed the connection on a plain-http request (${message}); if it is an https registry, leave out --insecure`,
         opts,
       );
     }

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../helpers/fixtures.js';
+import { registryToolsMissing, startDockerRegistry, type RunningRegistry } from '../helpers/docker-registry.js';
+import { HAVE_FIXTURES, REPO_ROOT, fixtureImage } from '../helpers/fixtures.js';
 import { loopbackCertificate, startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'portcullis.js');
@@ -99,6 +100,46 @@ describe.skipIf(!certificate)('scan of an https registry', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
       `portcullis: 127.0.0.1:${tls!.port}/app:v1: 127.0.0.1:${tls!.port} points to a plain-http token service at 127.0.0.1:${plain.port}; refusing to fetch a token outside https\n`,
+    );
+  });
+});
+
+describe.skipIf(!certificate)('scan --insecure of an https registry', () => {
+  it('says the registry speaks TLS when it hangs up on plain http', async () => {
+    tls!.handler = (_req, res) => {
+      res.writeHead(500);
+      res.end();
+    };
+    const r = await scan(`127.0.0.1:${tls!.port}/app:v1`, ['--insecure']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `portcullis: 127.0.0.1:${tls!.port}/app:v1: 127.0.0.1:${tls!.port} closed the connection on a plain-http request (other side closed); if it is an https registry, leave out --insecure\n`,
+    );
+  });
+});
+
+const toolsMissing = registryToolsMissing();
+
+describe.skipIf(!certificate || !!toolsMissing || !HAVE_FIXTURES)('scan of CNCF distribution over https', () => {
+  let registry: RunningRegistry;
+  beforeAll(async () => {
+    registry = await startDockerRegistry(certificate);
+    await registry.push(`oci-archive:${fixtureImage('alpine-3.20.tar')}`, 'library/alpine:3.20.3');
+  }, 120_000);
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('reads the image when the CA is trusted', async () => {
+    const r = await scan(`${registry.host}/library/alpine:3.20.3`);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('with --insecure, says the registry speaks https rather than "answered 400 Bad Request"', async () => {
+    const r = await scan(`${registry.host}/library/alpine:3.20.3`, ['--insecure']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `portcullis: ${registry.host}/library/alpine:3.20.3: ${registry.host} speaks https (it answered plain http with 400); leave out --insecure\n`,
     );
   });
 });

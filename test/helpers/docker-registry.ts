@@ -52,11 +52,18 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-/** Starts CNCF distribution 2.8 on a free loopback port with filesystem storage in a temp folder. */
-export async function startDockerRegistry(): Promise<RunningRegistry> {
+/**
+ * Starts CNCF distribution 2.8 on a free loopback port with filesystem storage in a temp folder;
+ * over https with `tls` (a key and certificate in PEM, such as loopbackCertificate() makes).
+ */
+export async function startDockerRegistry(tls?: { key: string; cert: string }): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-distribution-'));
   const port = await freePort();
   const config = join(dir, 'config.yml');
+  if (tls) {
+    await writeFile(join(dir, 'key.pem'), tls.key);
+    await writeFile(join(dir, 'cert.pem'), tls.cert);
+  }
   await writeFile(
     config,
     [
@@ -70,6 +77,7 @@ export async function startDockerRegistry(): Promise<RunningRegistry> {
       `    rootdirectory: ${join(dir, 'data')}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(tls ? ['  tls:', `    certificate: ${join(dir, 'cert.pem')}`, `    key: ${join(dir, 'key.pem')}`] : []),
       '',
     ].join('\n'),
   );
@@ -93,9 +101,10 @@ export async function startDockerRegistry(): Promise<RunningRegistry> {
       throw new Error(`docker-registry exited ${registry.exitCode}: ${log}`);
     }
     try {
+      // Over TLS, Go answers this plain-http probe with 400: listening, which is all we ask.
       const res = await fetch(`http://127.0.0.1:${port}/v2/`);
       await res.arrayBuffer();
-      if (res.status === 200) break;
+      if (res.status === (tls ? 400 : 200)) break;
     } catch {
       // not listening yet
     }
