@@ -44,10 +44,12 @@ export class DigestVerifier extends Transform {
   private readonly expected: ParsedDigest;
   private bytes = 0;
 
+  /** `note` ends each failure message: what the reader knows of why the bytes may differ. */
   constructor(
     private readonly digest: string,
     private readonly expectedSize: number | undefined,
     private readonly subject: string,
+    private readonly note = '',
   ) {
     super({ highWaterMark: 1 << 20 });
     this.expected = parseDigest(digest, subject);
@@ -60,7 +62,7 @@ export class DigestVerifier extends Transform {
       cb(
         new OciError(
           'SIZE_MISMATCH',
-          `${this.subject}: blob ${this.digest} is larger than its descriptor size ${this.expectedSize}`,
+          `${this.subject}: blob ${this.digest} is larger than its descriptor size ${this.expectedSize}${this.note}`,
           { subject: this.subject },
         ),
       );
@@ -75,7 +77,7 @@ export class DigestVerifier extends Transform {
       cb(
         new OciError(
           'SIZE_MISMATCH',
-          `${this.subject}: blob ${this.digest} is ${this.bytes} bytes, its descriptor says ${this.expectedSize} (truncated?)`,
+          `${this.subject}: blob ${this.digest} is ${this.bytes} bytes, its descriptor says ${this.expectedSize} (truncated?)${this.note}`,
           { subject: this.subject },
         ),
       );
@@ -86,7 +88,7 @@ export class DigestVerifier extends Transform {
       cb(
         new OciError(
           'DIGEST_MISMATCH',
-          `${this.subject}: blob content does not match its digest ${this.digest} (got ${this.expected.algorithm}:${actual})`,
+          `${this.subject}: blob content does not match its digest ${this.digest} (got ${this.expected.algorithm}:${actual})${this.note}`,
           { subject: this.subject },
         ),
       );

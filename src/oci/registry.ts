@@ -166,6 +166,16 @@ function contentCodings(res: Response): { decoded: boolean; unknown?: string } {
   return { decoded: false, unknown: printable(text.length > 40 ? `${text.slice(0, 40)}...` : text) };
 }
 
+/**
+ * For a size or digest failure of a body whose coding fetch undid: a blob stored gzip and served
+ * with a gzip label (cloud storage metadata, Apache's AddEncoding) is decoded one time too many.
+ */
+function codingNote(ex: { res: Response; url: URL }): string {
+  if (!contentCodings(ex.res).decoded) return '';
+  const coding = printable(ex.res.headers.get('content-encoding')!.trim().slice(0, 40));
+  return `; ${ex.url.host} sent it with Content-Encoding ${coding}, which was undone first (a blob stored under that label fails so)`;
+}
+
 /** The body size the response declares, when that is the size of what we read. */
 function declaredLength(res: Response): number | undefined {
   const length = res.headers.get('content-length');
@@ -389,7 +399,7 @@ export class RegistrySource implements ImageSource {
         ex.done(complete);
       }
     }
-    const verifier = new DigestVerifier(ref.digest, ref.size, this.display);
+    const verifier = new DigestVerifier(ref.digest, ref.size, this.display, codingNote(ex));
     // pipeline destroys every stage on error or early close, so a consumer that stops reading
     // also cancels the download, and a network error reaches the consumer through the verifier.
     pipeline(Readable.from(guarded(), { objectMode: false }), verifier, () => {});
@@ -436,16 +446,22 @@ export class RegistrySource implements ImageSource {
     subject: Subject,
   ): Promise<Buffer> {
     const bytes = await this.readCapped(ex, maxBytes, subject);
+    const note = codingNote(ex);
     if (ref.size !== undefined && bytes.length !== ref.size) {
       throw new OciError(
         'SIZE_MISMATCH',
-        `${this.display}: ${subject.kind} ${ref.digest} is ${bytes.length} bytes, its descriptor says ${ref.size}`,
+        `${this.display}: ${subject.kind} ${ref.digest} is ${bytes.length} bytes, its descriptor says ${ref.size}${note}`,
         {
           subject: this.display,
         },
       );
     }
-    verifyBytes(bytes, ref.digest, this.display);
+    try {
+      verifyBytes(bytes, ref.digest, this.display);
+    } catch (err) {
+      if (!note || !(err instanceof OciError)) throw err;
+      throw new OciError(err.code, `${err.message}${note}`, { subject: this.display });
+    }
     return bytes;
   }
 
@@ -984,6 +1000,16 @@ export class RegistrySource implements ImageSource {
       return new OciError('REGISTRY_TIMEOUT', `${this.display}: ${ex.url.host} ${why}`, {
         subject: this.display,
       });
+    }
+    // zlib's codes (Z_DATA_ERROR, ...) and brotli's (ERR__ERROR_...): the coding fetch undid is not
+    // what the body is in. Not a network failure.
+    const note = codingNote(ex);
+    if (note && /^(Z_|ERR__ERROR)/.test(errorCode(err) ?? '')) {
+      return new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: ${what} from ${ex.url.host} does not decode (${innermostMessage(err)})${note}`,
+        { subject: this.display, cause: err },
+      );
     }
     return new OciError(
       'REGISTRY_ERROR',

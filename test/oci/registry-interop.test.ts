@@ -116,6 +116,46 @@ describe('a proxy that adds Content-Encoding', () => {
     );
   });
 
+  it('says a coding was undone when the result fails its check (storage that labels a .gz blob so)', async () => {
+    // The layer sent as stored, but labelled gzip: undoing the label yields the random bytes inside.
+    scripted.handler = (req, res) => {
+      const body = stored(req.url ?? '');
+      res.writeHead(200, { 'content-encoding': 'x-gzip', 'content-length': body.length });
+      res.end(body);
+    };
+    const note = `; 127.0.0.1:${scripted.port} sent it with Content-Encoding x-gzip, which was undone first (a blob stored under that label fails so)`;
+    const streamed = await failure(source().openBlob({ digest: sha(layer), size: layer.length }).then(readAll));
+    expect(streamed.code).toBe('SIZE_MISMATCH');
+    expect(streamed.message).toBe(
+      `127.0.0.1:${scripted.port}/${REPO}:v1: blob ${sha(layer)} is 204800 bytes, its descriptor says ${layer.length} (truncated?)${note}`,
+    );
+    const gzConfig = gzipSync(config);
+    scripted.handler = (_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': gzConfig.length });
+      res.end(gzConfig);
+    };
+    const buffered = await failure(source().readBlob({ digest: sha(gzConfig), size: gzConfig.length }, 1 << 20));
+    expect(buffered.code).toBe('SIZE_MISMATCH');
+    expect(buffered.message).toBe(
+      `127.0.0.1:${scripted.port}/${REPO}:v1: blob ${sha(gzConfig)} is ${config.length} bytes, its descriptor says ${gzConfig.length}${note.replace('x-gzip', 'gzip')}`,
+    );
+  });
+
+  it('says a labelled body that does not decode is not a network failure', async () => {
+    scripted.handler = (_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': config.length });
+      res.end(config);
+    };
+    const ref = { digest: sha(config), size: config.length };
+    for (const read of [() => source().readBlob(ref, 1 << 20), () => source().openBlob(ref).then(readAll)]) {
+      const err = await failure(read());
+      expect(err.code).toBe('REGISTRY_ERROR');
+      expect(err.message).toBe(
+        `127.0.0.1:${scripted.port}/${REPO}:v1: blob ${sha(config)} from 127.0.0.1:${scripted.port} does not decode (incorrect header check); 127.0.0.1:${scripted.port} sent it with Content-Encoding gzip, which was undone first (a blob stored under that label fails so)`,
+      );
+    }
+  });
+
   it('takes identity as no coding at all', async () => {
     scripted.handler = (req, res) => {
       const body = stored(req.url ?? '');
