@@ -857,6 +857,15 @@ export class RegistrySource implements ImageSource {
         { subject: this.display },
       );
     }
+    if ((status === 401 || status === 403) && ex.url.origin !== this.origin) {
+      // Storage the registry redirected to (S3, GCS, a CDN) gets no credentials from us, so the
+      // user's login is not the cause: an expired or skewed pre-signed URL usually is.
+      return new OciError(
+        'REGISTRY_ERROR',
+        `${this.display}: ${host}, where ${this.host} redirected ${what}, answered ${status}${reason(ex.res)}${detail}`,
+        { subject: this.display },
+      );
+    }
     if (status === 401 || status === 403) return this.unauthorized(host);
     if (status === 404) {
       if (subject.kind === 'manifest') {
@@ -917,6 +926,9 @@ export class RegistrySource implements ImageSource {
     try {
       const body = await this.readCapped(ex, MAX_ERROR_BODY_BYTES, { kind: 'response', name: 'error body' });
       text = body.toString('utf8');
+      // Object storage answers in XML: `<Error><Code>AccessDenied</Code>...` (S3, GCS, Azure).
+      const xmlCode = /^\s*(?:<\?xml[^>]*\?>\s*)?<Error>\s*<Code>([A-Za-z]{1,40})<\/Code>/.exec(text)?.[1];
+      if (xmlCode !== undefined) return { codes: [xmlCode], text };
       const json = JSON.parse(text) as { errors?: Array<{ code?: unknown }> };
       if (!Array.isArray(json.errors)) return { codes: [], text };
       const codes = [

@@ -298,3 +298,27 @@ describe('a registry that challenges only at /v2/', () => {
     );
   });
 });
+
+describe('storage a registry redirects blobs to', () => {
+  it('says storage refused a redirected blob, with its error code, and does not suggest logging in', async () => {
+    const storage = await startScriptedServer();
+    try {
+      storage.handler = (_req, res) => {
+        // How S3 (and GCS's and Azure's XML APIs) refuse an expired or skewed pre-signed URL.
+        res.writeHead(403, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>');
+      };
+      scripted.handler = (_req, res) => {
+        res.writeHead(307, { location: `http://127.0.0.1:${storage.port}/bucket/blob?X-Amz-Expires=60` });
+        res.end();
+      };
+      const err = await failure(source().openBlob({ digest: sha(layer), size: layer.length }));
+      expect(err.code).toBe('REGISTRY_ERROR');
+      expect(err.message).toBe(
+        `127.0.0.1:${scripted.port}/${REPO}:v1: 127.0.0.1:${storage.port}, where 127.0.0.1:${scripted.port} redirected blob ${sha(layer)}, answered 403 Forbidden [AccessDenied]`,
+      );
+    } finally {
+      await storage.close();
+    }
+  });
+});
