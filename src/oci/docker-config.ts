@@ -7,6 +7,11 @@ import { DOCKER_HUB_REGISTRY } from './registry-reference.js';
 export interface RegistryCredentials {
   username: string;
   password: string;
+  /**
+   * An OAuth2 refresh token (`identitytoken` in the docker config), which `docker login` stores
+   * in place of a password for some registries (Azure's); traded for an access token by POST.
+   */
+  identityToken?: string;
 }
 
 export interface DockerCredentialLookup {
@@ -97,6 +102,11 @@ export async function lookupDockerCredentials(
   if (isRecord(config.auths)) {
     for (const [key, entry] of Object.entries(config.auths)) {
       if (normaliseAuthKey(key) !== wanted || !isRecord(entry)) continue;
+      if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') {
+        const user = typeof entry.auth === 'string' ? decodeAuth(entry.auth) : undefined;
+        result.credentials = { username: user?.username ?? '', password: '', identityToken: entry.identitytoken };
+        break;
+      }
       if (typeof entry.auth === 'string' && entry.auth !== '') {
         const creds = decodeAuth(entry.auth);
         if (creds) {

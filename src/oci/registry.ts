@@ -735,7 +735,10 @@ export class RegistrySource implements ImageSource {
     return header ? parseAuthChallenges(header) : [];
   }
 
-  /** The token flow of the distribution auth spec: GET realm?service=..&scope=repository:<repo>:pull. */
+  /**
+   * The token flow of the distribution auth spec: GET realm?service=..&scope=repository:<repo>:pull,
+   * or its OAuth2 form POST when the credentials are an identity token.
+   */
   private async fetchToken(challenge: AuthChallenge): Promise<{ token: string; expiresIn: number }> {
     const realmText = challenge.params.realm;
     let realm: URL;
@@ -760,18 +763,32 @@ export class RegistrySource implements ImageSource {
         { subject: this.display },
       );
     }
-    if (challenge.params.service !== undefined) realm.searchParams.set('service', challenge.params.service);
-    realm.searchParams.append('scope', `repository:${this.reference.repository}:pull`);
-
+    const scope = `repository:${this.reference.repository}:pull`;
     const { credentials } = await this.credentials();
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
-    if (credentials) {
-      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
+    const init: RequestInit = { headers, redirect: 'manual' };
+    const identityToken = credentials?.identityToken;
+    if (identityToken !== undefined) {
+      // `docker login` keeps an OAuth2 refresh token, not a password, for some registries (Azure's):
+      // it is traded at the realm with a form POST (the distribution spec's OAuth2 flow), as docker does.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: identityToken, client_id: 'portcullis' });
+      if (challenge.params.service !== undefined) form.set('service', challenge.params.service);
+      form.set('scope', scope);
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      init.method = 'POST';
+      init.body = form.toString();
+    } else {
+      if (challenge.params.service !== undefined) realm.searchParams.set('service', challenge.params.service);
+      realm.searchParams.append('scope', scope);
+      if (credentials) {
+        headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
+      }
     }
-    // No redirects: the Basic credentials above are meant for this realm only.
-    const ex = await this.open(realm, { headers, redirect: 'manual' }, { kind: 'response', name: 'token' });
+    // No redirects: the credentials above are meant for this realm only.
+    const ex = await this.open(realm, init, { kind: 'response', name: 'token' });
     const { status } = ex.res;
-    if (status === 401 || status === 403) {
+    // OAuth2 refuses a stale refresh token with 400 invalid_grant.
+    if (status === 401 || status === 403 || (status === 400 && identityToken !== undefined)) {
       ex.done(false);
       throw await this.unauthorized(realm.host);
     }

@@ -2,6 +2,9 @@
 // gives the scripted server one habit that docker, containerd or skopeo accept, and checks that
 // the client reads the image, or refuses with one clear line where they refuse too.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -319,6 +322,70 @@ describe('storage a registry redirects blobs to', () => {
       );
     } finally {
       await storage.close();
+    }
+  });
+});
+
+describe('a docker login that stored an identity token (Azure Container Registry)', () => {
+  it('trades the identity token for an access token with the OAuth2 POST, as docker does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-identity-'));
+    try {
+      // What `docker login` writes for such a registry: a placeholder user, no password, the token.
+      const dockerConfig = join(dir, 'config.json');
+      const auth = Buffer.from('00000000-0000-0000-0000-000000000000:').toString('base64');
+      writeFileSync(
+        dockerConfig,
+        JSON.stringify({ auths: { [`127.0.0.1:${scripted.port}`]: { auth, identitytoken: 'refresh-Secret-1' } } }),
+      );
+      const tokenRequests: Array<{ method?: string; authorization?: string; form: Record<string, string> }> = [];
+      scripted.handler = (req, res) => {
+        if (req.url?.startsWith('/oauth2/token')) {
+          let body = '';
+          req.on('data', (d: Buffer) => (body += d.toString()));
+          req.on('end', () => {
+            const form = Object.fromEntries(new URLSearchParams(body));
+            tokenRequests.push({ method: req.method, authorization: req.headers.authorization, form });
+            const ok = req.method === 'POST' && form.grant_type === 'refresh_token' && form.refresh_token === 'refresh-Secret-1';
+            res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+            res.end(ok ? '{"access_token":"acc-1","expires_in":300}' : '{"errors":[{"code":"UNAUTHORIZED"}]}');
+          });
+          return;
+        }
+        if (req.headers.authorization !== 'Bearer acc-1') {
+          res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${scripted.port}/oauth2/token",service="reg.example"` });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': manifest.length });
+        res.end(manifest);
+      };
+      const src = new RegistrySource(`127.0.0.1:${scripted.port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000, dockerConfigPath: dockerConfig });
+      expect((await src.root()).bytes.equals(manifest)).toBe(true);
+      expect(tokenRequests).toEqual([
+        {
+          method: 'POST',
+          authorization: undefined,
+          form: {
+            grant_type: 'refresh_token',
+            refresh_token: 'refresh-Secret-1',
+            client_id: 'portcullis',
+            service: 'reg.example',
+            scope: `repository:${REPO}:pull`,
+          },
+        },
+      ]);
+
+      // A stale identity token: the token service refuses the grant, and the user is told to log in.
+      writeFileSync(
+        dockerConfig,
+        JSON.stringify({ auths: { [`127.0.0.1:${scripted.port}`]: { auth, identitytoken: 'expired' } } }),
+      );
+      const stale = new RegistrySource(`127.0.0.1:${scripted.port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000, dockerConfigPath: dockerConfig });
+      const err = await failure(stale.root());
+      expect(err.code).toBe('UNAUTHORIZED');
+      expect(err.message).not.toContain('expired');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
