@@ -278,6 +278,13 @@ describe('repoTagMatches', () => {
     expect(repoTagMatches('alpine:3.20', 'docker.io/library/alpine:3.20')).toBe(true);
     expect(repoTagMatches('docker.io/library/alpine:3.20', 'alpine:3.20')).toBe(true);
     expect(repoTagMatches('team/app:1', 'docker.io/team/app:1')).toBe(true);
+    // skopeo and docker accept the library/ form too: it is the same Docker Hub image.
+    expect(repoTagMatches('docker.io/library/alpine:3.20', 'library/alpine:3.20')).toBe(true);
+    expect(repoTagMatches('alpine:3.20', 'library/alpine:3.20')).toBe(true);
+    expect(repoTagMatches('library/alpine:3.20', 'docker.io/alpine:3.20')).toBe(true);
+    expect(repoTagMatches('docker.io/library/alpine:3.20', 'index.docker.io/library/alpine:3.20')).toBe(true);
+    expect(repoTagMatches('registry.example/library/alpine:3.20', 'alpine:3.20')).toBe(false);
+    expect(repoTagMatches('docker.io/library/alpine:3.20', 'library/busybox:3.20')).toBe(false);
     expect(repoTagMatches('alpine:3.20', 'alpine:3.2')).toBe(false);
     expect(repoTagMatches('myalpine:3.20', 'alpine:3.20')).toBe(false);
     expect(repoTagMatches('registry.example/alpine:3.20', 'alpine:3.20')).toBe(false);

@@ -12,13 +12,32 @@ const BLOB_PATH = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
 
 /**
  * Whether a RepoTags entry (`alpine:3.20`, `registry.example/team/app:1`) is the one a user named:
- * the whole name, the tag alone, or the same name written with Docker Hub's implied
- * `docker.io/library/` or `docker.io/` prefix.
+ * the whole name, the tag alone, or the same Docker Hub name written with more or less of what
+ * docker implies (`alpine`, `library/alpine`, `docker.io/library/alpine` are one image).
  */
 export function repoTagMatches(repoTag: string, wanted: string): boolean {
   if (repoTag === wanted || repoTag.endsWith(`:${wanted}`)) return true;
-  const short = (name: string) => name.replace(/^docker\.io\/(library\/)?/, '');
-  return short(repoTag) === short(wanted);
+  return dockerHubShortName(repoTag) === dockerHubShortName(wanted);
+}
+
+/**
+ * A name as docker would print it for Docker Hub: without `docker.io/` (or `index.docker.io/`),
+ * and without `library/` before a one-segment repository. The first segment names a registry
+ * when it holds a dot or a colon or is `localhost`, as in docker's reference parsing; such a name,
+ * other than Docker Hub's, is returned as it is.
+ */
+function dockerHubShortName(name: string): string {
+  const slash = name.indexOf('/');
+  let path = name;
+  if (slash >= 0) {
+    const first = name.slice(0, slash);
+    if (first.includes('.') || first.includes(':') || first === 'localhost') {
+      if (first !== 'docker.io' && first !== 'index.docker.io') return name;
+      path = name.slice(slash + 1);
+    }
+  }
+  const rest = path.startsWith('library/') ? path.slice('library/'.length) : undefined;
+  return rest !== undefined && !rest.includes('/') ? rest : path;
 }
 
 /**
