@@ -301,6 +301,8 @@ function suggestKey(key: string): string {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of KNOWN_KEYS) {
+    // A key the format knows elsewhere (`ids` in a rule) is no hint where it is unknown (an exception).
+    if (k === key) continue;
     const d = editDistance(key.toLowerCase(), k.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }

@@ -99,6 +99,11 @@ rules:
     ['a bad digest scope', 'version: 1\nexceptions:\n  - { id: CVE-1, reason: ok, scope: { digest: sha256:abc } }\n', /scope\.digest must be sha256:<64 hex>/],
     ['an impossible expiry', 'version: 1\nexceptions:\n  - { id: CVE-1, reason: ok, scope: global, expires: 2025-02-30 }\n', /expires must be a real date/],
     ['a typo in expires', 'version: 1\nexceptions:\n  - { id: CVE-1, reason: ok, scope: global, expire: 2025-01-01 }\n', /unknown key "expire" \(did you mean "expires"\?\)/],
+    [
+      'a key of rules used in an exception',
+      'version: 1\nexceptions:\n  - { ids: [CVE-1], reason: ok, scope: global }\n',
+      /unknown key "ids" \(did you mean "id"\?\)/,
+    ],
     ['a bad override mode', 'version: 1\nprojects:\n  web:\n    mode: merge\n', /projects\.web\.mode: mode must be extend or replace/],
   ])('rejects %s with the file, line and path', (_name, text, message) => {
     const err = errorOf(text);
