@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import vm from 'node:vm';
 
 /**
@@ -79,18 +79,21 @@ export function privateCacheDir(dir: string): string | undefined {
 }
 
 /**
- * The file name for a bundle with this content hash, under this Node and these flags (V8 refuses
- * data made with other flags, and NODE_OPTIONS can hold flags too: without them in the name, runs
- * with different flags would keep replacing each other's file).
+ * The file name for a bundle with this content hash at this path, under this Node and these flags
+ * (V8 refuses data made with other flags, and NODE_OPTIONS can hold flags too: without them in the
+ * name, runs with different flags would keep replacing each other's file). The path is in the key
+ * because V8 keeps the file name of the script the data was made from: two checkouts of one build
+ * sharing a file gave each other's paths in stack traces (PORTCULLIS_DEBUG=1).
  */
 export function cacheFileName(
   bundleHash: string,
   kind: CacheKind,
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+  bundleFile = '',
 ): string {
   const key = createHash('sha256')
-    .update(JSON.stringify([bundleHash, process.version, process.arch, execArgv, nodeOptions]))
+    .update(JSON.stringify([bundleHash, process.version, process.arch, execArgv, nodeOptions, bundleFile]))
     .digest('hex')
     .slice(0, 32);
   return `cli-${key}-${kind}.v8`;
@@ -174,7 +177,7 @@ export function loadBundle<T>(
     process.env.PORTCULLIS_CODE_CACHE === '0' || !bundleHash
       ? undefined
       : privateCacheDir(opts.dir ?? defaultCodeCacheDir() ?? '');
-  const fileFor = (k: CacheKind) => join(dir!, cacheFileName(bundleHash!, k));
+  const fileFor = (k: CacheKind) => join(dir!, cacheFileName(bundleHash!, k, undefined, undefined, resolve(bundleFile)));
   const ownFile = dir ? fileFor(kind) : undefined;
   let cachedData = ownFile ? readPrivateFile(ownFile) : undefined;
   // Any cache is better than none: the other kind compiles the same start-up code.

@@ -37,11 +37,12 @@ function loadInChild(
   cacheDir: string,
   env: NodeJS.ProcessEnv = {},
 ): { fromCache: boolean; value: unknown } {
+  // The paths go in as arguments: the script is in process.execArgv, which is part of the cache's key.
   const script = `import(${JSON.stringify(BUILT_LOADER)}).then((m) => {
-    const r = m.loadBundle(${JSON.stringify(bundle)}, 'scan', { dir: ${JSON.stringify(cacheDir)} });
+    const r = m.loadBundle(process.argv[1], 'scan', { dir: process.argv[2] });
     process.stdout.write(JSON.stringify({ fromCache: r.fromCache, value: r.exports.value }));
   });`;
-  const run = spawnSync(process.execPath, ['-e', script], {
+  const run = spawnSync(process.execPath, ['-e', script, bundle, cacheDir], {
     encoding: 'utf8',
     env: { ...process.env, PORTCULLIS_CODE_CACHE: '', NODE_OPTIONS: '', ...env },
   });
@@ -82,6 +83,7 @@ describe('where compiled code is kept', () => {
     expect(cacheFileName('h1', 'other', [], '')).not.toBe(a);
     expect(cacheFileName('h1', 'scan', ['--initial-old-space-size=64'], '')).not.toBe(a);
     expect(cacheFileName('h1', 'scan', [], '--max-old-space-size=512')).not.toBe(a);
+    expect(cacheFileName('h1', 'scan', [], '', '/a/cli.cjs')).not.toBe(cacheFileName('h1', 'scan', [], '', '/b/cli.cjs'));
   });
 });
 
@@ -103,6 +105,19 @@ describe.skipIf(!BUILT)(`loading a bundle with its compiled code${SKIP_BUILT}`, 
     loadInChild(bundle, cache);
     writeBundle('two.cjs', 'module.exports.value = "other";\n');
     expect(loadInChild(bundle, cache)).toEqual({ fromCache: false, value: 'other' });
+  });
+
+  it('names the bundle that runs in stack traces, not another copy of the same build', () => {
+    // Two checkouts of one commit build the same bundle; V8 keeps the file name its data was made from.
+    const cache = join(dir, 'c5');
+    const source = 'function where() { return new Error("w").stack.split("\\n")[1]; }\nmodule.exports.value = where();\n';
+    mkdirSync(join(dir, 'first'));
+    mkdirSync(join(dir, 'second'));
+    const first = writeBundle(join('first', 'same.cjs'), source);
+    const second = writeBundle(join('second', 'same.cjs'), source);
+    expect(loadInChild(first, cache).value).toContain(first);
+    expect(loadInChild(second, cache).value).toContain(second);
+    expect(loadInChild(second, cache)).toMatchObject({ fromCache: true });
   });
 
   it.skipIf(process.getuid === undefined)(
