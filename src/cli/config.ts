@@ -61,10 +61,15 @@ export function loadConfig(explicitPath: string | undefined, env: NodeJS.Process
   const config: Config = parsed.data;
   if (path) config.file = path;
   if (typeof config.policy === 'string' && path) config.policy = resolve(dirname(path), config.policy);
-  // A config file's own paths mean the same wherever the command is started from.
-  if (path && config.serve.tls) {
+  // A config file's own paths mean the same wherever the command is started from: `data:` and
+  // `cacheDir:` as `policy:` and `serve.tls`. The default ./data, set by nobody, stays the working folder's.
+  if (path) {
     const here = resolve(path, '..');
-    config.serve.tls = { cert: resolve(here, config.serve.tls.cert), key: resolve(here, config.serve.tls.key) };
+    if ((raw as { data?: unknown }).data !== undefined) config.data = resolve(here, config.data);
+    if (config.cacheDir !== undefined) config.cacheDir = resolve(here, config.cacheDir);
+    if (config.serve.tls) {
+      config.serve.tls = { cert: resolve(here, config.serve.tls.cert), key: resolve(here, config.serve.tls.key) };
+    }
   }
   if (env.PORTCULLIS_DATA) config.data = env.PORTCULLIS_DATA;
   if (env.PORTCULLIS_CACHE_DIR) config.cacheDir = env.PORTCULLIS_CACHE_DIR;
