@@ -259,7 +259,7 @@ export function addPolicyCommands(program: Command, setExitCode: (code: number) 
     policy
       .command('test')
       .description('scan an image and evaluate the policy: pass, warn or fail, with reasons and remedies')
-      .argument('<image>', 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST]')
+      .argument('<image>', 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST] | PATH')
       .option('--policy <file>', 'policy file (default: policy: in portcullis.yaml, else the built-in policy)')
       .option('--project <name>', 'project the image belongs to (default: the first segment of the repository)')
       .option('--repository <name>', 'repository the image belongs to, for exception scopes (default: from a registry reference)')

@@ -104,7 +104,7 @@ async function emit(results: ScanResult[], flags: ScanFlags): Promise<void> {
   }
 }
 
-const IMAGE_FORMS = 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST] | PATH';
+const IMAGE_FORMS = 'oci-archive:FILE[:TAG|:@N] | oci:DIR[:TAG|:@N] | docker-archive:FILE[:NAME:TAG|:TAG|:@N] | dir:PATH | HOST[:PORT]/REPO[:TAG|@DIGEST] | PATH';
 
 /**
  * The options `scan` and `sbom` share. `scan` also takes configuration inputs and writes SARIF;
