@@ -174,6 +174,12 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     );
   }
   if (admin.created) logger.info({ user: 'admin' }, 'created the initial admin user');
+  if (admin.envPasswordIgnored) {
+    logger.warn(
+      { user: 'admin' },
+      'PORTCULLIS_ADMIN_PASSWORD is not the admin password and was ignored: it applies only on the first start with an empty data folder; change the password with `portcullis user passwd admin`',
+    );
+  }
   const audit = new AuditLog(metadata, {
     onError: (err, state) =>
       logger.error({ err, ...state }, 'audit log write failed; events are kept and retried every second (reported again each minute while it fails)'),

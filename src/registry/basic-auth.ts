@@ -63,13 +63,21 @@ export function passwordWeakness(name: string, password: string): string | undef
  * Creates the `admin` user on first start. The password is PORTCULLIS_ADMIN_PASSWORD when set
  * (held to the same floor as `user passwd`: an administrator account is the last one to leave
  * guessable), otherwise random; a generated one is returned so the caller can show it once
- * (never log it).
+ * (never log it). On a later start the variable changes nothing; `envPasswordIgnored` says when
+ * it is set to something admin's password is not, so the caller can say so rather than leave the
+ * user to find out from a failed login.
  */
 export async function ensureAdminUser(
   metadata: RegistryMetadata,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ created: boolean; generatedPassword?: string }> {
-  if ((await metadata.countUsers()) > 0) return { created: false };
+): Promise<{ created: boolean; generatedPassword?: string; envPasswordIgnored?: boolean }> {
+  if ((await metadata.countUsers()) > 0) {
+    const fromEnv = env.PORTCULLIS_ADMIN_PASSWORD;
+    if (!fromEnv) return { created: false };
+    const admin = await metadata.getUser('admin');
+    const same = admin !== null && (await verifyPassword(fromEnv, admin.passwordHash));
+    return same ? { created: false } : { created: false, envPasswordIgnored: true };
+  }
   const fromEnv = env.PORTCULLIS_ADMIN_PASSWORD;
   const weakness = fromEnv ? passwordWeakness('admin', fromEnv) : undefined;
   if (weakness) throw new PortcullisError('PASSWORD_WEAK', `PORTCULLIS_ADMIN_PASSWORD: ${weakness}; the admin account was not created`);
