@@ -107,24 +107,30 @@ export class EventPublisher {
   }
 
   /**
-   * The receiver a queued delivery is for. Found by its address, not its place in the list: after a
-   * restart with webhooks removed or reordered, the place named another receiver, which then got
-   * events meant for the first (a team's private channel's events in another team's). Deliveries
-   * queued before the key was stored carry only the place.
+   * The receiver a queued delivery is for, if it still wants this kind of event. Found by its
+   * address, not its place in the list: after a restart with webhooks removed or reordered, the
+   * place named another receiver, which then got events meant for the first (a team's private
+   * channel's events in another team's). One address may be listed more than once, each entry with
+   * its own events and secret; the place then tells them apart while the list is unchanged, and
+   * after a change the event goes to an entry of that address that wants it, signed with its
+   * secret. Deliveries queued before the key was stored carry only the place.
    */
-  private targetOf(addressed: Omit<DeliveryPayload, 'event'>): WebhookTarget | undefined {
-    if (addressed.targetKey === undefined) return this.targets[addressed.target];
-    return this.targets.find((t) => targetKey(t) === addressed.targetKey);
+  private targetOf(addressed: Omit<DeliveryPayload, 'event'>, type: string): WebhookTarget | undefined {
+    const wants = (t: WebhookTarget | undefined): t is WebhookTarget => t !== undefined && (!t.events || t.events.includes(type));
+    const placed = this.targets[addressed.target];
+    if (addressed.targetKey === undefined) return wants(placed) ? placed : undefined;
+    if (wants(placed) && targetKey(placed) === addressed.targetKey) return placed;
+    return this.targets.find((t) => wants(t) && targetKey(t) === addressed.targetKey);
   }
 
   /** Delivers one event to one target; a non-2xx answer or a network error is retried by the queue. */
   handler(timeoutMs = 10_000): JobHandler {
     return async (job) => {
       const { event, ...addressed } = job.payload as DeliveryPayload;
-      const target = this.targetOf(addressed);
-      // The configuration changed since the event was queued: its receiver is gone, or no longer
-      // wants this kind of event.
-      if (!target || (target.events && !target.events.includes(event.type))) return;
+      // Nobody, when the configuration changed since the event was queued: its receiver is gone,
+      // or no longer wants this kind of event.
+      const target = this.targetOf(addressed, event.type);
+      if (!target) return;
       const { body, headers } = webhookRequest(target, event);
       // A redirect is not followed: it would carry the signed body to an address nobody configured.
       const res = await fetch(target.url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });

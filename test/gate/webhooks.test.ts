@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EventPublisher, signWebhookBody, slackText, WEBHOOK_JOB, webhookRequest, type StoredEvent, type WebhookTarget } from '../../src/gate/index.js';
+import { EventPublisher, SIGNATURE_HEADER, signWebhookBody, slackText, WEBHOOK_JOB, webhookRequest, type StoredEvent, type WebhookTarget } from '../../src/gate/index.js';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
 
 const event: StoredEvent = {
@@ -95,6 +95,46 @@ describe('queued webhook deliveries after the configuration changed', () => {
       expect([teamA.got.length, teamB.got.length]).toEqual([1, 0]);
     } finally {
       for (const r of [teamA, teamB, elsewhere, moved]) r.server.close();
+      await metadata.close();
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
+  it('keep apart two receivers that share an address, the list unchanged or reordered', async () => {
+    // One URL listed twice, each entry with its own events and secret (a service that routes by
+    // X-Portcullis-Event): a delivery queued for the second entry is not the first one's to drop.
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-webhooks-'));
+    const metadata = await SqliteRegistryMetadata.open(data);
+    const posted: { body: string; signature: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        posted.push({ body, signature: String(req.headers[SIGNATURE_HEADER]) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    try {
+      const denials: WebhookTarget = { url, format: 'json', secret: 'denials-secret-0123456789', events: ['push_denied'] };
+      const verdicts: WebhookTarget = { url, format: 'json', secret: 'verdicts-secret-0123456789', events: ['verdict_changed'] };
+      const deliverAll = async (publisher: EventPublisher) => {
+        const deliver = publisher.handler(2000);
+        for (let job = await metadata.jobs.claim('t', [WEBHOOK_JOB], 10_000); job; job = await metadata.jobs.claim('t', [WEBHOOK_JOB], 10_000)) {
+          await deliver(job, new AbortController().signal);
+          await metadata.jobs.complete(job.id, 't');
+        }
+      };
+      const publisher = new EventPublisher(metadata, [denials, verdicts]);
+      await publisher.publish(event.event);
+      await deliverAll(publisher);
+      await publisher.publish(event.event);
+      await deliverAll(new EventPublisher(metadata, [verdicts, denials]));
+      expect(posted.map((p) => (JSON.parse(p.body) as { type: string }).type)).toEqual(['verdict_changed', 'verdict_changed']);
+      for (const p of posted) expect(p.signature).toBe(signWebhookBody(verdicts.secret!, p.body));
+    } finally {
+      server.close();
       await metadata.close();
       await rm(data, { recursive: true, force: true });
     }
