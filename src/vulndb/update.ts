@@ -110,6 +110,8 @@ async function download(url: string, file: string, ecosystem: string, opts: Upda
     timer = setTimeout(() => controller.abort(new Error(`no data for ${idleMs} ms`)), idleMs);
   };
   const floor = Math.ceil((MIN_DOWNLOAD_BYTES_PER_SECOND * idleMs) / 1000);
+  // Set again when the answer arrives: the wait for it (name lookup, handshake, a proxy that fills
+  // its cache before it answers) is the idle timeout's to judge, not the body's pace.
   let stretchStart = Date.now();
   let stretchBytes = 0;
   const paced = (chunkBytes: number): void => {
@@ -142,6 +144,7 @@ async function download(url: string, file: string, ecosystem: string, opts: Upda
       await res.body?.cancel().catch(() => undefined);
       throw failed(`HTTP ${res.status} ${res.statusText}`.trim());
     }
+    stretchStart = Date.now();
     const lengthHeader = res.headers.get('content-length');
     const totalBytes = lengthHeader === null ? undefined : Number(lengthHeader);
     let bytes = 0;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -29,7 +30,13 @@ function zipOf(records: unknown[]): Buffer {
 }
 
 /** Path → behaviour; swapped per test. */
-type Route = { zip: Buffer } | { status: number } | { dropAfter: number; zip: Buffer } | { raw: Buffer } | { dripEveryMs: number };
+type Route =
+  | { zip: Buffer }
+  | { status: number }
+  | { dropAfter: number; zip: Buffer }
+  | { raw: Buffer }
+  | { dripEveryMs: number }
+  | { zip: Buffer; headersAfterMs: number; pieceBytes: number; everyMs: number };
 let routes: Record<string, Route> = {};
 const requested: string[] = [];
 let server: Server;
@@ -52,6 +59,26 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/zip', 'content-length': '100000' });
       const drip = setInterval(() => res.write('P'), route.dripEveryMs);
       res.on('close', () => clearInterval(drip));
+    } else if ('headersAfterMs' in route) {
+      // Slow to answer (a proxy filling its cache first, a long handshake), then a steady trickle.
+      const timers: NodeJS.Timeout[] = [];
+      res.on('close', () => timers.forEach((t) => clearTimeout(t)));
+      timers.push(
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/zip', 'content-length': String(route.zip.length) });
+          let sent = 0;
+          const next = () => {
+            const piece = route.zip.subarray(sent, sent + route.pieceBytes);
+            sent += piece.length;
+            if (sent >= route.zip.length) res.end(piece);
+            else {
+              res.write(piece);
+              timers.push(setTimeout(next, route.everyMs));
+            }
+          };
+          next();
+        }, route.headersAfterMs),
+      );
     } else if ('raw' in route) {
       res.writeHead(200, { 'content-type': 'application/zip' }).end(route.raw);
     } else {
@@ -185,6 +212,17 @@ describe('updateOsv', () => {
     // The first stretch of 300 ms brings a few bytes, not the 308 it needs; the idle timer alone never fires.
     expect(Date.now() - started).toBeLessThan(3000);
     expectOldDatabaseIntact();
+  });
+
+  it('a mirror slow to answer, then sending steadily above the floor, is not given up on', async () => {
+    // The wait for the answer is the idle timeout's to judge; charged to the first stretch of the
+    // body, it left 100 ms to bring a whole second's worth and failed a 3 KB/s download.
+    const records = Array.from({ length: 16 }, (_, i) => record(`GHSA-${i}-${randomBytes(8).toString('hex')}`, 'npm', `pkg-${randomBytes(12).toString('hex')}`));
+    const zip = zipOf(records);
+    expect(zip.length).toBeGreaterThan(4000);
+    routes['/osv/npm/all.zip'] = { zip, headersAfterMs: 900, pieceBytes: 300, everyMs: 100 };
+    const summary = await updateOsv(dataDir, { ecosystems: ['npm'], baseUrl: base, idleTimeoutMs: 1000 });
+    expect(summary.records).toBe(16);
   });
 
   it('an HTTP 500 names the URL and status', async () => {
