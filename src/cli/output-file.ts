@@ -10,8 +10,9 @@ import { isStorageFull } from '../store/errors.js';
  * Where a report named by --output goes. A regular file (or a new one) in a writable folder is
  * replaced whole: the report is written beside it and renamed over it, so a full disk or a crash
  * leaves the previous report as it was instead of a truncated one; its owner and mode carry over.
- * Anything else (a FIFO, /dev/stdout, a file with hard links, a writable file in a folder the user
- * may not write) is written in place.
+ * Anything else (a FIFO, /dev/stdout, a file with hard links, a writable file whose owner or group
+ * the new one could not have, a writable file in a folder the user may not write) is written in
+ * place.
  */
 interface OutputTarget {
   path: string;
@@ -21,9 +22,10 @@ interface OutputTarget {
   fd?: number;
 }
 
-function folderWritable(folder: string): boolean {
+/** Whether this process may write the file, or make and remove names in the folder. */
+function writable(path: string): boolean {
   try {
-    accessSync(folder, constants.W_OK);
+    accessSync(path, constants.W_OK);
     return true;
   } catch {
     return false;
@@ -62,7 +64,19 @@ function locate(output: string): OutputTarget {
   // A file with other names (hard links) would keep the old report under them if a new file took
   // this name, so it is written in place, as any editor that keeps links does.
   if (existing && existing.nlink > 1) return { path, existing, replaceWhole: false };
-  return { path, existing, replaceWhole: folderWritable(dirname(path)) };
+  // A new file made by a user other than root has that user's owner, and a group only among the
+  // user's own. Given the old mode, it would have let the user's group read a report that was
+  // shared with another (or with nobody), so a file the user may write is written in place.
+  if (existing && !ownerCarriesOver(existing) && writable(path)) return { path, existing, replaceWhole: false };
+  return { path, existing, replaceWhole: writable(dirname(path)) };
+}
+
+/** Whether a new file this process makes can be given the owner and group `existing` has. */
+function ownerCarriesOver(existing: Stats): boolean {
+  const uid = process.geteuid?.();
+  if (uid === undefined || uid === 0) return true;
+  if (existing.uid !== uid) return false;
+  return existing.gid === process.getegid?.() || (process.getgroups?.() ?? []).includes(existing.gid);
 }
 
 /**

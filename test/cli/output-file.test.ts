@@ -104,6 +104,35 @@ process.stdout.write('later\\n');`;
     expect(await readFile(log, 'utf8')).toBe('before\nearlier\nREPORT\nlater\n');
   });
 
+  it.skipIf(!existsSync(BUILT) || process.getuid?.() !== 0)(
+    `writes in place a report whose group the user cannot give a new file${process.getuid?.() !== 0 ? ' [SKIPPED: needs root to run as another user]' : ''}`,
+    async () => {
+      // A user's report that root made readable to a group the user is not in (auditors): a new
+      // file could not take that group, and the old mode would apply to the user's own group.
+      const top = await mkdtemp(join(tmpdir(), 'portcullis-output-group-'));
+      try {
+        await chmod(top, 0o755);
+        const folder = join(top, 'reports');
+        execFileSync('mkdir', [folder]);
+        await chown(folder, 4501, 4501);
+        const file = join(folder, 'report.json');
+        await writeFile(file, 'old report');
+        await chown(file, 4501, 4700);
+        await chmod(file, 0o640);
+        const before = await stat(file);
+        const script = `import { writeOutputFile } from ${JSON.stringify(BUILT)};
+await writeOutputFile(${JSON.stringify(file)}, 'new report\\n');`;
+        const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 4501, gid: 4501, cwd: top });
+        expect(run.stderr.toString()).toBe('');
+        const after = await stat(file);
+        expect([after.uid, after.gid, after.mode & 0o777, after.ino]).toEqual([4501, 4700, 0o640, before.ino]);
+        expect(await readFile(file, 'utf8')).toBe('new report\n');
+      } finally {
+        await rm(top, { recursive: true, force: true });
+      }
+    },
+  );
+
   it.skipIf(!existsSync('/dev/full'))('names a full disk in words when a device refuses the bytes', async () => {
     checkOutputPath('/dev/full');
     await expect(writeOutputFile('/dev/full', 'x'.repeat(10_000))).rejects.toThrow('cannot write --output /dev/full: the disk is full');
