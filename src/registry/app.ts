@@ -273,6 +273,8 @@ function parseReadRange(header: string, size: number): { start: number; end: num
   if (m[1] === '') {
     const suffix = Number(m[2]);
     if (suffix === 0) throw unsatisfiable();
+    // Satisfiable, as RFC 9110 has it, yet no 206 can carry no bytes: the whole (empty) blob.
+    if (size === 0) return undefined;
     start = Math.max(0, size - suffix);
     end = size - 1;
   } else {

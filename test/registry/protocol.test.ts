@@ -105,6 +105,12 @@ describe('registry protocol (Basic auth on)', () => {
       expect([range, whole.status, whole.headers.get('content-range')]).toEqual([range, 200, null]);
       expect(whole.body.equals(bytes)).toBe(true);
     }
+    // RFC 9110: of an empty representation only a suffix range (`bytes=-5`) is satisfiable, and
+    // no 206 can carry nothing, so the range is ignored: 200, not a 416 that says it cannot be met.
+    const empty = await pushBlob('blobs/mono', Buffer.alloc(0));
+    const emptySuffix = await call('GET', `/v2/blobs/mono/blobs/${empty}`, { headers: { range: 'bytes=-5' } });
+    expect([emptySuffix.status, emptySuffix.headers.get('content-range'), emptySuffix.body.length]).toEqual([200, null, 0]);
+    expect((await call('GET', `/v2/blobs/mono/blobs/${empty}`, { headers: { range: 'bytes=0-' } })).status).toBe(416);
     // Another repository cannot read it by digest without a link.
     expect((await call('GET', `/v2/blobs/other/blobs/${digest}`)).status).toBe(404);
     const del = await call('DELETE', `/v2/blobs/mono/blobs/${digest}`);
