@@ -10,9 +10,9 @@ import { isStorageFull } from '../store/errors.js';
  * Where a report named by --output goes. A regular file (or a new one) in a writable folder is
  * replaced whole: the report is written beside it and renamed over it, so a full disk or a crash
  * leaves the previous report as it was instead of a truncated one; its owner and mode carry over.
- * Anything else (a FIFO, /dev/stdout, a file with hard links, a writable file whose owner or group
- * the new one could not have, a writable file in a folder the user may not write) is written in
- * place.
+ * Anything else (a FIFO, /dev/stdout, a writable file with hard links, a writable file whose owner
+ * or group the new one could not have, a writable file in a folder the user may not write) is
+ * written in place.
  */
 interface OutputTarget {
   path: string;
@@ -62,8 +62,9 @@ function locate(output: string): OutputTarget {
   if (existing && /^\/(?:dev|proc)\//.test(named)) return { path: named, existing, replaceWhole: false };
   const path = existing ? realpathSync(named) : named;
   // A file with other names (hard links) would keep the old report under them if a new file took
-  // this name, so it is written in place, as any editor that keeps links does.
-  if (existing && existing.nlink > 1) return { path, existing, replaceWhole: false };
+  // this name, so it is written in place, as any editor that keeps links does. One the user may not
+  // write (a read-only report) is replaced as before: refusing it would be new, and a surprise.
+  if (existing && existing.nlink > 1 && writable(path)) return { path, existing, replaceWhole: false };
   // A new file made by a user other than root has that user's owner, and a group only among the
   // user's own. Given the old mode, it would have let the user's group read a report that was
   // shared with another (or with nobody), so a file the user may write is written in place.

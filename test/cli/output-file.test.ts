@@ -133,6 +133,33 @@ await writeOutputFile(${JSON.stringify(file)}, 'new report\\n');`;
     },
   );
 
+  it.skipIf(!existsSync(BUILT) || process.getuid?.() !== 0)(
+    `replaces a read-only report with hard links, as before links were kept${process.getuid?.() !== 0 ? ' [SKIPPED: needs root to run as another user]' : ''}`,
+    async () => {
+      // Root may write any file, so the user is another one; the folder is theirs.
+      const top = await mkdtemp(join(tmpdir(), 'portcullis-output-linked-'));
+      try {
+        await chmod(top, 0o755);
+        const folder = join(top, 'reports');
+        execFileSync('mkdir', [folder]);
+        const file = join(folder, 'report.json');
+        await writeFile(file, 'old report');
+        await link(file, join(folder, 'snapshot.json'));
+        await chmod(file, 0o444);
+        for (const p of [folder, file]) await chown(p, 4501, 4501);
+        const script = `import { checkOutputPath, writeOutputFile } from ${JSON.stringify(BUILT)};
+checkOutputPath(${JSON.stringify(file)});
+await writeOutputFile(${JSON.stringify(file)}, 'new report\\n');`;
+        const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 4501, gid: 4501, cwd: top });
+        expect(run.stderr.toString()).toBe('');
+        expect(await readFile(file, 'utf8')).toBe('new report\n');
+        expect((await stat(file)).mode & 0o777).toBe(0o444);
+      } finally {
+        await rm(top, { recursive: true, force: true });
+      }
+    },
+  );
+
   it.skipIf(!existsSync('/dev/full'))('names a full disk in words when a device refuses the bytes', async () => {
     checkOutputPath('/dev/full');
     await expect(writeOutputFile('/dev/full', 'x'.repeat(10_000))).rejects.toThrow('cannot write --output /dev/full: the disk is full');
