@@ -78,7 +78,14 @@ export async function walkDirectory(
         facts.warnings.push(`${subject}: cannot read ${path} (${file}); not analysed`);
         continue;
       }
-      await dispatcher.dispatch(path, info, wanted, file.createReadStream({ highWaterMark: 1 << 20 }));
+      const content = file.createReadStream({ highWaterMark: 1 << 20 });
+      try {
+        await dispatcher.dispatch(path, info, wanted, content);
+      } finally {
+        // Reading to the end closes the file; an analyser that fails before reading must not
+        // leave it open until garbage collection.
+        content.destroy();
+      }
     }
   }
   return facts;

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, unlinkSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -316,6 +316,25 @@ describe('dir: root filesystems', () => {
     const r = await scanDirAsUnprivileged(root);
     expect(r.packages.map((p) => `${p.name}@${p.version}`)).toEqual(['a@1.0.0']);
     expect(r.warnings).toContain(`dir:${root}: cannot read app/node_modules/b/package.json (EACCES); not analysed`);
+  });
+
+  it.skipIf(!existsSync('/proc/self/fd'))('closes a file whose analyser fails before reading it', async () => {
+    const root = newDir();
+    mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
+    writeFileSync(join(root, 'lib/apk/db/installed'), apkDb(['musl', '1.2.5-r0']));
+    const failing: Analyser = {
+      ...apkAnalyser,
+      stream: () => {
+        throw new Error('reader failed to start');
+      },
+    };
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    for (let i = 0; i < 20; i++) {
+      await analyseInput(parseImageInput(`dir:${root}`), { cacheDir: null, analysers: [failing] }).catch(() => undefined);
+    }
+    // Without an explicit close, each failed scan left its file open until garbage collection.
+    expect(openFiles() - before).toBeLessThan(5);
   });
 
   it('counts each file once against the entry limit', async () => {
