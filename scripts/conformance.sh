@@ -65,7 +65,7 @@ fi
 # 3. Portcullis, on a fresh data folder with a throwaway admin password. The address must be free:
 # another registry there answering 401 would pass the readiness check below and be tested instead.
 (cd "$ROOT" && npm run build --silent)
-code="$(curl -s -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
+code="$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
 if [ "$code" != 000 ]; then
   echo "something already answers on $LISTEN (HTTP $code); choose a free address with PORTCULLIS_CONFORMANCE_LISTEN" >&2
   exit 1
@@ -76,7 +76,7 @@ PORTCULLIS_ADMIN_PASSWORD="$PASSWORD" PORTCULLIS_LOG_LEVEL="${PORTCULLIS_LOG_LEV
 SERVER_PID=$!
 for _ in $(seq 1 50); do
   kill -0 "$SERVER_PID" 2>/dev/null || break
-  code="$(curl -s -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
+  code="$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$LISTEN/v2/" || true)"
   [ "$code" = 401 ] && break
   sleep 0.2
 done
