@@ -1,7 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Generated, type Migration, type MigrationResult, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type DatabaseConnection, type Driver, type QueryResult, type Generated, type Migration, type MigrationResult, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
 import { StoreError } from './errors.js';
 import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, createGateStateTable, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
@@ -593,27 +593,132 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
-/**
- * Every `transaction()` here writes, and Kysely begins them DEFERRED: such a transaction takes a
- * read snapshot at its first statement and asks for the write lock only at its first write. When
- * another process (a second server, `portcullis gc`, the user CLI) wrote in between, SQLite
- * answers SQLITE_BUSY or SQLITE_BUSY_SNAPSHOT at once, without the busy timeout, since waiting
- * could deadlock: the gate's analysis jobs failed with "database is locked" next to a second
- * server. BEGIN IMMEDIATE takes the write lock first, waiting up to the busy timeout for it.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+/** How long a statement waits in all for another process's write lock before failing with SQLITE_BUSY. */
+export const LOCK_WAIT_MS = 5000;
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/** Kysely's one-connection mutex, which the driver below may also give up while it waits. */
+class ConnectionMutex {
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  async lock(): Promise<void> {
+    while (this.held) await this.held;
+    this.held = new Promise<void>((resolve) => (this.release = resolve));
+  }
+
+  unlock(): void {
+    const release = this.release;
+    this.held = undefined;
+    this.release = undefined;
+    release?.();
   }
 }
 
-class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly settings: ConstructorParameters<typeof SqliteDialect>[0]) {
-    super(settings);
+/**
+ * Kysely's SQLite driver, changed in two ways.
+ *
+ * Every transaction here writes, and Kysely begins them DEFERRED: such a transaction takes a read
+ * snapshot at its first statement and asks for the write lock only at its first write. When
+ * another process (a second server, `portcullis gc`, the user CLI) wrote in between, SQLite
+ * answers SQLITE_BUSY or SQLITE_BUSY_SNAPSHOT at once, without the busy timeout, since waiting
+ * could deadlock: the gate's analysis jobs failed with "database is locked" next to a second
+ * server. So transactions begin IMMEDIATE, taking the write lock first.
+ *
+ * Waiting for that lock is asynchronous. better-sqlite3 is synchronous, so SQLite's own busy
+ * timeout waited inside the call and stopped the event loop: while `portcullis gc` or a script
+ * held the write lock for 3 s, every request to the server, even GET /v2/, took up to 3 s. The
+ * database runs with no busy timeout instead; a statement outside a transaction (BEGIN IMMEDIATE
+ * itself, or a single write) that finds the lock taken is retried after a growing pause, for up
+ * to LOCK_WAIT_MS in all, and the connection is free for other statements during the pause.
+ * That is safe: a statement outside a transaction that failed with SQLITE_BUSY changed nothing,
+ * and the connection is not inside anybody's transaction while it is lent out. Inside a
+ * transaction the write lock is already held, so SQLITE_BUSY there is not waited on.
+ */
+class LockWaitingSqliteDriver implements Driver {
+  private readonly mutex = new ConnectionMutex();
+  private readonly connection: DatabaseConnection;
+
+  /** `sqlite` runs the statements (the statement cache below); `raw` is the database itself, for its state. */
+  constructor(
+    private readonly sqlite: Database.Database,
+    private readonly raw: Database.Database,
+  ) {
+    const execute = <R>(query: CompiledQuery): Promise<QueryResult<R>> => this.execute<R>(query);
+    this.connection = {
+      executeQuery: execute,
+      // Nothing here streams; Kysely's interface asks for the method.
+      streamQuery: async function* <R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+        yield await execute<R>(query);
+      },
+    };
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.mutex.lock();
+    return this.connection;
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+
+  async releaseConnection(): Promise<void> {
+    this.mutex.unlock();
+  }
+
+  async destroy(): Promise<void> {
+    this.raw.close();
+  }
+
+  private async execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return this.run<R>(query);
+      } catch (err) {
+        if (!isBusy(err) || this.raw.inTransaction || Date.now() >= deadline) throw err;
+      }
+      // The caller holds the connection; lend it out while waiting, and take it back after.
+      this.mutex.unlock();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, deadline - Date.now()))));
+      await this.mutex.lock();
+    }
+  }
+
+  private run<R>(query: CompiledQuery): QueryResult<R> {
+    const stmt = this.sqlite.prepare(query.sql);
+    const parameters = query.parameters as unknown[];
+    if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
+    const { changes, lastInsertRowid } = stmt.run(parameters);
+    return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  }
+}
+
+class LockWaitingSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly sqlite: Database.Database,
+    private readonly raw: Database.Database,
+  ) {
+    super({ database: sqlite });
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.settings);
+    return new LockWaitingSqliteDriver(this.sqlite, this.raw);
   }
 }
 
@@ -753,8 +858,8 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
 
   static async openFile(file: string): Promise<SqliteRegistryMetadata> {
     const sqlite = new Database(file);
-    // First, so that every later step waits for another process's lock instead of failing at once.
-    sqlite.pragma('busy_timeout = 5000');
+    // First, so that every step of opening waits for another process's lock instead of failing at once.
+    sqlite.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
     try {
       sqlite.pragma('journal_mode = WAL');
     } catch (err) {
@@ -769,7 +874,7 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     // WAL + NORMAL is durable across application crashes; blobs are fsynced separately.
     sqlite.pragma('synchronous = NORMAL');
     const stamp = new ChangeStamp(sqlite);
-    const db = new Kysely<Tables>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite, () => stamp.wrote()) }) });
+    const db = new Kysely<Tables>({ dialect: new LockWaitingSqliteDialect(withStatementCache(sqlite, () => stamp.wrote()), sqlite) });
     const migrator = new Migrator({ db, provider: new InlineMigrations() });
     const { error, results } = await migrateExclusively(sqlite, migrator);
     if (error) {
@@ -779,6 +884,9 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
         cause: error,
       });
     }
+    // From here on the driver waits for other processes' locks without stopping the event loop
+    // (LockWaitingSqliteDriver); opening and migrating, before any request, waited in SQLite.
+    sqlite.pragma('busy_timeout = 0');
     const opened = statSync(file);
     return new SqliteRegistryMetadata(db, () => stamp.read(), { path: file, dev: opened.dev, ino: opened.ino });
   }
