@@ -531,6 +531,7 @@ async function startGate(
     handlers: { ...gate.handlers(), [WEBHOOK_JOB]: events.handler() },
     onError: (err, job) => deps.logger.error({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'job failed'),
     onDone: (job, ms) => deps.logger.info({ job: { id: job.id, kind: job.kind }, ms }, 'job done'),
+    onReleased: (job) => deps.logger.info({ job: { id: job.id, kind: job.kind } }, 'job interrupted by the shutdown; queued again, it runs at the next start'),
   });
   wake.notify = () => runner.notify();
   return {

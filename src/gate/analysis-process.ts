@@ -17,6 +17,13 @@ export interface AnalysisRequest {
 
 export type AnalysisReply = { id: number; ok: true; result: ScanResult } | { id: number; ok: false; error: { message: string; code?: string } };
 
+/** How long close() lets the analysis process end on SIGTERM before it sends SIGKILL. */
+const CLOSE_GRACE_MS = 3000;
+
+function interrupted(): Error {
+  return new Error('the analysis was interrupted: the server is stopping');
+}
+
 /** Content the analysis refused (a bomb, a corrupt layer): recorded, not retried. */
 export class AnalysisRefused extends PortcullisError {}
 
@@ -66,11 +73,29 @@ export class AnalysisProcess {
     return this.child?.pid;
   }
 
-  analyse(req: Omit<AnalysisRequest, 'id'>): Promise<ScanResult> {
+  /**
+   * Analyses in the child. `signal` gives up waiting (the server is stopping): the promise rejects
+   * at once with an error that is not a PortcullisError, so nothing is recorded against the
+   * image; the child goes on until close() ends it.
+   */
+  analyse(req: Omit<AnalysisRequest, 'id'>, signal?: AbortSignal): Promise<ScanResult> {
+    if (signal?.aborted) return Promise.reject(interrupted());
     const child = this.start();
     const id = this.nextId++;
     return new Promise<ScanResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const onAbort = () => this.settle(id)?.reject(interrupted());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const forget = () => signal?.removeEventListener('abort', onAbort);
+      this.pending.set(id, {
+        resolve: (r) => {
+          forget();
+          resolve(r);
+        },
+        reject: (e) => {
+          forget();
+          reject(e);
+        },
+      });
       // While an analysis is outstanding the channel keeps this process alive to hear the answer.
       if (this.pending.size === 1) child.channel?.ref();
       child.send({ ...req, id } satisfies AnalysisRequest, (err) => {
@@ -130,6 +155,10 @@ export class AnalysisProcess {
     // its 'exit' event came, and the caller's error would never be reported.
     child.ref();
     child.kill();
+    // A child that does not end on SIGTERM (stopped, or stuck where the signal waits) would hold
+    // the server's shutdown for ever; an analysis left unfinished is simply run again.
+    const escalate = setTimeout(() => child.kill('SIGKILL'), CLOSE_GRACE_MS);
     await exited;
+    clearTimeout(escalate);
   }
 }

@@ -188,7 +188,7 @@ export class Gate {
   }
 
   /** Extracts and stores the facts of a digest unless they are known; failures to analyse are recorded. */
-  private async ensureFacts(repository: string, digest: string, mediaType: string, manifest?: Buffer): Promise<void> {
+  private async ensureFacts(repository: string, digest: string, mediaType: string, manifest?: Buffer, signal?: AbortSignal): Promise<void> {
     const { metadata, blobs, dataDir } = this.options;
     if (await metadata.artifacts.getFacts(digest)) return;
     let bytes = manifest;
@@ -200,7 +200,7 @@ export class Gate {
     try {
       const result =
         this.analysisProcess && blobs instanceof FsBlobStore
-          ? await this.analysisProcess.analyse({ repository, digest, mediaType, manifest: bytes, blobRoot: blobs.root, dataDir })
+          ? await this.analysisProcess.analyse({ repository, digest, mediaType, manifest: bytes, blobRoot: blobs.root, dataDir }, signal)
           : await analyseStoredImage({ repository, digest, mediaType, manifest: bytes, openBlob: (d) => blobs.open(d) }, dataDir);
       await metadata.artifacts.putFacts(digest, encodeFacts(result), packageIndexRows(result), matchKeyRows(result));
       // What `db update` fetches by default: the ecosystems stored images need.
@@ -298,20 +298,21 @@ export class Gate {
   /** The job handlers this gate runs. */
   handlers(): Record<string, JobHandler> {
     return {
-      [ANALYSE_JOB]: async (job) => {
+      [ANALYSE_JOB]: async (job, signal) => {
         const { repository, digest } = job.payload as { repository: string; digest: string };
-        await this.analyse(repository, digest);
+        await this.analyse(repository, digest, signal);
       },
     };
   }
 
   /** Extracts facts (once per digest), evaluates, and attaches the SBOM and report as referrers. */
-  async analyse(repository: string, digest: string): Promise<StoredVerdict | null> {
+  /** `signal` (the server stopping) abandons the analysis: the job is given back, not failed. */
+  async analyse(repository: string, digest: string, signal?: AbortSignal): Promise<StoredVerdict | null> {
     const { metadata, blobs } = this.options;
     const record = await metadata.getManifest(repository, digest);
     if (!record) return null; // deleted since the push
     const started = Date.now();
-    await this.ensureFacts(repository, digest, record.mediaType);
+    await this.ensureFacts(repository, digest, record.mediaType, undefined, signal);
     const facts = await metadata.artifacts.getFacts(digest);
     const verdict = await this.verdicts.evaluate(repository, digest);
     if (verdict && facts?.facts) {

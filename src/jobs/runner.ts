@@ -18,6 +18,8 @@ export interface JobRunnerOptions {
   /** Failures and lost leases, for the log. */
   onError?: (err: unknown, job: JobRecord) => void;
   onDone?: (job: JobRecord, ms: number) => void;
+  /** A job given back unfinished because the runner stopped; it runs again at the next start. */
+  onReleased?: (job: JobRecord) => void;
   /** The worker's name in leases; unique per process by default. */
   owner?: string;
 }
@@ -54,7 +56,11 @@ export class JobRunner {
     w?.();
   }
 
-  /** Stops claiming, aborts handlers' waits, and waits for jobs in progress to finish or fail. */
+  /**
+   * Stops claiming and aborts the handlers' signal. A job whose handler then gives up is released
+   * (queued again, the attempt not counted) rather than failed; waits for every job in progress to
+   * finish, fail or be released.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
@@ -108,6 +114,16 @@ export class JobRunner {
       this.options.onDone?.(job, Date.now() - started);
     } catch (err) {
       clearInterval(heartbeat);
+      if (this.stopping) {
+        // Interrupted by the shutdown, not failed: counting it would fail for good a job that met
+        // a few restarts in a row, and its error would read as if the content were at fault.
+        const released = await this.options.store.release(job.id, this.owner).catch((e: unknown) => {
+          this.options.onError?.(e, job);
+          return false;
+        });
+        if (released) this.options.onReleased?.(job);
+        return;
+      }
       this.options.onError?.(err, job);
       const base = this.options.retryBaseMs ?? 2000;
       const delay = Math.min(base * 2 ** Math.max(0, job.attempts - 1), 10 * 60_000);

@@ -49,6 +49,12 @@ export interface JobStore {
   complete(id: number, owner: string): Promise<boolean>;
   /** Records a failure: queued again after `retryInMs` while attempts remain, else failed. */
   fail(id: number, owner: string, error: string, retryInMs: number): Promise<JobState | null>;
+  /**
+   * Gives back a job its worker stopped before it finished (the server is shutting down): queued
+   * again at once, the attempt not counted, since the job did not fail. False when it is not
+   * this owner's any more.
+   */
+  release(id: number, owner: string): Promise<boolean>;
   get(id: number): Promise<JobRecord | null>;
   /** The newest job with this key, whatever its state. */
   latestByKey(key: string): Promise<JobRecord | null>;
@@ -252,6 +258,17 @@ export class SqliteJobStore implements JobStore {
         .execute();
       return retry ? 'queued' : 'failed';
     });
+  }
+
+  async release(id: number, owner: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ state: 'queued', attempts: sql`max(attempts - 1, 0)`, run_after: iso(this.now()), lease_owner: null, lease_until: null })
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async get(id: number): Promise<JobRecord | null> {
