@@ -272,10 +272,8 @@ export async function startServe(flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       }, drainMs);
       deadline.unref();
       try {
-        await stopGc();
-        await stopDbUpdate();
-        await stopUploadPurge();
-        await app.close();
+        // The listener closes at once; background work stops at its next step meanwhile.
+        await Promise.all([stopGc(), stopDbUpdate(), stopUploadPurge(), app.close()]);
       } finally {
         clearTimeout(deadline);
       }
@@ -418,7 +416,8 @@ function listenError(err: unknown, host: string, port: number): unknown {
 /**
  * Runs garbage collection every `everyMs` on the server's own stores (the same mark-and-sweep as
  * `portcullis gc`, safe next to pushes). A run never overlaps the previous one; the returned
- * function stops the schedule and waits for a run in progress.
+ * function stops the schedule and a run in progress at its next step (a sweep of a large store
+ * takes minutes, which a shutdown must not wait for), and waits for that.
  */
 export function scheduleGc(
   stores: StoreTarget,
@@ -427,13 +426,13 @@ export function scheduleGc(
 ): () => Promise<void> {
   return runEvery(
     options.everyMs,
-    async () => {
+    async (signal) => {
       const { gc } = await import('../store/gc.js');
       const started = Date.now();
-      const r = await gc(stores, { gracePeriodMs: options.graceMs, deleteUntagged: !options.keepUntagged });
+      const r = await gc(stores, { gracePeriodMs: options.graceMs, deleteUntagged: !options.keepUntagged, signal });
       logger.info(
         { manifests: r.manifestsDeleted.length, blobs: r.blobsDeleted.length, bytesFreed: r.bytesFreed, uploads: r.uploadsRemoved, ms: Date.now() - started },
-        'scheduled garbage collection finished',
+        r.stopped ? 'scheduled garbage collection stopped by the shutdown; the next run goes on from there' : 'scheduled garbage collection finished',
       );
     },
     (err) => logger.error({ err }, 'scheduled garbage collection failed'),
@@ -459,12 +458,14 @@ export function scheduleUploadPurge(stores: StoreTarget, logger: Logger, options
 
 /**
  * Runs `task` every `everyMs`, never two at once (a run still going when the next is due is not
- * doubled); the returned function stops the schedule and waits for a run in progress.
+ * doubled); the returned function stops the schedule, aborts the task's signal (a task that
+ * heeds it stops at its next step) and waits for a run in progress.
  */
-function runEvery(everyMs: number, task: () => Promise<void>, onError: (err: unknown) => void): () => Promise<void> {
+function runEvery(everyMs: number, task: (signal: AbortSignal) => Promise<void>, onError: (err: unknown) => void): () => Promise<void> {
   let running: Promise<void> | undefined;
+  const stopping = new AbortController();
   const timer = setInterval(() => {
-    running ??= task()
+    running ??= task(stopping.signal)
       .catch(onError)
       .finally(() => {
         running = undefined;
@@ -473,6 +474,7 @@ function runEvery(everyMs: number, task: () => Promise<void>, onError: (err: unk
   timer.unref();
   return async () => {
     clearInterval(timer);
+    stopping.abort();
     await running;
   };
 }

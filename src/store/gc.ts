@@ -20,6 +20,11 @@ export interface GcOptions {
   staleUploadMs?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Stops the run at the next step (the server is shutting down). Safe at any step: every
+   * deletion is its own transaction and one left half done is finished by the next run.
+   */
+  signal?: AbortSignal;
 }
 
 export interface GcResult {
@@ -38,6 +43,8 @@ export interface GcResult {
   interruptedFinished: number;
   /** Analyses (facts, package index) of images no repository holds any more. */
   analysesRemoved: number;
+  /** The run was stopped (`signal`) before it finished; the counts say what it did until then. */
+  stopped: boolean;
 }
 
 export const DEFAULT_GRACE_MS = 60 * 60_000;
@@ -170,12 +177,18 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
     tempBytesFreed: 0,
     interruptedFinished: 0,
     analysesRemoved: 0,
+    stopped: false,
+  };
+  const halted = () => {
+    if (options.signal?.aborted) result.stopped = true;
+    return result.stopped;
   };
 
   // A run that died between deciding and deleting left rows here; nothing can link or reference
   // those digests while the row exists, so finishing the deletion is safe.
   if (!dryRun) {
     for (const digest of await metadata.pendingBlobDeletions()) {
+      if (halted()) return result;
       await blobs.delete(digest);
       await metadata.endBlobDeletion(digest);
       result.interruptedFinished++;
@@ -186,6 +199,7 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
   const touched = await metadata.touchedSince(cutoff);
   const referenced = new Set<string>();
   for (const repo of await listAllRepositories(metadata)) {
+    if (halted()) return result;
     const manifests = await metadata.listManifests(repo);
     const tagged = new Set((await metadata.listTagTargets(repo)).map((t) => t.digest));
     const refs = await metadata.listManifestRefs(repo);
@@ -234,6 +248,7 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
 
   // Sweep blobs.
   for await (const blob of blobs.list()) {
+    if (halted()) return result;
     if (referenced.has(blob.digest) || touched.has(blob.digest) || recentLinks.has(blob.digest)) {
       result.blobsKept++;
       continue;
@@ -268,6 +283,7 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
   }
 
   // Abandoned upload sessions and temp files.
+  if (halted()) return result;
   const swept = await purgeStaleUploads({ metadata, blobs }, { dryRun, staleBefore: start - (options.staleUploadMs ?? DEFAULT_STALE_UPLOAD_MS) });
   result.uploadsRemoved = swept.uploadsRemoved;
   result.tempFilesRemoved = swept.tempFilesRemoved;
@@ -277,9 +293,11 @@ async function collect({ metadata, blobs }: StoreTarget, options: GcOptions): Pr
   // the catalog lists only what holds something.
   if (!dryRun) {
     for (const repo of await listAllRepositories(metadata)) {
+      if (halted()) return result;
       if (await metadata.deleteRepositoryIfEmpty(repo, cutoff)) result.repositoriesRemoved++;
     }
   }
+  if (halted()) return result;
   if (!dryRun) result.analysesRemoved = await metadata.pruneAnalyses(cutoff);
   // Touches older than any sensible grace window protect nothing any more.
   if (!dryRun) await metadata.pruneTouches(new Date(start - Math.max(grace, DEFAULT_STALE_UPLOAD_MS)).toISOString());

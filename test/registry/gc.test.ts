@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addMaintenanceCommands, parseDuration } from '../../src/cli/maintenance-commands.js';
-import { scheduleUploadPurge } from '../../src/cli/serve-command.js';
+import { scheduleGc, scheduleUploadPurge } from '../../src/cli/serve-command.js';
 import { FsBlobStore, SqliteRegistryMetadata, blobRoot, writeBlobBytes } from '../../src/store/index.js';
 import { fsck } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
@@ -280,6 +280,52 @@ describe('the server removes abandoned uploads without a gc schedule', () => {
     expect(await readdir(blobs.tmpDir)).toEqual(['fresh-upload']);
     expect(await metadata.getUpload('fresh-upload')).not.toBeNull();
     expect(logged).toContainEqual(expect.objectContaining({ uploadsRemoved: 1, tempFilesRemoved: 1 }));
+  });
+});
+
+describe('a scheduled collection when the server stops', () => {
+  it('stops at its next step instead of sweeping to the end, leaves nothing half done, and the next run goes on', async () => {
+    const layer = await blob('lib/kept', 'a layer a tagged image needs');
+    const kept = await manifest('lib/kept', 'v1', [layer]);
+    // Orphans from long ago: a sweep of them takes seconds, as a large store's takes minutes.
+    const ORPHANS = 3000;
+    const past = new Date(Date.now() - 2 * HOUR);
+    for (let i = 0; i < ORPHANS; i++) {
+      const bytes = Buffer.from(`orphan ${i}`);
+      const path = blobs.blobPath(sha256(bytes));
+      await mkdir(join(path, '..'), { recursive: true });
+      await writeFile(path, bytes);
+      await utimes(path, past, past);
+    }
+    const left = async () => {
+      let n = 0;
+      for (const dir of await readdir(join(blobRoot(dataDir), 'blobs', 'sha256'))) n += (await readdir(join(blobRoot(dataDir), 'blobs', 'sha256', dir))).length;
+      return n - 3; // the kept layer, config and manifest
+    };
+    const logged: { msg: string; fields: unknown }[] = [];
+    const logger = {
+      info: (fields: unknown, msg: string) => logged.push({ msg, fields }),
+      error: (fields: unknown, msg: string) => logged.push({ msg, fields }),
+    } as unknown as Parameters<typeof scheduleGc>[2];
+    const stop = scheduleGc({ metadata, blobs }, { everyMs: 50, graceMs: 0, keepUntagged: true }, logger);
+    for (const deadline = Date.now() + 10_000; (await left()) > ORPHANS - 50 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    const stopping = Date.now();
+    await stop();
+    // The stop waited for one step, not for the rest of the sweep (before: all 3000 deletions).
+    expect(Date.now() - stopping).toBeLessThan(1000);
+    const remaining = await left();
+    expect(remaining).toBeGreaterThan(ORPHANS / 3);
+    expect(logged.map((l) => l.msg)).toContain('scheduled garbage collection stopped by the shutdown; the next run goes on from there');
+    // Nothing half done: no deletion left pending, the kept image whole.
+    expect(await metadata.pendingBlobDeletions()).toEqual([]);
+    expect((await fsck({ metadata, blobs })).problems).toEqual([]);
+    expect(await stored(kept.digest)).toBe(true);
+
+    const next = await gc({ metadata, blobs }, { gracePeriodMs: 0, deleteUntagged: false });
+    expect(next.stopped).toBe(false);
+    expect(next.blobsDeleted.length).toBe(remaining);
+    expect(await left()).toBe(0);
+    expect((await fsck({ metadata, blobs })).problems).toEqual([]);
   });
 });
 
