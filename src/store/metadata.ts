@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type DatabaseConnection, type Driver, type QueryResult, type Generated, type Migration, type MigrationResult, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
@@ -593,6 +593,21 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
+/** Whether a blob store folder (`<alg>/<2 hex>/<hex>`) holds at least one file. */
+function holdsBlobs(blobsDir: string): boolean {
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  for (const algorithm of list(blobsDir)) {
+    for (const prefix of list(join(blobsDir, algorithm))) if (list(join(blobsDir, algorithm, prefix)).length > 0) return true;
+  }
+  return false;
+}
+
 /** How long a statement waits in all for another process's write lock before failing with SQLITE_BUSY. */
 export const LOCK_WAIT_MS = 5000;
 
@@ -849,11 +864,26 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     this.jobs = new SqliteJobStore(db as unknown as Kysely<JobTables>, (fn) => this.immediate((tx) => fn(tx as unknown as Kysely<JobTables>)));
   }
 
-  /** Opens (creating when needed) `<dataDir>/registry/meta.sqlite` and migrates it to the latest schema. */
+  /**
+   * Opens (creating when needed) `<dataDir>/registry/meta.sqlite` and migrates it to the latest
+   * schema. Refuses to create it anew next to stored blobs: SQLite takes a missing or empty file
+   * for a new database, so a metadata file lost or truncated to nothing (a failed restore, a copy
+   * cut short) started a registry that served no image, made a new admin user, and whose next gc
+   * deleted every blob as unreferenced.
+   */
   static async open(dataDir: string): Promise<SqliteRegistryMetadata> {
     const dir = join(dataDir, 'registry');
     mkdirSync(dir, { recursive: true });
-    return SqliteRegistryMetadata.openFile(join(dir, 'meta.sqlite'));
+    const file = join(dir, 'meta.sqlite');
+    // Never empty once made: switching a new database to WAL writes its first page.
+    const main = statSync(file, { throwIfNoEntry: false });
+    if ((main?.size ?? 0) === 0 && holdsBlobs(join(dir, 'blobs'))) {
+      throw new StoreError(
+        'METADATA_MISSING',
+        `${file} is ${main ? 'empty' : 'missing'}, but ${join(dir, 'blobs')} holds blobs: the registry's metadata was lost. Restore meta.sqlite from a backup (starting without it would serve no image, and gc would delete every blob); to start an empty registry on purpose, move ${dir} aside`,
+      );
+    }
+    return SqliteRegistryMetadata.openFile(file);
   }
 
   static async openFile(file: string): Promise<SqliteRegistryMetadata> {

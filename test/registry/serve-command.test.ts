@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -74,6 +74,42 @@ describe('portcullis serve', () => {
       expect(run.stderr).toContain('--listen HOST:PORT');
     } finally {
       await new Promise((resolve) => taken.close(resolve));
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses, in one line, a data folder whose metadata database is missing or empty next to stored blobs', { timeout: 60_000 }, async () => {
+    const data = await mkdtemp(join(tmpdir(), 'portcullis-serve-'));
+    try {
+      // A registry that holds an image, then loses its metadata file (a restore that failed,
+      // a copy cut short). It started as new: a fresh admin, no image served, and its next gc
+      // took every blob for garbage.
+      const meta = await SqliteRegistryMetadata.open(data);
+      const blobs = new FsBlobStore(blobRoot(data));
+      const layer = Buffer.from('a layer of an image pushed before the metadata was lost');
+      await writeBlobBytes(blobs, layer, `sha256:${createHash('sha256').update(layer).digest('hex')}`);
+      await meta.close();
+      const file = join(data, 'registry', 'meta.sqlite');
+      for (const lose of ['truncate', 'delete'] as const) {
+        if (lose === 'truncate') await writeFile(file, '');
+        else await rm(file);
+        const what = lose === 'truncate' ? 'empty' : 'missing';
+        for (const args of [['serve', '--listen', '127.0.0.1:0'], ['gc', '--grace', '0']]) {
+          const run = spawnSync(process.execPath, ['bin/portcullis.js', '--data', data, ...args], {
+            encoding: 'utf8',
+            env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'long-enough', PORTCULLIS_LOG_LEVEL: 'silent' },
+            timeout: 30_000,
+          });
+          expect(run.status, run.stderr).toBe(2);
+          expect(run.stderr.trim().split('\n')).toEqual([
+            `portcullis: ${file} is ${what}, but ${join(data, 'registry', 'blobs')} holds blobs: the registry's metadata was lost. Restore meta.sqlite from a backup (starting without it would serve no image, and gc would delete every blob); to start an empty registry on purpose, move ${join(data, 'registry')} aside`,
+          ]);
+        }
+        // Nothing was made or deleted meanwhile.
+        expect(lose === 'truncate' ? statSync(file).size : existsSync(file)).toBe(lose === 'truncate' ? 0 : false);
+        expect(await blobs.stat(`sha256:${createHash('sha256').update(layer).digest('hex')}`)).not.toBeNull();
+      }
+    } finally {
       await rm(data, { recursive: true, force: true });
     }
   });

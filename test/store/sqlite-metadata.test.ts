@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -46,5 +46,25 @@ describe('SqliteRegistryMetadata on a damaged file', () => {
       code: 'METADATA_UNREADABLE',
       message: expect.stringContaining(`${file}: not a readable SQLite database`),
     });
+  });
+
+  it('refuses to make a new database next to stored blobs, and makes one in a folder without blobs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-meta-'));
+    const meta = await SqliteRegistryMetadata.open(dir);
+    await meta.close();
+    const file = join(dir, 'registry', 'meta.sqlite');
+    // A new database is never empty: switching it to WAL wrote its first page.
+    expect(statSync(file).size).toBeGreaterThan(0);
+    await mkdir(join(dir, 'registry', 'blobs', 'sha256', 'ab'), { recursive: true });
+    await writeFile(file, '');
+    // Folders a gc emptied are no blobs.
+    await (await SqliteRegistryMetadata.open(dir)).close();
+    await writeFile(join(dir, 'registry', 'blobs', 'sha256', 'ab', 'ab'.repeat(32)), 'x');
+    await writeFile(file, '');
+    await expect(SqliteRegistryMetadata.open(dir)).rejects.toMatchObject({ code: 'METADATA_MISSING', message: expect.stringContaining(`${file} is empty`) });
+    await rm(file, { force: true });
+    await rm(`${file}-wal`, { force: true });
+    await expect(SqliteRegistryMetadata.open(dir)).rejects.toMatchObject({ code: 'METADATA_MISSING', message: expect.stringContaining(`${file} is missing`) });
+    expect(existsSync(file)).toBe(false);
   });
 });
