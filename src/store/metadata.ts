@@ -608,6 +608,9 @@ function holdsBlobs(blobsDir: string): boolean {
   return false;
 }
 
+/** What the write-ahead log is cut back to once a checkpoint emptied it (bytes). */
+export const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
+
 /** How long a statement waits in all for another process's write lock before failing with SQLITE_BUSY. */
 export const LOCK_WAIT_MS = 5000;
 
@@ -903,6 +906,11 @@ export class SqliteRegistryMetadata implements RegistryMetadata {
     }
     // WAL + NORMAL is durable across application crashes; blobs are fsynced separately.
     sqlite.pragma('synchronous = NORMAL');
+    // The write-ahead log only grows while another process holds a read snapshot (a backup, an
+    // sqlite3 shell): 13 MB per 10 s of pulls and pushes. SQLite reuses it afterwards but never
+    // gives the space back, so it stayed at its peak for good; this cuts it back once it is reset.
+    // Checkpoints keep it near 4 MiB otherwise, well below the limit.
+    sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     const stamp = new ChangeStamp(sqlite);
     const db = new Kysely<Tables>({ dialect: new LockWaitingSqliteDialect(withStatementCache(sqlite, () => stamp.wrote()), sqlite) });
     const migrator = new Migrator({ db, provider: new InlineMigrations() });

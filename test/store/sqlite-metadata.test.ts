@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteRegistryMetadata } from '../../src/store/index.js';
+import { WAL_SIZE_LIMIT } from '../../src/store/metadata.js';
 import { metadataSuite } from './metadata-suite.js';
 
 metadataSuite('SQLite', async () => {
@@ -67,4 +68,27 @@ describe('SqliteRegistryMetadata on a damaged file', () => {
     await expect(SqliteRegistryMetadata.open(dir)).rejects.toMatchObject({ code: 'METADATA_MISSING', message: expect.stringContaining(`${file} is missing`) });
     expect(existsSync(file)).toBe(false);
   });
+
+  it('gives back the space the write-ahead log took while another process held a read snapshot', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-meta-'));
+    const meta = await SqliteRegistryMetadata.open(dir);
+    const file = join(dir, 'registry', 'meta.sqlite');
+    try {
+      // A backup or an sqlite3 shell reading: no checkpoint can pass its snapshot, so the log grows.
+      const reader = new Database(file, { readonly: true });
+      reader.exec('begin');
+      reader.prepare('select count(*) from repositories').get();
+      for (let round = 0; statSync(`${file}-wal`).size < WAL_SIZE_LIMIT * 1.5; round++) {
+        await meta.touchDigests(Array.from({ length: 2000 }, (_, i) => `sha256:${String(round).padStart(8, '0')}${String(i).padStart(56, '0')}`));
+      }
+      reader.exec('commit');
+      reader.close();
+      // Two more writes: the first checkpoints everything, the next starts the log over and cuts it.
+      for (let i = 0; i < 2; i++) await meta.touchDigests([`sha256:${'f'.repeat(63)}${i}`]);
+      expect(statSync(`${file}-wal`).size).toBeLessThanOrEqual(WAL_SIZE_LIMIT);
+    } finally {
+      await meta.close();
+    }
+  });
 });
+
