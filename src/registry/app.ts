@@ -22,6 +22,7 @@ import {
   FsBlobStore,
   SqliteRegistryMetadata,
   blobRoot,
+  isDatabaseBusy,
   isStorageFull,
   writeBlobBytes,
   type BlobStore,
@@ -412,6 +413,14 @@ function toRegistryError(err: unknown): RegistryError {
       status: 507,
     });
   }
+  if (isDatabaseBusy(e)) {
+    // "internal error" sent pushers to a log they cannot read, for something a retry fixes.
+    return new RegistryError(
+      'UNSUPPORTED',
+      "the registry's metadata database is busy: another process (such as `portcullis gc`) held its write lock for longer than 5 s; try again",
+      { status: 503, headers: { 'retry-after': '5' } },
+    );
+  }
   if (typeof e?.statusCode === 'number' && e.statusCode < 500) {
     return new RegistryError('UNSUPPORTED', e.message ?? 'request refused', { status: e.statusCode });
   }
@@ -619,6 +628,8 @@ export async function buildRegistry(options: BuildRegistryOptions): Promise<Fast
       // A connection already gone (the client left mid-upload, or shutdown cut it after the drain
       // period) is not a server fault: one line without a stack, not an error to page anyone for.
       if (req.raw.socket?.destroyed) req.log.info({ reason: (err as { code?: string }).code ?? (err as Error).message }, 'request ended: its connection closed first');
+      // Not this server's fault either: one line naming the cause, without a stack.
+      else if (isDatabaseBusy(err)) req.log.warn("request refused with 503: another process held the metadata database's write lock for longer than 5 s");
       else req.log.error({ err }, 'registry request failed');
     }
     void reply

@@ -14,3 +14,13 @@ export function isStorageFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
 }
+
+/**
+ * Another process (a `portcullis gc`, a second server, a script) held the metadata database's
+ * write lock for longer than a statement waits for it (SQLITE_BUSY). Nothing is wrong with the
+ * request or the server, and trying again later works.
+ */
+export function isDatabaseBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}

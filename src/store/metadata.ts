@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type DatabaseConnection, type Driver, type QueryResult, type Generated, type Migration, type MigrationResult, type RawBuilder, type MigrationProvider, type Selectable, type Updateable } from 'kysely';
-import { StoreError } from './errors.js';
+import { StoreError, isDatabaseBusy } from './errors.js';
 import { SqliteArtifactStore, createArtifactTables, createEventTables, createMatchKeyTables, createGateStateTable, type ArtifactStore, type ArtifactTables } from './artifact-store.js';
 import { SqliteJobStore, createJobTables, type JobStore, type JobTables } from './job-store.js';
 
@@ -614,11 +614,6 @@ export const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 /** How long a statement waits in all for another process's write lock before failing with SQLITE_BUSY. */
 export const LOCK_WAIT_MS = 5000;
 
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-}
-
 /** Kysely's one-connection mutex, which the driver below may also give up while it waits. */
 class ConnectionMutex {
   private held: Promise<void> | undefined;
@@ -709,7 +704,7 @@ class LockWaitingSqliteDriver implements Driver {
       try {
         return this.run<R>(query);
       } catch (err) {
-        if (!isBusy(err) || this.raw.inTransaction || Date.now() >= deadline) throw err;
+        if (!isDatabaseBusy(err) || this.raw.inTransaction || Date.now() >= deadline) throw err;
       }
       // The caller holds the connection; lend it out while waiting, and take it back after.
       this.mutex.unlock();

@@ -52,6 +52,46 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
+/** `portcullis serve` on `data`; resolves once /v2/ answers. */
+async function startServer(data: string): Promise<{ client: PushClient; log: () => string }> {
+  const port = await freePort();
+  const password = 'lock-test-password';
+  const server = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--no-gate'], {
+    env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: password, PORTCULLIS_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(server);
+  let log = '';
+  server.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  server.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  const client = PushClient.basic(`http://127.0.0.1:${port}`, 'admin', password);
+  for (const deadline = Date.now() + 20_000; (await client.call('GET', '/v2/').then((r) => r.status, () => 0)) !== 200; ) {
+    if (server.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { client, log: () => log };
+}
+
+/** Another process takes the metadata database's write lock and keeps it `ms`; resolves when it holds it, with the time and its end. */
+async function holdWriteLock(data: string, ms: number): Promise<{ locked: number; released: Promise<unknown> }> {
+  const holder = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const db = require('better-sqlite3')(process.argv[1]);
+       db.exec('begin immediate');
+       process.stdout.write('locked\\n');
+       setTimeout(() => { db.exec('commit'); db.close(); }, ${ms});`,
+      join(data, 'registry', 'meta.sqlite'),
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.push(holder);
+  const released = new Promise((resolve) => holder.once('exit', resolve));
+  await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+  return { locked: Date.now(), released };
+}
+
 describe('several processes on one data folder', () => {
   it.skipIf(!BUILT)(`processes that open a new data folder at once all migrate it, and none fails${BUILT ? '' : ' [SKIPPED: run npm run build first]'}`, { timeout: 20_000 }, async () => {
     // `user list` opens (and so migrates) the metadata and writes nothing: the race is all there is.
@@ -102,41 +142,13 @@ describe('several processes on one data folder', () => {
     { timeout: 30_000 },
     async () => {
       const data = await freshDir();
-      const port = await freePort();
-      const password = 'lock-test-password';
-      const server = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--no-gate'], {
-        env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: password, PORTCULLIS_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(server);
-      let log = '';
-      server.stdout.on('data', (d: Buffer) => (log += d.toString()));
-      server.stderr.on('data', (d: Buffer) => (log += d.toString()));
-      const client = PushClient.basic(`http://127.0.0.1:${port}`, 'admin', password);
-      for (const deadline = Date.now() + 20_000; (await client.call('GET', '/v2/').then((r) => r.status, () => 0)) !== 200; ) {
-        if (server.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start: ${log}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const { client, log } = await startServer(data);
       const image = imageOf([randomLayer(4096)], 'lock');
       await pushImage(client, 'lib/held', 'v1', image);
 
       // Another process (a `portcullis gc`, a script) takes the write lock and keeps it 2 s.
       const HOLD_MS = 2000;
-      const holder = spawn(
-        process.execPath,
-        [
-          '-e',
-          `const db = require('better-sqlite3')(process.argv[1]);
-           db.exec('begin immediate');
-           process.stdout.write('locked\\n');
-           setTimeout(() => { db.exec('commit'); db.close(); }, ${HOLD_MS});`,
-          join(data, 'registry', 'meta.sqlite'),
-        ],
-        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      children.push(holder);
-      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
-      const locked = Date.now();
+      const { locked } = await holdWriteLock(data, HOLD_MS);
       // Opening an upload writes a row: it must wait for the lock, and then succeed.
       const write = client.call('POST', '/v2/lib/held/blobs/uploads/').then((r) => ({ status: r.status, ms: Date.now() - locked }));
       await new Promise((r) => setTimeout(r, 200));
@@ -155,7 +167,31 @@ describe('several processes on one data folder', () => {
       const done = await write;
       expect(done.status).toBe(202);
       expect(done.ms).toBeGreaterThanOrEqual(HOLD_MS - 100);
-      expect(log).not.toContain('database is locked');
+      expect(log()).not.toContain('database is locked');
+    },
+  );
+
+  it.skipIf(!BUILT)(
+    `a write that cannot have the lock within 5 s is answered 503 with Retry-After, in words, and logged in one line${BUILT ? '' : ' [SKIPPED: run npm run build first]'}`,
+    { timeout: 30_000 },
+    async () => {
+      const data = await freshDir();
+      const { client, log } = await startServer(data);
+      // The first push to a project creates it; that is done before the lock is taken.
+      expect((await client.call('POST', '/v2/lib/held/blobs/uploads/')).status).toBe(202);
+      // Well past the 5 s wait, so that a slow machine cannot see the lock released in time.
+      const { released } = await holdWriteLock(data, 9000);
+      const refused = await client.call('POST', '/v2/lib/held/blobs/uploads/');
+      // It was a 500 "internal error; see the server log", with a stack trace in that log.
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(JSON.parse(refused.body.toString()).errors[0].message).toMatch(/metadata database is busy: another process .* held its write lock for longer than 5 s; try again/);
+      // The log line comes through a pipe, maybe after the answer.
+      for (const deadline = Date.now() + 5000; !log().includes('request refused with 503') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+      expect(log()).toContain('request refused with 503: another process held the metadata database');
+      expect(log()).not.toContain('registry request failed');
+      await released;
+      expect((await client.call('POST', '/v2/lib/held/blobs/uploads/')).status).toBe(202);
     },
   );
 });
