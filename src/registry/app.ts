@@ -24,6 +24,7 @@ import {
   blobRoot,
   isDatabaseBusy,
   isStorageFull,
+  isStorageUnwritable,
   writeBlobBytes,
   type BlobStore,
   type BlobWriter,
@@ -411,6 +412,12 @@ function toRegistryError(err: unknown): RegistryError {
     // Said plainly: "internal error" sent pushers to a server log that only the operator can read.
     return new RegistryError('UNSUPPORTED', "the registry's storage is full; this request was not stored (an operator must free space, e.g. with `portcullis gc`, or grow the volume)", {
       status: 507,
+    });
+  }
+  if (isStorageUnwritable(e)) {
+    // The operator's problem, said to the pusher in words; pulls go on working meanwhile.
+    return new RegistryError('UNSUPPORTED', `the registry's storage cannot be written (read-only or failing: ${e.code}); this request was not stored, pulls still work (an operator must check the data folder's volume)`, {
+      status: 503,
     });
   }
   if (isDatabaseBusy(e)) {

@@ -24,3 +24,12 @@ export function isDatabaseBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null | undefined)?.code;
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
+
+/**
+ * The data folder's file system refuses writes: mounted (or, after an error, remounted) read-only
+ * (EROFS, SQLITE_READONLY) or failing (EIO, SQLITE_IOERR). Reads may still work.
+ */
+export function isStorageUnwritable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && (code === 'EROFS' || code === 'EIO' || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_IOERR'));
+}

@@ -171,3 +171,71 @@ describe('a chunk whose offset cannot be recorded (the database is full)', () =>
     expect((await client.call('GET', `/v2/full/offset/blobs/${sha(whole)}`)).body.equals(whole)).toBe(true);
   });
 });
+
+/**
+ * A data folder whose file system goes read-only under the running server: ext4 does that by
+ * itself after an error when mounted with errors=remount-ro (here the error is triggered through
+ * sysfs). Needs root, mkfs.ext4 and a loop device.
+ */
+describe('registry on a file system that turned read-only', () => {
+  let dir = '';
+  let image = '';
+  let why: string | undefined;
+  let reg: RunningServer | undefined;
+  let url = '';
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-ro-'));
+    image = `${dir}.img`;
+    try {
+      if (process.getuid?.() !== 0) throw new Error('not root');
+      execFileSync('truncate', ['-s', '32M', image]);
+      execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'pipe' });
+      execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, dir], { stdio: 'pipe' });
+    } catch (err) {
+      why = `cannot mount an ext4 image here (${(err as Error).message.split('\n')[0]})`;
+      console.warn(`read-only tests skipped: ${why}`);
+      return;
+    }
+    reg = await startServe(
+      { listen: `127.0.0.1:${await freePort()}`, data: join(dir, 'data'), gate: false },
+      { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'silent' },
+    );
+    url = `http://${reg.address}`;
+  });
+
+  afterAll(async () => {
+    if (reg) await Promise.race([reg.close(), new Promise((res) => setTimeout(res, 10_000).unref())]);
+    if (!why) execFileSync('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+    await rm(image, { force: true });
+  });
+
+  it('answers a push 503 in words, and pulls go on working', async (ctx) => {
+    if (why) ctx.skip();
+    const blob = randomBytes(4096);
+    expect((await fetch(`${url}/v2/ro/app/blobs/uploads/?digest=${sha(blob)}`, { method: 'POST', headers: auth, body: blob })).status).toBe(201);
+    const device = execFileSync('findmnt', ['-n', '-o', 'SOURCE', dir], { encoding: 'utf8' }).trim().replace('/dev/', '');
+    try {
+      execFileSync('sh', ['-c', `echo portcullis-test > /sys/fs/ext4/${device}/trigger_fs_error`], { stdio: 'pipe' });
+    } catch {
+      ctx.skip();
+    }
+    expect(execFileSync('findmnt', ['-n', '-o', 'OPTIONS', dir], { encoding: 'utf8' }).trim()).toMatch(/(^|,)(ro|emergency_ro)(,|$)/);
+
+    const other = randomBytes(4096);
+    for (const push of [
+      fetch(`${url}/v2/ro/app/blobs/uploads/`, { method: 'POST', headers: auth }),
+      fetch(`${url}/v2/ro/app/blobs/uploads/?digest=${sha(other)}`, { method: 'POST', headers: auth, body: other }),
+    ]) {
+      const res = await push;
+      // It was a 500 "internal error; see the server log".
+      expect(res.status).toBe(503);
+      const error = ((await res.json()) as { errors: { message: string }[] }).errors[0]!;
+      expect(error.message).toMatch(/^the registry's storage cannot be written \(read-only or failing: [A-Z_]+\); this request was not stored, pulls still work/);
+    }
+    const pulled = await fetch(`${url}/v2/ro/app/blobs/${sha(blob)}`, { headers: auth });
+    expect(pulled.status).toBe(200);
+    expect(Buffer.from(await pulled.arrayBuffer()).equals(blob)).toBe(true);
+  });
+});
