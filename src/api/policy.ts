@@ -10,6 +10,7 @@ import {
 } from '../policy/index.js';
 import { projectOf } from '../registry/access/index.js';
 import type { Principal } from '../registry/auth-hook.js';
+import type { RejectedPolicyChange } from '../gate/index.js';
 import type { ApiContext } from './context.js';
 import { policyInForce } from './context.js';
 import type { ApiRouter } from './router.js';
@@ -60,6 +61,16 @@ async function policyView(ctx: ApiContext, principal: Principal): Promise<{ all:
   };
 }
 
+/**
+ * A refused change to the policy file as `view` may read it: the parser's message can quote the
+ * file's lines (another project's exception), so only administrators read the message itself.
+ */
+function rejectedChangeFor(rejected: RejectedPolicyChange | undefined, view: Awaited<ReturnType<typeof policyView>>): RejectedPolicyChange | null {
+  if (!rejected) return null;
+  if (view.all) return rejected;
+  return { message: 'the policy file was changed and cannot be loaded; an administrator can read why', since: rejected.since };
+}
+
 /** The document with only the exceptions and overrides `view` lets the caller read. */
 function visibleDocument(doc: PolicyDocument, view: Awaited<ReturnType<typeof policyView>>): PolicyDocument {
   if (view.all) return doc;
@@ -93,7 +104,7 @@ export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
       query: projectQuery,
       responses: {
         200: { description: 'The policy.', schema: policySchema },
-        503: { description: 'No gate, or the policy file is invalid (then every gated pull is refused).' },
+        503: { description: 'No gate, or no policy has loaded since the start (then every gated pull is refused).' },
       },
     },
     async ({ req, query }) => {
@@ -105,6 +116,7 @@ export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
         source: policy.source,
         hash: policy.hash,
         document: visibleDocument(policy.policy, view) as unknown as Record<string, unknown> & { version: 1 },
+        rejectedChange: rejectedChangeFor(ctx.deps.policy?.rejectedChange(), view),
       };
       if (query.project === undefined) return out;
       const effective = resolvePolicy(policy.policy, query.project);
@@ -132,7 +144,7 @@ export function policyRoutes(router: ApiRouter, ctx: ApiContext): void {
       query: projectQuery,
       responses: {
         200: { description: 'The exceptions, in policy order.', schema: exceptionListSchema },
-        503: { description: 'No gate, or the policy file is invalid.' },
+        503: { description: 'No gate, or no policy has loaded since the start.' },
       },
     },
     async ({ req, query }) => {

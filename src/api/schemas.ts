@@ -372,6 +372,12 @@ export const policySchema = named(
       .string()
       .describe('Changes whenever the policy does; verdicts record the hash they were computed under.'),
     document: policyDocument,
+    rejectedChange: z
+      .object({ message: z.string(), since: z.string() })
+      .nullable()
+      .describe(
+        'A change to the policy file that could not be loaded (why, with file and line, and since when); the policy above, the last that loaded, stays in force until the file is fixed. Null when the file is what is enforced.',
+      ),
     effective: z
       .object({ project: z.string(), appliedOverrides: z.array(z.string()), document: policyDocument })
       .optional()

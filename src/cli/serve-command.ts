@@ -503,10 +503,23 @@ async function startGate(
   const { projectOf } = await import('../registry/access/index.js');
   const policyFlags = { ...(flags.policy !== undefined ? { policy: flags.policy } : {}), ...(flags.config !== undefined ? { config: flags.config } : {}) };
   const watched = () => [flags.policy, config.file, typeof config.policy === 'string' ? config.policy : undefined].filter((f): f is string => f !== undefined);
-  const policy = new PolicySource(async () => {
-    const loaded = await loadPolicyInForce(policyFlags);
-    return { policy: loaded.policy, source: loaded.source };
-  }, watched);
+  const policy = new PolicySource(
+    async () => {
+      const loaded = await loadPolicyInForce(policyFlags);
+      return { policy: loaded.policy, source: loaded.source };
+    },
+    watched,
+    1000,
+    (reload) => {
+      if (reload.ok) deps.logger.info({ policy: reload.policy.source, hash: reload.policy.hash, changed: reload.changed }, 'gate: policy re-read after a change to its file');
+      else {
+        deps.logger.error(
+          { policy: reload.kept.source, hash: reload.kept.hash, reason: reload.error.message },
+          `gate: the policy file changed but cannot be loaded, so the policy loaded before stays in force until it is fixed: ${reload.error.message}`,
+        );
+      }
+    },
+  );
   // Checked now so a broken policy stops the start instead of refusing every pull later.
   const initial = await policy.get();
   deps.logger.info({ policy: initial.source }, 'gate: enforcing policy');
