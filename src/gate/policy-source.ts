@@ -49,12 +49,18 @@ export class PolicySource {
     private readonly onReload?: (reload: PolicyReload) => void,
   ) {}
 
+  /**
+   * What the files look like without reading them. The change time is in it because the
+   * modification time is not enough: `cp -p`, `touch -r` and `rsync -t --inplace` write new content
+   * and put the old time back, and an edit of an expiry date keeps the size, so such an edit went
+   * unseen. No tool can set the change time.
+   */
   private fileStamp(): string {
     return this.files()
       .map((f) => {
         try {
           const s = statSync(f);
-          return `${f}:${s.mtimeMs}:${s.size}:${s.ino}`;
+          return `${f}:${s.mtimeMs}:${s.ctimeMs}:${s.size}:${s.ino}`;
         } catch {
           return `${f}:absent`;
         }

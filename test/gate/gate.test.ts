@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -221,6 +222,22 @@ describe('the gate: analysis on push and the pull check', () => {
     await waitFor('the exception to apply', async () => (await pull(reg!, 'v1')).status === 200, 5000);
     await waitFor('the exception to expire', async () => (await pull(reg!, 'v1')).status === 403, 8000);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expires));
+  });
+
+  it('applies an edit of the policy file that keeps its size and modification time (cp -p, touch -r, rsync -t --inplace)', async () => {
+    reg = await startGatedRegistry(withException('2020-01-01T00:00:00.000Z'));
+    await reg.importRecords(RECORDS);
+    await pushTestImage(reg.admin, 'team/app', 'v1', [ALPINE('1.2.5-r0')]);
+    await waitFor('the refusal under the expired exception', async () => (await pull(reg!, 'v1')).status === 403 && errorOf((await pull(reg!, 'v1')).body).message.includes('[fixable]'));
+    const before = statSync(reg.policyFile);
+    const reference = `${reg.policyFile}.times`;
+    execFileSync('touch', ['-r', reg.policyFile, reference]);
+    // The same number of bytes written over the same file, then its times put back.
+    writeFileSync(reg.policyFile, withException('2099-01-01T00:00:00.000Z'));
+    execFileSync('touch', ['-r', reference, reg.policyFile]);
+    const after = statSync(reg.policyFile);
+    expect([after.ino, after.size, after.mtimeMs]).toEqual([before.ino, before.size, before.mtimeMs]);
+    await waitFor('the renewed exception to apply', async () => (await pull(reg!, 'v1')).status === 200, 3000);
   });
 
   it('uses a new vulnerability database at the next pull, without a restart', async () => {
