@@ -27,6 +27,12 @@ function interrupted(): Error {
 /** Content the analysis refused (a bomb, a corrupt layer): recorded, not retried. */
 export class AnalysisRefused extends PortcullisError {}
 
+/** The analysis process died (out of memory, a signal) with this analysis outstanding. */
+export class AnalysisProcessDied extends Error {
+  /** How its message starts, so a job's last error says whether the process died. */
+  static readonly PREFIX = 'the analysis process exited';
+}
+
 /**
  * The compiled analysis entry next to this module (`dist/gate/`, or the bundle's folder, where the
  * bundler emits it as its own entry); null when running from TypeScript sources, where the
@@ -137,7 +143,7 @@ export class AnalysisProcess {
       for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
     };
     child.on('error', (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
-    child.on('exit', (code, signal) => fail(new Error(`the analysis process exited (${signal ? `signal ${signal}` : `code ${code}`})`)));
+    child.on('exit', (code, signal) => fail(new AnalysisProcessDied(`${AnalysisProcessDied.PREFIX} (${signal ? `signal ${signal}` : `code ${code}`})`)));
     // An idle analysis process must not keep the server alive.
     child.unref();
     child.channel?.unref();

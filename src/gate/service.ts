@@ -1,5 +1,6 @@
 import { PortcullisError } from '../errors.js';
 import type { JobHandler } from '../jobs/index.js';
+import type { JobRecord } from '../store/index.js';
 import { isImageConfigMediaType, isManifestMediaType } from '../oci/index.js';
 import { RegistryError, type IncomingManifest, type PushedManifest, type Principal, type RegistryExtensions, type ServedBlob, type ServedManifest, type ServedNote } from '../registry/index.js';
 import { renderResult } from '../sbom/render.js';
@@ -13,7 +14,7 @@ import type { PolicySource } from './policy-source.js';
 import { GENERATOR_ANNOTATION, REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, attachReferrer } from './referrers.js';
 import { VerdictService, publicVerdict, type StoredVerdict, type VerdictChange } from './verdicts.js';
 import { VulnDbHandle } from './vulndb-handle.js';
-import { AnalysisProcess, analysisWorkerFile } from './analysis-process.js';
+import { AnalysisProcess, AnalysisProcessDied, analysisWorkerFile } from './analysis-process.js';
 import { reevaluateAfterUpdate } from './reevaluation.js';
 
 export const ANALYSE_JOB = 'analyse';
@@ -300,9 +301,35 @@ export class Gate {
     return {
       [ANALYSE_JOB]: async (job, signal) => {
         const { repository, digest } = job.payload as { repository: string; digest: string };
-        await this.analyse(repository, digest, signal);
+        try {
+          await this.analyse(repository, digest, signal);
+        } catch (err) {
+          if (!(await this.gaveUpAnalysing(job, digest, err))) throw err;
+          // Now with the failure recorded: the verdict is `error` with the reason.
+          await this.analyse(repository, digest, signal);
+        }
       },
     };
+  }
+
+  /**
+   * Records the analysis of an image on which the analysis process died twice in a row as the
+   * image's failure, as a bomb the analysis refuses is: the image gets an `error` verdict with the
+   * reason. A process that dies twice on the same image has run out of memory on it, most likely
+   * (an image of millions of files with long paths does that): every attempt costs a core and
+   * gigabytes for a minute, and when the job's attempts were used up the image had no verdict, so
+   * pulls said "still being analysed" for ever. A single death (the process killed by an operator,
+   * or out of memory for another reason) is retried as before; so are other errors (a transient
+   * one must not mark an image for good).
+   */
+  private async gaveUpAnalysing(job: JobRecord, digest: string, err: unknown): Promise<boolean> {
+    if (!(err instanceof AnalysisProcessDied) || job.lastError?.startsWith(AnalysisProcessDied.PREFIX) !== true) return false;
+    const artifacts = this.options.metadata.artifacts;
+    // Facts are there: what failed came after the analysis (evaluation, referrers) and is retried.
+    if (await artifacts.getFacts(digest)) return false;
+    const attempts = job.attempts === 2 ? 'both attempts' : `attempts ${job.attempts - 1} and ${job.attempts}`;
+    await artifacts.putFailure(digest, `${err.message} on ${attempts} to analyse it; out of memory, most likely: the image is refused rather than analysed again`);
+    return true;
   }
 
   /** Extracts facts (once per digest), evaluates, and attaches the SBOM and report as referrers. */
