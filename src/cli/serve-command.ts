@@ -502,9 +502,20 @@ async function startGate(
   const { loadPolicyInForce } = await import('./policy-command.js');
   const { projectOf } = await import('../registry/access/index.js');
   const policyFlags = { ...(flags.policy !== undefined ? { policy: flags.policy } : {}), ...(flags.config !== undefined ? { config: flags.config } : {}) };
-  const watched = () => [flags.policy, config.file, typeof config.policy === 'string' ? config.policy : undefined].filter((f): f is string => f !== undefined);
+  // The file `policy:` in the config names now: an edit of the config can point it elsewhere, and
+  // from then on that file is the one whose edits must be seen.
+  let configuredPolicyFile = typeof config.policy === 'string' ? config.policy : undefined;
+  const watched = () => [flags.policy, config.file, configuredPolicyFile].filter((f): f is string => f !== undefined);
   const policy = new PolicySource(
     async () => {
+      if (flags.policy === undefined && config.file !== undefined) {
+        try {
+          const now = loadConfig(flags.config);
+          configuredPolicyFile = typeof now.policy === 'string' ? now.policy : undefined;
+        } catch {
+          // The load below fails the same way and says why; the files watched stay as they were.
+        }
+      }
       const loaded = await loadPolicyInForce(policyFlags);
       return { policy: loaded.policy, source: loaded.source };
     },

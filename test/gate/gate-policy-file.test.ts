@@ -112,4 +112,47 @@ describe.skipIf(!BUILT)(`serve with its policy file edited while it runs${BUILT 
       await rm(root, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('follows the policy file that `policy:` in the config names after the config is edited to name another one', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'portcullis-policy-config-'));
+    const data = join(root, 'data');
+    writeFileSync(join(root, 'a.yaml'), POLICY);
+    writeFileSync(join(root, 'b.yaml'), POLICY);
+    const configFile = join(root, 'portcullis.yaml');
+    writeFileSync(configFile, 'policy: a.yaml\n');
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--config', configFile], {
+      env: { ...process.env, PORTCULLIS_ADMIN_PASSWORD: ADMIN_PW, PORTCULLIS_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    let log = '';
+    child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const admin = PushClient.basic(base, 'admin', ADMIN_PW);
+      const dev = PushClient.basic(base, 'dev', DEV_PW);
+      await waitFor('serve to answer', async () => {
+        if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${log}`);
+        return admin.call('GET', '/v2/').then((r) => r.status === 200, () => false);
+      });
+      const leaky = await pushTestImage(admin, 'team/app', 'leaky', [[{ name: 'app/.env', content: `GITHUB_TOKEN=${TOKEN}\n` }]]);
+      cli(['user', 'add', '--data', data, '--password-stdin', 'dev'], `${DEV_PW}\n`);
+      cli(['project', 'member', '--data', data, 'team', 'dev', 'reader']);
+      const pull = () => dev.call('GET', `/v2/team/app/manifests/${leaky.digest}`, undefined, { accept: 'application/vnd.oci.image.manifest.v1+json' });
+      await waitFor('the refusal', async () => (await pull()).status === 403 && messageOf((await pull()).body).includes('[no-secrets]'));
+
+      writeFileSync(configFile, 'policy: b.yaml\n');
+      await waitFor('b.yaml in force', async () => {
+        const shown = JSON.parse((await admin.call('GET', '/api/v1/policy')).body.toString()) as { source: string };
+        return shown.source === join(root, 'b.yaml');
+      }, 5000);
+      writeFileSync(join(root, 'b.yaml'), ACCEPTED);
+      await waitFor('the exception written in b.yaml to apply', async () => (await pull()).status === 200, 5000);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
