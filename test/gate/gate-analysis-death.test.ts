@@ -27,6 +27,13 @@ const childrenOf = (pid: number): number[] =>
     .filter((s) => s !== '')
     .map(Number);
 
+/** CPU time a process has used, in clock ticks (Linux: utime + stime of /proc/PID/stat). */
+const cpuTicks = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+};
+
 describe.skipIf(!BUILT || process.platform !== 'linux')(`an analysis process that dies on an image${BUILT ? '' : ' [SKIPPED: run npm run build first]'}`, () => {
   it('is not started on that image a third time: the image gets an error verdict that names the death, not "still being analysed" for ever', async () => {
     const root = await mkdtemp(join(tmpdir(), 'portcullis-analysis-death-'));
@@ -53,11 +60,16 @@ describe.skipIf(!BUILT || process.platform !== 'linux')(`an analysis process tha
       const img = await pushTestImage(client, 'team/app', 'v1', [files]);
       const job = async () => (await meta.jobs.list({ kind: 'analyse' })).find((j) => (j.payload as { digest: string }).digest === img.digest);
       for (const attempt of [1, 2]) {
-        await waitFor(`attempt ${attempt} to run`, async () => {
+        const [pid, before] = await waitFor(`attempt ${attempt} to run`, async () => {
           const j = await job();
-          return j?.state === 'running' && j.attempts === attempt && childrenOf(server.pid!).length > 0;
+          const pid = childrenOf(server.pid!)[0];
+          return j?.state === 'running' && j.attempts === attempt && pid !== undefined && ([pid, cpuTicks(pid)] as const);
         });
-        for (const pid of childrenOf(server.pid!)) process.kill(pid, 'SIGKILL');
+        // The job is marked running before its request reaches the process, which the server
+        // starts ahead of time and which sits idle until then: killed in that gap, the request
+        // would go to a new process and succeed. Kill it once it is seen working.
+        await waitFor(`attempt ${attempt}'s analysis to be under way`, async () => cpuTicks(pid) - before >= 5);
+        process.kill(pid, 'SIGKILL');
       }
       const verdict = await waitFor('a verdict', async () => meta.artifacts.getVerdict('team/app', img.digest), 30_000);
       expect(verdict.status).toBe('error');

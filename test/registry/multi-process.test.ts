@@ -163,7 +163,9 @@ describe('several processes on one data folder', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(Date.now() - locked).toBeLessThan(HOLD_MS);
-      expect(Math.max(...reads), `read latencies ${reads.join(', ')} ms`).toBeLessThan(500);
+      // Under SQLite's busy timeout each read waited for the lock (about 1.8 s); 1 s leaves room for
+      // a loaded CI machine without letting that through.
+      expect(Math.max(...reads), `read latencies ${reads.join(', ')} ms`).toBeLessThan(1000);
       const done = await write;
       expect(done.status).toBe(202);
       expect(done.ms).toBeGreaterThanOrEqual(HOLD_MS - 100);
