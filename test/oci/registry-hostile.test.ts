@@ -6,11 +6,10 @@ import { createServer, type RequestListener, type ServerResponse } from 'node:ht
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { oneLineFailure as failure, readAll } from '../helpers/oci-results.js';
 import { startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyseInput } from '../../src/analyse/index.js';
-import { OciError } from '../../src/errors.js';
 import { parseImageInput } from '../../src/oci/index.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { RegistrySource } from '../../src/oci/registry.js';
@@ -56,24 +55,7 @@ function drip(res: ServerResponse, body: Buffer, everyMs: number): void {
   res.on('close', () => clearInterval(timer));
 }
 
-async function readAll(stream: Readable, pauseMs = 0): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) {
-    chunks.push(c as Buffer);
-    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
-  }
-  return Buffer.concat(chunks);
-}
 
-async function failure(p: Promise<unknown>): Promise<OciError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OciError);
-  expect((err as OciError).message.split('\n')).toHaveLength(1);
-  return err as OciError;
-}
 
 describe('RegistrySource against a registry that stalls', () => {
   it('names the manifest it waited for when no headers come', async () => {

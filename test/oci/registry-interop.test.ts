@@ -5,12 +5,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OciError } from '../../src/errors.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { RegistrySource } from '../../src/oci/registry.js';
+import { oneLineFailure as failure, readAll } from '../helpers/oci-results.js';
 import { startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -44,21 +43,7 @@ afterAll(async () => {
 const source = (): RegistrySource =>
   new RegistrySource(`127.0.0.1:${scripted.port}/${REPO}:v1`, { insecure: true, timeoutMs: 2000 });
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
-async function failure(p: Promise<unknown>): Promise<OciError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OciError);
-  expect((err as OciError).message.split('\n')).toHaveLength(1);
-  return err as OciError;
-}
 
 /** The stored bytes of whatever a request names: the manifest for /manifests/, else the blob. */
 function stored(url: string): Buffer {
