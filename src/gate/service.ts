@@ -17,6 +17,9 @@ import { VulnDbHandle } from './vulndb-handle.js';
 import { AnalysisProcess, AnalysisProcessDied, analysisWorkerFile } from './analysis-process.js';
 import { reevaluateAfterUpdate } from './reevaluation.js';
 
+
+/** How AnalysisProcessDied names a death by a signal that asks a process to stop. */
+const STOP_SIGNAL_RE = /\(signal SIG(?:TERM|INT|HUP|QUIT)\)/;
 export const ANALYSE_JOB = 'analyse';
 /** Where the gate keeps how far it has followed the vulnerability database's change log. */
 const DATABASE_CHECKPOINT = 'vulndb-checkpoint';
@@ -324,6 +327,10 @@ export class Gate {
    */
   private async gaveUpAnalysing(job: JobRecord, digest: string, err: unknown): Promise<boolean> {
     if (!(err instanceof AnalysisProcessDied) || job.lastError?.startsWith(AnalysisProcessDied.PREFIX) !== true) return false;
+    // A stop signal is an operator's, not the image's doing: Ctrl-C, or systemd stopping the
+    // service's whole control group, reaches the analysis process with the server, before the
+    // server gives the job back. Two restarts during one image's analysis must not refuse it.
+    if (STOP_SIGNAL_RE.test(err.message) || STOP_SIGNAL_RE.test(job.lastError)) return false;
     const artifacts = this.options.metadata.artifacts;
     // Facts are there: what failed came after the analysis (evaluation, referrers) and is retried.
     if (await artifacts.getFacts(digest)) return false;
